@@ -1,0 +1,32 @@
+# AudiaPro call-data pipeline. `make demo` and `make test` work on a fresh machine.
+SHELL := /bin/bash
+VENV := .venv
+BIN := $(VENV)/bin
+export DO_NOT_TRACK := 1
+export PREFECT_SERVER_ANALYTICS_ENABLED := false
+
+.PHONY: venv demo test lint typecheck pytest bench clean
+
+venv:
+	@scripts/bootstrap.sh
+
+demo: venv
+	@$(BIN)/audiapro demo
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: venv
+	$(BIN)/mypy
+
+pytest: venv
+	scripts/with-postgres.sh $(BIN)/python -m pytest -p no:cacheprovider $(PYTEST_ARGS)
+
+test: venv lint typecheck pytest
+
+bench: venv
+	scripts/with-postgres.sh bash -c '$(BIN)/python bench/import_bench.py && $(BIN)/python bench/backfill_bench.py'
+
+clean:
+	rm -rf .venv .tools .audiapro .prefect

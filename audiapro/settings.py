@@ -1,0 +1,28 @@
+"""Project-wide constants. Per-tenant settings live in the CloudUCM block; these are defaults."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+#: Where the embedded defaults keep their state (SQLite warehouse, simulator certs, demo files).
+STATE_DIR = Path(os.environ.get("AUDIAPRO_HOME", ".audiapro"))
+
+#: Embedded zero-setup warehouse. Postgres is the production target (AUDIAPRO_DATABASE_URL or a block).
+DEFAULT_DATABASE_URL = f"sqlite:///{STATE_DIR / 'warehouse.sqlite'}"
+DATABASE_URL_ENV = "AUDIAPRO_DATABASE_URL"
+
+#: cdrapi returns at most 1000 records per request (UCM CDR API guide).
+MAX_PAGE_SIZE = 1000
+DEFAULT_PAGE_SIZE = 1000
+#: Hard stop for one window's paging loop; a window that needs more is split by the caller.
+DEFAULT_MAX_PAGES = 200
+
+#: Poll window = [cursor - lookback, now - safety]. The lookback must exceed the longest call,
+#: because the PBX writes a leg's CDR only when the leg ends and filters on its start time.
+DEFAULT_LOOKBACK_SECONDS = 2 * 3600
+DEFAULT_SAFETY_SECONDS = 60
+#: First poll of a new tenant starts this far back (older history is a backfill's job).
+DEFAULT_INITIAL_HISTORY_SECONDS = 24 * 3600
+
+DEFAULT_PHONE_REGION = "US"
