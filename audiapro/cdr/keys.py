@@ -1,0 +1,48 @@
+"""The deterministic natural key of a leg: the same leg arriving by any path is one row.
+
+The UI's CSV export has no ``AcctId``, so the key is built from fields that the API, the export and
+the real-time push all carry (``audiapro.cdr.schema.LEG_KEY_FIELDS``): ``uniqueid``, ``channel``,
+``dstchannel``, ``start`` (re-rendered canonically) and ``lastapp``. Values are hashed so that the key
+carries no phone number (outbound channels embed the dialled number). Legs that agree on every key
+field within one batch (a PBX writing the same bookkeeping row twice) are told apart by their order
+of appearance (``#2``, ``#3``...), which every path preserves.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import pandas as pd
+
+#: Separator that cannot occur in PBX field values.
+FIELD_SEPARATOR = "\x1f"
+KEY_VERSION = "k1"
+
+
+def leg_keys(fields: pd.DataFrame, order: pd.Series | None = None) -> pd.Series:
+    """Compute leg keys.
+
+    Args:
+        fields: One column per key field, already canonical strings (stripped; start re-rendered).
+        order: Sort key deciding the occurrence number among identical legs (e.g. numeric AcctId);
+            defaults to row order.
+
+    Returns:
+        A Series of 32-hex-digit keys (with ``#n`` suffixes for repeats), aligned with ``fields``.
+    """
+    columns = [fields[c].astype(str) for c in fields.columns]
+    joined = columns[0].str.cat(columns[1:], sep=FIELD_SEPARATOR)
+    digests = pd.Series(
+        [
+            hashlib.blake2b(f"{KEY_VERSION}{FIELD_SEPARATOR}{s}".encode(), digest_size=16).hexdigest()
+            for s in joined
+        ],
+        index=fields.index,
+        dtype=object,
+    )
+    ranking = pd.DataFrame({"digest": digests, "order": order if order is not None else range(len(fields))})
+    occurrence = (
+        ranking.sort_values("order", kind="stable").groupby("digest").cumcount().reindex(fields.index)
+    )
+    suffix = ("#" + (occurrence + 1).astype(str)).where(occurrence > 0, "")
+    return (digests + suffix).astype(object)

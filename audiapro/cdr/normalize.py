@@ -1,0 +1,269 @@
+"""Raw legs -> the canonical leg frame (``audiapro.cdr.schema``), vectorized with pandas.
+
+One function serves every source: cdrapi pages, UI CSV exports, saved JSON. A leg that cannot be
+normalized is quarantined with its position and the reason; it never stops the rest of the batch and
+is never dropped silently.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from audiapro.cdr.keys import leg_keys
+from audiapro.cdr.localtime import epoch_from_prefix, epoch_from_recording, localize, parse_wall_clock
+from audiapro.cdr.phones import to_e164
+from audiapro.cdr.schema import DISPOSITIONS, LEG_COLUMN_NAMES, LEG_COLUMNS, LEG_KEY_FIELDS, REJECT_COLUMNS
+
+#: Raw fields normalization reads; absent ones are treated as empty strings.
+_USED_FIELDS = (
+    "AcctId", "src", "dst", "channel", "dstchannel", "dcontext", "lastapp", "start", "answer", "end",
+    "duration", "billsec", "disposition", "uniqueid", "userfield", "caller_name", "recordfiles",
+    "dstanswer", "session", "action_owner", "action_type", "src_trunk_name", "dst_trunk_name",
+)  # fmt: skip
+
+#: userfield values (lower-cased) that name a direction directly.
+_USERFIELD_DIRECTIONS = {
+    "inbound": "inbound",
+    "outbound": "outbound",
+    "internal": "internal",
+    "external": "external",
+}
+
+_DISPOSITION_ALIASES = {"NOANSWER": "NO ANSWER", "NO_ANSWER": "NO ANSWER", "CONGESTED": "CONGESTION"}
+
+
+@dataclass(frozen=True)
+class NormalizeContext:
+    """Per-tenant facts normalization needs.
+
+    Attributes:
+        tenant: Tenant name stored on every row.
+        timezone: IANA zone of the PBX's wall clock.
+        region: Default phone region for numbers in national format.
+        source: Where the legs came from (``api``, ``csv``, ``json``...), stored with rejects.
+    """
+
+    tenant: str
+    timezone: str
+    region: str = "US"
+    source: str = "api"
+
+
+@dataclass
+class NormalizedBatch:
+    """Canonical legs plus quarantined rows of one batch."""
+
+    legs: pd.DataFrame
+    rejects: pd.DataFrame
+
+
+def normalize_legs(
+    raw_legs: Sequence[Mapping[str, str]], ctx: NormalizeContext, positions: Sequence[int] | None = None
+) -> NormalizedBatch:
+    """Normalize raw legs (``dict[str, str]`` with the UCM's field names).
+
+    Args:
+        raw_legs: Legs as the source delivered them; unknown keys are kept in ``raw``.
+        ctx: Tenant context.
+        positions: 1-based position of each leg in its source (line or record number); defaults to
+            1..n. Stored with rejected rows so an operator can find them.
+
+    Returns:
+        The canonical frame and the quarantined rows.
+    """
+    frame = pd.DataFrame.from_records(list(raw_legs)) if raw_legs else pd.DataFrame()
+    raw_json = [json.dumps(dict(leg), separators=(",", ":"), ensure_ascii=False) for leg in raw_legs]
+    return normalize_frame(frame, ctx, positions=positions, raw_json=raw_json)
+
+
+def normalize_frame(
+    raw: pd.DataFrame,
+    ctx: NormalizeContext,
+    positions: Sequence[int] | None = None,
+    raw_json: Sequence[str] | None = None,
+) -> NormalizedBatch:
+    """Normalize a frame whose columns are UCM field names and whose values are strings.
+
+    Args:
+        raw: One row per leg; missing columns are treated as empty.
+        ctx: Tenant context.
+        positions: 1-based source positions (see :func:`normalize_legs`).
+        raw_json: Pre-rendered raw JSON per row; rendered from ``raw`` when omitted.
+
+    Returns:
+        The canonical frame and the quarantined rows.
+    """
+    n = len(raw)
+    index = pd.RangeIndex(n)
+    raw = raw.reset_index(drop=True)
+    pos = pd.Series(np.arange(1, n + 1) if positions is None else list(positions), index=index)
+    if raw_json is None:
+        raw_json = raw.to_json(orient="records", lines=True, force_ascii=False).splitlines() if n else []
+    raw_text = pd.Series(list(raw_json), index=index, dtype=object)
+
+    f = {name: _text(raw, name, index) for name in _USED_FIELDS}
+    reasons = _Reasons(index)
+
+    reasons.add(f["uniqueid"] == "", "missing uniqueid")
+
+    # --- times: local wall clock -> UTC, DST resolved with the PBX's own epochs -------------------
+    start_naive = parse_wall_clock(f["start"])
+    answer_naive = parse_wall_clock(f["answer"])
+    end_naive = parse_wall_clock(f["end"])
+    reasons.add(start_naive.isna(), "start time missing or not YYYY-MM-DD HH:MM[:SS]")
+    reasons.add((f["answer"] != "") & answer_naive.isna(), "unparseable answer time")
+    reasons.add((f["end"] != "") & end_naive.isna(), "unparseable end time")
+
+    duration = _seconds(f["duration"])
+    billsec = _seconds(f["billsec"])
+    reasons.add((f["duration"] != "") & duration.isna(), "duration is not a number of seconds")
+    reasons.add((f["billsec"] != "") & billsec.isna(), "billsec is not a number of seconds")
+
+    start_ref = epoch_from_recording(f["recordfiles"])
+    start_ref = start_ref.fillna(epoch_from_prefix(f["session"])).fillna(epoch_from_prefix(f["uniqueid"]))
+    start_at, start_problem = localize(start_naive, ctx.timezone, start_ref)
+    reasons.add(
+        start_problem == "nonexistent", f"start time does not exist in {ctx.timezone} (check time zone)"
+    )
+    reasons.add(start_problem == "ambiguous", "start time is ambiguous (DST) and no epoch to resolve it")
+
+    dur_td = pd.to_timedelta(duration.fillna(0).astype("int64"), unit="s")
+    bill_td = pd.to_timedelta(billsec.fillna(0).astype("int64"), unit="s")
+    end_at, end_problem = localize(end_naive, ctx.timezone, start_at + dur_td)
+    answer_at, answer_problem = localize(answer_naive, ctx.timezone, start_at + dur_td - bill_td)
+    reasons.add((end_problem != "") | (answer_problem != ""), "answer/end time cannot be placed in UTC")
+
+    # Empty duration/billsec: derive from the times (UI exports may leave them out).
+    duration = duration.fillna(((end_at - start_at).dt.total_seconds()).round().astype("Int64"))
+    billsec = billsec.fillna(((end_at - answer_at).dt.total_seconds()).round().astype("Int64"))
+    billsec = billsec.where(answer_at.notna() | billsec.notna(), 0)
+
+    # --- disposition and direction -------------------------------------------------------------
+    disposition = f["disposition"].str.upper().str.replace(r"[\s_]+", " ", regex=True).str.strip()
+    disposition = disposition.replace(_DISPOSITION_ALIASES)
+    # Exports without a "Call Status" column: what the times say is all that can be known.
+    derived = pd.Series(np.where(answer_at.notna(), "ANSWERED", "NO ANSWER"), index=index)
+    disposition = disposition.where(disposition != "", derived)
+    reasons.add(~disposition.isin(DISPOSITIONS), "unknown disposition")
+
+    direction = _direction(f)
+
+    # --- numbers, recordings, key ----------------------------------------------------------------
+    src_e164 = to_e164(f["src"], ctx.region)
+    dst_e164 = to_e164(f["dst"], ctx.region)
+    recording_files, recording_count = _recordings(f["recordfiles"])
+
+    canonical_start = start_naive.dt.strftime("%Y-%m-%d %H:%M:%S").fillna("")
+    key_fields = pd.DataFrame({name: f[name] for name in LEG_KEY_FIELDS})
+    key_fields["start"] = canonical_start
+    acct_order = pd.to_numeric(f["AcctId"], errors="coerce").fillna(np.inf)
+    keys = leg_keys(key_fields, order=acct_order)
+
+    legs = pd.DataFrame(
+        {
+            "tenant": ctx.tenant,
+            "leg_key": keys,
+            "acct_id": _nullable(f["AcctId"]),
+            "uniqueid": f["uniqueid"],
+            "session": _nullable(f["session"]),
+            "start_local": canonical_start,
+            "start_at": start_at,
+            "answer_at": answer_at,
+            "end_at": end_at,
+            "duration_s": duration.astype("Int64"),
+            "billsec_s": billsec.astype("Int64"),
+            "disposition": disposition,
+            "direction": direction,
+            "src_raw": f["src"],
+            "dst_raw": f["dst"],
+            "src_e164": src_e164,
+            "dst_e164": dst_e164,
+            "caller_name": _nullable(f["caller_name"]),
+            "answered_by": _nullable(f["dstanswer"]),
+            "action_type": _nullable(f["action_type"]),
+            "action_owner": _nullable(f["action_owner"]),
+            "src_trunk": _nullable(f["src_trunk_name"]),
+            "dst_trunk": _nullable(f["dst_trunk_name"]),
+            "channel": f["channel"],
+            "dstchannel": f["dstchannel"],
+            "dcontext": _nullable(f["dcontext"]),
+            "lastapp": f["lastapp"],
+            "recording_files": recording_files,
+            "recording_count": recording_count,
+            "raw": raw_text,
+        },
+        index=index,
+    )[list(LEG_COLUMN_NAMES)]
+    for name, kind in LEG_COLUMNS.items():
+        if kind in ("str", "json"):
+            legs[name] = legs[name].astype(object).where(legs[name].notna(), None)
+
+    bad = reasons.reason != ""
+    rejects = pd.DataFrame(
+        {"source": ctx.source, "position": pos[bad], "reason": reasons.reason[bad], "raw": raw_text[bad]},
+        columns=list(REJECT_COLUMNS),
+    ).reset_index(drop=True)
+    return NormalizedBatch(legs=legs[~bad].reset_index(drop=True), rejects=rejects)
+
+
+class _Reasons:
+    """First failing check per row, in the order checks are added."""
+
+    def __init__(self, index: pd.Index) -> None:
+        self.reason = pd.Series("", index=index, dtype=object)
+
+    def add(self, mask: pd.Series, reason: str | pd.Series) -> None:
+        take = mask.fillna(False).astype(bool) & (self.reason == "")
+        if not take.any():
+            return
+        self.reason[take] = reason[take] if isinstance(reason, pd.Series) else reason
+
+
+def _text(raw: pd.DataFrame, name: str, index: pd.Index) -> pd.Series:
+    if name not in raw.columns:
+        return pd.Series("", index=index, dtype=object)
+    return raw[name].fillna("").astype(str).str.strip().astype(object)
+
+
+def _nullable(values: pd.Series) -> pd.Series:
+    return values.where(values != "", None).astype(object)
+
+
+def _seconds(values: pd.Series) -> pd.Series:
+    """Integer seconds from ``"31"`` or ``"0:00:31"``/``"00:31"``; NA where empty or invalid."""
+    plain = pd.to_numeric(values.where(values != "", None), errors="coerce")
+    plain = plain.where(plain.isna() | (plain == plain.round()))
+    clock = values.str.extract(r"^(?:(\d+):)?(\d{1,2}):(\d{2})$")
+    clock_s = clock[0].fillna("0").astype("float").mul(3600) + clock[1].astype("float").mul(60)
+    clock_s = clock_s + clock[2].astype("float")
+    return plain.fillna(clock_s).round().astype("Int64")
+
+
+def _direction(f: dict[str, pd.Series]) -> pd.Series:
+    """Direction from ``userfield``; when it is empty or unknown, from the trunks the leg used."""
+    named = f["userfield"].str.lower().map(_USERFIELD_DIRECTIONS)
+    from_trunk = (f["src_trunk_name"] != "") | f["channel"].str.contains("trunk_", regex=False)
+    to_trunk = (f["dst_trunk_name"] != "") | f["dstchannel"].str.contains("trunk_", regex=False)
+    inferred = pd.Series(
+        np.select(
+            [from_trunk & to_trunk, from_trunk, to_trunk],
+            ["external", "inbound", "outbound"],
+            default="internal",
+        ),
+        index=named.index,
+    )
+    return named.fillna(inferred).astype(object)
+
+
+def _recordings(recordfiles: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """``"2025-03/a.wav@b.wav@"`` -> JSON ``["2025-03/a.wav","b.wav"]`` and a count."""
+    parts = recordfiles.str.replace(r"@+", "@", regex=True).str.strip("@")
+    escaped = parts.str.replace("\\", "\\\\", regex=False).str.replace('"', '\\"', regex=False)
+    as_json = ('["' + escaped.str.replace("@", '","', regex=False) + '"]').where(parts != "", "[]")
+    count = (parts.str.count("@") + 1).where(parts != "", 0).astype("Int64")
+    return as_json.astype(object), count
