@@ -34,6 +34,9 @@ _USERFIELD_DIRECTIONS = {
     "external": "external",
 }
 
+#: Column a file reader sets to a reason when a row is unusable before normalization.
+REJECT_MARKER = "__reject__"
+
 _DISPOSITION_ALIASES = {"NOANSWER": "NO ANSWER", "NO_ANSWER": "NO ANSWER", "CONGESTED": "CONGESTION"}
 
 
@@ -109,6 +112,9 @@ def normalize_frame(
     f = {name: _text(raw, name, index) for name in _USED_FIELDS}
     reasons = _Reasons(index)
 
+    if REJECT_MARKER in raw.columns:  # a reader already found the row unusable (e.g. wrong field count)
+        marker = _text(raw, REJECT_MARKER, index)
+        reasons.add(marker != "", marker)
     reasons.add(f["uniqueid"] == "", "missing uniqueid")
 
     # --- times: local wall clock -> UTC, DST resolved with the PBX's own epochs -------------------

@@ -210,3 +210,14 @@ class TestLegKey:
         key = normalize_legs([raw], NY).legs.iloc[0]["leg_key"]
         assert "2125550143" not in key
         assert len(key) == 32
+
+
+def test_reader_marked_rows_are_quarantined_with_the_readers_reason() -> None:
+    from audiapro.cdr.normalize import REJECT_MARKER, NormalizeContext, normalize_frame
+
+    frame = pd.DataFrame([leg(AcctId="1"), leg(AcctId="2")])
+    frame[REJECT_MARKER] = ["", "row has 12 fields, header has 14"]
+    batch = normalize_frame(frame, NormalizeContext("acme", "America/New_York", source="csv"), positions=[2, 3])
+    assert list(batch.legs["acct_id"]) == ["1"]
+    assert batch.rejects.to_dict("records")[0]["reason"] == "row has 12 fields, header has 14"
+    assert batch.rejects.to_dict("records")[0]["position"] == 3

@@ -1,0 +1,95 @@
+"""The CloudUCM block: one per tenant, holding its PBX address, API credentials and data settings."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from prefect.blocks.core import Block
+from pydantic import Field, SecretStr
+
+from audiapro import settings
+from audiapro.ingest import TenantSettings
+from audiapro.ucm.client import UcmClient, UcmConnection
+
+
+class CloudUCM(Block):
+    """A Grandstream CloudUCM / UCM63xx tenant. The block's name is the tenant name.
+
+    The password is a ``SecretStr``: Prefect stores it encrypted and the UI shows it obfuscated.
+    """
+
+    _block_type_name: ClassVar[str] = "CloudUCM"
+    _block_type_slug: ClassVar[str] = "clouducm"
+    _description: ClassVar[str] = "Grandstream CloudUCM / UCM63xx PBX: HTTPS API access for CDRs and recordings."
+    _logo_url: ClassVar[None] = None
+
+    host: str = Field(
+        default="", description="PBX host name, e.g. 071ffb.c.myucm.cloud (blank: import-only tenant)"
+    )
+    port: int = Field(default=8443, description="HTTPS API port (CloudUCM 8443, on-prem web port 8089)")
+    api_user: str = Field(default="cdrapi", description="API user from Integrations -> API Configuration")
+    password: SecretStr = Field(default=SecretStr(""), description="API user's password")
+    timezone: str = Field(default="UTC", description="IANA time zone the PBX writes CDR times in")
+    region: str = Field(default=settings.DEFAULT_PHONE_REGION, description="Default phone region (ISO 3166)")
+    ca_file: str | None = Field(default=None, description="CA bundle to verify the PBX certificate")
+    insecure: bool = Field(default=False, description="Skip TLS verification (self-signed PBX; not advised)")
+    scheme: str = Field(default="https", description="https (production) or http (local simulator only)")
+    enabled: bool = Field(default=True, description="Polled by poll-cdrs when true")
+    lookback_seconds: int = Field(
+        default=settings.DEFAULT_LOOKBACK_SECONDS,
+        description="Re-read this far behind the cursor: must exceed the longest call",
+    )
+    safety_seconds: int = Field(
+        default=settings.DEFAULT_SAFETY_SECONDS, description="Stay this far behind now (PBX write delay)"
+    )
+
+    def tenant_settings(self, name: str) -> TenantSettings:
+        """Return the plain settings the pipeline functions need (no secrets)."""
+        return TenantSettings(
+            name=name,
+            timezone=self.timezone,
+            region=self.region,
+            lookback_seconds=self.lookback_seconds,
+            safety_seconds=self.safety_seconds,
+            enabled=self.enabled,
+        )
+
+    def connection(self) -> UcmConnection:
+        """Build the client's connection settings."""
+        if not self.host:
+            raise ValueError("this tenant has no PBX host (import-only tenant)")
+        return UcmConnection(
+            host=self.host,
+            port=self.port,
+            api_user=self.api_user,
+            password=self.password,
+            timezone=self.timezone,
+            scheme=self.scheme,
+            ca_file=self.ca_file,
+            insecure=self.insecure,
+        )
+
+    def client(self) -> UcmClient:
+        """Return a ready (not yet logged-in) API client; use it as a context manager."""
+        return UcmClient(self.connection())
+
+
+def list_tenants(only_enabled: bool = True) -> list[str]:
+    """Names of the CloudUCM blocks (tenants) registered in the Prefect API, sorted.
+
+    Args:
+        only_enabled: Leave out tenants whose ``enabled`` flag is off.
+    """
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        try:
+            documents = client.read_block_documents_by_type(
+                CloudUCM.get_block_type_slug(), include_secrets=False
+            )
+        except Exception as exc:  # block type not registered yet: no tenants
+            if "404" in str(exc) or "not found" in str(exc).lower():
+                return []
+            raise
+    names = [d.name for d in documents if d.name and (not only_enabled or d.data.get("enabled", True))]
+    return sorted(names)

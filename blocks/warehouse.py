@@ -1,0 +1,42 @@
+"""The warehouse block: the database URL, kept as a secret (it usually embeds a password)."""
+
+from __future__ import annotations
+
+import os
+from typing import ClassVar
+
+import sqlalchemy as sa
+from prefect.blocks.core import Block
+from pydantic import Field, SecretStr
+
+from audiapro import settings
+from audiapro.warehouse import get_engine
+
+#: Name of the block document `resolve_database_url` looks for.
+DEFAULT_WAREHOUSE_BLOCK = "default"
+
+
+class Warehouse(Block):
+    """Where CDRs are loaded: a SQLAlchemy URL (postgresql+psycopg2://... in production)."""
+
+    _block_type_name: ClassVar[str] = "AudiaPro Warehouse"
+    _block_type_slug: ClassVar[str] = "audiapro-warehouse"
+    _description: ClassVar[str] = "Database URL of the AudiaPro CDR warehouse (Postgres; SQLite for demos)."
+
+    url: SecretStr = Field(description="SQLAlchemy URL, e.g. postgresql+psycopg2://user:pass@host/db")
+
+    def engine(self) -> sa.Engine:
+        """Return an engine for this warehouse."""
+        return get_engine(self.url.get_secret_value())
+
+
+def resolve_database_url(block_name: str = DEFAULT_WAREHOUSE_BLOCK) -> str:
+    """The warehouse URL: AUDIAPRO_DATABASE_URL, else the Warehouse block, else embedded SQLite."""
+    from_env = os.environ.get(settings.DATABASE_URL_ENV)
+    if from_env:
+        return from_env
+    try:
+        block = Warehouse.load(block_name)
+    except ValueError:  # no such block document
+        return settings.DEFAULT_DATABASE_URL
+    return block.url.get_secret_value()

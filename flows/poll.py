@@ -1,0 +1,59 @@
+"""poll-cdrs: every enabled tenant's new CDRs, exactly once, every 2 minutes.
+
+    tenants --> poll-tenant (per tenant, bounded parallel) --> summary artifact
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import flow, get_run_logger
+from prefect.artifacts import create_table_artifact
+from prefect.states import Completed, Failed, State
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from blocks.clouducm import list_tenants
+from tasks.poll import failure_row, poll_tenant_task
+
+#: How many tenants are polled at once (each tenant is still one PBX session at a time).
+MAX_PARALLEL_TENANTS = 4
+SUMMARY_COLUMNS = ("tenant", "status", "window_start", "window_end", "fetched", "inserted", "updated",
+                   "rejected", "seconds", "error")  # fmt: skip
+
+
+@flow(
+    name="poll-cdrs",
+    task_runner=ThreadPoolTaskRunner(max_workers=MAX_PARALLEL_TENANTS),
+    persist_result=False,
+)
+def poll_cdrs(tenant: str | None = None) -> State:
+    """Poll every enabled CloudUCM tenant once (or only ``tenant``) and load new legs.
+
+    Args:
+        tenant: Poll only this tenant (a "sync now" for one customer); all enabled ones when empty.
+
+    Returns:
+        Completed when every tenant succeeded (or was busy), Failed naming the tenants that failed;
+        the other tenants' data is loaded either way.
+    """
+    logger = get_run_logger()
+    names = [tenant] if tenant else list_tenants()
+    if not names:
+        logger.warning("no enabled CloudUCM tenants: add one with `audiapro tenant add`")
+    futures = {name: poll_tenant_task.submit(name) for name in names}
+    rows: list[dict[str, Any]] = []
+    for name, future in futures.items():
+        try:
+            rows.append(future.result())
+        except Exception as exc:
+            rows.append(failure_row(name, exc))
+            logger.error("tenant %s failed: %s", name, rows[-1]["error"])
+    create_table_artifact(
+        table=[{col: row.get(col, "") for col in SUMMARY_COLUMNS} for row in rows],
+        key="poll-cdrs-summary",
+        description="Per-tenant result of this poll tick",
+    )
+    failed = [row["tenant"] for row in rows if row["status"] == "failed"]
+    if failed:
+        return Failed(message=f"{len(failed)} of {len(rows)} tenants failed: {', '.join(failed)}", data=rows)
+    return Completed(message=f"{len(rows)} tenants polled", data=rows)

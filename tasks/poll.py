@@ -1,0 +1,67 @@
+"""Prefect task for one tenant's poll tick: names, retry policy and locking; logic is in audiapro.ingest."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import task
+from prefect.context import get_run_context
+
+from audiapro.ingest import describe_error, is_transient, poll_tenant, record_tick_failure
+from audiapro.warehouse import tenant_lock
+from blocks.clouducm import CloudUCM
+from tasks.warehouse import warehouse_engine
+
+#: Task-level retries cover faults that outlived the client's own backoff (e.g. a PBX restart).
+POLL_RETRIES = 2
+POLL_RETRY_DELAYS = [15, 45]
+
+
+def _retry_if_transient(task: Any, task_run: Any, state: Any) -> bool:
+    try:
+        state.result()
+    except Exception as exc:
+        return is_transient(exc)
+    return False
+
+
+def _flow_run_id() -> str | None:
+    ctx = get_run_context()
+    flow_run = getattr(ctx, "flow_run", None) or getattr(getattr(ctx, "task_run", None), "flow_run_id", None)
+    return str(getattr(flow_run, "id", flow_run)) if flow_run else None
+
+
+@task(
+    name="poll-tenant",
+    task_run_name="poll-{tenant}",
+    retries=POLL_RETRIES,
+    retry_delay_seconds=POLL_RETRY_DELAYS,
+    retry_condition_fn=_retry_if_transient,
+)
+def poll_tenant_task(tenant: str) -> dict[str, Any]:
+    """Poll one tenant's PBX from its committed cursor and load the window.
+
+    A per-tenant lock keeps overlapping ticks (and a backfill) from working the same tenant at once;
+    a tick that finds the lock taken reports ``busy`` and the next tick covers its window.
+
+    Returns:
+        A small summary row: status, window, counts.
+    """
+    block = CloudUCM.load(tenant)
+    settings = block.tenant_settings(tenant)
+    engine = warehouse_engine()
+    with tenant_lock(engine, tenant, wait=False) as acquired:
+        if not acquired:
+            return {"tenant": tenant, "status": "busy"}
+        with block.client() as client:
+            summary = poll_tenant(client, engine, settings, flow_run_id=_flow_run_id())
+    return {"status": "ok", **summary.as_row()}
+
+
+def failure_row(tenant: str, exc: BaseException) -> dict[str, Any]:
+    """Record a tenant's failed tick (after retries) on its sync state; return its summary row."""
+    try:
+        error = record_tick_failure(warehouse_engine(), tenant, exc)
+    except Exception:  # the warehouse itself may be what failed: still report the tenant
+        error = describe_error(exc)
+    return {"tenant": tenant, "status": "failed", "error": error}
