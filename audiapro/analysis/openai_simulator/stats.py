@@ -1,0 +1,156 @@
+"""Request, fault and billing statistics kept by the simulator.
+
+`StatsRecorder` is the thread-safe writer used by request handlers; `OpenAIStats` is the
+snapshot tests read through `OpenAISimulator.stats`.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+
+
+@dataclass
+class ModelUsage:
+    """Billed usage of one model. Batch figures are also included in the plain totals.
+
+    Attributes:
+        requests: Billed requests (sync and batch).
+        audio_seconds: Billed audio duration.
+        input_tokens: Billed input tokens.
+        output_tokens: Billed output tokens.
+        batch_requests: Billed requests that came through the Batch API.
+        batch_input_tokens: Input tokens billed at the batch discount.
+        batch_output_tokens: Output tokens billed at the batch discount.
+        cost_usd: Estimated cost with the configured prices and batch discount.
+    """
+
+    requests: int = 0
+    audio_seconds: float = 0.0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    batch_requests: int = 0
+    batch_input_tokens: int = 0
+    batch_output_tokens: int = 0
+    cost_usd: float = 0.0
+
+
+@dataclass(frozen=True)
+class BilledRequest:
+    """One billed (200) request.
+
+    Attributes:
+        fingerprint: SHA-256 of endpoint + canonical request (audio hashed); identical requests,
+            sync or batch, share it, so a repeat shows up as a duplicate.
+        endpoint: API path, e.g. `/v1/responses`.
+        model: Model billed.
+        batch: Whether it was billed through the Batch API.
+        audio_seconds: Audio billed.
+        input_tokens: Input tokens billed.
+        output_tokens: Output tokens billed.
+        cost_usd: Estimated cost.
+    """
+
+    fingerprint: str
+    endpoint: str
+    model: str
+    batch: bool
+    audio_seconds: float
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float
+
+
+@dataclass
+class OpenAIStats:
+    """Snapshot of everything the simulator counted.
+
+    Attributes:
+        requests: Requests by route, e.g. `POST /v1/audio/transcriptions`, whatever the outcome.
+        statuses: Response status counts by route.
+        faults: Injected faults by kind (`FaultKind` values).
+        usage_by_model: Billed usage by model.
+        billed: Every billed request in billing order.
+    """
+
+    requests: Counter[str] = field(default_factory=Counter)
+    statuses: dict[str, Counter[int]] = field(default_factory=dict)
+    faults: Counter[str] = field(default_factory=Counter)
+    usage_by_model: dict[str, ModelUsage] = field(default_factory=dict)
+    billed: list[BilledRequest] = field(default_factory=list)
+
+    @property
+    def fingerprints(self) -> list[str]:
+        """Fingerprints of billed requests, in billing order."""
+        return [b.fingerprint for b in self.billed]
+
+    def duplicate_fingerprints(self) -> list[str]:
+        """Fingerprints billed more than once (empty when nothing was paid twice)."""
+        counts = Counter(self.fingerprints)
+        return sorted(fp for fp, n in counts.items() if n > 1)
+
+    @property
+    def audio_seconds(self) -> float:
+        """Total billed audio seconds."""
+        return sum(u.audio_seconds for u in self.usage_by_model.values())
+
+    @property
+    def input_tokens(self) -> int:
+        """Total billed input tokens."""
+        return sum(u.input_tokens for u in self.usage_by_model.values())
+
+    @property
+    def output_tokens(self) -> int:
+        """Total billed output tokens."""
+        return sum(u.output_tokens for u in self.usage_by_model.values())
+
+    @property
+    def cost_usd(self) -> float:
+        """Total estimated cost."""
+        return sum(u.cost_usd for u in self.usage_by_model.values())
+
+
+class StatsRecorder:
+    """Thread-safe accumulator behind `OpenAIStats`."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._stats = OpenAIStats()
+
+    def snapshot(self) -> OpenAIStats:
+        """A deep copy that later requests do not change."""
+        with self._lock:
+            return copy.deepcopy(self._stats)
+
+    def reset(self) -> None:
+        """Forget everything counted so far."""
+        with self._lock:
+            self._stats = OpenAIStats()
+
+    def request(self, route: str, status: int) -> None:
+        """Count one answered request."""
+        with self._lock:
+            self._stats.requests[route] += 1
+            self._stats.statuses.setdefault(route, Counter())[status] += 1
+
+    def fault(self, kind: str) -> None:
+        """Count one injected fault."""
+        with self._lock:
+            self._stats.faults[kind] += 1
+
+    def bill(self, entry: BilledRequest) -> None:
+        """Record one billed request."""
+        with self._lock:
+            usage = self._stats.usage_by_model.setdefault(entry.model, ModelUsage())
+            usage.requests += 1
+            usage.audio_seconds += entry.audio_seconds
+            usage.input_tokens += entry.input_tokens
+            usage.output_tokens += entry.output_tokens
+            usage.cost_usd += entry.cost_usd
+            if entry.batch:
+                usage.batch_requests += 1
+                usage.batch_input_tokens += entry.input_tokens
+                usage.batch_output_tokens += entry.output_tokens
+            self._stats.billed.append(entry)
