@@ -1,0 +1,397 @@
+"""Call scenarios: one simulated call becomes the legs a UCM would write for it.
+
+Each scenario mirrors a real PBX pattern (see the reference notes §3.5, §4.1, §9.6): ring groups write
+one leg per member sharing ``uniqueid``, queue recordings live under ``filedir=queue``, a transfer
+writes a second leg with a new start (and session), a parked call's pickup keeps the original (older)
+``uniqueid``, and ForkCDR writes bookkeeping duplicates. Every leg starts within a minute of the epoch
+in its ``session`` (or its recording name), which is what lets a consumer place wall-clock times of
+the repeated DST hour. All randomness comes from the ``rng`` handed in, so a call is
+a pure function of its RNG state, its start and the channel counter.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+
+from audiapro.ucm.simulator.builder import (
+    RING_TIMEOUT,
+    VOICEMAIL_SHARE,
+    CallBuilder,
+    ChannelCounter,
+    Tenant,
+    wave_id,
+)
+from audiapro.ucm.simulator.legs import NO_ANSWER, Leg
+from audiapro.ucm.simulator.plan import (
+    IVR_NUMBER,
+    PARK_SLOTS,
+    TRUNK_NAMES,
+    Extension,
+    HuntGroup,
+    dialled_number,
+    inbound_caller,
+)
+
+#: Scenario mix (relative weights). Ring groups and queues dominate inbound, as in a small office.
+SCENARIOS = (
+    ("internal", 16),
+    ("inbound", 14),
+    ("ringgroup", 18),
+    ("queue", 14),
+    ("outbound", 22),
+    ("external", 3),
+    ("transfer", 5),
+    ("park", 3),
+    ("ivr", 5),
+)
+OUTBOUND_DISPOSITIONS = (("ANSWERED", 62), ("NO ANSWER", 22), ("BUSY", 8), ("FAILED", 4), ("CONGESTION", 4))
+INTERNAL_DISPOSITIONS = (("ANSWERED", 72), ("NO ANSWER", 18), ("BUSY", 8), ("FAILED", 2))
+OUTBOUND_ROUTES = 3
+
+
+def _pick(rng: random.Random, weighted: tuple[tuple[str, int], ...]) -> str:
+    return rng.choices([k for k, _ in weighted], [w for _, w in weighted])[0]
+
+
+class CallFactory:
+    """Builds calls for one tenant."""
+
+    def __init__(self, tenant: Tenant) -> None:
+        """Bind the factory to a tenant's dial plan, time zone and limits."""
+        self.tenant = tenant
+
+    def make(self, rng: random.Random, t0: int, counter: ChannelCounter, seq_base: int) -> list[Leg]:
+        """Generate one call starting at UTC epoch ``t0``.
+
+        Args:
+            rng: The call's randomness.
+            t0: Call start (UTC epoch seconds).
+            counter: The day's channel counter.
+            seq_base: First ``Leg.seq`` to use (legs get consecutive values).
+
+        Returns:
+            The call's legs (at least one).
+        """
+        kind = _pick(rng, SCENARIOS)
+        call = _Call(self.tenant, rng, t0, counter)
+        legs: list[Leg] = getattr(call, kind)()
+        legs = call.with_forks(legs)
+        for i, leg in enumerate(legs):
+            leg.seq = seq_base + i
+        return legs
+
+
+class _Call(CallBuilder):
+    """The scenarios: each returns the legs the PBX writes for one kind of call."""
+
+    def internal(self) -> list[Leg]:
+        a = self.ext()
+        b = self.ext(a.number)
+        disposition = _pick(self.rng, INTERNAL_DISPOSITIONS)
+        answer, end = self.outcome(self.t0, disposition == "ANSWERED")
+        if disposition in ("BUSY", "FAILED"):
+            end = self.t0 + self.rng.randint(0, 3)
+        leg = self.ext_leg(
+            a,
+            start=self.t0,
+            answer=answer,
+            end=end,
+            session=self.session(self.t0, a.number),
+            dst=b.number,
+            dcontext="from-internal",
+            dstchannel="" if disposition == "FAILED" else self.chan(b.number),
+            lastdata=f"PJSIP/{b.number},60",
+            disposition=disposition,
+            userfield="Internal",
+            dstchannel_ext="" if disposition == "FAILED" else b.number,
+            dstanswer=b.number if disposition == "ANSWERED" else "",
+            device_info_peer=b.device,
+            wave_dst=wave_id(b),
+        )
+        self.record(leg, b.number)
+        legs = [leg]
+        if disposition in ("NO ANSWER", "BUSY") and self.rng.random() < VOICEMAIL_SHARE:
+            legs.append(self.voicemail(leg, b.number))
+        return legs
+
+    def inbound(self) -> list[Leg]:
+        caller, cnam = inbound_caller(self.rng, self.tenant.plan.country)
+        trunk = self.trunk()
+        target = self.ext()
+        disposition = _pick(self.rng, (("ANSWERED", 70), ("NO ANSWER", 25), ("BUSY", 5)))
+        answer, end = self.outcome(self.t0, disposition == "ANSWERED")
+        if disposition == "BUSY":
+            end = self.t0 + self.rng.randint(0, 2)
+        leg = self.trunk_leg(
+            caller,
+            cnam,
+            trunk,
+            self.chan(f"trunk_{trunk}"),
+            start=self.t0,
+            answer=answer,
+            end=end,
+            session=self.session(self.t0, caller),
+            dst=target.number,
+            dstchannel=self.chan(target.number),
+            lastdata=f"PJSIP/{target.number},60",
+            disposition=disposition,
+            dstchannel_ext=target.number,
+            dstanswer=target.number if disposition == "ANSWERED" else "",
+            device_info_peer=target.device,
+            wave_dst=wave_id(target),
+        )
+        self.record(leg, target.number)
+        legs = [leg]
+        if disposition != "ANSWERED" and self.rng.random() < VOICEMAIL_SHARE:
+            legs.append(self.voicemail(leg, target.number))
+        return legs
+
+    def _hunt(self, group: HuntGroup, kind: str) -> list[Leg]:
+        """Inbound call to a ring group or queue: one leg per member rung."""
+        caller, cnam = inbound_caller(self.rng, self.tenant.plan.country)
+        trunk = self.trunk()
+        channel = self.chan(f"trunk_{trunk}")
+        session = self.session(self.t0, caller)
+        legs: list[Leg] = []
+        start = self.t0
+        is_queue = kind == "QUEUE"
+        if not is_queue and self.rng.random() < 0.4:
+            # Caller goes through the auto attendant first (same channel, same uniqueid).
+            ivr_end = start + self.rng.randint(4, 20)
+            legs.append(self._ivr_leg(caller, cnam, trunk, channel, session, ivr_end))
+            start = ivr_end
+        members = [self.tenant.plan.ext(m) for m in group.members]
+        dial_all = "&".join(f"PJSIP/{m.number}" for m in members)
+        template = self.trunk_leg(
+            caller,
+            cnam,
+            trunk,
+            channel,
+            start=start,
+            answer=NO_ANSWER,
+            end=start,
+            session=session,
+            dst=group.number,
+            dstchannel="",
+            lastapp="Queue" if is_queue else "Dial",
+            lastdata=f"{group.number},t,,,300" if is_queue else dial_all,
+            disposition="NO ANSWER",
+            dstchannel_ext="",
+            dstanswer="",
+            action_type=f"{kind}[{group.number}]",
+        )
+        if legs:
+            template.dcontext = "ivr-1"
+        wait = int(self.rng.lognormvariate(math.log(25), 0.8)) + 3 if is_queue else self.ring()
+        wait = min(wait, self.tenant.max_call_seconds // 4)
+        if self.rng.random() < (0.8 if is_queue else 0.85):
+            winner = self.rng.choice(members)
+            answer = start + wait
+            end = answer + self.talk(answer)
+            for m in members:
+                if m is winner:
+                    leg = self.member_leg(template, m, answer, end, "ANSWERED")
+                    self.record(leg, group.number, m.number, "queue" if is_queue else "monitor")
+                elif self.rng.random() < 0.1:
+                    leg = self.member_leg(template, m, NO_ANSWER, start + self.rng.randint(0, 1), "BUSY")
+                else:
+                    leg = self.member_leg(template, m, NO_ANSWER, answer, "NO ANSWER")
+                legs.append(leg)
+            return legs
+        if is_queue:
+            # Abandoned: the queue itself answered (music on hold), so the PBX writes ANSWERED with
+            # the waiting time as billsec although nobody talked.
+            gave_up = start + wait + self.rng.randint(10, 120)
+            legs.append(template.clone(answer=start, end=gave_up, disposition="ANSWERED"))
+            if self.rng.random() < 0.5:
+                legs += [self.member_leg(template, m, NO_ANSWER, gave_up, "NO ANSWER") for m in members]
+            return legs
+        for m in members:
+            legs.append(self.member_leg(template, m, NO_ANSWER, start + RING_TIMEOUT, "NO ANSWER"))
+        if self.rng.random() < VOICEMAIL_SHARE:
+            legs.append(self.voicemail(legs[-1], members[0].number))
+        return legs
+
+    def ringgroup(self) -> list[Leg]:
+        return self._hunt(self.rng.choice(self.tenant.plan.ring_groups), "RINGGROUP")
+
+    def queue(self) -> list[Leg]:
+        return self._hunt(self.rng.choice(self.tenant.plan.queues), "QUEUE")
+
+    def _ivr_leg(self, caller: str, cnam: str, trunk: int, channel: str, session: str, end: int) -> Leg:
+        return self.trunk_leg(
+            caller,
+            cnam,
+            trunk,
+            channel,
+            start=self.t0,
+            answer=self.t0,
+            end=end,
+            session=session,
+            dst=IVR_NUMBER,
+            dstchannel="",
+            lastapp="BackGround",
+            lastdata="custom/welcome",
+            disposition="ANSWERED",
+            dstchannel_ext="",
+            dstanswer="",
+            action_type=f"IVR[{IVR_NUMBER}]",
+        )
+
+    def ivr(self) -> list[Leg]:
+        """Caller hangs up in the auto attendant."""
+        caller, cnam = inbound_caller(self.rng, self.tenant.plan.country)
+        trunk = self.trunk()
+        end = self.t0 + self.rng.randint(2, 45)
+        return [
+            self._ivr_leg(
+                caller, cnam, trunk, self.chan(f"trunk_{trunk}"), self.session(self.t0, caller), end
+            )
+        ]
+
+    def outbound(self) -> list[Leg]:
+        user = self.ext()
+        number = dialled_number(self.rng, self.tenant.plan.country)
+        trunk = self.trunk()
+        disposition = _pick(self.rng, OUTBOUND_DISPOSITIONS)
+        answer, end = self.outcome(self.t0, disposition == "ANSWERED")
+        if disposition != "ANSWERED" and disposition != "NO ANSWER":
+            end = self.t0 + self.rng.randint(0, 4)
+        leg = self.ext_leg(
+            user,
+            start=self.t0,
+            answer=answer,
+            end=end,
+            session=self.session(self.t0, user.number),
+            dst=number,
+            dcontext=f"outbound-route-{self.rng.randint(1, OUTBOUND_ROUTES)}",
+            dstchannel="" if disposition == "FAILED" else f"PJSIP/trunk_{trunk}/{number}",
+            lastdata=f"PJSIP/trunk_{trunk}/{number},60,T",
+            disposition=disposition,
+            userfield="Outbound",
+            dstchannel_ext="" if disposition == "FAILED" else f"trunk_{trunk}",
+            dstanswer="",
+            dst_trunk=TRUNK_NAMES[trunk - 1],
+        )
+        self.record(leg, number)
+        return [leg]
+
+    def external(self) -> list[Leg]:
+        """Trunk to trunk: an inbound call forwarded to a user's mobile (follow me)."""
+        caller, cnam = inbound_caller(self.rng, self.tenant.plan.country)
+        user = self.ext()
+        mobile = dialled_number(self.rng, self.tenant.plan.country)
+        trunk_in, trunk_out = 1, 2
+        answered = self.rng.random() < 0.7
+        answer, end = self.outcome(self.t0, answered)
+        return [
+            self.trunk_leg(
+                caller,
+                cnam,
+                trunk_in,
+                self.chan(f"trunk_{trunk_in}"),
+                start=self.t0,
+                answer=answer,
+                end=end,
+                session=self.session(self.t0, caller),
+                dst=mobile,
+                dstchannel=f"PJSIP/trunk_{trunk_out}/{mobile}",
+                lastdata=f"PJSIP/trunk_{trunk_out}/{mobile},45,T",
+                disposition="ANSWERED" if answered else "NO ANSWER",
+                userfield="External",
+                dstchannel_ext=f"trunk_{trunk_out}",
+                dstanswer="",
+                action_owner=user.number,
+                action_type=f"FOLLOWME[{user.number}]",
+                dst_trunk=TRUNK_NAMES[trunk_out - 1],
+            )
+        ]
+
+    def _answered_inbound(self) -> tuple[Leg, Extension]:
+        caller, cnam = inbound_caller(self.rng, self.tenant.plan.country)
+        trunk = self.trunk()
+        first = self.ext()
+        answer = self.t0 + self.ring()
+        talk = min(self.talk(answer), self.tenant.max_call_seconds // 2)
+        leg = self.trunk_leg(
+            caller,
+            cnam,
+            trunk,
+            self.chan(f"trunk_{trunk}"),
+            start=self.t0,
+            answer=answer,
+            end=answer + talk,
+            session=self.session(self.t0, caller),
+            dst=first.number,
+            dstchannel=self.chan(first.number),
+            lastdata=f"PJSIP/{first.number},60",
+            disposition="ANSWERED",
+            dstchannel_ext=first.number,
+            dstanswer=first.number,
+            device_info_peer=first.device,
+            wave_dst=wave_id(first),
+        )
+        self.record(leg, first.number)
+        return leg, first
+
+    def transfer(self) -> list[Leg]:
+        """Answered, then transferred: a second leg with a new start and the same uniqueid.
+
+        The transfer opens a new session owned by the transferring extension (reference §3.5: "a
+        transfer/park can start a new session"), so its session epoch marks the leg's own start.
+        """
+        first_leg, first = self._answered_inbound()
+        second = self.ext(first.number)
+        start = first_leg.end
+        answer, end = self.outcome(start, self.rng.random() < 0.8)
+        leg = first_leg.clone(
+            start=start,
+            answer=answer,
+            end=end,
+            session=self.session(start, first.number),
+            dst=second.number,
+            dcontext="from-internal-xfer",
+            dstchannel=self.chan(second.number),
+            lastdata=f"PJSIP/{second.number},60",
+            disposition="ANSWERED" if answer != NO_ANSWER else "NO ANSWER",
+            dstchannel_ext=second.number,
+            dstanswer=second.number if answer != NO_ANSWER else "",
+            action_owner=first.number,
+            action_type="TRANSFER",
+            device_info_peer=second.device,
+            wave_dst=wave_id(second),
+            recordings=(),
+            rec_spans=(),
+        )
+        self.record(leg, second.number)
+        return [first_leg, leg]
+
+    def park(self) -> list[Leg]:
+        """Answered, parked, picked up elsewhere: the pickup leg keeps the older uniqueid."""
+        first_leg, first = self._answered_inbound()
+        if self.rng.random() < 0.15:
+            return [first_leg]  # caller hung up while parked: no pickup leg
+        picker = self.ext(first.number)
+        slot = self.rng.choice(PARK_SLOTS)
+        pickup = min(first_leg.end + self.rng.randint(10, 600), self.deadline - 2)
+        pickup = max(pickup, first_leg.end + 1)
+        leg = self.ext_leg(
+            picker,
+            start=pickup,
+            answer=pickup,
+            end=pickup + self.talk(pickup),
+            session=self.session(pickup, picker.number),
+            dst=slot,
+            dcontext="from-internal",
+            dstchannel=first_leg.channel,
+            lastapp="ParkedCall",
+            lastdata=f"default,{slot}",
+            disposition="ANSWERED",
+            userfield="Internal",
+            dstchannel_ext=first_leg.channel_ext,
+            dstanswer=slot,
+            action_type="PARKEDCALL",
+        )
+        self.record(leg, slot)
+        return [first_leg, leg]
