@@ -1,0 +1,163 @@
+"""Per-tenant mutual exclusion across processes: one poll, backfill or import per tenant at a time.
+
+Postgres: a session-level advisory lock held on a dedicated autocommit connection (no transaction
+stays open while the lock is held). SQLite: ``flock`` on a lock file next to the database file;
+``flock`` (unlike ``lockf``) locks per open file, so two threads of one process also exclude each
+other.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Final
+
+import sqlalchemy as sa
+
+from audiapro.warehouse.engine import sqlite_database_path
+
+LOCK_NAMESPACE: Final = "audiapro"
+#: How often a waiter with a timeout retries a non-blocking acquire.
+POLL_INTERVAL_S: Final = 0.05
+#: Lock files live in this directory next to the SQLite file: ``<db>.locks/<tenant>-<hash>.lock``.
+LOCK_DIR_SUFFIX: Final = ".locks"
+_UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9_.-]+")
+_MAX_NAME_CHARS: Final = 40
+
+# In-memory SQLite lives in one process, so a process-local lock is the whole truth there.
+_memory_locks: dict[str, threading.Lock] = {}
+_memory_locks_guard = threading.Lock()
+
+
+def advisory_key(*parts: str) -> int:
+    """A stable signed 64-bit key for ``pg_advisory_lock`` from ``("audiapro", *parts)``.
+
+    Python's ``hash()`` is salted per process, so a cryptographic digest is used instead: every
+    process and every host derives the same key for the same tenant.
+    """
+    text = "\x1f".join((LOCK_NAMESPACE, *parts))
+    digest = hashlib.blake2b(text.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+@contextmanager
+def tenant_lock(
+    engine: sa.Engine, tenant: str, *, wait: bool = True, timeout_s: float | None = None
+) -> Iterator[bool]:
+    """Hold the tenant's lock for the ``with`` block.
+
+    Args:
+        engine: The warehouse engine (decides the mechanism).
+        tenant: Tenant name.
+        wait: Block until the lock is free; ``False`` tries once.
+        timeout_s: With ``wait``, give up after this many seconds (``None``: wait forever).
+
+    Yields:
+        Whether the lock was acquired. When ``False`` the block runs without it; callers skip work.
+    """
+    if engine.dialect.name == "postgresql":
+        with _pg_lock(engine, advisory_key("tenant", tenant), wait=wait, timeout_s=timeout_s) as acquired:
+            yield acquired
+    elif engine.dialect.name == "sqlite":
+        path = sqlite_database_path(engine)
+        if path is None:
+            with _memory_lock(tenant, wait=wait, timeout_s=timeout_s) as acquired:
+                yield acquired
+        else:
+            with _file_lock(lock_file(path, tenant), wait=wait, timeout_s=timeout_s) as acquired:
+                yield acquired
+    else:
+        raise NotImplementedError(f"tenant_lock does not support {engine.dialect.name}")
+
+
+def lock_file(database: Path, tenant: str) -> Path:
+    """The lock file of ``tenant`` for the SQLite database at ``database``."""
+    readable = _UNSAFE_FILENAME.sub("_", tenant)[:_MAX_NAME_CHARS]
+    # The hash keeps names distinct when sanitizing maps two tenants to the same text.
+    suffix = f"{advisory_key('tenant', tenant) & 0xFFFFFFFF:08x}"
+    return database.with_name(database.name + LOCK_DIR_SUFFIX) / f"{readable}-{suffix}.lock"
+
+
+def _acquire(
+    try_once: Callable[[], bool], block: Callable[[], None], *, wait: bool, timeout_s: float | None
+) -> bool:
+    if try_once():
+        return True
+    if not wait:
+        return False
+    if timeout_s is None:
+        block()
+        return True
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        time.sleep(min(POLL_INTERVAL_S, max(deadline - time.monotonic(), 0)))
+        if try_once():
+            return True
+    return False
+
+
+@contextmanager
+def _pg_lock(engine: sa.Engine, key: int, *, wait: bool, timeout_s: float | None) -> Iterator[bool]:
+    conn = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+
+    def try_once() -> bool:
+        return bool(conn.scalar(sa.select(sa.func.pg_try_advisory_lock(key))))
+
+    def block() -> None:
+        conn.execute(sa.select(sa.func.pg_advisory_lock(key)))
+
+    acquired = False
+    try:
+        acquired = _acquire(try_once, block, wait=wait, timeout_s=timeout_s)
+        yield acquired
+        if acquired:
+            conn.execute(sa.select(sa.func.pg_advisory_unlock(key)))
+            acquired = False
+    finally:
+        if acquired:
+            # Unlock failed or the body raised: closing the server session is what surely releases
+            # a session-level lock, so never hand this connection back to the pool.
+            try:
+                conn.execute(sa.select(sa.func.pg_advisory_unlock(key)))
+            except sa.exc.DBAPIError:
+                conn.invalidate()
+        conn.close()
+
+
+@contextmanager
+def _file_lock(path: Path, *, wait: bool, timeout_s: float | None) -> Iterator[bool]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        fd = handle.fileno()
+
+        def try_once() -> bool:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return False
+            return True
+
+        acquired = _acquire(try_once, lambda: fcntl.flock(fd, fcntl.LOCK_EX), wait=wait, timeout_s=timeout_s)
+        try:
+            yield acquired
+        finally:
+            if acquired:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+
+
+@contextmanager
+def _memory_lock(tenant: str, *, wait: bool, timeout_s: float | None) -> Iterator[bool]:
+    with _memory_locks_guard:
+        lock = _memory_locks.setdefault(tenant, threading.Lock())
+    acquired = lock.acquire(blocking=wait, timeout=-1 if timeout_s is None or not wait else timeout_s)
+    try:
+        yield acquired
+    finally:
+        if acquired:
+            lock.release()

@@ -1,0 +1,1 @@
+"""Alembic environment of the warehouse (run it through :func:`audiapro.warehouse.upgrade`)."""

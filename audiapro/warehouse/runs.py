@@ -1,0 +1,97 @@
+"""``ingest_runs`` bookkeeping and quarantined rows: which run loaded what, and what it refused."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Final
+
+import sqlalchemy as sa
+
+from audiapro.warehouse.tables import RUN_FAILED, ingest_runs, rejected_rows
+
+#: Error texts are kept for operators, not as logs: long tracebacks are cut.
+MAX_ERROR_CHARS: Final = 4000
+_URL_PASSWORD = re.compile(r"(?P<head>\b[a-z][a-z0-9+.-]*://[^:/\s@]+:)[^@\s]+@", re.IGNORECASE)
+_SECRET_ASSIGNMENT = re.compile(
+    r"(?P<head>\b(?:password|passwd|pwd|secret|token|api[_-]?key|cookie|authorization)\b[\"']?\s*[:=]\s*[\"']?)"
+    r"[^\s\"',;&}]+",
+    re.IGNORECASE,
+)
+
+
+def utcnow() -> datetime:
+    """The current time, tz-aware UTC."""
+    return datetime.now(UTC)
+
+
+@dataclass
+class RunInfo:
+    """What the caller knows about the run a batch belongs to (mutable: ``fetched`` is often known late).
+
+    Attributes:
+        kind: ``poll``, ``backfill``, ``import``... (free text).
+        window_start: Start of the requested source window, if any.
+        window_end: End of the requested source window, if any.
+        source_ref: What was read: the window, a file hash...
+        flow_run_id: The orchestrator's run id, for cross-reference.
+        fetched: Raw legs fetched from the source (before normalization).
+        started_at: When the run started.
+    """
+
+    kind: str
+    window_start: datetime | None = None
+    window_end: datetime | None = None
+    source_ref: str | None = None
+    flow_run_id: str | None = None
+    fetched: int = 0
+    started_at: datetime = field(default_factory=utcnow)
+
+
+def redact_error(error: str) -> str:
+    """Strip credentials (URL passwords, ``password=...``, cookies, tokens) and cap the length."""
+    text = _URL_PASSWORD.sub(r"\g<head>***@", error)
+    text = _SECRET_ASSIGNMENT.sub(r"\g<head>***", text)
+    return text if len(text) <= MAX_ERROR_CHARS else text[: MAX_ERROR_CHARS - 1] + "…"
+
+
+def insert_run(
+    conn: sa.Connection, *, tenant: str, run: RunInfo, status: str, now: datetime, error: str | None = None
+) -> int:
+    """Insert the ``ingest_runs`` row of a run and return its id (failed runs are finished at once)."""
+    run_id = conn.execute(
+        sa.insert(ingest_runs)
+        .values(
+            tenant=tenant,
+            kind=run.kind,
+            status=status,
+            window_start=run.window_start,
+            window_end=run.window_end,
+            source_ref=run.source_ref,
+            flow_run_id=run.flow_run_id,
+            started_at=run.started_at,
+            finished_at=now if status == RUN_FAILED else None,
+            fetched=run.fetched,
+            error=None if error is None else redact_error(error),
+        )
+        .returning(ingest_runs.c.id)
+    ).scalar_one()
+    return int(run_id)
+
+
+def finish_run(conn: sa.Connection, run_id: int, *, now: datetime, **counts: int) -> None:
+    """Store the counts of a run and its finish time."""
+    conn.execute(sa.update(ingest_runs).where(ingest_runs.c.id == run_id).values(finished_at=now, **counts))
+
+
+def insert_rejects(
+    conn: sa.Connection, records: list[dict[str, Any]], *, run_id: int, tenant: str, now: datetime
+) -> int:
+    """Store quarantined rows (from ``frames.reject_records``) under the run; returns how many."""
+    if records:
+        rows = [
+            {**record, "ingest_run_id": run_id, "tenant": tenant, "created_at": now} for record in records
+        ]
+        conn.execute(sa.insert(rejected_rows), rows)
+    return len(records)

@@ -1,0 +1,183 @@
+"""Warehouse tables (SQLAlchemy Core): the one definition the load path and alembic's env.py share.
+
+Migrations are frozen snapshots written out by hand (``migrations/versions``); a test checks that the
+migrated schema matches these definitions, so a change here without a migration fails CI.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Final
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+
+from audiapro.cdr.schema import LEG_COLUMNS
+
+#: Deterministic constraint names, so later migrations (and SQLite batch mode) can address them.
+NAMING_CONVENTION: Final = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+
+#: Run kinds written by the flows; free text in the table so new kinds need no migration.
+RUN_KINDS: Final = ("poll", "backfill", "import")
+RUN_SUCCEEDED: Final = "succeeded"
+RUN_FAILED: Final = "failed"
+
+#: The disposition that makes a leg (and its call) answered.
+ANSWERED: Final = "ANSWERED"
+
+#: Surrogate keys: BIGINT on Postgres; on SQLite only "INTEGER PRIMARY KEY" aliases the rowid and
+#: autoincrements, so the variant is required there.
+IdType = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
+class UtcDateTime(sa.types.TypeDecorator[datetime]):
+    """A UTC instant: ``timestamptz`` on Postgres, a fixed-width text timestamp on SQLite.
+
+    Binding converts to UTC (naive values are refused: a wall-clock time without a zone is a bug
+    upstream), so SQLite's text values sort and compare chronologically. Results are always
+    tz-aware UTC datetimes on both back ends.
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """Refuse naive datetimes and normalize aware ones to UTC."""
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: the warehouse stores UTC instants only")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        """Return tz-aware UTC (SQLite hands back naive values that were stored as UTC)."""
+        if value is None:
+            return None
+        if not isinstance(value, datetime):
+            raise TypeError(f"unexpected timestamp value {value!r}")
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+#: SQL type per logical type of ``audiapro.cdr.schema.LEG_COLUMNS``. JSON stays text on both back
+#: ends: byte-exact round trips, identical change detection, and ``raw::jsonb`` still works ad hoc.
+LEG_SQL_TYPES: Final[dict[str, type[sa.types.TypeEngine[Any]] | sa.types.TypeEngine[Any]]] = {
+    "str": sa.Text,
+    "utc": UtcDateTime,
+    "int": sa.Integer,
+    "json": sa.Text,
+}
+
+#: Leg columns that identify a row; every other leg column is compared to detect a real change.
+LEG_IDENTITY: Final = ("tenant", "leg_key")
+LEG_CONTENT_COLUMNS: Final = tuple(name for name in LEG_COLUMNS if name not in LEG_IDENTITY)
+
+
+def leg_columns() -> list[sa.Column[Any]]:
+    """Fresh Column objects for the canonical leg columns (for ``cdr_legs`` and staging tables)."""
+    return [
+        sa.Column(name, LEG_SQL_TYPES[kind], nullable=name not in LEG_IDENTITY)
+        for name, kind in LEG_COLUMNS.items()
+    ]
+
+
+def _run_fk(name: str, *, nullable: bool) -> sa.Column[Any]:
+    return sa.Column(name, IdType, sa.ForeignKey("ingest_runs.id"), nullable=nullable)
+
+
+ingest_runs = sa.Table(
+    "ingest_runs",
+    metadata,
+    sa.Column("id", IdType, primary_key=True, autoincrement=True),
+    sa.Column("tenant", sa.Text, nullable=False),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("window_start", UtcDateTime),
+    sa.Column("window_end", UtcDateTime),
+    sa.Column("source_ref", sa.Text),  # request window or file hash
+    sa.Column("flow_run_id", sa.Text),
+    sa.Column("started_at", UtcDateTime, nullable=False),
+    sa.Column("finished_at", UtcDateTime),
+    sa.Column("fetched", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("inserted", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("updated", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("unchanged", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("rejected", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("error", sa.Text),
+    sa.Index("ix_ingest_runs_tenant_started_at", "tenant", "started_at"),
+)
+
+cdr_legs = sa.Table(
+    "cdr_legs",
+    metadata,
+    sa.Column("id", IdType, primary_key=True, autoincrement=True),
+    *leg_columns(),
+    _run_fk("ingest_run_id", nullable=False),  # the run that inserted the row
+    _run_fk("last_ingest_run_id", nullable=False),  # the run that last changed it
+    sa.Column("loaded_at", UtcDateTime, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.UniqueConstraint("tenant", "leg_key"),
+    sa.Index("ix_cdr_legs_tenant_start_at", "tenant", "start_at"),
+    sa.Index("ix_cdr_legs_tenant_session", "tenant", "session"),
+    sa.Index("ix_cdr_legs_tenant_acct_id", "tenant", "acct_id"),
+)
+
+calls = sa.Table(
+    "calls",
+    metadata,
+    sa.Column("id", IdType, primary_key=True, autoincrement=True),
+    sa.Column("tenant", sa.Text, nullable=False),
+    sa.Column("session", sa.Text, nullable=False),
+    sa.Column("started_at", UtcDateTime),  # earliest leg start
+    sa.Column("ended_at", UtcDateTime),  # latest leg end
+    sa.Column("direction", sa.Text),  # of the first leg
+    sa.Column("answered", sa.Boolean, nullable=False),  # any leg ANSWERED
+    sa.Column("answered_by", sa.Text),  # answered leg with the longest billsec
+    sa.Column("leg_count", sa.Integer, nullable=False),
+    sa.Column("talk_s", sa.Integer, nullable=False),  # billsec summed over answered legs
+    sa.Column("duration_s", sa.Integer),  # ended_at - started_at
+    sa.Column("recording_count", sa.Integer, nullable=False),
+    sa.Column("src_e164", sa.Text),  # first leg's numbers
+    sa.Column("src_raw", sa.Text),
+    sa.Column("dst_raw", sa.Text),
+    _run_fk("ingest_run_id", nullable=False),  # the run that created the call
+    _run_fk("last_ingest_run_id", nullable=False),  # the run that last changed it
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.UniqueConstraint("tenant", "session"),
+    sa.Index("ix_calls_tenant_started_at", "tenant", "started_at"),
+)
+
+sync_state = sa.Table(
+    "sync_state",
+    metadata,
+    sa.Column("tenant", sa.Text, primary_key=True),
+    sa.Column("cursor_at", UtcDateTime),  # live poll watermark; only moves forward
+    sa.Column("last_success_at", UtcDateTime),
+    sa.Column("last_attempt_at", UtcDateTime),
+    sa.Column("last_error", sa.Text),
+    sa.Column("consecutive_failures", sa.Integer, nullable=False, server_default="0"),
+    _run_fk("last_run_id", nullable=True),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+)
+
+rejected_rows = sa.Table(
+    "rejected_rows",
+    metadata,
+    sa.Column("id", IdType, primary_key=True, autoincrement=True),
+    _run_fk("ingest_run_id", nullable=False),
+    sa.Column("tenant", sa.Text, nullable=False),
+    sa.Column("source", sa.Text),
+    sa.Column("position", sa.Integer),  # 1-based line or record number in the source
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("raw", sa.Text),  # JSON of the raw leg, or the raw line when it was not parseable
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Index("ix_rejected_rows_ingest_run_id", "ingest_run_id"),
+)

@@ -1,0 +1,202 @@
+"""Stage a leg frame and merge it into ``cdr_legs``, counting inserted / updated / unchanged exactly.
+
+Flow (inside the caller's transaction):
+
+1. Staging: a temp table filled by ``COPY`` of CSV rendered by pandas (Postgres, psycopg2
+   ``copy_expert``, one COPY per chunk of rows) or one ``executemany`` (SQLite).
+2. Merge: ``INSERT ... SELECT ... ON CONFLICT (tenant, leg_key) DO UPDATE ... WHERE <any content
+   column IS DISTINCT FROM the staged one>``, so an identical re-read writes nothing and keeps
+   ``last_ingest_run_id``/``updated_at``.
+3. The inserted or updated legs land in a second temp table ``changed`` with their new and previous
+   session; calls are recomputed from it and the counts come from it.
+
+   - Postgres: the merge runs as a data-modifying CTE with ``RETURNING``; a new row is one whose
+     ``ingest_run_id`` is this run. The outer query reads ``cdr_legs`` from the statement's snapshot,
+     i.e. *before* the merge, which yields the previous session of updated legs.
+   - SQLite (no data-modifying CTEs): the same rows are classified by a join just before the merge.
+     The transaction holds SQLite's write lock (``BEGIN IMMEDIATE``), so nothing changes in between.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final, cast
+
+import pandas as pd
+import sqlalchemy as sa
+
+from audiapro.cdr.schema import LEG_COLUMN_NAMES
+from audiapro.warehouse.dialect import POSTGRES, SQLITE, upsert_insert
+from audiapro.warehouse.frames import copy_null_marker, to_copy_csv, to_rows
+from audiapro.warehouse.tables import LEG_CONTENT_COLUMNS, LEG_IDENTITY, UtcDateTime, cdr_legs, leg_columns
+
+_scratch = sa.MetaData()
+
+#: Temp table holding one batch as loaded. Postgres drops it at commit; SQLite code drops it.
+stage = sa.Table(
+    "_audiapro_stage_legs", _scratch, *leg_columns(), prefixes=["TEMPORARY"], postgresql_on_commit="DROP"
+)
+
+#: Temp table of the legs this batch inserted or changed, with their previous session.
+changed = sa.Table(
+    "_audiapro_changed_legs",
+    _scratch,
+    sa.Column("leg_key", sa.Text, primary_key=True),
+    sa.Column("session", sa.Text),
+    sa.Column("old_session", sa.Text),
+    sa.Column("inserted", sa.Boolean, nullable=False),
+    prefixes=["TEMPORARY"],
+    postgresql_on_commit="DROP",
+)
+
+_BOOKKEEPING: Final = ("ingest_run_id", "last_ingest_run_id", "loaded_at", "updated_at")
+#: Rows rendered per COPY, so only one CSV buffer (tens of MB) is held at a time whatever the frame
+#: size; all chunks land in the same staging table, in the same transaction.
+COPY_CHUNK_ROWS: Final = 200_000
+
+
+@dataclass(frozen=True)
+class MergeCounts:
+    """Outcome of merging one batch; ``inserted + updated + unchanged`` is the deduplicated size."""
+
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+    @property
+    def changed(self) -> int:
+        """Legs written (inserted or updated)."""
+        return self.inserted + self.updated
+
+
+def merge_legs(
+    conn: sa.Connection, frame: pd.DataFrame, *, tenant: str, run_id: int, now: datetime
+) -> MergeCounts:
+    """Stage ``frame`` (from ``prepare_legs``) and merge it into ``cdr_legs``; fills :data:`changed`.
+
+    Args:
+        conn: Connection inside the load transaction.
+        frame: Prepared legs of ``tenant``, unique by ``leg_key``; may be empty.
+        tenant: Tenant of every row.
+        run_id: The ``ingest_runs`` row of this load.
+        now: Timestamp for ``loaded_at``/``updated_at``.
+
+    Returns:
+        Exact counts.
+    """
+    if len(frame) == 0:
+        return MergeCounts()
+    stage.create(conn)
+    changed.create(conn)
+    if conn.dialect.name == POSTGRES:
+        _copy_into_stage(conn, frame)
+        conn.execute(_merge_returning_changes(conn, tenant=tenant, run_id=run_id, now=now))
+    elif conn.dialect.name == SQLITE:
+        conn.exec_driver_sql(_insert_stage_sql(), to_rows(frame))
+        conn.execute(_classify_changes(tenant))
+        conn.execute(_merge(conn, run_id=run_id, now=now))
+    else:
+        raise NotImplementedError(f"the warehouse supports Postgres and SQLite, not {conn.dialect.name}")
+    written, inserted = conn.execute(
+        sa.select(
+            sa.func.count(), sa.func.coalesce(sa.func.sum(sa.case((changed.c.inserted, 1), else_=0)), 0)
+        )
+    ).one()
+    return MergeCounts(inserted=inserted, updated=written - inserted, unchanged=len(frame) - written)
+
+
+def touched_sessions() -> sa.Subquery:
+    """Sessions whose call must be recomputed: new and previous sessions of the changed legs."""
+    return sa.union(
+        sa.select(changed.c.session.label("session")).where(changed.c.session.is_not(None)),
+        sa.select(changed.c.old_session).where(changed.c.old_session.is_not(None)),
+    ).subquery("touched")
+
+
+def drop_scratch(conn: sa.Connection) -> None:
+    """Drop the temp tables (Postgres already drops them at commit)."""
+    if conn.dialect.name != POSTGRES:
+        for table in (changed, stage):
+            conn.execute(sa.schema.DropTable(table, if_exists=True))
+
+
+def _copy_into_stage(conn: sa.Connection, frame: pd.DataFrame) -> None:
+    null = copy_null_marker(frame)
+    columns = ", ".join(LEG_COLUMN_NAMES)
+    sql = f"COPY {stage.name} ({columns}) FROM STDIN WITH (FORMAT csv, NULL '{null}')"
+    # The raw psycopg2 connection is the one this transaction runs on, so COPY joins the transaction.
+    dbapi = cast(Any, conn.connection.dbapi_connection)
+    if not hasattr(dbapi, "cursor") or conn.dialect.driver != "psycopg2":
+        raise NotImplementedError(f"bulk load needs the psycopg2 driver, not {conn.dialect.driver}")
+    with dbapi.cursor() as cursor:
+        # The CSV carries naive UTC timestamps (fast to render); read them as UTC. SET LOCAL ends
+        # with this transaction, and every other statement binds tz-aware values anyway.
+        cursor.execute("SET LOCAL TIME ZONE 'UTC'")
+        for start in range(0, len(frame), COPY_CHUNK_ROWS):
+            cursor.copy_expert(sql, to_copy_csv(frame.iloc[start : start + COPY_CHUNK_ROWS], null))
+
+
+def _insert_stage_sql() -> str:
+    placeholders = ", ".join("?" for _ in LEG_COLUMN_NAMES)
+    return f"INSERT INTO {stage.name} ({', '.join(LEG_COLUMN_NAMES)}) VALUES ({placeholders})"
+
+
+def _merge(conn: sa.Connection, *, run_id: int, now: datetime) -> Any:
+    """The ``INSERT ... ON CONFLICT DO UPDATE ... WHERE distinct`` from the stage into ``cdr_legs``."""
+    source = sa.select(
+        *(stage.c[name] for name in LEG_COLUMN_NAMES),
+        sa.literal(run_id, sa.BigInteger),
+        sa.literal(run_id, sa.BigInteger),
+        sa.literal(now, UtcDateTime),
+        sa.literal(now, UtcDateTime),
+    )
+    if conn.dialect.name == SQLITE:
+        # SQLite's grammar needs a WHERE before ON CONFLICT in INSERT ... SELECT to parse it.
+        source = source.where(sa.true())
+    insert = upsert_insert(conn, cdr_legs).from_select([*LEG_COLUMN_NAMES, *_BOOKKEEPING], source)
+    excluded = insert.excluded
+    return insert.on_conflict_do_update(
+        index_elements=list(LEG_IDENTITY),
+        set_={
+            **{name: excluded[name] for name in LEG_CONTENT_COLUMNS},
+            "last_ingest_run_id": excluded.last_ingest_run_id,
+            "updated_at": excluded.updated_at,
+        },
+        where=sa.or_(*(cdr_legs.c[name].is_distinct_from(excluded[name]) for name in LEG_CONTENT_COLUMNS)),
+    )
+
+
+def _merge_returning_changes(conn: sa.Connection, *, tenant: str, run_id: int, now: datetime) -> sa.Insert:
+    """Postgres: merge and record the written legs (with their pre-merge session) in one statement."""
+    merged = (
+        _merge(conn, run_id=run_id, now=now)
+        .returning(
+            cdr_legs.c.leg_key,
+            cdr_legs.c.session,
+            (cdr_legs.c.ingest_run_id == run_id).label("inserted"),
+        )
+        .cte("merged")
+    )
+    before = cdr_legs.alias("before_merge")
+    rows = sa.select(merged.c.leg_key, merged.c.session, before.c.session, merged.c.inserted).select_from(
+        merged.outerjoin(before, sa.and_(before.c.tenant == tenant, before.c.leg_key == merged.c.leg_key))
+    )
+    return sa.insert(changed).from_select(["leg_key", "session", "old_session", "inserted"], rows)
+
+
+def _classify_changes(tenant: str) -> sa.Insert:
+    """SQLite: record the staged legs the merge will insert or change, before it runs."""
+    current = cdr_legs
+    differs = sa.or_(*(current.c[name].is_distinct_from(stage.c[name]) for name in LEG_CONTENT_COLUMNS))
+    is_new = current.c.id.is_(None)
+    rows = (
+        sa.select(stage.c.leg_key, stage.c.session, current.c.session, is_new)
+        .select_from(
+            stage.outerjoin(
+                current, sa.and_(current.c.tenant == tenant, current.c.leg_key == stage.c.leg_key)
+            )
+        )
+        .where(sa.or_(is_new, differs))
+    )
+    return sa.insert(changed).from_select(["leg_key", "session", "old_session", "inserted"], rows)
