@@ -4,6 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 export DO_NOT_TRACK := 1
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
+# Prefect state of this checkout (ephemeral API database, blocks) stays in the project.
+export PREFECT_HOME ?= $(CURDIR)/.prefect
 
 .PHONY: venv demo test lint typecheck pytest bench clean
 

@@ -6,6 +6,7 @@ lazily, so ``audiapro simulate`` and ``audiapro db upgrade`` start fast and work
 
 from __future__ import annotations
 
+import enum
 import secrets
 import sys
 from datetime import UTC, datetime, timedelta
@@ -17,12 +18,22 @@ from rich.table import Table
 
 from audiapro import settings
 
-app = typer.Typer(help="AudiaPro call-data pipeline: Grandstream CloudUCM CDRs into Postgres.", no_args_is_help=True)
+
+class Scheme(enum.StrEnum):
+    """Transport to the PBX."""
+
+    https = "https"
+    http = "http"
+
+
+app = typer.Typer(
+    help="AudiaPro call-data pipeline: Grandstream CloudUCM CDRs into Postgres.", no_args_is_help=True
+)
 tenant_app = typer.Typer(help="Manage tenants (one CloudUCM block each).", no_args_is_help=True)
 db_app = typer.Typer(help="Warehouse schema.", no_args_is_help=True)
 app.add_typer(tenant_app, name="tenant")
 app.add_typer(db_app, name="db")
-console = Console()
+console = Console(width=max(Console().width, 110))
 
 #: Settings of the demo tenant that `audiapro demo` polls.
 DEMO_TENANT = "demo"
@@ -40,19 +51,29 @@ def simulate(
     tz: Annotated[str, typer.Option(help="PBX time zone (IANA)")] = DEMO_TIMEZONE,
     live_rate: Annotated[float, typer.Option(help="New calls per minute as time passes")] = 0.0,
     api_user: Annotated[str, typer.Option(help="API user")] = "cdrapi",
-    password_env: Annotated[str, typer.Option(help="Env var holding the API password")] = "AUDIAPRO_SIM_PASSWORD",
+    password_env: Annotated[
+        str, typer.Option(help="Env var holding the API password")
+    ] = "AUDIAPRO_SIM_PASSWORD",
     cookie_expire_every: Annotated[int, typer.Option(help="Fault: drop the session every K requests")] = 0,
     throttle_rate: Annotated[float, typer.Option(help="Fault: share of requests answered -45")] = 0.0,
     http500_rate: Annotated[float, typer.Option(help="Fault: share of requests answered HTTP 500")] = 0.0,
     repeat_page_rate: Annotated[float, typer.Option(help="Fault: share of pages repeated")] = 0.0,
     short_page_rate: Annotated[float, typer.Option(help="Fault: share of pages cut short")] = 0.0,
     slow_ms: Annotated[int, typer.Option(help="Fault: delay every response by this many ms")] = 0,
-    export: Annotated[str | None, typer.Option(help="Write the legs as a UI-style CSV export and exit")] = None,
+    export: Annotated[
+        str | None, typer.Option(help="Write the legs as a UI-style CSV export and exit")
+    ] = None,
 ) -> None:
     """Run the bundled CloudUCM simulator on loopback (the demo's and the tests' PBX)."""
     import os
 
-    from audiapro.ucm.simulator import FaultConfig, SimulatorConfig, UcmSimulator, serve_forever, write_ui_export
+    from audiapro.ucm.simulator import (
+        FaultConfig,
+        SimulatorConfig,
+        UcmSimulator,
+        serve_forever,
+        write_ui_export,
+    )
 
     password = os.environ.get(password_env) or "cdrapi-demo-password"
     start = (datetime.now(UTC) - timedelta(days=max(days - 1, 0))).date()
@@ -90,12 +111,14 @@ def tenant_add(
     host: Annotated[str, typer.Option(help="PBX host; empty for an import-only tenant")] = "",
     port: Annotated[int, typer.Option(help="HTTPS API port")] = 8443,
     user: Annotated[str, typer.Option(help="API user")] = "cdrapi",
-    password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the API password from stdin")] = False,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the API password from stdin")
+    ] = False,
     timezone: Annotated[str, typer.Option(help="PBX time zone (IANA)")] = "UTC",
     region: Annotated[str, typer.Option(help="Default phone region")] = settings.DEFAULT_PHONE_REGION,
     ca_file: Annotated[str | None, typer.Option(help="CA bundle for the PBX certificate")] = None,
     insecure: Annotated[bool, typer.Option(help="Skip TLS verification (not advised)")] = False,
-    scheme: Annotated[str, typer.Option(help="https, or http for a local simulator")] = "https",
+    scheme: Annotated[Scheme, typer.Option(help="https, or http for a local simulator")] = Scheme.https,
     lookback: Annotated[int, typer.Option(help="Lookback seconds")] = settings.DEFAULT_LOOKBACK_SECONDS,
 ) -> None:
     """Add or update a tenant. The password is read from stdin, never from the command line."""
@@ -120,7 +143,7 @@ def tenant_add(
         region=region,
         ca_file=ca_file,
         insecure=insecure,
-        scheme=scheme,
+        scheme=scheme.value,
         lookback_seconds=lookback,
     ).save(name, overwrite=True)
     console.print(f"tenant [bold]{name}[/] saved")
@@ -129,11 +152,11 @@ def tenant_add(
 @tenant_app.command("list")
 def tenant_list() -> None:
     """List tenants (never prints secrets)."""
-    from blocks.clouducm import CloudUCM, list_tenants
+    from blocks.clouducm import list_tenants, load_tenant
 
     table = Table("tenant", "host", "port", "user", "timezone", "region", "tls", "enabled")
     for name in list_tenants(only_enabled=False):
-        block = CloudUCM.load(name)
+        block = load_tenant(name)
         tls = "insecure" if block.insecure else ("ca-file" if block.ca_file else block.scheme)
         table.add_row(name, block.host, str(block.port), block.api_user, block.timezone, block.region, tls,
                       str(block.enabled))  # fmt: skip
@@ -141,7 +164,9 @@ def tenant_list() -> None:
 
 
 @db_app.command("upgrade")
-def db_upgrade(url: Annotated[str | None, typer.Option(help="Database URL (default: configured)")] = None) -> None:
+def db_upgrade(
+    url: Annotated[str | None, typer.Option(help="Database URL (default: configured)")] = None,
+) -> None:
     """Migrate the warehouse schema to the newest version (alembic upgrade head)."""
     from audiapro.warehouse import get_engine, upgrade
 
@@ -214,7 +239,7 @@ def _run_poll(tenant: str | None) -> list[dict[str, Any]]:
 def _print_rows(rows: list[dict[str, Any]]) -> None:
     table = Table("tenant", "status", "window (UTC)", "fetched", "new", "updated", "rejected", "seconds")
     for row in rows:
-        window = f"{row.get('window_start', '')[:19]} → {row.get('window_end', '')[:19]}" if "window_end" in row else ""
+        window = f"{row['window_start'][5:16]} → {row['window_end'][5:16]}" if row.get("window_end") else ""
         table.add_row(
             row["tenant"],
             row["status"] if row["status"] != "failed" else f"[red]failed[/] {row.get('error', '')}",

@@ -150,9 +150,13 @@ def load_raw_legs(
     """Normalize raw legs and load them (rejects quarantined) in one transaction."""
     ctx = NormalizeContext(tenant=tenant.name, timezone=tenant.timezone, region=tenant.region, source=source)
     batch = normalize_legs(raw, ctx, positions=positions)
-    result = load_batch(engine, tenant=tenant.name, legs=batch.legs, rejects=batch.rejects, run=run, cursor=cursor)
+    result = load_batch(
+        engine, tenant=tenant.name, legs=batch.legs, rejects=batch.rejects, run=run, cursor=cursor
+    )
     if result.rejected:
-        log.warning("tenant %s: %d legs quarantined in ingest run %d", tenant.name, result.rejected, result.run_id)
+        log.warning(
+            "tenant %s: %d legs quarantined in ingest run %d", tenant.name, result.rejected, result.run_id
+        )
     return result
 
 
@@ -184,7 +188,9 @@ def poll_tenant(
     """One live-poll tick for one tenant: window from the committed cursor, load, move the cursor."""
     state = read_sync_state(engine, tenant.name)
     start, end = poll_window(now or datetime.now(UTC), state.cursor_at if state else None, tenant)
-    return ingest_window(source, engine, tenant, start, end, kind="poll", advance_cursor=True, flow_run_id=flow_run_id)
+    return ingest_window(
+        source, engine, tenant, start, end, kind="poll", advance_cursor=True, flow_run_id=flow_run_id
+    )
 
 
 def record_tick_failure(engine: sa.Engine, tenant: str, exc: BaseException, *, kind: str = "poll") -> str:
@@ -215,5 +221,6 @@ def is_transient(exc: BaseException) -> bool:
     if isinstance(exc, errors.UcmAuthError | errors.UcmConfigError | errors.UcmTlsError):
         return False
     return isinstance(
-        exc, errors.UcmTransportError | errors.UcmThrottledError | errors.UcmPagingError | sa.exc.OperationalError
+        exc,
+        errors.UcmTransportError | errors.UcmThrottledError | errors.UcmPagingError | sa.exc.OperationalError,
     )

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from pathlib import Path
+from typing import ClassVar, Literal, cast
 
 from prefect.blocks.core import Block
 from pydantic import Field, SecretStr
@@ -20,7 +21,9 @@ class CloudUCM(Block):
 
     _block_type_name: ClassVar[str] = "CloudUCM"
     _block_type_slug: ClassVar[str] = "clouducm"
-    _description: ClassVar[str] = "Grandstream CloudUCM / UCM63xx PBX: HTTPS API access for CDRs and recordings."
+    _description: ClassVar[str] = (
+        "Grandstream CloudUCM / UCM63xx PBX: HTTPS API access for CDRs and recordings."
+    )
     _logo_url: ClassVar[None] = None
 
     host: str = Field(
@@ -33,7 +36,9 @@ class CloudUCM(Block):
     region: str = Field(default=settings.DEFAULT_PHONE_REGION, description="Default phone region (ISO 3166)")
     ca_file: str | None = Field(default=None, description="CA bundle to verify the PBX certificate")
     insecure: bool = Field(default=False, description="Skip TLS verification (self-signed PBX; not advised)")
-    scheme: str = Field(default="https", description="https (production) or http (local simulator only)")
+    scheme: Literal["https", "http"] = Field(
+        default="https", description="https (production) or http (local simulator only)"
+    )
     enabled: bool = Field(default=True, description="Polled by poll-cdrs when true")
     lookback_seconds: int = Field(
         default=settings.DEFAULT_LOOKBACK_SECONDS,
@@ -65,13 +70,18 @@ class CloudUCM(Block):
             password=self.password,
             timezone=self.timezone,
             scheme=self.scheme,
-            ca_file=self.ca_file,
+            ca_file=Path(self.ca_file) if self.ca_file else None,
             insecure=self.insecure,
         )
 
     def client(self) -> UcmClient:
         """Return a ready (not yet logged-in) API client; use it as a context manager."""
         return UcmClient(self.connection())
+
+
+def load_tenant(name: str) -> CloudUCM:
+    """Load a tenant's block by name (raises ValueError when there is none)."""
+    return cast(CloudUCM, CloudUCM.load(name))
 
 
 def list_tenants(only_enabled: bool = True) -> list[str]:

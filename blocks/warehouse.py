@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import ClassVar
+from typing import ClassVar, cast
 
 import sqlalchemy as sa
 from prefect.blocks.core import Block
@@ -36,7 +36,7 @@ def resolve_database_url(block_name: str = DEFAULT_WAREHOUSE_BLOCK) -> str:
     if from_env:
         return from_env
     try:
-        block = Warehouse.load(block_name)
+        block = cast(Warehouse, Warehouse.load(block_name))
     except ValueError:  # no such block document
         return settings.DEFAULT_DATABASE_URL
     return block.url.get_secret_value()

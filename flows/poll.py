@@ -1,6 +1,6 @@
 """poll-cdrs: every enabled tenant's new CDRs, exactly once, every 2 minutes.
 
-    tenants --> poll-tenant (per tenant, bounded parallel) --> summary artifact
+tenants --> poll-tenant (per tenant, bounded parallel) --> summary artifact
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ SUMMARY_COLUMNS = ("tenant", "status", "window_start", "window_end", "fetched", 
 
 @flow(
     name="poll-cdrs",
-    task_runner=ThreadPoolTaskRunner(max_workers=MAX_PARALLEL_TENANTS),
+    task_runner=ThreadPoolTaskRunner(max_workers=MAX_PARALLEL_TENANTS),  # type: ignore[arg-type]
     persist_result=False,
 )
 def poll_cdrs(tenant: str | None = None) -> State:

@@ -9,12 +9,12 @@ from prefect.context import get_run_context
 
 from audiapro.ingest import describe_error, is_transient, poll_tenant, record_tick_failure
 from audiapro.warehouse import tenant_lock
-from blocks.clouducm import CloudUCM
+from blocks.clouducm import load_tenant
 from tasks.warehouse import warehouse_engine
 
 #: Task-level retries cover faults that outlived the client's own backoff (e.g. a PBX restart).
 POLL_RETRIES = 2
-POLL_RETRY_DELAYS = [15, 45]
+POLL_RETRY_DELAYS: list[float] = [15.0, 45.0]
 
 
 def _retry_if_transient(task: Any, task_run: Any, state: Any) -> bool:
@@ -47,7 +47,7 @@ def poll_tenant_task(tenant: str) -> dict[str, Any]:
     Returns:
         A small summary row: status, window, counts.
     """
-    block = CloudUCM.load(tenant)
+    block = load_tenant(tenant)
     settings = block.tenant_settings(tenant)
     engine = warehouse_engine()
     with tenant_lock(engine, tenant, wait=False) as acquired:

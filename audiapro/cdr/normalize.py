@@ -176,7 +176,8 @@ def normalize_frame(
             "leg_key": keys,
             "acct_id": _nullable(f["AcctId"]),
             "uniqueid": f["uniqueid"],
-            "session": _nullable(f["session"]),
+            # Old firmware and some exports have no session: a leg then stands for its channel's call.
+            "session": f["session"].where(f["session"] != "", f["uniqueid"]),
             "start_local": canonical_start,
             "start_at": start_at,
             "answer_at": answer_at,
@@ -233,7 +234,8 @@ class _Reasons:
 def _text(raw: pd.DataFrame, name: str, index: pd.Index) -> pd.Series:
     if name not in raw.columns:
         return pd.Series("", index=index, dtype=object)
-    return raw[name].fillna("").astype(str).str.strip().astype(object)
+    # NUL cannot be stored in Postgres text; a PBX bug that emits one must not wedge the poll.
+    return raw[name].fillna("").astype(str).str.replace("\x00", "", regex=False).str.strip().astype(object)
 
 
 def _nullable(values: pd.Series) -> pd.Series:

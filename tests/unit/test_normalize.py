@@ -217,7 +217,9 @@ def test_reader_marked_rows_are_quarantined_with_the_readers_reason() -> None:
 
     frame = pd.DataFrame([leg(AcctId="1"), leg(AcctId="2")])
     frame[REJECT_MARKER] = ["", "row has 12 fields, header has 14"]
-    batch = normalize_frame(frame, NormalizeContext("acme", "America/New_York", source="csv"), positions=[2, 3])
+    batch = normalize_frame(
+        frame, NormalizeContext("acme", "America/New_York", source="csv"), positions=[2, 3]
+    )
     assert list(batch.legs["acct_id"]) == ["1"]
     assert batch.rejects.to_dict("records")[0]["reason"] == "row has 12 fields, header has 14"
     assert batch.rejects.to_dict("records")[0]["position"] == 3
