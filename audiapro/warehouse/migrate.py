@@ -14,11 +14,14 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 from audiapro.warehouse.engine import get_engine, immediate
-from audiapro.warehouse.lock import advisory_key
+from audiapro.warehouse.lock import advisory_key, tenant_lock
 
 MIGRATIONS_DIR: Final = Path(__file__).with_name("migrations")
 #: Postgres advisory lock serializing concurrent upgrades (a flow worker and the CLI, say).
 MIGRATION_LOCK_KEY: Final = advisory_key("migrations")
+#: Lock-file name (SQLite) for the same purpose; not a valid tenant name, so it cannot collide.
+MIGRATION_LOCK_NAME: Final = "__schema_migrations__"
+MIGRATION_LOCK_TIMEOUT_S: Final = 120.0
 
 
 def alembic_config() -> Config:
@@ -41,7 +44,7 @@ def upgrade(url_or_engine: str | sa.Engine | None = None) -> None:
     """
     engine = url_or_engine if isinstance(url_or_engine, sa.Engine) else get_engine(url_or_engine)
     try:
-        with engine.connect() as conn, _sqlite_foreign_keys_off(conn), immediate(conn).begin():
+        with _sqlite_migration_lock(engine), engine.connect() as conn, _sqlite_foreign_keys_off(conn), immediate(conn).begin():
             if conn.dialect.name == "postgresql":
                 conn.execute(sa.select(sa.func.pg_advisory_xact_lock(MIGRATION_LOCK_KEY)))
             config = alembic_config()
@@ -52,6 +55,20 @@ def upgrade(url_or_engine: str | sa.Engine | None = None) -> None:
     finally:
         if engine is not url_or_engine:
             engine.dispose()
+
+
+@contextmanager
+def _sqlite_migration_lock(engine: sa.Engine) -> Iterator[None]:
+    """On SQLite, serialize upgrades with a file lock before the first connection.
+
+    A brand-new SQLite file switches to WAL on its first connection; racing processes can hit
+    "database is locked" there before ``busy_timeout`` applies, so they queue on a lock file first.
+    """
+    if engine.dialect.name != "sqlite":
+        yield
+        return
+    with tenant_lock(engine, MIGRATION_LOCK_NAME, wait=True, timeout_s=MIGRATION_LOCK_TIMEOUT_S):
+        yield
 
 
 @contextmanager

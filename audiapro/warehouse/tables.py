@@ -179,5 +179,96 @@ rejected_rows = sa.Table(
     sa.Column("reason", sa.Text, nullable=False),
     sa.Column("raw", sa.Text),  # JSON of the raw leg, or the raw line when it was not parseable
     sa.Column("created_at", UtcDateTime, nullable=False),
+    # Hash of (source, reason, raw): a bad leg re-read by every poll's lookback is stored once.
+    sa.Column("fingerprint", sa.Text),
     sa.Index("ix_rejected_rows_ingest_run_id", "ingest_run_id"),
+    sa.Index("uq_rejected_rows_tenant_fingerprint", "tenant", "fingerprint", unique=True),
+)
+
+# --- revision 0002: history (backfill windows, imported files) and analysis -----------------------
+
+#: Backfill windows that loaded completely: a rerun after a crash skips them (unless forced).
+backfill_windows = sa.Table(
+    "backfill_windows",
+    metadata,
+    sa.Column("id", IdType, primary_key=True, autoincrement=True),
+    sa.Column("tenant", sa.Text, nullable=False),
+    sa.Column("window_start", UtcDateTime, nullable=False),
+    sa.Column("window_end", UtcDateTime, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),  # done
+    _run_fk("ingest_run_id", nullable=True),
+    sa.Column("flow_run_id", sa.Text),
+    sa.Column("completed_at", UtcDateTime, nullable=False),
+    sa.UniqueConstraint("tenant", "window_start", "window_end"),
+)
+
+#: Imported CDR files by content hash: the same file imported twice adds nothing; a crashed import
+#: resumes after its last committed chunk.
+imported_files = sa.Table(
+    "imported_files",
+    metadata,
+    sa.Column("id", IdType, primary_key=True, autoincrement=True),
+    sa.Column("tenant", sa.Text, nullable=False),
+    sa.Column("sha256", sa.Text, nullable=False),
+    sa.Column("filename", sa.Text, nullable=False),
+    sa.Column("size_bytes", sa.BigInteger, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),  # loading | done | failed
+    sa.Column("chunks_done", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("rows_read", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("inserted", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("duplicates", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("rejected", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("error", sa.Text),
+    sa.Column("flow_run_id", sa.Text),
+    sa.Column("started_at", UtcDateTime, nullable=False),
+    sa.Column("finished_at", UtcDateTime),
+    sa.UniqueConstraint("tenant", "sha256"),
+)
+
+#: One analysis per (call, recording content, model, prompt version): ``analysis_key`` is unique, so
+#: reruns and retries never pay twice. Skipped calls get a row with ``skip_reason``.
+call_analyses = sa.Table(
+    "call_analyses",
+    metadata,
+    sa.Column("id", IdType, primary_key=True, autoincrement=True),
+    sa.Column("analysis_key", sa.Text, nullable=False),
+    sa.Column("tenant", sa.Text, nullable=False),
+    sa.Column("session", sa.Text, nullable=False),
+    sa.Column("recording_sha256", sa.Text),
+    sa.Column("analyzer", sa.Text, nullable=False),  # openai | offline
+    sa.Column("model", sa.Text),
+    sa.Column("transcription_model", sa.Text),
+    sa.Column("prompt_version", sa.Text, nullable=False),
+    sa.Column("schema_version", sa.Integer, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),  # succeeded | failed | skipped | pending_batch
+    sa.Column("skip_reason", sa.Text),
+    sa.Column("error", sa.Text),
+    sa.Column("transcript", sa.Text),  # JSON
+    sa.Column("insights", sa.Text),  # JSON
+    sa.Column("flags", sa.Text),  # JSON (offline flags)
+    sa.Column("audio_seconds", sa.Float, nullable=False, server_default="0"),
+    sa.Column("input_tokens", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("output_tokens", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("cost_usd", sa.Float, nullable=False, server_default="0"),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("batch_id", sa.Text),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.UniqueConstraint("analysis_key"),
+    sa.Index("ix_call_analyses_tenant_session", "tenant", "session"),
+    sa.Index("ix_call_analyses_tenant_created_at", "tenant", "created_at"),
+    sa.Index("ix_call_analyses_batch_id", "batch_id"),
+)
+
+#: Batch API jobs for the text-analysis step of backfills; collected by a later run.
+analysis_batches = sa.Table(
+    "analysis_batches",
+    metadata,
+    sa.Column("batch_id", sa.Text, primary_key=True),
+    sa.Column("tenant", sa.Text, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),  # submitted | collected | failed
+    sa.Column("request_count", sa.Integer, nullable=False),
+    sa.Column("submitted_at", UtcDateTime, nullable=False),
+    sa.Column("collected_at", UtcDateTime),
+    sa.Column("error", sa.Text),
 )
