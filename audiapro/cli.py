@@ -259,5 +259,14 @@ def _print_warehouse_summary() -> None:
     console.print(table)
 
 
+def _register_areas() -> None:
+    from audiapro.commands import analysis, history, ops
+
+    for area in (history, analysis, ops):
+        area.register(app)
+
+
+_register_areas()
+
 if __name__ == "__main__":
     app()
