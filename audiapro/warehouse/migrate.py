@@ -44,7 +44,12 @@ def upgrade(url_or_engine: str | sa.Engine | None = None) -> None:
     """
     engine = url_or_engine if isinstance(url_or_engine, sa.Engine) else get_engine(url_or_engine)
     try:
-        with _sqlite_migration_lock(engine), engine.connect() as conn, _sqlite_foreign_keys_off(conn), immediate(conn).begin():
+        with (
+            _sqlite_migration_lock(engine),
+            engine.connect() as conn,
+            _sqlite_foreign_keys_off(conn),
+            immediate(conn).begin(),
+        ):
             if conn.dialect.name == "postgresql":
                 conn.execute(sa.select(sa.func.pg_advisory_xact_lock(MIGRATION_LOCK_KEY)))
             config = alembic_config()
