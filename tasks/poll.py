@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from prefect import task
-from prefect.context import get_run_context
+from prefect.runtime import flow_run
 
 from audiapro.ingest import describe_error, is_transient, poll_tenant, record_tick_failure
 from audiapro.warehouse import tenant_lock
@@ -26,9 +26,7 @@ def _retry_if_transient(task: Any, task_run: Any, state: Any) -> bool:
 
 
 def _flow_run_id() -> str | None:
-    ctx = get_run_context()
-    flow_run = getattr(ctx, "flow_run", None) or getattr(getattr(ctx, "task_run", None), "flow_run_id", None)
-    return str(getattr(flow_run, "id", flow_run)) if flow_run else None
+    return flow_run.get_id()
 
 
 @task(

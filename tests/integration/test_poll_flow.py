@@ -90,7 +90,9 @@ def test_failing_tenant_does_not_block_a_healthy_one(
     with engine.connect() as conn:
         healthy_rows = conn.execute(sa.text("SELECT count(*) FROM cdr_legs WHERE tenant='healthy'")).scalar()
         broken_rows = conn.execute(sa.text("SELECT count(*) FROM cdr_legs WHERE tenant='broken'")).scalar()
+        lineage = conn.execute(sa.text("SELECT flow_run_id FROM ingest_runs WHERE tenant='healthy'")).scalar()
     assert healthy_rows == rows["healthy"]["inserted"] and broken_rows == 0
+    assert lineage == str(state.state_details.flow_run_id)  # every load links back to its flow run
     broken = read_sync_state(engine, "broken")
     assert broken is not None and broken.consecutive_failures == 1 and broken.cursor_at is None
     assert broken.last_error and "password" in broken.last_error.lower()
