@@ -7,7 +7,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 # Prefect state of this checkout (ephemeral API database, blocks) stays in the project.
 export PREFECT_HOME ?= $(CURDIR)/.prefect
 
-.PHONY: venv demo test lint typecheck pytest bench clean
+.PHONY: venv demo test lint typecheck pytest bench clean up down
 
 venv:
 	@scripts/bootstrap.sh
@@ -32,3 +32,11 @@ bench: venv
 
 clean:
 	rm -rf .venv .tools .audiapro .prefect
+
+# Local stack: Prefect server + UI on 127.0.0.1:4200, deployments, worker, live demo PBX (audiapro/ops/stack.py).
+up: venv
+	@$(BIN)/python -m audiapro.ops.stack up
+
+# Stops everything `make up` started (PIDs in .audiapro/run/); needs no virtualenv.
+down:
+	@$(if $(wildcard $(BIN)/python),$(BIN)/python,python3) -m audiapro.ops.stack down

@@ -18,7 +18,14 @@ import sqlalchemy as sa
 
 from audiapro import settings
 from audiapro.cdr.normalize import NormalizeContext, normalize_legs
-from audiapro.warehouse import LoadResult, RunInfo, load_batch, read_sync_state, record_failure
+from audiapro.warehouse import (
+    CommitHook,
+    LoadResult,
+    RunInfo,
+    load_batch,
+    read_sync_state,
+    record_failure,
+)
 
 log = logging.getLogger("audiapro.ingest")
 
@@ -103,6 +110,7 @@ def ingest_window(
     kind: str,
     advance_cursor: bool,
     flow_run_id: str | None = None,
+    on_commit: CommitHook | None = None,
 ) -> WindowSummary:
     """Fetch one window completely, normalize it and load it in one transaction.
 
@@ -115,6 +123,7 @@ def ingest_window(
         kind: ``poll`` or ``backfill`` (recorded on the ingest run).
         advance_cursor: True for the live poll: the cursor moves to ``end`` in the load transaction.
         flow_run_id: Prefect flow run id, recorded on the ingest run for lineage.
+        on_commit: Runs inside the load transaction (a backfill marks its window done there).
 
     Returns:
         Counts for the window.
@@ -133,7 +142,15 @@ def ingest_window(
     )
     raw = source.fetch_cdrs(start, end)
     run.fetched = len(raw)
-    result = load_raw_legs(engine, tenant, raw, run=run, source="api", cursor=end if advance_cursor else None)
+    result = load_raw_legs(
+        engine,
+        tenant,
+        raw,
+        run=run,
+        source="api",
+        cursor=end if advance_cursor else None,
+        on_commit=on_commit,
+    )
     return summarize(tenant.name, run, result, time.monotonic() - began)
 
 
@@ -146,12 +163,19 @@ def load_raw_legs(
     source: str,
     cursor: datetime | None = None,
     positions: Sequence[int] | None = None,
+    on_commit: CommitHook | None = None,
 ) -> LoadResult:
     """Normalize raw legs and load them (rejects quarantined) in one transaction."""
     ctx = NormalizeContext(tenant=tenant.name, timezone=tenant.timezone, region=tenant.region, source=source)
     batch = normalize_legs(raw, ctx, positions=positions)
     result = load_batch(
-        engine, tenant=tenant.name, legs=batch.legs, rejects=batch.rejects, run=run, cursor=cursor
+        engine,
+        tenant=tenant.name,
+        legs=batch.legs,
+        rejects=batch.rejects,
+        run=run,
+        cursor=cursor,
+        on_commit=on_commit,
     )
     if result.rejected:
         log.warning(

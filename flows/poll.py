@@ -13,6 +13,8 @@ from prefect.states import Completed, Failed, State
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from blocks.clouducm import list_tenants
+from flows.analyze import trigger_analysis
+from tasks.events import emit_tenant_failed
 from tasks.poll import failure_row, poll_tenant_task
 
 #: How many tenants are polled at once (each tenant is still one PBX session at a time).
@@ -26,11 +28,13 @@ SUMMARY_COLUMNS = ("tenant", "status", "window_start", "window_end", "fetched", 
     task_runner=ThreadPoolTaskRunner(max_workers=MAX_PARALLEL_TENANTS),  # type: ignore[arg-type]
     persist_result=False,
 )
-def poll_cdrs(tenant: str | None = None) -> State:
+def poll_cdrs(tenant: str | None = None, analyze: bool = True) -> State:
     """Poll every enabled CloudUCM tenant once (or only ``tenant``) and load new legs.
 
     Args:
         tenant: Poll only this tenant (a "sync now" for one customer); all enabled ones when empty.
+        analyze: Start `analyze-calls` for tenants that loaded new calls (a deployment run when
+            deployed, so the tick does not wait; a subflow otherwise).
 
     Returns:
         Completed when every tenant succeeded (or was busy), Failed naming the tenants that failed;
@@ -48,11 +52,14 @@ def poll_cdrs(tenant: str | None = None) -> State:
         except Exception as exc:
             rows.append(failure_row(name, exc))
             logger.error("tenant %s failed: %s", name, rows[-1]["error"])
+            emit_tenant_failed(name, rows[-1]["error"])  # the automations alert on a failure streak
     create_table_artifact(
         table=[{col: row.get(col, "") for col in SUMMARY_COLUMNS} for row in rows],
         key="poll-cdrs-summary",
         description="Per-tenant result of this poll tick",
     )
+    if analyze:
+        trigger_analysis(rows)
     failed = [row["tenant"] for row in rows if row["status"] == "failed"]
     if failed:
         return Failed(message=f"{len(failed)} of {len(rows)} tenants failed: {', '.join(failed)}", data=rows)

@@ -30,6 +30,8 @@ MAX_QUALITY_REASONS: Final = 5
 MAX_KEYWORD_HITS: Final = 50
 _KEY_PREFIX: Final = "ca_"
 _KEY_HEX_CHARS: Final = 40
+_LABEL_HEX_CHARS: Final = 6
+_LABEL_HEAD_CHARS: Final = 20
 
 
 #: Status of an `AnalysisRecord`.
@@ -321,6 +323,11 @@ class CallContext(BaseModel):
     talk_s: int = Field(default=0, ge=0)
     answered_by: str | None = None
 
+    @property
+    def label(self) -> str:
+        """The call's name in logs (see `call_label`)."""
+        return call_label(self.session)
+
     @classmethod
     def from_row(cls, row: Mapping[str, Any] | pd.Series) -> CallContext:
         """Build from a `calls` row (a dict or a pandas Series); NaN/NaT/None count as missing."""
@@ -340,6 +347,19 @@ class CallContext(BaseModel):
             talk_s=max(0, int(talk)) if talk is not None else 0,
             answered_by=None if value("answered_by") is None else str(value("answered_by")),
         )
+
+
+def call_label(session: str) -> str:
+    """How logs name a call: a session id ends with the originator's number, which never goes to logs.
+
+    Args:
+        session: Call session id (`<epoch><µs>-<number>`).
+
+    Returns:
+        The session's time part and a short hash of the whole id, e.g. `1741079737924521~3f9a1c`.
+    """
+    digest = hashlib.sha256(session.encode()).hexdigest()[:_LABEL_HEX_CHARS]
+    return f"{session.split('-', 1)[0][:_LABEL_HEAD_CHARS]}~{digest}"
 
 
 def analysis_key(

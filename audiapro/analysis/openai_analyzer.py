@@ -194,7 +194,7 @@ class OpenAIAnalyzer:
                 logger.warning(
                     "malformed analysis answer for %s/%s (attempt %d): %s",
                     context.tenant,
-                    context.session,
+                    context.label,
                     usage.attempts,
                     error,
                 )
@@ -307,7 +307,7 @@ class OpenAIAnalyzer:
         logger.info(
             "analysis %s/%s %s%s (%.5f USD)",
             context.tenant,
-            context.session,
+            context.label,
             status,
             f" ({skip_reason.value})" if skip_reason else "",
             record.cost_usd,
@@ -359,6 +359,35 @@ class OpenAIAnalyzer:
         if isinstance(transcript, AnalysisRecord):
             return transcript
         return self.batch_item(context, sha, transcript, audio_seconds=usage.audio_seconds)
+
+    def analyze_prepared(self, item: BatchItem) -> AnalysisRecord:
+        """Analyse an already transcribed call synchronously (e.g. a stored transcript after a crash).
+
+        The transcription is not repeated: its billed seconds come from `item` and are part of the
+        record's usage and cost, as in `analyze_call`.
+
+        Args:
+            item: A transcribed call (from `prepare_batch_item`, or rebuilt from a stored row).
+
+        Returns:
+            A succeeded or failed record.
+
+        Raises:
+            AnalysisServiceError: The service cannot be used (auth, quota, model, outage).
+        """
+        usage = _Usage(audio_seconds=item.audio_seconds)
+        try:
+            insights, error = self._analyze(item.transcript, item.context, usage)
+        except openai.APIStatusError as exc:  # per-call rejections only; service errors propagate
+            insights, error = None, describe(exc, self._secrets)
+        common: dict[str, Any] = {"transcript": item.transcript}
+        if insights is None:
+            return self._record(
+                item.context, item.recording_sha256, usage, status="failed", error=error, **common
+            )
+        return self._record(
+            item.context, item.recording_sha256, usage, status="succeeded", insights=insights, **common
+        )
 
     def build_batch_lines(self, items: Sequence[BatchItem]) -> bytes:
         """JSONL Batch API input: one `/v1/responses` request per item, keyed by `custom_id`.

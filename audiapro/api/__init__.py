@@ -1,0 +1,6 @@
+"""The admin HTTP API: health (``GET /api/health``) and "sync now" (``POST /api/admin/sync-cdrs``).
+
+``health`` classifies, ``service`` gathers the inputs, ``app`` is the FastAPI app, ``orchestrator``
+is the interface to Prefect (the package's only Prefect edge, imported lazily), ``fake`` its
+in-memory stand-in for tests.
+"""

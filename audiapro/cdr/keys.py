@@ -30,19 +30,32 @@ def leg_keys(fields: pd.DataFrame, order: pd.Series | None = None) -> pd.Series:
     Returns:
         A Series of 32-hex-digit keys (with ``#n`` suffixes for repeats), aligned with ``fields``.
     """
-    columns = [fields[c].astype(str) for c in fields.columns]
-    joined = columns[0].str.cat(columns[1:], sep=FIELD_SEPARATOR)
     digests = pd.Series(
-        [
-            hashlib.blake2b(f"{KEY_VERSION}{FIELD_SEPARATOR}{s}".encode(), digest_size=16).hexdigest()
-            for s in joined
-        ],
+        [hashlib.blake2b(text.encode(), digest_size=16).hexdigest() for text in _key_texts(fields)],
         index=fields.index,
         dtype=object,
     )
+    repeated = digests.duplicated(keep=False)
+    if not repeated.any():  # the usual case: no two legs agree on every key field
+        return digests
     ranking = pd.DataFrame({"digest": digests, "order": order if order is not None else range(len(fields))})
     occurrence = (
-        ranking.sort_values("order", kind="stable").groupby("digest").cumcount().reindex(fields.index)
+        ranking[repeated]
+        .sort_values("order", kind="stable")
+        .groupby("digest")
+        .cumcount()
+        .reindex(fields.index, fill_value=0)
     )
     suffix = ("#" + (occurrence + 1).astype(str)).where(occurrence > 0, "")
     return (digests + suffix).astype(object)
+
+
+def _key_texts(fields: pd.DataFrame) -> list[str]:
+    """``k1<US>uniqueid<US>channel<US>...`` per row, the text that is hashed."""
+    prefix = f"{KEY_VERSION}{FIELD_SEPARATOR}"
+    arrays = [fields[c].to_numpy(dtype=object) for c in fields.columns]
+    try:
+        return [prefix + text for text in map(FIELD_SEPARATOR.join, zip(*arrays, strict=True))]
+    except TypeError:  # not all strings (missing values): pandas renders them as it always did
+        columns = [fields[c].astype(str) for c in fields.columns]
+        return [f"{prefix}{s}" for s in columns[0].str.cat(columns[1:], sep=FIELD_SEPARATOR)]

@@ -8,6 +8,7 @@ is never dropped silently.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -15,9 +16,16 @@ import numpy as np
 import pandas as pd
 
 from audiapro.cdr.keys import leg_keys
-from audiapro.cdr.localtime import epoch_from_prefix, epoch_from_recording, localize, parse_wall_clock
+from audiapro.cdr.localtime import (
+    ambiguous_wall_clock,
+    epoch_from_prefix,
+    epoch_from_recording,
+    localize,
+    parse_wall_clock,
+)
 from audiapro.cdr.phones import to_e164
 from audiapro.cdr.schema import DISPOSITIONS, LEG_COLUMN_NAMES, LEG_COLUMNS, LEG_KEY_FIELDS, REJECT_COLUMNS
+from audiapro.cdr.text import clean_text, contains, map_distinct
 
 #: Raw fields normalization reads; absent ones are treated as empty strings.
 _USED_FIELDS = (
@@ -38,6 +46,9 @@ _USERFIELD_DIRECTIONS = {
 REJECT_MARKER = "__reject__"
 
 _DISPOSITION_ALIASES = {"NOANSWER": "NO ANSWER", "NO_ANSWER": "NO ANSWER", "CONGESTED": "CONGESTION"}
+_DISPOSITION_SPACING = re.compile(r"[\s_]+")
+_AT_RUNS = re.compile(r"@+")
+_CLOCK = r"^(?:(\d+):)?(\d{1,2}):(\d{2})$"
 
 
 @dataclass(frozen=True)
@@ -130,8 +141,7 @@ def normalize_frame(
     reasons.add((f["duration"] != "") & duration.isna(), "duration is not a number of seconds")
     reasons.add((f["billsec"] != "") & billsec.isna(), "billsec is not a number of seconds")
 
-    start_ref = epoch_from_recording(f["recordfiles"])
-    start_ref = start_ref.fillna(epoch_from_prefix(f["session"])).fillna(epoch_from_prefix(f["uniqueid"]))
+    start_ref = _start_reference(f, ambiguous_wall_clock(start_naive, ctx.timezone))
     start_at, start_problem = localize(start_naive, ctx.timezone, start_ref)
     reasons.add(
         start_problem == "nonexistent", f"start time does not exist in {ctx.timezone} (check time zone)"
@@ -150,8 +160,7 @@ def normalize_frame(
     billsec = billsec.where(answer_at.notna() | billsec.notna(), 0)
 
     # --- disposition and direction -------------------------------------------------------------
-    disposition = f["disposition"].str.upper().str.replace(r"[\s_]+", " ", regex=True).str.strip()
-    disposition = disposition.replace(_DISPOSITION_ALIASES)
+    disposition = pd.Series(map_distinct(f["disposition"], _canonical_disposition), index=index, dtype=object)
     # Exports without a "Call Status" column: what the times say is all that can be known.
     derived = pd.Series(np.where(answer_at.notna(), "ANSWERED", "NO ANSWER"), index=index)
     disposition = disposition.where(disposition != "", derived)
@@ -223,19 +232,43 @@ class _Reasons:
 
     def __init__(self, index: pd.Index) -> None:
         self.reason = pd.Series("", index=index, dtype=object)
+        self._open = pd.Series(True, index=index)  # reason == "", kept up to date
 
     def add(self, mask: pd.Series, reason: str | pd.Series) -> None:
-        take = mask.fillna(False).astype(bool) & (self.reason == "")
+        take = mask.fillna(False).astype(bool) & self._open
         if not take.any():
             return
         self.reason[take] = reason[take] if isinstance(reason, pd.Series) else reason
+        self._open = self.reason == ""
+
+
+def _start_reference(f: dict[str, pd.Series], rows: pd.Series) -> pd.Series:
+    """The PBX's own UTC epoch of each leg's start (recording, then session, then uniqueid).
+
+    Only ``rows`` (starts in a repeated DST hour) need it; every other row gets NaT, which
+    :func:`localize` never reads, so a batch without such rows skips the three regex passes.
+    """
+    reference = pd.Series(pd.NaT, index=rows.index, dtype="datetime64[us, UTC]")
+    if rows.any():
+        found = epoch_from_recording(f["recordfiles"][rows])
+        found = found.fillna(epoch_from_prefix(f["session"][rows])).fillna(
+            epoch_from_prefix(f["uniqueid"][rows])
+        )
+        reference[rows] = found
+    return reference
 
 
 def _text(raw: pd.DataFrame, name: str, index: pd.Index) -> pd.Series:
     if name not in raw.columns:
         return pd.Series("", index=index, dtype=object)
     # NUL cannot be stored in Postgres text; a PBX bug that emits one must not wedge the poll.
-    return raw[name].fillna("").astype(str).str.replace("\x00", "", regex=False).str.strip().astype(object)
+    return clean_text(raw[name], drop_nul=True)
+
+
+def _canonical_disposition(value: str) -> str:
+    """``" no_answer "`` -> ``"NO ANSWER"``: upper case, runs of blanks/underscores as one space."""
+    canonical = _DISPOSITION_SPACING.sub(" ", value.upper()).strip()
+    return _DISPOSITION_ALIASES.get(canonical, canonical)
 
 
 def _nullable(values: pd.Series) -> pd.Series:
@@ -246,7 +279,10 @@ def _seconds(values: pd.Series) -> pd.Series:
     """Integer seconds from ``"31"`` or ``"0:00:31"``/``"00:31"``; NA where empty or invalid."""
     plain = pd.to_numeric(values.where(values != "", None), errors="coerce")
     plain = plain.where(plain.isna() | (plain == plain.round()))
-    clock = values.str.extract(r"^(?:(\d+):)?(\d{1,2}):(\d{2})$")
+    clock_like = plain.isna() & (values != "")  # "0:00:31": only these are worth the regex
+    if not clock_like.any():
+        return plain.round().astype("Int64")
+    clock = values[clock_like].str.extract(_CLOCK)
     clock_s = clock[0].fillna("0").astype("float").mul(3600) + clock[1].astype("float").mul(60)
     clock_s = clock_s + clock[2].astype("float")
     return plain.fillna(clock_s).round().astype("Int64")
@@ -254,9 +290,14 @@ def _seconds(values: pd.Series) -> pd.Series:
 
 def _direction(f: dict[str, pd.Series]) -> pd.Series:
     """Direction from ``userfield``; when it is empty or unknown, from the trunks the leg used."""
-    named = f["userfield"].str.lower().map(_USERFIELD_DIRECTIONS)
-    from_trunk = (f["src_trunk_name"] != "") | f["channel"].str.contains("trunk_", regex=False)
-    to_trunk = (f["dst_trunk_name"] != "") | f["dstchannel"].str.contains("trunk_", regex=False)
+    userfield = f["userfield"]
+    named = pd.Series(
+        map_distinct(userfield, lambda value: _USERFIELD_DIRECTIONS.get(value.lower())),
+        index=userfield.index,
+        dtype=object,
+    )
+    from_trunk = (f["src_trunk_name"] != "") | contains(f["channel"], "trunk_")
+    to_trunk = (f["dst_trunk_name"] != "") | contains(f["dstchannel"], "trunk_")
     inferred = pd.Series(
         np.select(
             [from_trunk & to_trunk, from_trunk, to_trunk],
@@ -270,8 +311,20 @@ def _direction(f: dict[str, pd.Series]) -> pd.Series:
 
 def _recordings(recordfiles: pd.Series) -> tuple[pd.Series, pd.Series]:
     """``"2025-03/a.wav@b.wav@"`` -> JSON ``["2025-03/a.wav","b.wav"]`` and a count."""
-    parts = recordfiles.str.replace(r"@+", "@", regex=True).str.strip("@")
-    escaped = parts.str.replace("\\", "\\\\", regex=False).str.replace('"', '\\"', regex=False)
-    as_json = ('["' + escaped.str.replace("@", '","', regex=False) + '"]').where(parts != "", "[]")
-    count = (parts.str.count("@") + 1).where(parts != "", 0).astype("Int64")
-    return as_json.astype(object), count
+    codes, distinct = pd.factorize(recordfiles.to_numpy(dtype=object), use_na_sentinel=False)
+    rendered = [_recording_list(value) for value in distinct]
+    as_json = np.empty(len(rendered), dtype=object)
+    as_json[:] = [text for text, _ in rendered]
+    count = np.array([n for _, n in rendered], dtype=np.int64)
+    index = recordfiles.index
+    return pd.Series(as_json[codes], index=index, dtype=object), pd.Series(
+        count[codes], index=index, dtype="Int64"
+    )
+
+
+def _recording_list(recordfiles: str) -> tuple[str, int]:
+    parts = _AT_RUNS.sub("@", recordfiles).strip("@")
+    if not parts:
+        return "[]", 0
+    escaped = parts.replace("\\", "\\\\").replace('"', '\\"')
+    return '["' + escaped.replace("@", '","') + '"]', parts.count("@") + 1

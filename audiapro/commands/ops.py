@@ -1,9 +1,157 @@
-"""`audiapro` commands for this area (registered by audiapro.cli)."""
+"""Operations commands: ``audiapro status``, ``audiapro api``, ``audiapro admin-token set``.
+
+Like the rest of the CLI edge, Prefect, FastAPI and uvicorn are imported inside the commands.
+"""
 
 from __future__ import annotations
 
+import functools
+import json
+import os
+import secrets
+import sys
+from typing import TYPE_CHECKING, Annotated
+
 import typer
+from rich.console import Console
+from rich.table import Table
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+
+    from audiapro.api.health import HealthReport
+    from audiapro.warehouse import SyncState
+
+console = Console(width=max(Console().width, 110))
+err_console = Console(stderr=True)
+token_app = typer.Typer(help="The admin API's bearer token (a Prefect Secret block).", no_args_is_help=True)
+
+DEFAULT_API_HOST = "127.0.0.1"
+DEFAULT_API_PORT = 8000
+#: Exit codes of `audiapro status`.
+EXIT_OK, EXIT_DEGRADED, EXIT_ERROR = 0, 1, 2
+#: Length (bytes of randomness) of a generated admin token: 43 URL-safe characters.
+TOKEN_BYTES = 32
 
 
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the CLI."""
+    app.command("status")(status)
+    app.command("api")(api)
+    app.add_typer(token_app, name="admin-token")
+
+
+@functools.cache
+def _engine(url: str) -> sa.Engine:
+    from audiapro.warehouse import get_engine
+
+    return get_engine(url)
+
+
+def read_sync_states() -> list[SyncState]:
+    """The warehouse's sync_state rows (none yet when the schema was never created)."""
+    import sqlalchemy as sa
+
+    from audiapro.warehouse import list_sync_states
+    from blocks.warehouse import resolve_database_url
+
+    engine = _engine(resolve_database_url())
+    if not sa.inspect(engine).has_table("sync_state"):
+        return []
+    return list_sync_states(engine)
+
+
+def _health() -> HealthReport:
+    from audiapro.api.orchestrator import PrefectOrchestrator
+    from audiapro.api.service import gather_health
+
+    return gather_health(PrefectOrchestrator(), read_sync_states)
+
+
+def status(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the same JSON as GET /api/health")] = False,
+) -> None:
+    """Show the pipeline's health: the poll deployment and every tenant's sync state.
+
+    Exit code 0 when healthy, 1 when degraded, 2 when Prefect or the warehouse cannot be read.
+    """
+    _warn_without_api_url()
+    report = _health()
+    if as_json:
+        print(json.dumps(report.as_dict(), indent=2))
+    else:
+        _print_report(report)
+    codes = {"ok": EXIT_OK, "degraded": EXIT_DEGRADED}
+    raise typer.Exit(codes.get(report.status.value, EXIT_ERROR))
+
+
+def _warn_without_api_url() -> None:
+    # Without it Prefect answers from a temporary local API that knows no deployment or tenant.
+    if not os.environ.get("PREFECT_API_URL"):
+        err_console.print(
+            "[yellow]PREFECT_API_URL is not set: asking a temporary local Prefect API "
+            "(export PREFECT_API_URL=http://127.0.0.1:4200/api after `make up`)[/]"
+        )
+
+
+def _print_report(report: HealthReport) -> None:
+    colour = {"ok": "green", "degraded": "yellow"}.get(report.status.value, "red")
+    console.print(
+        f"status [bold {colour}]{report.status.value}[/]   checked {report.checked_at:%Y-%m-%d %H:%M:%S} UTC"
+    )
+    console.print(f"cdr_poller [bold]{report.cdr_poller.value}[/]: {report.poller_detail}")
+    if report.next_run_at:
+        console.print(f"next scheduled poll {report.next_run_at:%H:%M:%S} UTC")
+    table = Table("tenant", "status", "last success (UTC)", "lag s", "failures", "last error")
+    for t in report.tenants:
+        success = f"{t.last_success_at:%m-%d %H:%M:%S}" if t.last_success_at else ""
+        lag = "" if t.lag_seconds is None else str(t.lag_seconds)
+        table.add_row(t.tenant, t.status.value, success, lag, str(t.consecutive_failures), t.last_error or "")
+    console.print(table)
+    for error in report.errors:
+        console.print(f"[red]error[/] {error}")
+
+
+def api(
+    host: Annotated[str, typer.Option(help="Bind address")] = DEFAULT_API_HOST,
+    port: Annotated[int, typer.Option(help="TCP port")] = DEFAULT_API_PORT,
+) -> None:
+    """Serve the admin HTTP API (GET /api/health, POST /api/admin/sync-cdrs; docs at /api/docs)."""
+    import uvicorn
+
+    from audiapro.api.app import create_app
+    from audiapro.api.orchestrator import PrefectOrchestrator
+
+    _warn_without_api_url()
+    console.print(f"admin API on http://{host}:{port}/api/health (docs /api/docs)")
+    uvicorn.run(create_app(PrefectOrchestrator(), read_sync_states), host=host, port=port, log_level="info")
+
+
+@token_app.command("set")
+def token_set(
+    stdin: Annotated[bool, typer.Option("--stdin", help="Read the token from stdin")] = False,
+    generate: Annotated[
+        bool, typer.Option("--generate", help="Generate a random token and print it once")
+    ] = False,
+) -> None:
+    """Store the admin API's bearer token in the Prefect Secret block `audiapro-admin-token`.
+
+    The token is read from stdin (never from the command line) or generated; the API reads the
+    block on every request, so a new token takes effect at once.
+    """
+    from audiapro.api.auth import MIN_TOKEN_CHARS
+    from audiapro.api.orchestrator import ADMIN_TOKEN_BLOCK
+
+    if stdin == generate:
+        raise typer.BadParameter("give exactly one of --stdin or --generate")
+    token = secrets.token_urlsafe(TOKEN_BYTES) if generate else sys.stdin.readline().strip()
+    if len(token) < MIN_TOKEN_CHARS:
+        raise typer.BadParameter(f"the token must have at least {MIN_TOKEN_CHARS} characters")
+    from prefect.blocks.system import Secret
+    from pydantic import SecretStr
+
+    Secret(value=SecretStr(token)).save(ADMIN_TOKEN_BLOCK, overwrite=True)
+    console.print(f"admin token stored in Secret block [bold]{ADMIN_TOKEN_BLOCK}[/]")
+    if generate:
+        # Shown once, on the terminal of the operator who asked for it; never logged.
+        print(token)

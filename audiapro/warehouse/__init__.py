@@ -10,32 +10,104 @@ The only package that writes SQL. Typical use::
                                 run=RunInfo(kind="poll"), cursor=window_end)
 """
 
+from audiapro.warehouse.analyses import (
+    PendingAnalysis,
+    RecordingRef,
+    Spend,
+    analysis_counts,
+    calls_needing_analysis,
+    pending_analyses,
+    read_calls,
+    recording_refs,
+    spent_today,
+)
+from audiapro.warehouse.analysis_batches import (
+    BatchRow,
+    confirm_batch,
+    finish_batch,
+    open_batches,
+    release_batch,
+    reserve_batch,
+)
+from audiapro.warehouse.analysis_store import confirm_existing, store_pending, store_records
 from audiapro.warehouse.engine import begin_write, get_engine
-from audiapro.warehouse.load import LoadResult, load_batch, record_failure
+from audiapro.warehouse.history import (
+    IMPORT_DONE,
+    ImportConflictError,
+    ImportedFile,
+    claim_import,
+    completed_backfill_windows,
+    finish_import,
+    import_rejects,
+    record_backfill_window,
+    record_import_chunk,
+)
+from audiapro.warehouse.load import CommitHook, LoadResult, load_batch, record_failure
 from audiapro.warehouse.lock import tenant_lock
 from audiapro.warehouse.migrate import current_revision, head_revision, upgrade
 from audiapro.warehouse.queries import summary_counts
 from audiapro.warehouse.runs import RunInfo
 from audiapro.warehouse.sync import SyncState, list_sync_states, read_sync_state
-from audiapro.warehouse.tables import calls, cdr_legs, ingest_runs, metadata, rejected_rows, sync_state
+from audiapro.warehouse.tables import (
+    backfill_windows,
+    calls,
+    cdr_legs,
+    imported_files,
+    ingest_runs,
+    metadata,
+    rejected_rows,
+    sync_state,
+)
+from audiapro.warehouse.upsert import OnConflict
 
 __all__ = [
+    "IMPORT_DONE",
+    "BatchRow",
+    "CommitHook",
+    "ImportConflictError",
+    "ImportedFile",
     "LoadResult",
+    "OnConflict",
+    "PendingAnalysis",
+    "RecordingRef",
     "RunInfo",
+    "Spend",
     "SyncState",
+    "analysis_counts",
+    "backfill_windows",
     "begin_write",
     "calls",
+    "calls_needing_analysis",
     "cdr_legs",
+    "claim_import",
+    "completed_backfill_windows",
+    "confirm_batch",
+    "confirm_existing",
     "current_revision",
+    "finish_batch",
+    "finish_import",
     "get_engine",
     "head_revision",
+    "import_rejects",
+    "imported_files",
     "ingest_runs",
     "list_sync_states",
     "load_batch",
     "metadata",
+    "open_batches",
+    "pending_analyses",
+    "read_calls",
     "read_sync_state",
+    "record_backfill_window",
     "record_failure",
+    "record_import_chunk",
+    "recording_refs",
     "rejected_rows",
+    "release_batch",
+    "reserve_batch",
+    "spent_today",
+    "store_pending",
+    "store_records",
     "summary_counts",
     "sync_state",
     "tenant_lock",

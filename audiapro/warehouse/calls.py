@@ -13,9 +13,9 @@ from typing import Any, Final
 
 import sqlalchemy as sa
 
-from audiapro.warehouse.dialect import seconds_between, upsert_insert
+from audiapro.warehouse.dialect import in_small_set, seconds_between, upsert_insert
 from audiapro.warehouse.tables import ANSWERED, UtcDateTime, calls, cdr_legs
-from audiapro.warehouse.upsert import touched_sessions
+from audiapro.warehouse.upsert import changed, touched_sessions
 
 #: Call columns derived from legs; a recomputed call is only written when one of them differs.
 CALL_VALUE_COLUMNS: Final = (
@@ -63,14 +63,26 @@ def recompute_calls(conn: sa.Connection, *, tenant: str, run_id: int, now: datet
             where=sa.or_(*(calls.c[name].is_distinct_from(excluded[name]) for name in CALL_VALUE_COLUMNS)),
         )
     )
-    # A session whose every leg moved to another session (re-normalized) no longer is a call.
-    orphaned = ~sa.exists().where(cdr_legs.c.tenant == calls.c.tenant, cdr_legs.c.session == calls.c.session)
-    conn.execute(
-        sa.delete(calls).where(
-            calls.c.tenant == tenant, calls.c.session.in_(sa.select(touched.c.session)), orphaned
+    # A session whose every leg moved to another session (re-normalized) no longer is a call. Only a
+    # leg that changed its session can leave one behind (never so in file imports and first loads).
+    if _legs_moved(conn):
+        orphaned = ~sa.exists().where(
+            cdr_legs.c.tenant == calls.c.tenant, cdr_legs.c.session == calls.c.session
         )
-    )
+        conn.execute(
+            sa.delete(calls).where(
+                calls.c.tenant == tenant, calls.c.session.in_(sa.select(touched.c.session)), orphaned
+            )
+        )
     return int(conn.scalar(sa.select(sa.func.count()).select_from(touched)) or 0)
+
+
+def _legs_moved(conn: sa.Connection) -> bool:
+    """Whether a changed leg of this batch left its previous session."""
+    moved = sa.exists().where(
+        changed.c.old_session.is_not(None), changed.c.old_session.is_distinct_from(changed.c.session)
+    )
+    return bool(conn.scalar(sa.select(moved)))
 
 
 def _computed_calls(
@@ -105,7 +117,7 @@ def _computed_calls(
             .over(partition_by=legs.c.session, order_by=answer_order)
             .label("answer_rank"),
         )
-        .where(legs.c.tenant == tenant, legs.c.session.in_(sessions))
+        .where(legs.c.tenant == tenant, in_small_set(conn, legs.c.session, sessions))
         .subquery("ranked")
     )
     r = ranked.c

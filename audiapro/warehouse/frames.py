@@ -9,8 +9,10 @@ from __future__ import annotations
 import io
 import json
 import uuid
+from collections.abc import Iterator
 from typing import Any, Final
 
+import numpy as np
 import pandas as pd
 
 from audiapro.cdr.schema import LEG_COLUMN_NAMES, LEG_COLUMNS, REJECT_COLUMNS
@@ -21,6 +23,14 @@ COPY_NULL: Final = r"\N"
 #: through ``executemany`` byte-identical to rows bound through the ORM/Core type.
 SQLITE_TIMESTAMP_FORMAT: Final = "%Y-%m-%d %H:%M:%S.%f"
 _TEXT_KINDS: Final = ("str", "json")
+#: NULL in ``COPY ... FROM STDIN`` text format. Every backslash of a value is escaped, so no value can
+#: ever be read as NULL (unlike CSV, text format needs no marker search).
+COPY_TEXT_NULL: Final = r"\N"
+#: Characters COPY text format reads specially inside a value, with their escapes (backslash first).
+_COPY_TEXT_ESCAPES: Final = (("\\", "\\\\"), ("\n", "\\n"), ("\r", "\\r"), ("\t", "\\t"))
+#: Rows rendered per piece of a COPY stream: small enough to keep the rendered text at a few MB,
+#: large enough that the per-piece overhead does not matter.
+COPY_PIECE_ROWS: Final = 5_000
 
 
 def prepare_legs(legs: pd.DataFrame, tenant: str) -> pd.DataFrame:
@@ -79,6 +89,69 @@ def to_copy_csv(frame: pd.DataFrame, null: str) -> io.StringIO:
     frame.assign(**naive).to_csv(buffer, index=False, header=False, na_rep=null, lineterminator="\n")
     buffer.seek(0)
     return buffer
+
+
+def copy_text_pieces(frame: pd.DataFrame, rows: int = COPY_PIECE_ROWS) -> Iterator[str]:
+    r"""Render ``frame`` (from :func:`prepare_legs`) as ``COPY ... FROM STDIN`` text format, in pieces.
+
+    Each piece holds up to ``rows`` complete lines (tab-separated, ``\N`` for NULL, backslash, tab,
+    newline and carriage return escaped). Rendering column by column with C-level joins is several
+    times faster than ``to_csv``, the text is smaller (quotes need no doubling), and handing pieces to
+    the COPY one at a time lets the server ingest one piece while the next is rendered. Timestamps
+    are naive UTC (``2026-03-02 14:00:00[.ffffff]``): run the COPY with the session time zone UTC.
+    """
+    for start in range(0, len(frame), rows):
+        part = frame.iloc[start : start + rows]
+        columns = [_copy_text_column(part[name], kind) for name, kind in LEG_COLUMNS.items()]
+        yield "\n".join(map("\t".join, zip(*columns, strict=True))) + "\n"
+
+
+class TextStream(io.TextIOBase):
+    """A read-only text stream over an iterator of strings (what ``copy_expert`` reads from).
+
+    ``read`` returns the next piece whole, whatever size is asked for (psycopg2 sends what it gets).
+    """
+
+    def __init__(self, pieces: Iterator[str]) -> None:
+        self._pieces = pieces
+
+    def readable(self) -> bool:
+        """Always readable."""
+        return True
+
+    def read(self, size: int | None = -1) -> str:
+        """The next piece; ``""`` at the end."""
+        if size is None or size < 0:
+            return "".join(self._pieces)
+        return next(self._pieces, "")
+
+
+def _copy_text_column(series: pd.Series, kind: str) -> list[str]:
+    if kind == "utc":
+        naive = series.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy(dtype="datetime64[us]")
+        whole_seconds = not (naive[~np.isnat(naive)].astype(np.int64) % 1_000_000).any()
+        text = np.datetime_as_string(naive, unit="s" if whole_seconds else "us").astype(object)
+        text[np.isnat(naive)] = COPY_TEXT_NULL
+        return text.tolist()
+    if kind == "int":
+        missing = series.isna().to_numpy()
+        text = series.to_numpy(dtype=np.int64, na_value=0).astype(str).astype(object)
+        text[missing] = COPY_TEXT_NULL
+        return text.tolist()
+    values = series.to_numpy(dtype=object)
+    missing = pd.isna(values)
+    present = values[~missing].tolist() if missing.any() else values.tolist()
+    if pd.api.types.infer_dtype(present, skipna=False) not in ("string", "empty"):
+        present = [value if isinstance(value, str) else str(value) for value in present]
+    joined = "".join(present)
+    escapes = [(char, escape) for char, escape in _COPY_TEXT_ESCAPES if char in joined]
+    for char, escape in escapes:
+        present = [value.replace(char, escape) for value in present]
+    if not missing.any():
+        return present
+    out = np.full(len(values), COPY_TEXT_NULL, dtype=object)
+    out[~missing] = present
+    return out.tolist()
 
 
 def to_rows(frame: pd.DataFrame) -> list[tuple[Any, ...]]:

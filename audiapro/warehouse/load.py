@@ -2,11 +2,14 @@
 
 Everything a batch writes commits together or not at all. In particular the poll watermark moves in
 the same transaction as the legs it covers: a crash after the upsert but before the commit leaves
-neither, and the next run simply re-reads the window (the merge makes re-reads free).
+neither, and the next run simply re-reads the window (the merge makes re-reads free). Callers that
+keep their own progress record (completed backfill windows, committed import chunks) write it through
+the ``on_commit`` hook, so that record too commits together with the legs it describes.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -19,7 +22,7 @@ from audiapro.warehouse.frames import prepare_legs, reject_records
 from audiapro.warehouse.runs import RunInfo, finish_run, insert_rejects, insert_run, redact_error, utcnow
 from audiapro.warehouse.sync import commit_cursor, note_failure
 from audiapro.warehouse.tables import RUN_FAILED, RUN_SUCCEEDED
-from audiapro.warehouse.upsert import drop_scratch, merge_legs
+from audiapro.warehouse.upsert import OnConflict, drop_scratch, merge_legs
 
 
 @dataclass(frozen=True)
@@ -32,8 +35,10 @@ class LoadResult:
         inserted: Legs new to the warehouse.
         updated: Known legs whose content changed.
         unchanged: Known legs re-read identically (no write).
-        rejected: Quarantined rows stored.
+        rejected: Quarantined rows newly stored.
         sessions_touched: Calls (sessions) rebuilt because a leg was inserted or changed.
+        rejected_known: Quarantined rows not stored again: the tenant already had the same bad row
+            (same source, reason and raw text), e.g. re-read by a poll's lookback.
     """
 
     run_id: int
@@ -43,6 +48,12 @@ class LoadResult:
     unchanged: int
     rejected: int
     sessions_touched: int
+    rejected_known: int = 0
+
+
+#: Called inside the load transaction, after everything else, with the batch's result; whatever it
+#: writes commits (or rolls back) together with the legs.
+CommitHook = Callable[[sa.Connection, LoadResult], None]
 
 
 def load_batch(
@@ -53,6 +64,8 @@ def load_batch(
     rejects: pd.DataFrame,
     run: RunInfo,
     cursor: datetime | None = None,
+    on_conflict: OnConflict = "update",
+    on_commit: CommitHook | None = None,
 ) -> LoadResult:
     """Load one batch in a single transaction.
 
@@ -70,6 +83,9 @@ def load_batch(
         run: Run metadata.
         cursor: New poll watermark (tz-aware). ``None`` for backfills and imports: the live poll's
             state is then not touched at all.
+        on_conflict: ``update`` (polls, backfills: a changed leg is rewritten) or ``ignore`` (file
+            imports: a leg already stored is left exactly as it is and counted as unchanged).
+        on_commit: Hook run last inside the transaction (see :data:`CommitHook`).
 
     Returns:
         Exact counts of what the batch did.
@@ -84,7 +100,7 @@ def load_batch(
     now = utcnow()
     with begin_write(engine) as conn:
         run_id = insert_run(conn, tenant=tenant, run=run, status=RUN_SUCCEEDED, now=now)
-        counts = merge_legs(conn, frame, tenant=tenant, run_id=run_id, now=now)
+        counts = merge_legs(conn, frame, tenant=tenant, run_id=run_id, now=now, on_conflict=on_conflict)
         touched = recompute_calls(conn, tenant=tenant, run_id=run_id, now=now) if counts.changed else 0
         rejected = insert_rejects(conn, quarantined, run_id=run_id, tenant=tenant, now=now)
         finish_run(
@@ -99,15 +115,19 @@ def load_batch(
         if cursor is not None:
             commit_cursor(conn, tenant=tenant, cursor=cursor, run_id=run_id, now=now)
         drop_scratch(conn)
-    return LoadResult(
-        run_id=run_id,
-        read=len(legs),
-        inserted=counts.inserted,
-        updated=counts.updated,
-        unchanged=counts.unchanged,
-        rejected=rejected,
-        sessions_touched=touched,
-    )
+        result = LoadResult(
+            run_id=run_id,
+            read=len(legs),
+            inserted=counts.inserted,
+            updated=counts.updated,
+            unchanged=counts.unchanged,
+            rejected=rejected,
+            sessions_touched=touched,
+            rejected_known=len(quarantined) - rejected,
+        )
+        if on_commit is not None:
+            on_commit(conn, result)
+    return result
 
 
 def record_failure(engine: sa.Engine, *, tenant: str, run: RunInfo, error: str) -> int:

@@ -6,10 +6,10 @@ from typing import Final
 
 import sqlalchemy as sa
 
-from audiapro.warehouse.tables import calls, cdr_legs, ingest_runs, rejected_rows, sync_state
+from audiapro.warehouse.tables import call_analyses, calls, cdr_legs, ingest_runs, rejected_rows, sync_state
 
 #: Tables shown in summaries, in data-path order.
-SUMMARY_TABLES: Final = (cdr_legs, calls, rejected_rows, ingest_runs, sync_state)
+SUMMARY_TABLES: Final = (cdr_legs, calls, call_analyses, rejected_rows, ingest_runs, sync_state)
 
 
 def summary_counts(engine: sa.Engine, tenant: str | None = None) -> dict[str, int]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -9,8 +10,11 @@ from typing import Any, Final
 
 import sqlalchemy as sa
 
+from audiapro.warehouse.dialect import upsert_insert
 from audiapro.warehouse.tables import RUN_FAILED, ingest_runs, rejected_rows
 
+#: Separates the parts of a reject fingerprint; cannot occur in reasons or source names.
+_FINGERPRINT_SEPARATOR: Final = "\x1f"
 #: Error texts are kept for operators, not as logs: long tracebacks are cut.
 MAX_ERROR_CHARS: Final = 4000
 _URL_PASSWORD = re.compile(r"(?P<head>\b[a-z][a-z0-9+.-]*://[^:/\s@]+:)[^@\s]+@", re.IGNORECASE)
@@ -85,13 +89,41 @@ def finish_run(conn: sa.Connection, run_id: int, *, now: datetime, **counts: int
     conn.execute(sa.update(ingest_runs).where(ingest_runs.c.id == run_id).values(finished_at=now, **counts))
 
 
+def reject_fingerprint(source: str | None, reason: str, raw: str | None) -> str:
+    """Identity of a quarantined row: SHA-256 of its source, reason and raw text (hex).
+
+    The position is left out on purpose: a bad leg re-read by every poll's lookback sits at a
+    different position in each batch but is the same problem, stored once.
+    """
+    text = _FINGERPRINT_SEPARATOR.join((source or "", reason, raw or ""))
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
 def insert_rejects(
     conn: sa.Connection, records: list[dict[str, Any]], *, run_id: int, tenant: str, now: datetime
 ) -> int:
-    """Store quarantined rows (from ``frames.reject_records``) under the run; returns how many."""
-    if records:
-        rows = [
-            {**record, "ingest_run_id": run_id, "tenant": tenant, "created_at": now} for record in records
-        ]
-        conn.execute(sa.insert(rejected_rows), rows)
-    return len(records)
+    """Store quarantined rows (from ``frames.reject_records``) under the run, once per fingerprint.
+
+    A row whose fingerprint the tenant already has (the same bad leg read again, by this batch or an
+    earlier one) is skipped: ``ON CONFLICT (tenant, fingerprint) DO NOTHING``.
+
+    Returns:
+        How many rows were newly stored.
+    """
+    if not records:
+        return 0
+    rows = [
+        {
+            **record,
+            "ingest_run_id": run_id,
+            "tenant": tenant,
+            "created_at": now,
+            "fingerprint": reject_fingerprint(record["source"], record["reason"], record["raw"]),
+        }
+        for record in records
+    ]
+    insert = upsert_insert(conn, rejected_rows).on_conflict_do_nothing(
+        index_elements=["tenant", "fingerprint"]
+    )
+    # RETURNING yields only the rows actually inserted (executemany rowcounts are not reliable).
+    return len(conn.execute(insert.returning(rejected_rows.c.id), rows).all())

@@ -2,11 +2,13 @@
 
 Flow (inside the caller's transaction):
 
-1. Staging: a temp table filled by ``COPY`` of CSV rendered by pandas (Postgres, psycopg2
-   ``copy_expert``, one COPY per chunk of rows) or one ``executemany`` (SQLite).
+1. Staging: a temp table filled by ``COPY`` of text-format data streamed piece by piece (Postgres,
+   psycopg2 ``copy_expert``, one COPY per chunk of rows) or one ``executemany`` (SQLite).
 2. Merge: ``INSERT ... SELECT ... ON CONFLICT (tenant, leg_key) DO UPDATE ... WHERE <any content
    column IS DISTINCT FROM the staged one>``, so an identical re-read writes nothing and keeps
-   ``last_ingest_run_id``/``updated_at``.
+   ``last_ingest_run_id``/``updated_at``. File imports merge with ``DO NOTHING`` instead
+   (``on_conflict="ignore"``): a leg already stored, typically from the API with its AcctId and
+   richer fields, is never overwritten by an export row; it counts as unchanged (a duplicate).
 3. The inserted or updated legs land in a second temp table ``changed`` with their new and previous
    session; calls are recomputed from it and the counts come from it.
 
@@ -21,14 +23,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Final, cast
+from typing import Any, Final, Literal, cast
 
 import pandas as pd
 import sqlalchemy as sa
 
 from audiapro.cdr.schema import LEG_COLUMN_NAMES
 from audiapro.warehouse.dialect import POSTGRES, SQLITE, upsert_insert
-from audiapro.warehouse.frames import copy_null_marker, to_copy_csv, to_rows
+from audiapro.warehouse.frames import TextStream, copy_text_pieces, to_rows
 from audiapro.warehouse.tables import LEG_CONTENT_COLUMNS, LEG_IDENTITY, UtcDateTime, cdr_legs, leg_columns
 
 _scratch = sa.MetaData()
@@ -49,6 +51,11 @@ changed = sa.Table(
     prefixes=["TEMPORARY"],
     postgresql_on_commit="DROP",
 )
+
+#: What a staged leg does to a stored one with the same key: ``update`` (API sources: the newest
+#: read wins) or ``ignore`` (file imports: the stored row stays as it is).
+OnConflict = Literal["update", "ignore"]
+ON_CONFLICT_MODES: Final = ("update", "ignore")
 
 _BOOKKEEPING: Final = ("ingest_run_id", "last_ingest_run_id", "loaded_at", "updated_at")
 #: Rows rendered per COPY, so only one CSV buffer (tens of MB) is held at a time whatever the frame
@@ -71,7 +78,13 @@ class MergeCounts:
 
 
 def merge_legs(
-    conn: sa.Connection, frame: pd.DataFrame, *, tenant: str, run_id: int, now: datetime
+    conn: sa.Connection,
+    frame: pd.DataFrame,
+    *,
+    tenant: str,
+    run_id: int,
+    now: datetime,
+    on_conflict: OnConflict = "update",
 ) -> MergeCounts:
     """Stage ``frame`` (from ``prepare_legs``) and merge it into ``cdr_legs``; fills :data:`changed`.
 
@@ -81,21 +94,32 @@ def merge_legs(
         tenant: Tenant of every row.
         run_id: The ``ingest_runs`` row of this load.
         now: Timestamp for ``loaded_at``/``updated_at``.
+        on_conflict: ``update`` changed legs, or ``ignore`` legs already stored (counted unchanged).
 
     Returns:
         Exact counts.
     """
+    if on_conflict not in ON_CONFLICT_MODES:
+        raise ValueError(f"on_conflict must be one of {ON_CONFLICT_MODES}, got {on_conflict!r}")
     if len(frame) == 0:
         return MergeCounts()
     stage.create(conn)
     changed.create(conn)
     if conn.dialect.name == POSTGRES:
         _copy_into_stage(conn, frame)
-        conn.execute(_merge_returning_changes(conn, tenant=tenant, run_id=run_id, now=now))
+        # Temp tables have no statistics: without them Postgres guesses their size and either reads
+        # the whole stored table for a small poll batch or runs per-row lookups for a million-row
+        # import. ANALYZE samples them (milliseconds) so the plan fits the batch.
+        if on_conflict == "update":  # only the update merge joins the staged legs to stored ones
+            conn.exec_driver_sql(f"ANALYZE {stage.name}")
+        conn.execute(
+            _merge_returning_changes(conn, tenant=tenant, run_id=run_id, now=now, on_conflict=on_conflict)
+        )
+        conn.exec_driver_sql(f"ANALYZE {changed.name}")
     elif conn.dialect.name == SQLITE:
         conn.exec_driver_sql(_insert_stage_sql(), to_rows(frame))
-        conn.execute(_classify_changes(tenant))
-        conn.execute(_merge(conn, run_id=run_id, now=now))
+        conn.execute(_classify_changes(tenant, only_new=on_conflict == "ignore"))
+        conn.execute(_merge(conn, run_id=run_id, now=now, on_conflict=on_conflict))
     else:
         raise NotImplementedError(f"the warehouse supports Postgres and SQLite, not {conn.dialect.name}")
     written, inserted = conn.execute(
@@ -122,19 +146,21 @@ def drop_scratch(conn: sa.Connection) -> None:
 
 
 def _copy_into_stage(conn: sa.Connection, frame: pd.DataFrame) -> None:
-    null = copy_null_marker(frame)
     columns = ", ".join(LEG_COLUMN_NAMES)
-    sql = f"COPY {stage.name} ({columns}) FROM STDIN WITH (FORMAT csv, NULL '{null}')"
+    # Text format (tab-separated, \N for NULL): rendered and parsed faster than CSV, see frames.
+    sql = f"COPY {stage.name} ({columns}) FROM STDIN"
     # The raw psycopg2 connection is the one this transaction runs on, so COPY joins the transaction.
     dbapi = cast(Any, conn.connection.dbapi_connection)
     if not hasattr(dbapi, "cursor") or conn.dialect.driver != "psycopg2":
         raise NotImplementedError(f"bulk load needs the psycopg2 driver, not {conn.dialect.driver}")
     with dbapi.cursor() as cursor:
-        # The CSV carries naive UTC timestamps (fast to render); read them as UTC. SET LOCAL ends
+        # The data carries naive UTC timestamps (fast to render); read them as UTC. SET LOCAL ends
         # with this transaction, and every other statement binds tz-aware values anyway.
         cursor.execute("SET LOCAL TIME ZONE 'UTC'")
         for start in range(0, len(frame), COPY_CHUNK_ROWS):
-            cursor.copy_expert(sql, to_copy_csv(frame.iloc[start : start + COPY_CHUNK_ROWS], null))
+            # Streamed piece by piece: the server ingests one piece while the next is rendered.
+            pieces = copy_text_pieces(frame.iloc[start : start + COPY_CHUNK_ROWS])
+            cursor.copy_expert(sql, TextStream(pieces))
 
 
 def _insert_stage_sql() -> str:
@@ -142,8 +168,8 @@ def _insert_stage_sql() -> str:
     return f"INSERT INTO {stage.name} ({', '.join(LEG_COLUMN_NAMES)}) VALUES ({placeholders})"
 
 
-def _merge(conn: sa.Connection, *, run_id: int, now: datetime) -> Any:
-    """The ``INSERT ... ON CONFLICT DO UPDATE ... WHERE distinct`` from the stage into ``cdr_legs``."""
+def _merge(conn: sa.Connection, *, run_id: int, now: datetime, on_conflict: OnConflict) -> Any:
+    """The ``INSERT ... ON CONFLICT DO UPDATE ... WHERE distinct`` (or ``DO NOTHING``) into ``cdr_legs``."""
     source = sa.select(
         *(stage.c[name] for name in LEG_COLUMN_NAMES),
         sa.literal(run_id, sa.BigInteger),
@@ -155,6 +181,8 @@ def _merge(conn: sa.Connection, *, run_id: int, now: datetime) -> Any:
         # SQLite's grammar needs a WHERE before ON CONFLICT in INSERT ... SELECT to parse it.
         source = source.where(sa.true())
     insert = upsert_insert(conn, cdr_legs).from_select([*LEG_COLUMN_NAMES, *_BOOKKEEPING], source)
+    if on_conflict == "ignore":
+        return insert.on_conflict_do_nothing(index_elements=list(LEG_IDENTITY))
     excluded = insert.excluded
     return insert.on_conflict_do_update(
         index_elements=list(LEG_IDENTITY),
@@ -167,10 +195,12 @@ def _merge(conn: sa.Connection, *, run_id: int, now: datetime) -> Any:
     )
 
 
-def _merge_returning_changes(conn: sa.Connection, *, tenant: str, run_id: int, now: datetime) -> sa.Insert:
+def _merge_returning_changes(
+    conn: sa.Connection, *, tenant: str, run_id: int, now: datetime, on_conflict: OnConflict
+) -> sa.Insert:
     """Postgres: merge and record the written legs (with their pre-merge session) in one statement."""
     merged = (
-        _merge(conn, run_id=run_id, now=now)
+        _merge(conn, run_id=run_id, now=now, on_conflict=on_conflict)
         .returning(
             cdr_legs.c.leg_key,
             cdr_legs.c.session,
@@ -178,15 +208,20 @@ def _merge_returning_changes(conn: sa.Connection, *, tenant: str, run_id: int, n
         )
         .cte("merged")
     )
+    columns = ["leg_key", "session", "old_session", "inserted"]
+    if on_conflict == "ignore":
+        # DO NOTHING returns inserted rows only, and those had no previous version: no lookup.
+        new_only = sa.select(merged.c.leg_key, merged.c.session, sa.null(), merged.c.inserted)
+        return sa.insert(changed).from_select(columns, new_only)
     before = cdr_legs.alias("before_merge")
     rows = sa.select(merged.c.leg_key, merged.c.session, before.c.session, merged.c.inserted).select_from(
         merged.outerjoin(before, sa.and_(before.c.tenant == tenant, before.c.leg_key == merged.c.leg_key))
     )
-    return sa.insert(changed).from_select(["leg_key", "session", "old_session", "inserted"], rows)
+    return sa.insert(changed).from_select(columns, rows)
 
 
-def _classify_changes(tenant: str) -> sa.Insert:
-    """SQLite: record the staged legs the merge will insert or change, before it runs."""
+def _classify_changes(tenant: str, *, only_new: bool) -> sa.Insert:
+    """SQLite: record the staged legs the merge will insert (or, unless ``only_new``, change)."""
     current = cdr_legs
     differs = sa.or_(*(current.c[name].is_distinct_from(stage.c[name]) for name in LEG_CONTENT_COLUMNS))
     is_new = current.c.id.is_(None)
@@ -197,6 +232,6 @@ def _classify_changes(tenant: str) -> sa.Insert:
                 current, sa.and_(current.c.tenant == tenant, current.c.leg_key == stage.c.leg_key)
             )
         )
-        .where(sa.or_(is_new, differs))
+        .where(is_new if only_new else sa.or_(is_new, differs))
     )
     return sa.insert(changed).from_select(["leg_key", "session", "old_session", "inserted"], rows)

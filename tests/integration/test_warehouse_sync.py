@@ -129,6 +129,7 @@ def test_summary_counts_per_table_and_tenant(engine: sa.Engine) -> None:
     assert summary_counts(engine) == {
         "cdr_legs": 2,
         "calls": 2,
+        "call_analyses": 0,
         "rejected_rows": 0,
         "ingest_runs": 3,
         "sync_state": 2,

@@ -37,6 +37,7 @@ from audiapro.cdr.readers.common import (
 )
 from audiapro.cdr.readers.csvfile import iter_csv
 from audiapro.cdr.readers.jsonfile import iter_json
+from audiapro.cdr.readers.prefetch import read_ahead
 
 __all__ = [
     "DEFAULT_CHUNK_ROWS",
@@ -48,6 +49,10 @@ __all__ = [
 ]
 
 FileFormat = Literal["csv", "json"]
+
+#: Chunks parsed ahead in a background thread while the caller works on the current one (the
+#: parsing then overlaps the caller's database waits); memory holds at most this many more chunks.
+READ_AHEAD_CHUNKS = 1
 
 _JSON_OPENERS = (b"{", b"[")
 _WHITESPACE = b" \t\r\n"
@@ -72,12 +77,15 @@ def detect_format(path: str | Path) -> FileFormat:
     raise ImportFormatError(f"{path.name} is empty.")
 
 
-def iter_cdr_file(path: str | Path, *, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> Iterator[RawChunk]:
+def iter_cdr_file(
+    path: str | Path, *, chunk_rows: int = DEFAULT_CHUNK_ROWS, read_ahead_chunks: int = READ_AHEAD_CHUNKS
+) -> Iterator[RawChunk]:
     """Read a CDR file as chunks of raw legs.
 
     Args:
         path: A web-UI CSV export or a saved cdrapi JSON reply (format detected from the content).
         chunk_rows: Largest number of rows per chunk (rejected rows included).
+        read_ahead_chunks: Chunks parsed ahead in a background thread (0: parse on demand only).
 
     Yields:
         :class:`RawChunk` objects in file order.
@@ -90,7 +98,7 @@ def iter_cdr_file(path: str | Path, *, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> 
     if chunk_rows < 1:
         raise ValueError(f"chunk_rows must be at least 1, got {chunk_rows}")
     path = Path(path)
-    return _iter(path, chunk_rows)
+    return read_ahead(_iter(path, chunk_rows), depth=read_ahead_chunks)
 
 
 def _iter(path: Path, chunk_rows: int) -> Iterator[RawChunk]:

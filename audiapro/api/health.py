@@ -1,0 +1,259 @@
+"""Pipeline health from plain inputs: the poll deployment's state, the tenants and their sync state.
+
+Pure functions, no I/O: the API and ``audiapro status`` gather the inputs (``audiapro.api.service``)
+and this module decides what they mean.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # importing the warehouse package pulls in pandas: keep `audiapro status` quick
+    from audiapro.warehouse import SyncState
+
+#: The poller (and a tenant) counts as active only with a success at most this old (5 ticks).
+STALE_AFTER = timedelta(minutes=10)
+#: Prefect state types that end a run; Cancelled is left out on purpose: CANCEL_NEW cancels a tick
+#: that collided with a running one, which says nothing about the poller's health.
+FINISHED_OK = "COMPLETED"
+FINISHED_BAD = ("FAILED", "CRASHED")
+
+
+class PollerStatus(enum.StrEnum):
+    """What ``cdr_poller`` reports."""
+
+    active = "active"  # scheduled, and the last finished run succeeded within STALE_AFTER
+    paused = "paused"  # deployment paused or no active schedule
+    failing = "failing"  # the last finished run failed or crashed
+    stale = "stale"  # no successful run within STALE_AFTER (or none finished yet)
+    not_deployed = "not_deployed"  # no poll-cdrs deployment on the Prefect server
+    unknown = "unknown"  # the Prefect API could not be asked
+
+
+class TenantStatus(enum.StrEnum):
+    """Per-tenant health."""
+
+    ok = "ok"
+    failing = "failing"  # the latest tick failed (consecutive_failures > 0)
+    stale = "stale"  # last success older than STALE_AFTER
+    never_polled = "never_polled"
+    disabled = "disabled"  # not polled on purpose (enabled flag off)
+    import_only = "import_only"  # no PBX host: files only, never polled
+
+
+class Overall(enum.StrEnum):
+    """Top-level ``status``."""
+
+    ok = "ok"
+    degraded = "degraded"  # the pipeline runs, but the poller or a tenant needs attention
+    error = "error"  # a dependency (Prefect API, warehouse) could not be read
+
+
+@dataclass(frozen=True)
+class FinishedRun:
+    """The poll deployment's latest finished run.
+
+    Attributes:
+        name: Flow run name.
+        state_type: ``COMPLETED``, ``FAILED`` or ``CRASHED``.
+        finished_at: When it ended (UTC).
+    """
+
+    name: str
+    state_type: str
+    finished_at: datetime
+
+
+@dataclass(frozen=True)
+class PollDeployment:
+    """What the Prefect server knows about the poll deployment.
+
+    Attributes:
+        paused: Deployment paused.
+        schedule_active: At least one active schedule.
+        last_finished: Latest run that completed, failed or crashed.
+        next_run_at: Expected start of the next scheduled run.
+    """
+
+    paused: bool
+    schedule_active: bool
+    last_finished: FinishedRun | None = None
+    next_run_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class TenantInfo:
+    """A tenant as configured (its CloudUCM block), without secrets.
+
+    Attributes:
+        name: Tenant name.
+        enabled: Polled by poll-cdrs.
+        has_pbx: Has a PBX host (import-only tenants have none).
+    """
+
+    name: str
+    enabled: bool = True
+    has_pbx: bool = True
+
+
+@dataclass(frozen=True)
+class TenantHealth:
+    """One tenant's health line.
+
+    Attributes:
+        tenant: Tenant name.
+        status: See ``TenantStatus``.
+        last_success_at: Last committed poll.
+        lag_seconds: How far the warehouse is behind now (now - cursor), whole seconds.
+        consecutive_failures: Failed ticks since the last success.
+        last_error: Redacted error of the latest failure (no secrets).
+    """
+
+    tenant: str
+    status: TenantStatus
+    last_success_at: datetime | None
+    lag_seconds: int | None
+    consecutive_failures: int
+    last_error: str | None
+
+
+@dataclass(frozen=True)
+class HealthReport:
+    """The health answer (``GET /api/health``, ``audiapro status``)."""
+
+    status: Overall
+    cdr_poller: PollerStatus
+    poller_detail: str
+    checked_at: datetime
+    last_run: FinishedRun | None = None
+    next_run_at: datetime | None = None
+    tenants: list[TenantHealth] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form (ISO timestamps)."""
+        return {
+            "status": self.status.value,
+            "cdr_poller": self.cdr_poller.value,
+            "poller_detail": self.poller_detail,
+            "checked_at": _iso(self.checked_at),
+            "last_run": None
+            if self.last_run is None
+            else {
+                "name": self.last_run.name,
+                "state": self.last_run.state_type,
+                "finished_at": _iso(self.last_run.finished_at),
+            },
+            "next_run_at": _iso(self.next_run_at),
+            "tenants": [
+                {
+                    "tenant": t.tenant,
+                    "status": t.status.value,
+                    "last_success_at": _iso(t.last_success_at),
+                    "lag_seconds": t.lag_seconds,
+                    "consecutive_failures": t.consecutive_failures,
+                    "last_error": t.last_error,
+                }
+                for t in self.tenants
+            ],
+            "errors": list(self.errors),
+        }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def poller_status(deployment: PollDeployment | None, now: datetime) -> tuple[PollerStatus, str]:
+    """Classify the poll deployment; return the status and a one-line explanation."""
+    if deployment is None:
+        return PollerStatus.not_deployed, "poll-cdrs is not deployed (run deployments/deploy.sh)"
+    if deployment.paused or not deployment.schedule_active:
+        return PollerStatus.paused, "poll-cdrs is paused or has no active schedule"
+    run = deployment.last_finished
+    if run is None:
+        return PollerStatus.stale, "poll-cdrs has not finished a run yet"
+    age = int((now - run.finished_at).total_seconds())
+    if run.state_type in FINISHED_BAD:
+        return PollerStatus.failing, f"last run {run.name} ended {run.state_type.lower()} {age}s ago"
+    if now - run.finished_at > STALE_AFTER:
+        return PollerStatus.stale, f"last successful run {run.name} finished {age}s ago"
+    return PollerStatus.active, f"last run {run.name} completed {age}s ago"
+
+
+def tenant_health(info: TenantInfo, state: SyncState | None, now: datetime) -> TenantHealth:
+    """Classify one tenant from its configuration and sync state."""
+    lag = int((now - state.cursor_at).total_seconds()) if state and state.cursor_at else None
+    if not info.has_pbx:
+        status = TenantStatus.import_only
+    elif not info.enabled:
+        status = TenantStatus.disabled
+    elif state is not None and state.consecutive_failures > 0:
+        status = TenantStatus.failing
+    elif state is None or state.last_success_at is None:
+        status = TenantStatus.never_polled
+    elif now - state.last_success_at > STALE_AFTER:
+        status = TenantStatus.stale
+    else:
+        status = TenantStatus.ok
+    return TenantHealth(
+        tenant=info.name,
+        status=status,
+        last_success_at=state.last_success_at if state else None,
+        lag_seconds=lag,
+        consecutive_failures=state.consecutive_failures if state else 0,
+        last_error=state.last_error if state else None,
+    )
+
+
+#: Tenant states that do not make the pipeline degraded.
+_QUIET = (TenantStatus.ok, TenantStatus.disabled, TenantStatus.import_only)
+
+
+def compute_health(
+    now: datetime,
+    deployment: PollDeployment | None,
+    tenants: Sequence[TenantInfo],
+    states: Sequence[SyncState],
+    *,
+    errors: Sequence[str] = (),
+    prefect_ok: bool = True,
+) -> HealthReport:
+    """Combine the inputs into a report.
+
+    Args:
+        now: The current time (UTC).
+        deployment: The poll deployment, None when it is not deployed.
+        tenants: Configured tenants; tenants that only have a sync state are listed too.
+        states: Sync state rows from the warehouse.
+        errors: Problems met while gathering the inputs (they make the status ``error``).
+        prefect_ok: False when the Prefect API could not be read (poller status ``unknown``).
+    """
+    poller, detail = (
+        poller_status(deployment, now) if prefect_ok else (PollerStatus.unknown, "Prefect API unreachable")
+    )
+    by_name = {s.tenant: s for s in states}
+    infos = {t.name: t for t in tenants}
+    for orphan in by_name.keys() - infos.keys():  # removed tenant with history: still worth showing
+        infos[orphan] = TenantInfo(name=orphan, enabled=False)
+    lines = [tenant_health(infos[name], by_name.get(name), now) for name in sorted(infos)]
+    if errors:
+        overall = Overall.error
+    elif poller is PollerStatus.active and all(t.status in _QUIET for t in lines):
+        overall = Overall.ok
+    else:
+        overall = Overall.degraded
+    return HealthReport(
+        status=overall,
+        cdr_poller=poller,
+        poller_detail=detail,
+        checked_at=now,
+        last_run=deployment.last_finished if deployment else None,
+        next_run_at=deployment.next_run_at if deployment else None,
+        tenants=lines,
+        errors=list(errors),
+    )

@@ -1,0 +1,166 @@
+"""What the admin API needs from the orchestrator, and its Prefect implementation.
+
+This module is the API's Prefect edge (like ``audiapro/cli.py`` for the CLI): Prefect is imported
+lazily inside ``PrefectOrchestrator`` only, so the rest of ``audiapro/api`` stays testable with the
+in-memory fake (``audiapro.api.fake``) and no server.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from audiapro.api.health import FINISHED_BAD, FINISHED_OK, FinishedRun, PollDeployment, TenantInfo
+
+POLL_DEPLOYMENT = "poll-cdrs/poll-cdrs"
+#: Prefect Secret block holding the admin API's bearer token (`audiapro admin-token set`).
+ADMIN_TOKEN_BLOCK = "audiapro-admin-token"
+TENANT_BLOCK_TYPE = "clouducm"
+#: Tag on runs started through the admin API, so the UI shows where a run came from.
+ADMIN_RUN_TAG = "admin-api"
+
+
+class DeploymentMissing(LookupError):
+    """The poll deployment does not exist on the Prefect server."""
+
+
+@dataclass(frozen=True)
+class StartedRun:
+    """A flow run created on request.
+
+    Attributes:
+        id: Flow run id.
+        name: Flow run name (as the UI shows it).
+        state: State type right after creation (normally ``SCHEDULED``).
+    """
+
+    id: str
+    name: str
+    state: str
+
+
+class Orchestrator(Protocol):
+    """The orchestrator queries the admin API and ``audiapro status`` make."""
+
+    def poll_deployment(self) -> PollDeployment | None:
+        """The poll deployment's state, None when it is not deployed."""
+        ...
+
+    def tenants(self) -> list[TenantInfo]:
+        """Configured tenants (no secrets)."""
+        ...
+
+    def admin_token(self) -> str | None:
+        """The admin API's bearer token, None when none is configured."""
+        ...
+
+    def start_poll(self, tenant: str | None) -> StartedRun:
+        """Create a poll-cdrs run now (optionally for one tenant); do not wait for it.
+
+        Raises:
+            DeploymentMissing: poll-cdrs is not deployed.
+        """
+        ...
+
+
+class PrefectOrchestrator:
+    """The Prefect API at ``PREFECT_API_URL`` (sync client: FastAPI runs sync endpoints in threads)."""
+
+    def __init__(self, deployment: str = POLL_DEPLOYMENT, token_block: str = ADMIN_TOKEN_BLOCK) -> None:
+        """Use the deployment ``flow/deployment`` and the Secret block ``token_block``."""
+        self.deployment = deployment
+        self.token_block = token_block
+
+    def poll_deployment(self) -> PollDeployment | None:
+        """Read the deployment, its latest finished run and its next scheduled run."""
+        from prefect.client.orchestration import get_client
+        from prefect.client.schemas.sorting import FlowRunSort
+        from prefect.exceptions import ObjectNotFound
+
+        with get_client(sync_client=True) as client:
+            try:
+                deployment = client.read_deployment_by_name(self.deployment)
+            except ObjectNotFound:
+                return None
+            finished = client.read_flow_runs(
+                flow_run_filter=_runs_filter(deployment.id, [FINISHED_OK, *FINISHED_BAD]),
+                sort=FlowRunSort.END_TIME_DESC,
+                limit=1,
+            )
+            upcoming = client.read_flow_runs(
+                flow_run_filter=_runs_filter(deployment.id, ["SCHEDULED"]),
+                sort=FlowRunSort.EXPECTED_START_TIME_ASC,
+                limit=1,
+            )
+        last = None
+        run = finished[0] if finished else None
+        if run is not None and run.state is not None and run.end_time is not None:
+            last = FinishedRun(name=run.name, state_type=run.state.type.value, finished_at=run.end_time)
+        return PollDeployment(
+            paused=bool(deployment.paused),
+            schedule_active=any(s.active for s in deployment.schedules or []),
+            last_finished=last,
+            next_run_at=upcoming[0].expected_start_time if upcoming else None,
+        )
+
+    def tenants(self) -> list[TenantInfo]:
+        """The CloudUCM block documents, read without secrets."""
+        from prefect.client.orchestration import get_client
+        from prefect.exceptions import ObjectNotFound
+
+        with get_client(sync_client=True) as client:
+            try:
+                documents = client.read_block_documents_by_type(TENANT_BLOCK_TYPE, include_secrets=False)
+            except ObjectNotFound:  # block type not registered yet: no tenants
+                return []
+        return [
+            TenantInfo(
+                name=d.name, enabled=bool(d.data.get("enabled", True)), has_pbx=bool(d.data.get("host"))
+            )
+            for d in documents
+            if d.name
+        ]
+
+    def admin_token(self) -> str | None:
+        """Load the token from its Secret block (read on every request, so rotation is immediate)."""
+        from prefect.blocks.system import Secret
+
+        try:
+            block: Any = Secret.load(self.token_block)
+        except ValueError:  # no such block document
+            return None
+        value = block.get()
+        return value if isinstance(value, str) and value else None
+
+    def start_poll(self, tenant: str | None) -> StartedRun:
+        """``run_deployment(..., timeout=0)``: create the run and return at once."""
+        from prefect.deployments import run_deployment
+        from prefect.exceptions import ObjectNotFound
+
+        try:
+            run: Any = run_deployment(
+                self.deployment,
+                parameters={"tenant": tenant} if tenant else {},
+                timeout=0,
+                as_subflow=False,
+                tags=[ADMIN_RUN_TAG],
+            )
+        except ObjectNotFound as exc:
+            raise DeploymentMissing(self.deployment) from exc
+        state = run.state.type.value if run.state else "SCHEDULED"
+        return StartedRun(id=str(run.id), name=str(run.name), state=state)
+
+
+def _runs_filter(deployment_id: Any, state_types: list[str]) -> Any:
+    from prefect.client.schemas.filters import (
+        FlowRunFilter,
+        FlowRunFilterDeploymentId,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+    )
+    from prefect.client.schemas.objects import StateType
+
+    return FlowRunFilter(
+        deployment_id=FlowRunFilterDeploymentId(any_=[deployment_id]),
+        state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType(t) for t in state_types])),
+    )

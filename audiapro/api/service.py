@@ -1,0 +1,53 @@
+"""Gather the health inputs (orchestrator + warehouse) and compute the report; never raises."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from audiapro.api.health import HealthReport, PollDeployment, TenantInfo, compute_health
+from audiapro.api.orchestrator import Orchestrator
+
+if TYPE_CHECKING:
+    from audiapro.warehouse import SyncState
+
+#: Reads the warehouse's sync_state rows (``list_sync_states`` bound to an engine, or a fake).
+SyncStateReader = Callable[[], "list[SyncState]"]
+
+
+def describe(source: str, exc: BaseException) -> str:
+    """One redacted line naming what failed (exception texts can embed URLs with passwords)."""
+    from audiapro.warehouse.runs import redact_error
+
+    first_line = str(exc).splitlines()[0] if str(exc) else ""
+    return redact_error(f"{source}: {type(exc).__name__}: {first_line}")
+
+
+def gather_health(
+    orchestrator: Orchestrator, read_states: SyncStateReader, now: datetime | None = None
+) -> HealthReport:
+    """Ask the orchestrator and the warehouse, then classify (see ``audiapro.api.health``).
+
+    A dependency that cannot be read turns the report's status into ``error`` with a redacted
+    explanation; the parts that could be read are still reported.
+    """
+    now = now or datetime.now(UTC)
+    errors: list[str] = []
+    deployment: PollDeployment | None = None
+    tenants: list[TenantInfo] | None = None
+    prefect_ok = True
+    try:
+        deployment = orchestrator.poll_deployment()
+        tenants = orchestrator.tenants()
+    except Exception as exc:
+        prefect_ok = False
+        errors.append(describe("Prefect API", exc))
+    try:
+        states = read_states()
+    except Exception as exc:
+        states = []
+        errors.append(describe("warehouse", exc))
+    if tenants is None:  # without the tenant list, assume every tenant with a sync state is live
+        tenants = [TenantInfo(name=s.tenant) for s in states]
+    return compute_health(now, deployment, tenants, states, errors=errors, prefect_ok=prefect_ok)

@@ -1,0 +1,366 @@
+"""Backfill: a tenant's history, window by window, through the poll's own fetch -> normalize -> load.
+
+::
+
+    range (local dates/times) --plan--> windows minus time already done
+        --per window--> fetch completely (split on the page cap) --> load under the tenant write lock,
+                        marking the window done in the same transaction
+
+A backfill never touches the live poll's cursor (``advance_cursor=False``) and merges with update
+semantics like the poll, so it may overlap polled time freely. Completed windows are recorded in
+``backfill_windows`` in the transaction that loads their legs: a rerun after a crash plans only the
+time not yet covered. Windows that end too recently for every call in them to have finished (later
+than ``now - lookback``) are loaded but not recorded, so a rerun reads them again.
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+import logging
+import time as clock
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Final
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+
+from audiapro.ingest import CdrSource, TenantSettings, ingest_window
+from audiapro.ucm.errors import UcmPageCapExceeded
+from audiapro.warehouse import (
+    CommitHook,
+    LoadResult,
+    completed_backfill_windows,
+    record_backfill_window,
+)
+from audiapro.writelock import DEFAULT_LOCK_TIMEOUT_S, tenant_write_lock
+
+log = logging.getLogger("audiapro.backfill")
+
+#: Most windows of one tenant fetched at once. The PBX serves a handful of API sessions per user and
+#: answers more with "operating too frequently" (-45), so more parallelism only adds waiting.
+PBX_PARALLEL_LIMIT: Final = 4
+DEFAULT_MAX_PARALLEL: Final = 2
+DEFAULT_WINDOW: Final = timedelta(days=1)
+#: Shortest window a user may ask for, and the shortest piece a page-capped window is split into.
+MIN_WINDOW: Final = timedelta(minutes=1)
+#: More windows than this is a mistake (a one-minute window over years), not a plan.
+MAX_WINDOWS: Final = 20_000
+_SECOND: Final = timedelta(seconds=1)
+
+
+@dataclass(frozen=True, order=True)
+class Window:
+    """A UTC time range ``[start, end]``, inclusive at both ends as the PBX filters it.
+
+    Adjacent windows share their boundary second, so a leg starting exactly there is read twice and
+    merged once: overlap is free, a gap would lose legs.
+    """
+
+    start: datetime
+    end: datetime
+
+    def __post_init__(self) -> None:
+        if self.start.tzinfo is None or self.end.tzinfo is None:
+            raise ValueError("window bounds must be tz-aware")
+        if self.start >= self.end:
+            raise ValueError(f"empty window {self.start.isoformat()}..{self.end.isoformat()}")
+
+    @property
+    def span(self) -> timedelta:
+        """Length of the window."""
+        return self.end - self.start
+
+    def halves(self) -> tuple[Window, Window]:
+        """Two windows covering this one, split at a whole second near the middle."""
+        middle = _whole_second(self.start + self.span / 2)
+        if not self.start < middle < self.end:
+            raise ValueError(f"window {self.label()} is too short to split")
+        return Window(self.start, middle), Window(middle, self.end)
+
+    def label(self) -> str:
+        """Short human label in UTC, e.g. ``2026-03-01 05:00 → 2026-03-02 05:00 UTC``."""
+        return f"{self.start:%Y-%m-%d %H:%M} → {self.end:%Y-%m-%d %H:%M} UTC"
+
+
+@dataclass(frozen=True)
+class BackfillPlan:
+    """What a backfill run will fetch.
+
+    Attributes:
+        span: The whole requested range in UTC (its end clamped to ``now - safety``).
+        windows: Windows still to fetch, in time order (pieces of planned windows when part of a
+            planned window is already done).
+        planned: Windows the range splits into.
+        skipped: Planned windows already completely done (0 with ``force``).
+        settled_until: Windows ending after this instant are loaded but not recorded as done.
+    """
+
+    span: Window
+    windows: list[Window]
+    planned: int
+    skipped: int
+    settled_until: datetime
+
+
+@dataclass(frozen=True)
+class WindowOutcome:
+    """Counts of one backfill window (small: what a task returns and the artifact shows)."""
+
+    window_start: str
+    window_end: str
+    pieces: int
+    fetched: int
+    inserted: int
+    updated: int
+    unchanged: int
+    rejected: int
+    seconds: float
+    recorded: bool
+
+    def as_row(self) -> dict[str, object]:
+        """A flat dict for table artifacts and CLI output."""
+        return asdict(self)
+
+
+# --- planning -------------------------------------------------------------------------------------
+
+
+def to_instant(value: date | datetime, zone: ZoneInfo, *, is_end: bool = False) -> datetime:
+    """A user's date or datetime as a UTC instant, read in the tenant's zone.
+
+    A date means the start of that local day; as the end of a range it means the end of that day
+    (the next local midnight), so ``start=end=2026-03-01`` is the whole day. Naive datetimes are local
+    wall-clock times; aware ones keep their offset. Sub-second parts are dropped (the PBX stores
+    whole seconds).
+    """
+    if isinstance(value, datetime):
+        aware = value if value.tzinfo is not None else value.replace(tzinfo=zone)
+        return _whole_second(aware.astimezone(UTC))
+    day = value + timedelta(days=1) if is_end else value
+    return datetime.combine(day, time(), zone).astimezone(UTC)
+
+
+def resolve_range(start: date | datetime, end: date | datetime, timezone: str) -> Window:
+    """The UTC window of a user's ``start``/``end`` in the tenant's ``timezone`` (see :func:`to_instant`).
+
+    Raises:
+        ValueError: ``end`` is not after ``start``.
+    """
+    zone = ZoneInfo(timezone)
+    first, last = to_instant(start, zone), to_instant(end, zone, is_end=True)
+    if first >= last:
+        raise ValueError(f"backfill end {end} must be after start {start}")
+    return Window(first, last)
+
+
+def split_range(span: Window, step: timedelta, timezone: str) -> list[Window]:
+    """Split ``span`` into consecutive windows of ``step`` local wall-clock time.
+
+    Steps are taken on the tenant's wall clock, so one-day windows run from local midnight to local
+    midnight even across a DST change (those days are 23 or 25 hours long). The windows are
+    contiguous (each starts where the previous ends) and cover ``span`` exactly.
+
+    Raises:
+        ValueError: ``step`` is shorter than :data:`MIN_WINDOW` or yields over :data:`MAX_WINDOWS`.
+    """
+    if step < MIN_WINDOW:
+        raise ValueError(f"window must be at least {MIN_WINDOW}, got {step}")
+    if span.span / step > MAX_WINDOWS:
+        raise ValueError(
+            f"{span.label()} in windows of {step} is over {MAX_WINDOWS} windows; use larger ones"
+        )
+    local_start = span.start.astimezone(ZoneInfo(timezone))
+    bounds = [span.start]
+    k = 1
+    while bounds[-1] < span.end:
+        # Aware + timedelta is wall-clock arithmetic; astimezone resolves the offset of the result.
+        bound = min((local_start + k * step).astimezone(UTC), span.end)
+        k += 1
+        if bound > bounds[-1]:  # a boundary inside a spring-forward gap can repeat the previous one
+            bounds.append(bound)
+    return [Window(a, b) for a, b in itertools.pairwise(bounds)]
+
+
+def merge_intervals(intervals: Sequence[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:
+    """Union of closed intervals as sorted, disjoint intervals (touching ones are joined)."""
+    merged: list[tuple[datetime, datetime]] = []
+    for start, end in sorted(intervals):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def uncovered(window: Window, done: Sequence[tuple[datetime, datetime]]) -> list[Window]:
+    """The parts of ``window`` not covered by ``done`` (sorted, disjoint: from :func:`merge_intervals`)."""
+    gaps: list[Window] = []
+    cursor = window.start
+    first = bisect.bisect_left([end for _, end in done], window.start)
+    for start, end in done[first:]:
+        if start >= window.end or cursor >= window.end:
+            break
+        if start > cursor:
+            gaps.append(Window(cursor, start))
+        cursor = max(cursor, end)
+    if cursor < window.end:
+        gaps.append(Window(cursor, window.end))
+    return gaps
+
+
+def plan_backfill(
+    engine: sa.Engine,
+    tenant: TenantSettings,
+    start: date | datetime,
+    end: date | datetime,
+    *,
+    window: timedelta = DEFAULT_WINDOW,
+    force: bool = False,
+    now: datetime | None = None,
+) -> BackfillPlan:
+    """Split the range into windows and drop the time already done (unless ``force``).
+
+    The range ends at the latest at ``now - safety`` (the PBX's write delay, as for the poll).
+
+    Raises:
+        ValueError: The range is empty, lies in the future, or splits into too many windows.
+    """
+    now = now or datetime.now(UTC)
+    requested = resolve_range(start, end, tenant.timezone)
+    latest = now - timedelta(seconds=tenant.safety_seconds)
+    if requested.start >= latest:
+        raise ValueError(f"backfill range {requested.label()} has not happened yet")
+    span = Window(requested.start, min(requested.end, latest))
+    planned = split_range(span, window, tenant.timezone)
+    settled_until = now - timedelta(seconds=tenant.lookback_seconds)
+    if force:
+        return BackfillPlan(span, planned, len(planned), 0, settled_until)
+    done = merge_intervals(completed_backfill_windows(engine, tenant.name, span.start, span.end))
+    todo: list[Window] = []
+    skipped = 0
+    for planned_window in planned:
+        gaps = uncovered(planned_window, done)
+        skipped += not gaps
+        todo.extend(gaps)
+    return BackfillPlan(span, todo, len(planned), skipped, settled_until)
+
+
+# --- one window -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Fetched:
+    """A window's legs fetched ahead of the lock, handed to ``ingest_window`` as its source."""
+
+    legs: list[dict[str, str]]
+
+    def fetch_cdrs(self, start_utc: datetime, end_utc: datetime) -> list[dict[str, str]]:
+        return self.legs
+
+
+def fetch_pieces(
+    source: CdrSource, window: Window, *, min_span: timedelta = MIN_WINDOW
+) -> Iterator[tuple[Window, list[dict[str, str]]]]:
+    """Fetch ``window`` completely, in pieces: one, or halves (recursively) where the page cap is hit.
+
+    Yields:
+        ``(piece, legs)`` in time order; every piece was fetched completely.
+
+    Raises:
+        UcmPageCapExceeded: A piece of ``min_span`` or less still needs more pages than the cap.
+    """
+    pending = [window]
+    while pending:
+        piece = pending.pop()
+        try:
+            legs = source.fetch_cdrs(piece.start, piece.end)
+        except UcmPageCapExceeded:
+            if piece.span <= min_span:
+                raise
+            log.info("backfill window %s hit the page cap; splitting it in two", piece.label())
+            first, second = piece.halves()
+            pending += [second, first]
+            continue
+        yield piece, legs
+
+
+def backfill_window(
+    source: CdrSource,
+    engine: sa.Engine,
+    tenant: TenantSettings,
+    window: Window,
+    *,
+    settled_until: datetime,
+    flow_run_id: str | None = None,
+    lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S,
+) -> WindowOutcome:
+    """Fetch one window completely and load it; record it done in the same transaction if settled.
+
+    Each piece (the window, or its halves after a page-cap split) is its own load transaction and its
+    own ``backfill_windows`` row, so a crash inside a split window keeps the pieces already loaded.
+
+    Args:
+        source: The tenant's API client (or any :class:`CdrSource`).
+        engine: Warehouse engine.
+        tenant: Tenant settings.
+        window: The window to load.
+        settled_until: Pieces ending after this are loaded but not recorded done (calls may still be
+            running; see the module docstring).
+        flow_run_id: Recorded on the ingest runs and window rows.
+        lock_timeout_s: How long each load waits for the tenant lock.
+
+    Returns:
+        The window's counts.
+
+    Raises:
+        TenantBusyError: The tenant lock stayed taken (pieces loaded before stay loaded).
+    """
+    began = clock.monotonic()
+    totals = {"pieces": 0, "fetched": 0, "inserted": 0, "updated": 0, "unchanged": 0, "rejected": 0}
+    recorded = True
+    for piece, legs in fetch_pieces(source, window):
+        settled = piece.end <= settled_until
+        recorded &= settled
+        with tenant_write_lock(engine, tenant.name, timeout_s=lock_timeout_s):
+            summary = ingest_window(
+                _Fetched(legs),
+                engine,
+                tenant,
+                piece.start,
+                piece.end,
+                kind="backfill",
+                advance_cursor=False,
+                flow_run_id=flow_run_id,
+                on_commit=_mark_done(tenant.name, piece, flow_run_id) if settled else None,
+            )
+        totals["pieces"] += 1
+        for name in ("fetched", "inserted", "updated", "unchanged", "rejected"):
+            totals[name] += getattr(summary, name)
+    return WindowOutcome(
+        window_start=window.start.isoformat(),
+        window_end=window.end.isoformat(),
+        seconds=round(clock.monotonic() - began, 3),
+        recorded=recorded,
+        **totals,
+    )
+
+
+def _mark_done(tenant: str, piece: Window, flow_run_id: str | None) -> CommitHook:
+    def hook(conn: sa.Connection, result: LoadResult) -> None:
+        record_backfill_window(
+            conn,
+            tenant=tenant,
+            start=piece.start,
+            end=piece.end,
+            run_id=result.run_id,
+            flow_run_id=flow_run_id,
+        )
+
+    return hook
+
+
+def _whole_second(value: datetime) -> datetime:
+    return value.replace(microsecond=0)

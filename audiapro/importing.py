@@ -1,0 +1,382 @@
+"""File import: a UCM web-UI CSV export or a saved cdrapi JSON reply into the warehouse, exactly once.
+
+::
+
+    file --check + hash--> claim (tenant, sha256) --> chunks (reader) --> normalize_frame
+         --> load under the tenant write lock (ON CONFLICT DO NOTHING; the chunk is counted in
+             imported_files in the same transaction) --> finish
+
+* Memory is bounded by ``chunk_rows`` whatever the file size: the readers stream, and each chunk is
+  normalized and committed before the next one is read.
+* The same content (SHA-256) imported again for a tenant adds nothing. A crashed import resumes after
+  its last committed chunk: the rows counted in ``imported_files.rows_read`` are skipped.
+* Legs already stored (polled, backfilled, or from another file) are never overwritten: API rows carry
+  AcctId and richer fields than an export. They count as duplicates.
+* Rows that cannot be read or normalized are quarantined in ``rejected_rows`` with their 1-based line
+  (CSV) or record number (JSON) and the reason, while the good rows load.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import logging
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Final
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+
+from audiapro.cdr.normalize import REJECT_MARKER, NormalizeContext, normalize_frame
+from audiapro.cdr.readers import RawChunk, detect_format, iter_cdr_file
+from audiapro.ingest import TenantSettings, describe_error
+from audiapro.warehouse import (
+    IMPORT_DONE,
+    ImportConflictError,
+    LoadResult,
+    RunInfo,
+    claim_import,
+    finish_import,
+    import_rejects,
+    load_batch,
+    record_import_chunk,
+)
+from audiapro.writelock import DEFAULT_LOCK_TIMEOUT_S, tenant_write_lock
+
+log = logging.getLogger("audiapro.importing")
+
+#: Rows per chunk (and per load transaction). Normalizing a chunk peaks at about 9 KB per row, so
+#: 20 000 rows keep an import near 200 MB whatever the file size, while the fixed cost of a chunk
+#: (one transaction, one COPY, calls rebuilt) stays small against its rows.
+DEFAULT_IMPORT_CHUNK_ROWS: Final = 20_000
+#: ``ingest_runs.source_ref`` of an import's chunks: the file's content hash.
+SOURCE_REF_PREFIX: Final = "sha256:"
+#: Quarantined rows listed in a summary (the SQL in the summary lists all of them).
+REJECT_PREVIEW: Final = 5
+#: Bytes hashed and counted at a time.
+_SCAN_BLOCK_BYTES: Final = 1 << 20
+#: Every JSON leg (and grouped-call summary) has this key once: a cheap row estimate for progress.
+_JSON_LEG_MARKER: Final = b'"uniqueid"'
+
+#: ``on_progress(fraction_done, rows_done)``, called after every committed chunk.
+ProgressCallback = Callable[[float, int], None]
+
+
+@dataclass(frozen=True)
+class FileScan:
+    """One pass over a file: its hash, size and what progress is measured against."""
+
+    sha256: str
+    size_bytes: int
+    lines: int
+    json_markers: int
+
+
+@dataclass(frozen=True)
+class ImportSummary:
+    """What one import invocation did (small: returned by tasks, shown by the CLI and artifacts).
+
+    Attributes:
+        tenant: Tenant imported for.
+        file: File name.
+        sha256: Content hash.
+        format: ``csv`` or ``json``.
+        status: ``imported``, ``resumed`` (an earlier attempt had committed some chunks) or
+            ``already imported`` (the same content was imported before: nothing done).
+        read: Rows read from the file by this invocation (legs and rejected rows).
+        new: Legs new to the warehouse.
+        duplicate: Legs already stored (not overwritten).
+        rejected: Rows quarantined (with line number and reason).
+        chunks: Chunks committed by this invocation.
+        resumed_from_row: Rows skipped because an earlier attempt committed them.
+        seconds: Wall time.
+        first_rejects: ``[line, reason]`` of the first quarantined rows of this file.
+        rejects_sql: A query listing every quarantined row of this file.
+    """
+
+    tenant: str
+    file: str
+    sha256: str
+    format: str
+    status: str
+    read: int = 0
+    new: int = 0
+    duplicate: int = 0
+    rejected: int = 0
+    chunks: int = 0
+    resumed_from_row: int = 0
+    seconds: float = 0.0
+    first_rejects: list[tuple[int, str]] = field(default_factory=list)
+    rejects_sql: str = ""
+
+    def as_row(self) -> dict[str, object]:
+        """A flat dict (JSON-friendly) for task results and artifacts."""
+        return asdict(self)
+
+
+def scan_file(path: Path) -> FileScan:
+    """Hash the file and count its lines and JSON leg markers in one sequential pass."""
+    digest = hashlib.sha256()
+    size = lines = markers = 0
+    tail = b""
+    with open(path, "rb") as fh:
+        while block := fh.read(_SCAN_BLOCK_BYTES):
+            digest.update(block)
+            size += len(block)
+            lines += block.count(b"\n")
+            # Keep a marker's length of the previous block so a marker cut in two is still counted.
+            window = tail + block
+            markers += window.count(_JSON_LEG_MARKER)
+            tail = block[-(len(_JSON_LEG_MARKER) - 1) :]
+    return FileScan(sha256=digest.hexdigest(), size_bytes=size, lines=lines, json_markers=markers)
+
+
+def rejects_query(tenant: str, sha256: str) -> str:
+    """SQL listing every quarantined row of an imported file (for operators; values are quoted)."""
+    quoted_tenant = tenant.replace("'", "''")
+    return (
+        "SELECT r.position AS line, r.reason, r.raw FROM rejected_rows r "
+        "JOIN ingest_runs i ON i.id = r.ingest_run_id "
+        f"WHERE i.tenant = '{quoted_tenant}' AND i.source_ref = '{SOURCE_REF_PREFIX}{sha256}' "
+        "ORDER BY r.position;"
+    )
+
+
+def import_file(
+    path: str | Path,
+    engine: sa.Engine,
+    tenant: TenantSettings,
+    *,
+    chunk_rows: int = DEFAULT_IMPORT_CHUNK_ROWS,
+    flow_run_id: str | None = None,
+    on_progress: ProgressCallback | None = None,
+    lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S,
+) -> ImportSummary:
+    """Import one CDR file for ``tenant`` (see the module docstring).
+
+    Args:
+        path: The file (format detected from its content).
+        engine: Warehouse engine.
+        tenant: Tenant settings; its time zone reads the file's local times, its region the numbers.
+        chunk_rows: Rows per chunk (and per load transaction).
+        flow_run_id: Recorded on the ingest runs and the import record.
+        on_progress: Called after each committed chunk.
+        lock_timeout_s: How long each chunk's load waits for the tenant lock.
+
+    Returns:
+        What this invocation did.
+
+    Raises:
+        ImportFormatError: The file as a whole is unusable (raised before anything is written, except
+            for a JSON document that breaks off part-way: the chunks before the break stay loaded).
+        TenantBusyError: The tenant lock stayed taken; rerun to resume.
+        ImportConflictError: Another import of the same file is running.
+    """
+    began = time.monotonic()
+    path = Path(path)
+    file_format = detect_format(path)
+    chunks = iter_cdr_file(path, chunk_rows=chunk_rows)
+    first = next(chunks, None)  # whole-file checks (columns, encoding) run here, before any write
+    scan = scan_file(path)
+    record = claim_import(
+        engine,
+        tenant=tenant.name,
+        sha256=scan.sha256,
+        filename=path.name,
+        size_bytes=scan.size_bytes,
+        flow_run_id=flow_run_id,
+    )
+    base = ImportSummary(
+        tenant=tenant.name,
+        file=path.name,
+        sha256=scan.sha256,
+        format=file_format,
+        status="already imported",
+        rejects_sql=rejects_query(tenant.name, scan.sha256),
+    )
+    if record.status == IMPORT_DONE:
+        log.info("tenant %s: %s (sha256 %s) was imported before; nothing to do", tenant.name, path.name,
+                 scan.sha256[:12])  # fmt: skip
+        if on_progress is not None:
+            on_progress(1.0, record.rows_read)
+        return _with_rejects(engine, base, seconds=time.monotonic() - began)
+
+    loader = _ChunkLoader(engine, tenant, file_format, scan, record.id, record.rows_read, flow_run_id)
+    stream = _keep_same_start_together(_skip_rows(_prepend(first, chunks), record.rows_read))
+    try:
+        for chunk in stream:
+            loader.load(chunk, lock_timeout_s=lock_timeout_s)
+            if on_progress is not None:
+                on_progress(loader.fraction_done(chunk), loader.rows_done)
+        finish_import(engine, record.id)
+    except ImportConflictError:
+        raise  # the other import owns the record: leave it as it is
+    except Exception as exc:
+        _record_failure(engine, record.id, exc)
+        raise
+    if on_progress is not None:
+        on_progress(1.0, loader.rows_done)
+    done = ImportSummary(
+        **{
+            **asdict(base),
+            "status": "resumed" if record.rows_read else "imported",
+            **loader.counts,
+            "resumed_from_row": record.rows_read,
+        }
+    )
+    return _with_rejects(engine, done, seconds=time.monotonic() - began)
+
+
+class _ChunkLoader:
+    """Normalizes and loads chunks of one file, counting them into its import record."""
+
+    def __init__(
+        self,
+        engine: sa.Engine,
+        tenant: TenantSettings,
+        file_format: str,
+        scan: FileScan,
+        file_id: int,
+        rows_before: int,
+        flow_run_id: str | None,
+    ) -> None:
+        self._engine = engine
+        self._tenant = tenant
+        self._ctx = NormalizeContext(
+            tenant=tenant.name, timezone=tenant.timezone, region=tenant.region, source=file_format
+        )
+        self._format = file_format
+        self._scan = scan
+        self._file_id = file_id
+        self._flow_run_id = flow_run_id
+        self.rows_done = rows_before
+        self.counts = {"read": 0, "new": 0, "duplicate": 0, "rejected": 0, "chunks": 0}
+
+    def load(self, chunk: RawChunk, *, lock_timeout_s: float) -> None:
+        """Normalize ``chunk`` and load it in one transaction with its import-record update."""
+        batch = normalize_frame(chunk.frame, self._ctx, positions=chunk.positions, raw_json=chunk.raw_json)
+        run = RunInfo(
+            kind="import",
+            source_ref=f"{SOURCE_REF_PREFIX}{self._scan.sha256}",
+            flow_run_id=self._flow_run_id,
+            fetched=len(chunk),
+        )
+        legs, rejected, rows_before = len(batch.legs), len(batch.rejects), self.rows_done
+
+        def count_chunk(conn: sa.Connection, result: LoadResult) -> None:
+            record_import_chunk(
+                conn,
+                file_id=self._file_id,
+                rows_before=rows_before,
+                rows=len(chunk),
+                inserted=result.inserted,
+                duplicates=legs - result.inserted,
+                rejected=rejected,
+            )
+
+        with tenant_write_lock(self._engine, self._tenant.name, timeout_s=lock_timeout_s):
+            result = load_batch(
+                self._engine,
+                tenant=self._tenant.name,
+                legs=batch.legs,
+                rejects=batch.rejects,
+                run=run,
+                on_conflict="ignore",
+                on_commit=count_chunk,
+            )
+        self.rows_done += len(chunk)
+        for name, value in (("read", len(chunk)), ("new", result.inserted), ("chunks", 1),
+                            ("duplicate", legs - result.inserted), ("rejected", rejected)):  # fmt: skip
+            self.counts[name] += value
+
+    def fraction_done(self, chunk: RawChunk) -> float:
+        """Progress after ``chunk``: by physical line for CSV, by estimated record count for JSON."""
+        if self._format == "csv":
+            done, total = (chunk.positions[-1] if chunk.positions else 0), self._scan.lines
+        else:
+            done, total = self.rows_done, self._scan.json_markers
+        return min(done / total, 1.0) if total else 1.0
+
+
+def _with_rejects(engine: sa.Engine, summary: ImportSummary, *, seconds: float) -> ImportSummary:
+    first = import_rejects(engine, summary.tenant, f"{SOURCE_REF_PREFIX}{summary.sha256}", REJECT_PREVIEW)
+    return ImportSummary(**{**asdict(summary), "first_rejects": first, "seconds": round(seconds, 3)})
+
+
+def _record_failure(engine: sa.Engine, file_id: int, exc: BaseException) -> None:
+    try:
+        finish_import(engine, file_id, error=describe_error(exc))
+    except Exception:  # the warehouse itself may be what failed; the original error matters more
+        log.warning("could not record the failed import %d", file_id, exc_info=True)
+
+
+# --- chunk stream ---------------------------------------------------------------------------------
+
+
+def _prepend(first: RawChunk | None, rest: Iterator[RawChunk]) -> Iterator[RawChunk]:
+    return itertools.chain([first], rest) if first is not None else iter(())
+
+
+def _slice(chunk: RawChunk, start: int, stop: int) -> RawChunk:
+    return RawChunk(
+        frame=chunk.frame.iloc[start:stop].reset_index(drop=True),
+        positions=chunk.positions[start:stop],
+        raw_json=chunk.raw_json[start:stop],
+    )
+
+
+def _skip_rows(chunks: Iterable[RawChunk], rows: int) -> Iterator[RawChunk]:
+    """Drop the first ``rows`` rows of the stream (committed by an earlier attempt)."""
+    for chunk in chunks:
+        if rows >= len(chunk):
+            rows -= len(chunk)
+            continue
+        yield _slice(chunk, rows, len(chunk)) if rows else chunk
+        rows = 0
+
+
+def _keep_same_start_together(chunks: Iterable[RawChunk]) -> Iterator[RawChunk]:
+    """Move the rows at a chunk's end that share its last start time into the next chunk.
+
+    Legs identical in every key field (they share ``start``) are numbered ``#2``, ``#3`` within one
+    batch; split over two batches, the second would get the first one's key and be taken for a
+    duplicate. Exports are sorted by start time, so keeping equal starts together prevents that.
+    Committed chunks still end on row boundaries of the file, which is all resuming needs.
+    """
+    carry: RawChunk | None = None
+    for chunk in chunks:
+        current = chunk if carry is None else _concat(carry, chunk)
+        cut = _tail_start(current)
+        carry = _slice(current, cut, len(current)) if 0 < cut < len(current) else None
+        if carry is not None:
+            current = _slice(current, 0, cut)
+        yield current
+    if carry is not None:
+        yield carry
+
+
+def _tail_start(chunk: RawChunk) -> int:
+    """Index where the trailing run of rows with the chunk's last start time begins."""
+    frame = chunk.frame
+    if "start" not in frame.columns or len(frame) < 2 or frame[REJECT_MARKER].iloc[-1]:
+        return len(frame)
+    starts = frame["start"].str.strip()
+    last = starts.iloc[-1]
+    if not last:
+        return len(frame)
+    differs = np.flatnonzero((starts != last).to_numpy())
+    # Every row shares the start: keep the chunk whole rather than carry it all (bounded memory).
+    return int(differs[-1]) + 1 if len(differs) else len(frame)
+
+
+def _concat(first: RawChunk, second: RawChunk) -> RawChunk:
+    frame = pd.concat([first.frame, second.frame], ignore_index=True).fillna("")
+    # Chunks of a JSON file may differ in columns; keep the reader's "__reject__ last" layout.
+    frame = frame[[*(c for c in frame.columns if c != REJECT_MARKER), REJECT_MARKER]]
+    return RawChunk(
+        frame=frame, positions=first.positions + second.positions, raw_json=first.raw_json + second.raw_json
+    )

@@ -1,0 +1,67 @@
+"""The alerting contract between the poll flow (which emits events) and the Prefect automations.
+
+Prefect automations match event resource labels with glob patterns (``fnmatch``), not numbers, so
+"at least N consecutive failures" is expressed as a small set of digit patterns built here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+#: Emitted by poll-cdrs for every tenant whose tick failed (after task retries).
+TENANT_FAILED_EVENT = "audiapro.tenant.failed"
+TENANT_RESOURCE_PREFIX = "audiapro.tenant."
+#: Resource label carrying the tenant's ``sync_state.consecutive_failures`` as a decimal string.
+CONSECUTIVE_FAILURES_LABEL = "audiapro.consecutive-failures"
+#: A tenant is alerted on when this many ticks in a row failed.
+TENANT_FAILURE_THRESHOLD = 5
+#: poll-cdrs must complete at least once in this many seconds (5 ticks of 120 s).
+POLLER_SILENT_SECONDS = 600
+#: A failing tenant is alerted on at most once per this many seconds (the trigger's window).
+TENANT_ALERT_REPEAT_SECONDS = 3600
+#: Optional Prefect notification block (Slack, Teams, e-mail, custom webhook...) the alerts go to.
+ALERT_BLOCK_NAME = "audiapro-alerts"
+#: Error texts are already redacted (no secrets); this only keeps events small.
+MAX_EVENT_ERROR_CHARS = 300
+
+
+def at_least_patterns(minimum: int) -> list[str]:
+    """Glob patterns that match the decimal string of every integer >= ``minimum`` (and no other).
+
+    Example: ``at_least_patterns(5) == ["5", "[6-9]", "[1-9][0-9]*"]``.
+
+    Args:
+        minimum: The smallest integer to match (>= 1).
+    """
+    if minimum < 1:
+        raise ValueError("minimum must be >= 1")
+    digits = str(minimum)
+    patterns = [digits]
+    # Same length: keep a prefix of `minimum`, then one larger digit, then anything.
+    for i, digit in enumerate(digits):
+        if digit != "9":
+            low = int(digit) + 1
+            choice = str(low) if low == 9 else f"[{low}-9]"
+            patterns.append(digits[:i] + choice + "[0-9]" * (len(digits) - i - 1))
+    # More digits: any number without a leading zero.
+    patterns.append("[1-9]" + "[0-9]" * len(digits) + "*")
+    return patterns
+
+
+def tenant_failed_event(tenant: str, consecutive_failures: int, error: str) -> dict[str, Any]:
+    """Keyword arguments of ``prefect.events.emit_event`` for a tenant's failed tick.
+
+    Args:
+        tenant: Tenant name.
+        consecutive_failures: The tenant's failures in a row, from its sync state.
+        error: The redacted one-line error stored in ``sync_state.last_error``.
+    """
+    return {
+        "event": TENANT_FAILED_EVENT,
+        "resource": {
+            "prefect.resource.id": f"{TENANT_RESOURCE_PREFIX}{tenant}",
+            "prefect.resource.name": tenant,
+            CONSECUTIVE_FAILURES_LABEL: str(consecutive_failures),
+        },
+        "payload": {"consecutive_failures": consecutive_failures, "error": error[:MAX_EVENT_ERROR_CHARS]},
+    }

@@ -1,0 +1,351 @@
+"""The local stack behind `make up` / `make down`: Prefect server, deployments, worker(s), demo PBX.
+
+``up`` starts a Prefect server on loopback (SQLite in ``$PREFECT_HOME``, or Postgres when
+``PREFECT_API_DATABASE_CONNECTION_URL`` is set), runs ``deployments/deploy.sh`` (work pool, blocks,
+``prefect deploy --all``, automations), starts process workers and, when there is no tenant yet,
+a live CloudUCM simulator with a ``demo`` tenant, then triggers a first poll. ``down`` stops every
+process it recorded in ``.audiapro/run/`` and leaves none behind.
+
+Usage: ``python -m audiapro.ops.stack up|down|status``. Configuration (environment):
+``AUDIAPRO_PREFECT_PORT`` (4200), ``AUDIAPRO_SIM_PORT`` (8089), ``AUDIAPRO_WORKERS`` (1),
+``AUDIAPRO_RUN_DIR`` (``.audiapro/run``), ``AUDIAPRO_DATABASE_URL`` (warehouse; default the
+embedded SQLite file under ``AUDIAPRO_HOME``).
+Standard library only (plus the ``prefect``/``audiapro`` executables next to this interpreter).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from audiapro.ops import prefect_rest, processes
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+RUN_DIR = PROJECT_ROOT / ".audiapro" / "run"
+HOST = "127.0.0.1"
+DEFAULT_PREFECT_PORT = 4200
+DEFAULT_SIM_PORT = 8089
+DEFAULT_WORKERS = 1
+WORK_POOL = "audiapro"
+POLL_DEPLOYMENT = "poll-cdrs/poll-cdrs"
+#: The demo tenant `make up` manages: created when there is no tenant, re-pointed at the live
+#: simulator when it already exists on a loopback host (e.g. left behind by `make demo`).
+DEMO_TENANT = "demo"
+DEMO_TIMEZONE = "America/New_York"
+#: Same seed and volume as `make demo`, so both fill the `demo` tenant with the same calls.
+SIM_SEED = 42
+SIM_CALLS_PER_DAY = 400
+SIM_DAYS = 2
+SIM_LIVE_RATE = 1.0
+SIM_PASSWORD_ENV = "AUDIAPRO_SIM_PASSWORD"
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+SERVER_START_TIMEOUT = 120.0
+SIM_START_TIMEOUT = 30.0
+DOWN_MESSAGE = "stopped by `make down`"
+WORKER_READY_TIMEOUT = 60.0
+
+
+class StackError(RuntimeError):
+    """A step of `make up` failed; the message says which and where its log is."""
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    """Where and how the local stack runs.
+
+    Attributes:
+        prefect_port: Port of the Prefect server (API and UI) on 127.0.0.1.
+        sim_port: Port of the demo CloudUCM simulator on 127.0.0.1.
+        workers: Number of process workers to start in the ``audiapro`` pool.
+        run_dir: PID files and logs.
+        bin_dir: Directory holding the ``prefect`` and ``audiapro`` executables.
+    """
+
+    prefect_port: int = DEFAULT_PREFECT_PORT
+    sim_port: int = DEFAULT_SIM_PORT
+    workers: int = DEFAULT_WORKERS
+    run_dir: Path = RUN_DIR
+    bin_dir: Path = Path(sys.executable).parent
+
+    @classmethod
+    def from_env(cls) -> StackConfig:
+        """Read the configuration from ``AUDIAPRO_*`` environment variables."""
+        return cls(
+            prefect_port=int(os.environ.get("AUDIAPRO_PREFECT_PORT", DEFAULT_PREFECT_PORT)),
+            sim_port=int(os.environ.get("AUDIAPRO_SIM_PORT", DEFAULT_SIM_PORT)),
+            workers=max(1, int(os.environ.get("AUDIAPRO_WORKERS", DEFAULT_WORKERS))),
+            run_dir=Path(os.environ.get("AUDIAPRO_RUN_DIR", RUN_DIR)),
+        )
+
+    @property
+    def ui_url(self) -> str:
+        """The Prefect UI."""
+        return f"http://{HOST}:{self.prefect_port}"
+
+    @property
+    def api_url(self) -> str:
+        """The Prefect API (``PREFECT_API_URL``)."""
+        return f"{self.ui_url}/api"
+
+
+def child_env(cfg: StackConfig) -> dict[str, str]:
+    """Environment of every process the stack starts: local API, project state, no telemetry."""
+    env = dict(os.environ)
+    env.setdefault("PREFECT_HOME", str(PROJECT_ROOT / ".prefect"))
+    env["PREFECT_API_URL"] = cfg.api_url
+    env["DO_NOT_TRACK"] = "1"
+    env["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+    # Flow runs resolve the embedded warehouse relative to AUDIAPRO_HOME: make it absolute.
+    env["AUDIAPRO_HOME"] = str(Path(env.get("AUDIAPRO_HOME", PROJECT_ROOT / ".audiapro")).resolve())
+    env.pop(SIM_PASSWORD_ENV, None)
+    return env
+
+
+def port_free(port: int) -> bool:
+    """Whether nothing listens on 127.0.0.1:``port``."""
+    with socket.socket() as sock:
+        return sock.connect_ex((HOST, port)) != 0
+
+
+def wait_for(what: str, ready: Callable[[], bool], timeout: float, log: Path | None = None) -> None:
+    """Poll ``ready()`` until it is true; raise StackError naming ``what`` (and its log) on timeout."""
+    deadline = time.monotonic() + timeout
+    while not ready():
+        if time.monotonic() > deadline:
+            raise StackError(f"{what} not ready after {timeout:.0f}s" + (f" (log: {log})" if log else ""))
+        time.sleep(0.5)
+
+
+# --- steps of `up` ------------------------------------------------------------------------------
+def start_server(cfg: StackConfig) -> None:
+    """Start `prefect server start` on loopback and wait until the API is healthy."""
+    if not port_free(cfg.prefect_port):
+        raise StackError(
+            f"port {cfg.prefect_port} is in use: stop what listens there or set AUDIAPRO_PREFECT_PORT"
+        )
+    log = cfg.run_dir / "server.log"
+    argv = [str(cfg.bin_dir / "prefect"), "server", "start", "--host", HOST, "--port", str(cfg.prefect_port)]
+    tracked, _ = processes.spawn("server", "server", argv, env=child_env(cfg), log_path=log, cwd=PROJECT_ROOT)
+    processes.save(cfg.run_dir, tracked)
+    wait_for(
+        "Prefect server",
+        lambda: prefect_rest.healthy(cfg.api_url) or not processes.is_running(tracked),
+        SERVER_START_TIMEOUT,
+        log,
+    )
+    if not processes.is_running(tracked):
+        raise StackError(f"Prefect server exited during start (log: {log})")
+
+
+def deploy(cfg: StackConfig) -> None:
+    """Run deployments/deploy.sh (pool, blocks, deployments, automations) against the local API."""
+    log = cfg.run_dir / "deploy.log"
+    env = child_env(cfg)
+    env["PATH"] = f"{cfg.bin_dir}{os.pathsep}{env.get('PATH', '')}"
+    with log.open("ab") as out:
+        done = subprocess.run(
+            [str(PROJECT_ROOT / "deployments" / "deploy.sh")],
+            env=env,
+            cwd=PROJECT_ROOT,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            check=False,
+        )
+    if done.returncode != 0:
+        raise StackError(f"deployments/deploy.sh failed ({done.returncode}); log: {log}")
+
+
+def wants_demo_tenant(tenants: list[dict[str, Any]]) -> bool:
+    """Whether the stack should run the demo PBX: no tenant yet, or a loopback ``demo`` tenant."""
+    if not tenants:
+        return True
+    demo = next((t for t in tenants if t.get("name") == DEMO_TENANT), None)
+    return demo is not None and (demo.get("data") or {}).get("host") in LOOPBACK_HOSTS
+
+
+def spawn_simulator(cfg: StackConfig) -> str:
+    """Start the live demo simulator with a fresh random password; return the password.
+
+    The password reaches the simulator through an environment variable and the tenant block through
+    stdin (``save_demo_tenant``): it never appears in a process list, a log or a file.
+    """
+    if not port_free(cfg.sim_port):
+        raise StackError(f"port {cfg.sim_port} is in use: set AUDIAPRO_SIM_PORT to a free port")
+    password = secrets.token_urlsafe(24)
+    env = child_env(cfg)
+    env[SIM_PASSWORD_ENV] = password
+    argv = [str(cfg.bin_dir / "audiapro"), "simulate", "--port", str(cfg.sim_port), "--seed", str(SIM_SEED),
+            "--calls", str(SIM_CALLS_PER_DAY), "--days", str(SIM_DAYS), "--tz", DEMO_TIMEZONE,
+            "--live-rate", str(SIM_LIVE_RATE), "--password-env", SIM_PASSWORD_ENV]  # fmt: skip
+    log = cfg.run_dir / "simulator.log"
+    tracked, _ = processes.spawn("simulator", "simulator", argv, env=env, log_path=log, cwd=PROJECT_ROOT)
+    processes.save(cfg.run_dir, tracked)
+    return password
+
+
+def save_demo_tenant(cfg: StackConfig, password: str) -> None:
+    """Wait for the simulator, then (re)save the ``demo`` tenant pointing at it (password via stdin)."""
+    wait_for(
+        "CloudUCM simulator",
+        lambda: not port_free(cfg.sim_port),
+        SIM_START_TIMEOUT,
+        cfg.run_dir / "simulator.log",
+    )
+    add = [str(cfg.bin_dir / "audiapro"), "tenant", "add", DEMO_TENANT, "--host", HOST,
+           "--port", str(cfg.sim_port), "--scheme", "http", "--timezone", DEMO_TIMEZONE,
+           "--password-stdin"]  # fmt: skip
+    done = subprocess.run(
+        add, input=f"{password}\n".encode(), env=child_env(cfg), capture_output=True, check=False
+    )
+    if done.returncode != 0:
+        raise StackError(f"could not save the demo tenant: {done.stderr.decode(errors='replace')[-500:]}")
+
+
+def spawn_workers(cfg: StackConfig) -> None:
+    """Start the process workers (the first one creates the pool if deploy.sh has not yet)."""
+    env = child_env(cfg)
+    for index in range(1, cfg.workers + 1):
+        name = f"worker-{index}"
+        argv = [str(cfg.bin_dir / "prefect"), "worker", "start", "--pool", WORK_POOL, "--type", "process",
+                "--name", f"audiapro-local-{index}"]  # fmt: skip
+        log = cfg.run_dir / f"{name}.log"
+        tracked, _ = processes.spawn(name, "worker", argv, env=env, log_path=log, cwd=PROJECT_ROOT)
+        processes.save(cfg.run_dir, tracked)
+
+
+def wait_for_workers(cfg: StackConfig) -> None:
+    """Wait until the pool reports READY (a worker's heartbeat arrived)."""
+    log = cfg.run_dir / "worker-1.log"
+    wait_for("worker", lambda: prefect_rest.pool_ready(cfg.api_url, WORK_POOL), WORKER_READY_TIMEOUT, log)
+
+
+# --- commands -----------------------------------------------------------------------------------
+def up(cfg: StackConfig) -> int:
+    """Start the stack (or report that it already runs). Returns the exit code."""
+    running = [p for p in processes.load_all(cfg.run_dir) if processes.is_running(p)]
+    if running and prefect_rest.healthy(cfg.api_url):
+        print(f"stack already running ({', '.join(p.name for p in running)}): UI {cfg.ui_url}")
+        return 0
+    if running:
+        print("stack partly running: stopping it first")
+        down(cfg)
+    cfg.run_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        clock = time.monotonic()
+        _say(f"starting the Prefect server on {cfg.ui_url} ({_server_database()})", clock)
+        start_server(cfg)
+        # Simulator and workers boot while deploy.sh runs: each takes seconds just to import.
+        demo = wants_demo_tenant(prefect_rest.tenant_documents(cfg.api_url))
+        password = spawn_simulator(cfg) if demo else None
+        spawn_workers(cfg)
+        _say(
+            f"deploying; starting {cfg.workers} worker(s)" + (" and the live demo PBX" if demo else ""), clock
+        )
+        deploy(cfg)
+        if password is not None:
+            save_demo_tenant(cfg, password)
+        wait_for_workers(cfg)
+        # The schedule's first slot may be up to two minutes away: poll once now.
+        first = prefect_rest.create_run(cfg.api_url, POLL_DEPLOYMENT)
+        _say("ready", clock)
+    except (StackError, prefect_rest.ApiError, OSError, ValueError) as exc:
+        print(f"make up failed: {exc}", file=sys.stderr)
+        down(cfg)
+        return 1
+    except KeyboardInterrupt:
+        print("make up interrupted: stopping what it started", file=sys.stderr)
+        down(cfg)
+        return 130
+    names = [t.get("name") for t in prefect_rest.tenant_documents(cfg.api_url)]
+    _print_summary(cfg, names, first, demo)
+    return 0
+
+
+def down(cfg: StackConfig) -> int:
+    """Stop every recorded process (workers first, then simulator, then server); report leftovers."""
+    tracked = processes.load_all(cfg.run_dir)
+    if not tracked:
+        print("nothing to stop")
+        return 0
+    order = {"worker": 0, "simulator": 1, "server": 2}
+    failed = []
+    for process in sorted(tracked, key=lambda p: order.get(p.kind, 1)):
+        if process.kind == "server" and processes.is_running(process) and prefect_rest.healthy(cfg.api_url):
+            # The workers' runs died with them: without this the UI shows them running forever.
+            try:
+                if crashed := prefect_rest.crash_abandoned_runs(cfg.api_url, WORK_POOL, DOWN_MESSAGE):
+                    print(f"marked {crashed} interrupted flow run(s) Crashed")
+            except (prefect_rest.ApiError, ValueError) as exc:
+                print(f"could not mark interrupted runs Crashed: {exc}", file=sys.stderr)
+        if processes.is_running(process):
+            print(f"stopping {process.name} (pid {process.pid}) ...", flush=True)
+            if not processes.stop(process, processes.plan_for(process.kind)):
+                failed.append(process.name)
+        processes.forget(cfg.run_dir, process)
+    if failed:
+        print(f"could not stop: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    print("stack stopped; no process left behind")
+    return 0
+
+
+def status(cfg: StackConfig) -> int:
+    """Print the recorded processes and whether they run. Exit code 0 when all of them run."""
+    tracked = processes.load_all(cfg.run_dir)
+    for process in tracked:
+        state = "running" if processes.is_running(process) else "gone"
+        print(f"{process.name:<12} pid {process.pid:<8} {state}")
+    if not tracked:
+        print("stack not running")
+    return 0 if tracked and all(processes.is_running(p) for p in tracked) else 1
+
+
+def _say(message: str, since: float) -> None:
+    print(f"[{time.monotonic() - since:5.1f}s] {message}", flush=True)
+
+
+def _server_database() -> str:
+    url = os.environ.get("PREFECT_API_DATABASE_CONNECTION_URL")
+    return "Postgres" if url and url.startswith("postgresql") else "SQLite in $PREFECT_HOME"
+
+
+def _print_summary(cfg: StackConfig, tenants: list[Any], first_run: str, demo: bool) -> None:
+    home = Path(child_env(cfg)["AUDIAPRO_HOME"])
+    embedded = home / "warehouse.sqlite"
+    warehouse = "$AUDIAPRO_DATABASE_URL" if os.environ.get("AUDIAPRO_DATABASE_URL") else str(embedded)
+    lines = [
+        "",
+        f"AudiaPro stack is up.  Prefect UI: {cfg.ui_url}",
+        f"  deployments:  {cfg.ui_url}/deployments   (poll-cdrs every 120 s; first run '{first_run}' queued)",
+        f"  flow runs:    {cfg.ui_url}/runs",
+        f"  tenants:      {', '.join(map(str, tenants)) or '(none)'}"
+        + (f"  (demo = live simulator on {HOST}:{cfg.sim_port})" if demo else ""),
+        f"  warehouse:    {warehouse}",
+        f"  logs, PIDs:   {cfg.run_dir}",
+        f"  CLI:          export PREFECT_API_URL={cfg.api_url}; audiapro status",
+        "  stop:         make down",
+    ]
+    print("\n".join(lines))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: ``up``, ``down`` or ``status``."""
+    args = sys.argv[1:] if argv is None else argv
+    commands = {"up": up, "down": down, "status": status}
+    if len(args) != 1 or args[0] not in commands:
+        print("usage: python -m audiapro.ops.stack up|down|status", file=sys.stderr)
+        return 2
+    return commands[args[0]](StackConfig.from_env())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

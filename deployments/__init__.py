@@ -1,0 +1,1 @@
+"""Deployment tooling run from a checkout: work pool and block set-up, automations (see deploy.sh)."""

@@ -1,0 +1,41 @@
+"""Small helpers the history tasks share: run lineage and the transient-only retry condition."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from prefect.context import get_run_context
+
+from audiapro.ingest import is_transient
+from audiapro.writelock import TenantBusyError
+
+_NOT_KEY_CHARS = re.compile(r"[^a-z0-9-]+")
+
+
+def current_flow_run_id() -> str | None:
+    """Id of the flow run this code runs in (inside a task or a flow), for lineage in the warehouse."""
+    try:
+        ctx = get_run_context()
+    except Exception:  # called outside any run
+        return None
+    flow_run = getattr(ctx, "flow_run", None) or getattr(getattr(ctx, "task_run", None), "flow_run_id", None)
+    return str(getattr(flow_run, "id", flow_run)) if flow_run else None
+
+
+def retry_if_transient(task: Any, task_run: Any, state: Any) -> bool:
+    """Prefect retry condition: retry network/PBX hiccups and a busy tenant lock, nothing else.
+
+    Authentication, configuration and data-format errors are permanent until a human acts.
+    """
+    try:
+        state.result()
+    except Exception as exc:
+        return is_transient(exc) or isinstance(exc, TenantBusyError)
+    return False
+
+
+def artifact_key(*parts: str) -> str:
+    """An artifact key (lowercase letters, digits, dashes) from free text such as a tenant name."""
+    text = "-".join(_NOT_KEY_CHARS.sub("-", part.lower()).strip("-") for part in parts)
+    return text or "audiapro"

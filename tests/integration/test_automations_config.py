@@ -1,0 +1,48 @@
+"""The alert automations' definitions (installed on a real server by the e2e tests)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from fnmatch import fnmatchcase
+from uuid import uuid4
+
+from prefect.automations import ChangeFlowRunState, DoNothing, Posture
+
+from audiapro.ops import alerts
+from deployments.automations import poller_silent, tenant_failing, unresponsive_runs
+
+
+def test_poller_silent_is_proactive_on_completed_runs_of_the_poll_deployment() -> None:
+    deployment_id = uuid4()
+    automation = poller_silent(deployment_id)
+    trigger = automation.trigger
+    assert trigger.posture == Posture.Proactive
+    assert trigger.expect == {"prefect.flow-run.Completed"}
+    assert trigger.within == timedelta(minutes=10)
+    assert trigger.threshold == 1
+    assert trigger.match_related.model_dump() == {
+        "prefect.resource.id": f"prefect.deployment.{deployment_id}"
+    }
+    # Only actions a self-hosted server runs (no declare-incident / send-email-notification).
+    assert [type(a) for a in automation.actions] == [DoNothing]
+
+
+def test_tenant_failing_matches_five_or_more_consecutive_failures_per_tenant() -> None:
+    trigger = tenant_failing().trigger
+    assert trigger.posture == Posture.Reactive
+    assert trigger.expect == {alerts.TENANT_FAILED_EVENT}
+    assert trigger.for_each == {"prefect.resource.id"}
+    patterns = trigger.match.model_dump()[alerts.CONSECUTIVE_FAILURES_LABEL]
+    assert [n for n in range(12) if any(fnmatchcase(str(n), p) for p in patterns)] == list(range(5, 12))
+    assert trigger.within == timedelta(hours=1)
+
+
+def test_unresponsive_runs_are_marked_crashed_after_three_missed_heartbeats() -> None:
+    automation = unresponsive_runs()
+    trigger = automation.trigger
+    assert trigger.posture == Posture.Proactive
+    assert trigger.after == {"prefect.flow-run.heartbeat"}
+    assert {"prefect.flow-run.heartbeat", "prefect.flow-run.Completed"} <= trigger.expect
+    assert trigger.for_each == {"prefect.resource.id"} and trigger.within == timedelta(minutes=9)
+    (action,) = automation.actions
+    assert isinstance(action, ChangeFlowRunState) and action.state.value == "CRASHED"

@@ -1,0 +1,160 @@
+"""The admin HTTP API on an in-memory orchestrator: health JSON, and sync-cdrs behind a bearer token."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+
+from audiapro.api.app import create_app
+from audiapro.api.fake import InMemoryOrchestrator
+from audiapro.api.health import FinishedRun, PollDeployment, TenantInfo
+from audiapro.warehouse import SyncState
+
+NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+TOKEN = "s3cret-admin-token-0123456789abcdef"
+SYNC = "/api/admin/sync-cdrs"
+
+
+def deployed(minutes_ago: float = 1, state: str = "COMPLETED") -> PollDeployment:
+    last = FinishedRun(name="brave-otter", state_type=state, finished_at=NOW - timedelta(minutes=minutes_ago))
+    return PollDeployment(paused=False, schedule_active=True, last_finished=last, next_run_at=NOW)
+
+
+def synced(tenant: str, error: str | None = None, failures: int = 0) -> SyncState:
+    return SyncState(
+        tenant=tenant,
+        cursor_at=NOW - timedelta(seconds=200),
+        last_success_at=NOW - timedelta(seconds=140),
+        last_attempt_at=NOW,
+        last_error=error,
+        consecutive_failures=failures,
+        last_run_id=7,
+    )
+
+
+@pytest.fixture
+def orchestrator() -> InMemoryOrchestrator:
+    return InMemoryOrchestrator(
+        deployment=deployed(),
+        tenant_list=[TenantInfo("acme"), TenantInfo("off", enabled=False)],
+        token=TOKEN,
+    )
+
+
+@pytest.fixture
+def client(orchestrator: InMemoryOrchestrator) -> TestClient:
+    return TestClient(create_app(orchestrator, lambda: [synced("acme")], clock=lambda: NOW))
+
+
+def test_health_reports_poller_and_tenants(client: TestClient) -> None:
+    response = client.get("/api/health")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "ok" and body["cdr_poller"] == "active"
+    assert body["last_run"] == {
+        "name": "brave-otter",
+        "state": "COMPLETED",
+        "finished_at": "2026-11-27T11:59:00+00:00",
+    }
+    acme, off = body["tenants"]
+    assert acme == {
+        "tenant": "acme",
+        "status": "ok",
+        "last_success_at": "2026-11-27T11:57:40+00:00",
+        "lag_seconds": 200,
+        "consecutive_failures": 0,
+        "last_error": None,
+    }
+    assert off["status"] == "disabled"
+
+
+@pytest.mark.parametrize(
+    ("deployment", "poller"),
+    [(None, "not_deployed"), (deployed(30), "stale"), (deployed(1, "FAILED"), "failing")],
+)
+def test_health_when_the_poller_is_not_active(
+    orchestrator: InMemoryOrchestrator, client: TestClient, deployment: PollDeployment | None, poller: str
+) -> None:
+    orchestrator.deployment = deployment
+    body = client.get("/api/health").json()
+    assert (body["status"], body["cdr_poller"]) == ("degraded", poller)
+
+
+def test_health_is_503_when_prefect_is_unreachable_and_hides_credentials(
+    orchestrator: InMemoryOrchestrator,
+) -> None:
+    orchestrator.fail_with = ConnectionError("cannot reach postgresql://svc:hunter2@db.internal/prefect")
+    app = create_app(orchestrator, lambda: [synced("acme")], clock=lambda: NOW)
+    response = TestClient(app).get("/api/health")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "error" and body["cdr_poller"] == "unknown"
+    assert "hunter2" not in response.text and "ConnectionError" in body["errors"][0]
+    assert body["tenants"][0]["tenant"] == "acme"  # the warehouse part is still reported
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Authorization": "Bearer wrong-token-wrong-token-wrong"},
+        {"Authorization": f"Basic {TOKEN}"},
+        {"Authorization": "Bearer "},
+        {"Authorization": f"Bearer {TOKEN}x"},
+    ],
+    ids=["none", "wrong", "not-bearer", "empty", "longer"],
+)
+def test_sync_without_the_right_token_is_401_and_starts_nothing(
+    orchestrator: InMemoryOrchestrator, client: TestClient, headers: dict[str, str]
+) -> None:
+    response = client.post(SYNC, headers=headers, json={"tenant": "acme"})
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == "Bearer"
+    assert orchestrator.started == []
+
+
+def test_sync_with_the_right_token_starts_a_run(
+    orchestrator: InMemoryOrchestrator, client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    everyone = client.post(SYNC, headers=auth)
+    assert everyone.status_code == 202, everyone.text
+    assert everyone.json()["tenant"] is None and everyone.json()["flow_run_id"]
+    one = client.post(SYNC, headers={"Authorization": f"bearer {TOKEN}"}, json={"tenant": "acme"})
+    assert one.status_code == 202
+    body = one.json()
+    assert body["deployment"] == "poll-cdrs/poll-cdrs" and body["state"] == "SCHEDULED"
+    assert orchestrator.started == [None, "acme"]
+    client.post(SYNC, headers={"Authorization": "Bearer wrong-token-wrong-token-wrong"})
+    assert TOKEN not in caplog.text
+
+
+@pytest.mark.parametrize(("tenant", "code"), [("nobody", 404), ("off", 409)])
+def test_sync_refuses_unknown_and_disabled_tenants(
+    orchestrator: InMemoryOrchestrator, client: TestClient, tenant: str, code: int
+) -> None:
+    response = client.post(SYNC, headers={"Authorization": f"Bearer {TOKEN}"}, json={"tenant": tenant})
+    assert response.status_code == code
+    assert orchestrator.started == []
+
+
+def test_sync_when_not_configured_or_not_deployed(
+    orchestrator: InMemoryOrchestrator, client: TestClient
+) -> None:
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    orchestrator.token = None
+    unconfigured = client.post(SYNC, headers=auth)
+    assert unconfigured.status_code == 503 and "admin-token" in unconfigured.json()["detail"]
+    assert client.post(SYNC).status_code == 401  # no token presented: still 401
+    orchestrator.token, orchestrator.deployment = TOKEN, None
+    assert client.post(SYNC, headers=auth).status_code == 409
+    assert orchestrator.started == []
+
+
+def test_wrong_token_is_refused_before_the_body_is_looked_at(client: TestClient) -> None:
+    response = client.post(SYNC, headers={"Authorization": "Bearer nope"}, json={"tenant": 12345})
+    assert response.status_code == 401

@@ -1,0 +1,55 @@
+"""`make up` / `make down` logic that needs no server: configuration, demo tenant rule, empty down."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from audiapro.ops import processes, stack
+from audiapro.ops.stack import StackConfig
+
+
+def test_config_from_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for name, value in {"AUDIAPRO_PREFECT_PORT": "4311", "AUDIAPRO_SIM_PORT": "18089",
+                        "AUDIAPRO_WORKERS": "2", "AUDIAPRO_RUN_DIR": str(tmp_path)}.items():  # fmt: skip
+        monkeypatch.setenv(name, value)
+    cfg = StackConfig.from_env()
+    assert (cfg.prefect_port, cfg.sim_port, cfg.workers, cfg.run_dir) == (4311, 18089, 2, tmp_path)
+    assert cfg.api_url == "http://127.0.0.1:4311/api"
+
+
+def test_children_talk_to_the_local_api_and_never_inherit_the_simulator_password(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(stack.SIM_PASSWORD_ENV, "leaked?")
+    monkeypatch.setenv("PREFECT_API_URL", "http://somewhere-else/api")
+    monkeypatch.delenv("AUDIAPRO_HOME", raising=False)
+    env = stack.child_env(StackConfig(prefect_port=4999))
+    assert env["PREFECT_API_URL"] == "http://127.0.0.1:4999/api"
+    assert stack.SIM_PASSWORD_ENV not in env
+    assert Path(env["AUDIAPRO_HOME"]).is_absolute() and env["DO_NOT_TRACK"] == "1"
+
+
+@pytest.mark.parametrize(
+    ("tenants", "wanted"),
+    [
+        ([], True),
+        ([{"name": "demo", "data": {"host": "127.0.0.1"}}], True),  # left by `make demo` or an earlier up
+        ([{"name": "demo", "data": {"host": "071ffb.c.myucm.cloud"}}], False),
+        ([{"name": "acme", "data": {"host": "071ffb.c.myucm.cloud"}}], False),
+    ],
+)
+def test_demo_tenant_only_when_there_is_no_real_one(tenants: list[dict[str, object]], wanted: bool) -> None:
+    assert stack.wants_demo_tenant(tenants) is wanted
+
+
+def test_down_and_status_with_nothing_running(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = StackConfig(run_dir=tmp_path)
+    assert stack.down(cfg) == 0
+    assert stack.status(cfg) == 1
+    processes.save(tmp_path, processes.Tracked(name="worker-1", kind="worker", pid=1, start_ticks=-1))
+    assert stack.down(cfg) == 0  # a stale PID file (process long gone) is just removed
+    assert processes.load_all(tmp_path) == []
+    assert "nothing to stop" in capsys.readouterr().out
+    assert stack.main(["sideways"]) == 2
