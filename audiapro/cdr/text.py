@@ -9,6 +9,8 @@ is not plain text (missing values, numbers), so the fast path can never change a
 
 from __future__ import annotations
 
+import itertools
+import operator
 from collections.abc import Callable
 from typing import Any
 
@@ -66,5 +68,5 @@ def map_distinct(values: pd.Series, func: Callable[[str], Any]) -> np.ndarray:
 def contains(values: pd.Series, part: str) -> pd.Series:
     """``values.str.contains(part, regex=False)`` for a Series of Python strings (bool Series)."""
     array = values.to_numpy(dtype=object)
-    found = np.fromiter((part in value for value in array), dtype=bool, count=len(array))
+    found = np.fromiter(map(operator.contains, array, itertools.repeat(part)), dtype=bool, count=len(array))
     return pd.Series(found, index=values.index)

@@ -139,15 +139,18 @@ def _copy_text_column(series: pd.Series, kind: str) -> list[str]:
         text[missing] = COPY_TEXT_NULL
         return text.tolist()
     values = series.to_numpy(dtype=object)
-    missing = pd.isna(values)
-    present = values[~missing].tolist() if missing.any() else values.tolist()
-    if pd.api.types.infer_dtype(present, skipna=False) not in ("string", "empty"):
-        present = [value if isinstance(value, str) else str(value) for value in present]
-    joined = "".join(present)
+    present = values.tolist()
+    missing = None
+    try:
+        joined = "".join(present)  # only strings (the usual case): nothing missing to look for
+    except TypeError:
+        missing = pd.isna(values)
+        present = [value if isinstance(value, str) else str(value) for value in values[~missing]]
+        joined = "".join(present)
     escapes = [(char, escape) for char, escape in _COPY_TEXT_ESCAPES if char in joined]
     for char, escape in escapes:
         present = [value.replace(char, escape) for value in present]
-    if not missing.any():
+    if missing is None or not missing.any():
         return present
     out = np.full(len(values), COPY_TEXT_NULL, dtype=object)
     out[~missing] = present

@@ -1,0 +1,287 @@
+"""Backfill benchmark: a year of simulated CloudUCM history (>= 500,000 legs) over loopback.
+
+Measured in one run, each in its own child process against the same simulator (served by the
+parent over HTTP on 127.0.0.1, data generated and cached before any timing):
+
+* **fetch-only**: the UCM client (``UcmClient``, pages of ``--page-size``) fetching every window of
+  the plan completely (``audiapro.backfill.fetch_pieces``), loading nothing: what the PBX paging
+  alone costs.
+* **backfill**: the real backfill path, ``plan_backfill`` then ``backfill_window`` for each window,
+  sequentially, into a freshly migrated Postgres warehouse (fetch, normalize, COPY + upsert, calls
+  rebuilt, window recorded done, one transaction per window).
+
+Both use the same windows (``--window-days``, default 7). Legs/s are legs fetched per second of each
+child's timed part; peak RSS is each child's (``os.wait4``). The last line of the output is one JSON
+object with the figures.
+
+Usage::
+
+    scripts/with-postgres.sh .venv/bin/python bench/backfill_bench.py [--days 365] [--calls-per-day 800]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from benchlib import admin_url, fresh_database, log, machine, rate, report_child, run_child
+
+SCRIPT = Path(__file__).resolve()
+TIMEZONE = "America/New_York"
+TENANT_NAME = "bench"
+SEED = 2027
+FIRST_DAY = date(2025, 1, 1)
+DEFAULT_DAYS = 365
+#: With the simulator's default mix (weekends at 35 %), 800 calls per weekday give ~535,000 legs a year.
+DEFAULT_CALLS_PER_DAY = 800
+DEFAULT_WINDOW_DAYS = 7
+DEFAULT_PAGE_SIZE = 1000
+PASSWORD = "bench-Pa55word"
+MIN_LEGS_FOR_ISSUE = 500_000
+
+
+def simulator_config(days: int, calls_per_day: int) -> Any:
+    from audiapro.ucm.simulator import SimulatorConfig
+
+    return SimulatorConfig(
+        seed=SEED,
+        calls_per_day=calls_per_day,
+        start=FIRST_DAY,
+        days=days,
+        tz=TIMEZONE,
+        password=PASSWORD,
+        day_cache_size=days + 10,  # every generated day stays cached: both runs read the same data
+        control_endpoints=False,
+    )
+
+
+def tenant_settings() -> Any:
+    from audiapro.ingest import TenantSettings
+
+    return TenantSettings(name=TENANT_NAME, timezone=TIMEZONE, region="US")
+
+
+def make_client(base_url: str, page_size: int) -> Any:
+    from pydantic import SecretStr
+
+    from audiapro.ucm.client import UcmClient, UcmConnection
+
+    connection = UcmConnection.from_url(
+        base_url, api_user="cdrapi", password=SecretStr(PASSWORD), timezone=TIMEZONE, page_size=page_size
+    )
+    return UcmClient(connection)
+
+
+def plan_args(args: argparse.Namespace) -> tuple[date, date, timedelta, datetime]:
+    last_day = FIRST_DAY + timedelta(days=args.days - 1)
+    return FIRST_DAY, last_day, timedelta(days=args.window_days), datetime.fromisoformat(args.now)
+
+
+# --- child processes -------------------------------------------------------------------------------
+
+
+def run_fetch(args: argparse.Namespace) -> dict[str, Any]:
+    """Fetch-only: every window of the plan, completely, through the client; nothing is loaded."""
+    from audiapro.backfill import Window, fetch_pieces
+
+    windows = [
+        Window(datetime.fromisoformat(a), datetime.fromisoformat(b)) for a, b in json.loads(args.windows)
+    ]
+    legs = pieces = 0
+    began = time.perf_counter()
+    with make_client(args.base_url, args.page_size) as client:
+        for window in windows:
+            for _, fetched in fetch_pieces(client, window):
+                legs += len(fetched)
+                pieces += 1
+    seconds = time.perf_counter() - began
+    return {"seconds": round(seconds, 3), "legs": legs, "windows": len(windows), "pieces": pieces}
+
+
+def run_backfill(args: argparse.Namespace) -> dict[str, Any]:
+    """The real backfill path into a freshly migrated warehouse."""
+    import sqlalchemy as sa
+
+    from audiapro.backfill import backfill_window, plan_backfill
+    from audiapro.warehouse import get_engine, upgrade
+
+    first, last, step, now = plan_args(args)
+    tenant = tenant_settings()
+    engine = get_engine(args.url)
+    upgrade(engine)
+    totals = {"fetched": 0, "inserted": 0, "updated": 0, "unchanged": 0, "rejected": 0, "pieces": 0}
+    began = time.perf_counter()
+    plan = plan_backfill(engine, tenant, first, last, window=step, now=now)
+    with make_client(args.base_url, args.page_size) as client:
+        for window in plan.windows:
+            outcome = backfill_window(client, engine, tenant, window, settled_until=plan.settled_until)
+            for name in totals:
+                totals[name] += getattr(outcome, name)
+    seconds = time.perf_counter() - began
+    with engine.connect() as conn:
+        legs, calls, done = conn.execute(
+            sa.text(
+                "SELECT (SELECT count(*) FROM cdr_legs), (SELECT count(*) FROM calls), "
+                "(SELECT count(*) FROM backfill_windows)"
+            )
+        ).one()
+    engine.dispose()
+    windows = [[w.start.isoformat(), w.end.isoformat()] for w in plan.windows]
+    return {
+        "seconds": round(seconds, 3),
+        "windows": len(plan.windows),
+        "same_windows": windows == json.loads(args.windows),
+        **totals,
+        "legs_in_db": legs,
+        "calls_in_db": calls,
+        "windows_done": done,
+    }
+
+
+def child_main(args: argparse.Namespace) -> None:
+    if args.run == "fetch":
+        report_child(run_fetch(args))
+    elif args.run == "backfill":
+        report_child(run_backfill(args))
+    else:
+        raise SystemExit(f"unknown --run {args.run!r}")
+
+
+# --- parent ----------------------------------------------------------------------------------------
+
+
+def warm_up(sim: Any, days: int) -> int:
+    """Generate (and cache) every day of history; return the number of legs the PBX holds."""
+    legs = 0
+    start = datetime.combine(FIRST_DAY, datetime.min.time(), sim.zone).astimezone(UTC)
+    end = sim.history_end_utc
+    while start < end:
+        piece_end = min(start + timedelta(days=30), end)
+        legs += len(sim.true_start_utc(start=start, end=piece_end - timedelta(seconds=1)))
+        start = piece_end
+    return legs
+
+
+def measure(args: argparse.Namespace) -> dict[str, Any]:
+    from audiapro.backfill import plan_backfill
+    from audiapro.ucm.simulator import UcmSimulator
+    from audiapro.warehouse import get_engine, upgrade
+
+    server = admin_url(args.database_url)
+    load_start = round(os.getloadavg()[0], 2)
+    sim = UcmSimulator(simulator_config(args.days, args.calls_per_day))
+    log(f"generating {args.days} days at {args.calls_per_day} calls/weekday (not timed) ...")
+    began = time.perf_counter()
+    truth = warm_up(sim, args.days)
+    log(f"  {truth:,} legs in {time.perf_counter() - began:.1f} s")
+    # A day after the history ends: every call has long ended, so every window is recorded done.
+    now = sim.history_end_utc + timedelta(days=1)
+    sim.clock.set(now)
+    handle = sim.start()
+    try:
+        with fresh_database(server, "bench_backfill") as url:
+            engine = get_engine(url)
+            upgrade(engine)
+            step = timedelta(days=args.window_days)
+            last_day = FIRST_DAY + timedelta(days=args.days - 1)
+            plan = plan_backfill(engine, tenant_settings(), FIRST_DAY, last_day, window=step, now=now)
+            engine.dispose()
+            windows = json.dumps([[w.start.isoformat(), w.end.isoformat()] for w in plan.windows])
+            common = ["--base-url", handle.base_url, "--page-size", str(args.page_size)]
+            common += ["--days", str(args.days), "--window-days", str(args.window_days)]
+            common += ["--now", now.isoformat(), "--windows", windows]
+            log(f"fetch-only: {len(plan.windows)} windows of {args.window_days} days ...")
+            fetch = run_child(SCRIPT, ["--run", "fetch", *common])
+            log(f"  {fetch.figures['seconds']} s, peak RSS {fetch.peak_rss_mb:.0f} MB")
+            log("backfill: plan_backfill + backfill_window per window into Postgres ...")
+            backfill = run_child(SCRIPT, ["--run", "backfill", "--url", url, *common])
+            log(f"  {backfill.figures['seconds']} s, peak RSS {backfill.peak_rss_mb:.0f} MB")
+    finally:
+        handle.stop()
+    fetch_rate = rate(fetch.figures["legs"], fetch.figures["seconds"])
+    backfill_rate = rate(backfill.figures["fetched"], backfill.figures["seconds"])
+    return {
+        "bench": "backfill",
+        "days": args.days,
+        "calls_per_day": args.calls_per_day,
+        "window_days": args.window_days,
+        "page_size": args.page_size,
+        "windows": len(plan.windows),
+        "legs": truth,
+        "backfill_legs_per_s": backfill_rate,
+        "fetch_only_legs_per_s": fetch_rate,
+        "backfill_vs_fetch_only": round(backfill_rate / fetch_rate, 3) if fetch_rate else None,
+        "backfill_seconds": backfill.figures["seconds"],
+        "fetch_only_seconds": fetch.figures["seconds"],
+        "backfill_peak_rss_mb": round(backfill.peak_rss_mb, 1),
+        "fetch_only_peak_rss_mb": round(fetch.peak_rss_mb, 1),
+        "issue_min_legs_met": truth >= MIN_LEGS_FOR_ISSUE,
+        "details": {
+            "fetch_only": fetch.figures,
+            "backfill": backfill.figures,
+        },
+        "machine": {**machine(server), "load_avg_1m_start": load_start},
+    }
+
+
+def print_table(figures: dict[str, Any]) -> None:
+    print(
+        f"backfill benchmark: {figures['legs']:,} legs, {figures['days']} days, {figures['windows']} windows "
+        f"of {figures['window_days']} days, pages of {figures['page_size']}"
+    )
+    for label, name in (
+        ("fetch-only (client paging)", "fetch_only"),
+        ("backfill (fetch + load)", "backfill"),
+    ):
+        print(
+            f"  {label:<27} {figures[f'{name}_seconds']:>9.2f} s "
+            f"{figures[f'{name}_legs_per_s']:>10,.0f} legs/s"
+            f"  peak RSS {figures[f'{name}_peak_rss_mb']:.0f} MB"
+        )
+    print(f"  backfill / fetch-only = {figures['backfill_vs_fetch_only']}")
+    details = figures["details"]["backfill"]
+    print(
+        f"  stored: {details['legs_in_db']:,} legs, {details['calls_in_db']:,} calls, "
+        f"{details['windows_done']} windows recorded done"
+    )
+    m = figures["machine"]
+    print(
+        f"  machine: {m['cpus']} CPUs, {m['memory_gib']} GiB, {m['os']}, Python {m['python']}, "
+        f"PostgreSQL {m['postgres']} (fsync={m['fsync']}, synchronous_commit={m['synchronous_commit']})"
+    )
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--days", type=int, default=DEFAULT_DAYS, help="days of simulated history")
+    parser.add_argument("--calls-per-day", type=int, default=DEFAULT_CALLS_PER_DAY, help="calls per weekday")
+    parser.add_argument("--window-days", type=int, default=DEFAULT_WINDOW_DAYS, help="backfill window length")
+    parser.add_argument("--page-size", type=int, default=DEFAULT_PAGE_SIZE, help="cdrapi numRecords")
+    parser.add_argument("--database-url", help="Postgres server URL (default: $TEST_DATABASE_URL)")
+    parser.add_argument("--run", help=argparse.SUPPRESS)  # child mode
+    parser.add_argument("--url", help=argparse.SUPPRESS)
+    parser.add_argument("--base-url", help=argparse.SUPPRESS)
+    parser.add_argument("--now", help=argparse.SUPPRESS)
+    parser.add_argument("--windows", help=argparse.SUPPRESS)
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = parse_args()
+    if args.run:
+        child_main(args)
+        return
+    figures = measure(args)
+    print_table(figures)
+    print(json.dumps(figures), flush=True)
+
+
+if __name__ == "__main__":
+    main()

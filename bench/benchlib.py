@@ -1,0 +1,143 @@
+"""Helpers the benchmarks share: throwaway databases, child processes with their peak RSS, machine facts.
+
+Every measured method runs in a child process of its own (the bench script re-invoked with ``--run``),
+so the parent's memory (data generation) never counts, and the child's peak RSS is read from the
+kernel's accounting for exactly that child (``os.wait4``) after it exits.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+#: Environment variables a database URL is taken from, in order (``make bench`` sets the first).
+URL_VARIABLES = ("TEST_DATABASE_URL", "AUDIAPRO_DATABASE_URL")
+#: Prefix of the JSON line a child process prints as its last line.
+RESULT_PREFIX = "RESULT "
+
+
+def admin_url(explicit: str | None) -> str:
+    """The Postgres server URL to create the bench databases on.
+
+    Raises:
+        SystemExit: No Postgres URL was given or found in the environment.
+    """
+    url = explicit or next((os.environ[name] for name in URL_VARIABLES if os.environ.get(name)), None)
+    if not url or not url.startswith("postgresql"):
+        raise SystemExit(
+            "a Postgres URL is needed: run through `make bench` (starts a throwaway cluster), pass "
+            "--database-url or set TEST_DATABASE_URL"
+        )
+    return url
+
+
+@contextmanager
+def fresh_database(server_url: str, prefix: str) -> Iterator[str]:
+    """Create an empty database on the server; yield its URL; drop it afterwards."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    url = sa.make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    try:
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@dataclass(frozen=True)
+class ChildResult:
+    """What a child process reported, and its peak resident set size."""
+
+    figures: dict[str, Any]
+    peak_rss_mb: float
+
+
+def run_child(script: Path, args: Sequence[str]) -> ChildResult:
+    """Run ``script --run ...`` in a fresh interpreter; return its result line and its peak RSS.
+
+    The child's stderr passes through (progress); its stdout is scanned for the result line.
+
+    Raises:
+        RuntimeError: The child failed or printed no result line.
+    """
+    cmd = [sys.executable, str(script), *args]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    output = proc.stdout.read()
+    proc.stdout.close()
+    # wait4 reports the resource usage of exactly this child (ru_maxrss: KiB on Linux).
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd[1:])} failed with exit code {proc.returncode}")
+    lines = [line for line in output.splitlines() if line.startswith(RESULT_PREFIX)]
+    if not lines:
+        raise RuntimeError(f"{' '.join(cmd[1:])} printed no result line")
+    return ChildResult(json.loads(lines[-1][len(RESULT_PREFIX) :]), usage.ru_maxrss / 1024)
+
+
+def report_child(figures: dict[str, Any]) -> None:
+    """Print a child's result line (read by :func:`run_child`)."""
+    print(RESULT_PREFIX + json.dumps(figures), flush=True)
+
+
+def log(message: str) -> None:
+    """Progress on stderr (stdout carries the figures)."""
+    print(message, file=sys.stderr, flush=True)
+
+
+def machine(database_url: str) -> dict[str, Any]:
+    """Facts about the machine and the database server the figures come from."""
+    engine = sa.create_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            server = str(conn.scalar(sa.text("SHOW server_version")))
+            fsync = str(conn.scalar(sa.text("SHOW fsync")))
+            commit = str(conn.scalar(sa.text("SHOW synchronous_commit")))
+    finally:
+        engine.dispose()
+    return {
+        "cpus": os.cpu_count(),
+        "memory_gib": round(_memory_bytes() / 2**30, 1),
+        "os": _os_name(),
+        "python": platform.python_version(),
+        "postgres": server.split()[0],
+        "fsync": fsync,
+        "synchronous_commit": commit,
+        # Other work on the machine slows every method; the figures are only comparable within a run.
+        "load_avg_1m": round(os.getloadavg()[0], 2),
+    }
+
+
+def _memory_bytes() -> int:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError):
+        return 0
+
+
+def _os_name() -> str:
+    try:
+        release = platform.freedesktop_os_release()
+    except OSError:
+        return platform.platform()
+    return release.get("PRETTY_NAME", platform.platform())
+
+
+def rate(rows: int, seconds: float) -> float:
+    """Rows per second, rounded (0 for an empty interval)."""
+    return round(rows / seconds, 1) if seconds > 0 else 0.0

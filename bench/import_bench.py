@@ -1,0 +1,376 @@
+"""Import benchmark: a UI-style CSV export of N legs (default 1,000,000) into Postgres, three ways.
+
+Measured in one run, each method in its own child process and its own fresh database on the same
+server (default durability settings):
+
+* **ours**: ``audiapro.importing.import_file`` exactly as the CLI and the flow call it (format
+  detection, hashing, claim, streamed reading, normalization, COPY into a TEMP staging table,
+  ``INSERT ... ON CONFLICT (tenant, leg_key) DO NOTHING`` into ``cdr_legs`` with its indexes and
+  foreign keys, the calls rebuild, the import record, one transaction per chunk) into a freshly
+  migrated warehouse.
+* **(a) naive**: ``pandas.read_csv(path)`` then ``DataFrame.to_sql(..., index=False)`` (defaults:
+  SQLAlchemy + psycopg2, multi-row INSERTs) into a new plain table: what people write first. No
+  normalization, no keys, no conflict handling, no indexes.
+* **(b) ceiling**: the database side of our write alone. The canonical frame is prepared *before*
+  the timing (same reader, normalization and COPY rendering as ours) into a file; the timing
+  covers one transaction: ``COPY`` of that file into a TEMP staging table plus ``INSERT ... SELECT
+  ... ON CONFLICT (tenant, leg_key) DO NOTHING`` into a freshly migrated ``cdr_legs`` (all indexes
+  and foreign keys), and the commit.
+
+Generating the file is not timed. Peak RSS is the import child's (``os.wait4``). The last line of
+the output is one JSON object with the figures. Targets (issue 5): ours >= 50 % of (b), >= 5x (a),
+peak RSS < 500 MB.
+
+Usage::
+
+    scripts/with-postgres.sh .venv/bin/python bench/import_bench.py [--rows 1000000] [--csv legs.csv]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import os
+import shutil
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from benchlib import admin_url, fresh_database, log, machine, rate, report_child, run_child
+
+SCRIPT = Path(__file__).resolve()
+DEFAULT_ROWS = 1_000_000
+TIMEZONE = "America/New_York"
+TENANT_NAME = "bench"
+SEED = 2026
+#: Average legs per generated call-day (weekends included) of the simulator's default mix.
+LEGS_PER_CALL_DAY = 1.83
+#: Days of history generated per simulator query (bounded memory while generating).
+PIECE_DAYS = 7
+TARGET_VS_CEILING = 0.5
+TARGET_VS_NAIVE = 5.0
+TARGET_RSS_MB = 500.0
+METHODS = ("ours", "naive", "ceiling")
+
+
+# --- data ------------------------------------------------------------------------------------------
+
+
+def generate_csv(path: Path, rows: int, seed: int = SEED) -> int:
+    """Write ``rows`` distinct simulator legs as one UI export (modern headers), sorted by start.
+
+    The simulator is queried a week at a time and each week is written with the simulator's own UI
+    export writer; its header line is kept once. Returns the number of rows written.
+    """
+    from audiapro.ucm.simulator import SimulatorConfig, UcmSimulator, write_ui_export
+
+    calls_per_day = max(10, math.ceil(rows / (365 * LEGS_PER_CALL_DAY) * 1.1))
+    config = SimulatorConfig(
+        seed=seed,
+        calls_per_day=calls_per_day,
+        start=datetime(2025, 1, 1).date(),
+        days=365,
+        tz=TIMEZONE,
+        day_cache_size=PIECE_DAYS + 3,
+    )
+    sim = UcmSimulator(config)
+    written = 0
+    piece_start = datetime(2025, 1, 1, 5, tzinfo=UTC)  # local midnight in New York
+    with tempfile.TemporaryDirectory(prefix="bench-piece-") as tmp, open(path, "w", newline="") as out:
+        piece_file = Path(tmp) / "piece.csv"
+        while written < rows:
+            if piece_start >= sim.history_end_utc:
+                raise RuntimeError(f"the simulated year holds fewer than {rows} legs")
+            piece_end = piece_start + timedelta(days=PIECE_DAYS)
+            # ground_truth bounds are inclusive and leg starts are whole seconds: no leg twice.
+            legs = sim.ground_truth(start=piece_start, end=piece_end - timedelta(seconds=1))
+            legs.sort(key=lambda leg: (leg["start"], int(leg["AcctId"])))
+            legs = legs[: rows - written]
+            write_ui_export(legs, piece_file)
+            with open(piece_file, newline="") as piece:
+                header = piece.readline()
+                if written == 0:
+                    out.write(header)
+                shutil.copyfileobj(piece, out)
+            written += len(legs)
+            piece_start = piece_end
+    return written
+
+
+def tenant_settings() -> Any:
+    from audiapro.ingest import TenantSettings
+
+    return TenantSettings(name=TENANT_NAME, timezone=TIMEZONE, region="US")
+
+
+# --- child processes -------------------------------------------------------------------------------
+
+
+def run_ours(csv_path: Path, url: str, chunk_rows: int | None) -> dict[str, Any]:
+    """The real import into a freshly migrated warehouse."""
+    import sqlalchemy as sa
+
+    from audiapro.importing import import_file
+    from audiapro.warehouse import get_engine, upgrade
+
+    engine = get_engine(url)
+    upgrade(engine)
+    began = time.perf_counter()
+    if chunk_rows is None:  # the import's own default
+        summary = import_file(csv_path, engine, tenant_settings())
+    else:
+        summary = import_file(csv_path, engine, tenant_settings(), chunk_rows=chunk_rows)
+    seconds = time.perf_counter() - began
+    with engine.connect() as conn:
+        legs, calls, rejected = conn.execute(
+            sa.text(
+                "SELECT (SELECT count(*) FROM cdr_legs), (SELECT count(*) FROM calls), "
+                "(SELECT count(*) FROM rejected_rows)"
+            )
+        ).one()
+    engine.dispose()
+    return {
+        "seconds": round(seconds, 3),
+        "read": summary.read,
+        "new": summary.new,
+        "duplicate": summary.duplicate,
+        "rejected": summary.rejected,
+        "chunks": summary.chunks,
+        "legs_in_db": legs,
+        "calls_in_db": calls,
+        "rejected_in_db": rejected,
+    }
+
+
+def run_naive(csv_path: Path, url: str) -> dict[str, Any]:
+    """(a) ``read_csv`` + ``to_sql`` with defaults into a new plain table."""
+    import pandas as pd
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url)
+    began = time.perf_counter()
+    frame = pd.read_csv(csv_path)
+    frame.to_sql("cdr_naive", engine, index=False)
+    seconds = time.perf_counter() - began
+    with engine.connect() as conn:
+        stored = conn.scalar(sa.text("SELECT count(*) FROM cdr_naive"))
+    engine.dispose()
+    return {"seconds": round(seconds, 3), "rows": len(frame), "rows_in_db": stored}
+
+
+def run_prepare(csv_path: Path, out_path: Path, chunk_rows: int | None) -> dict[str, Any]:
+    """Untimed preparation for (b): the canonical frame rendered exactly as our COPY renders it."""
+    from audiapro.cdr.normalize import NormalizeContext, normalize_frame
+    from audiapro.cdr.readers import DEFAULT_CHUNK_ROWS, iter_cdr_file
+    from audiapro.warehouse.frames import copy_text_pieces, prepare_legs
+
+    ctx = NormalizeContext(tenant=TENANT_NAME, timezone=TIMEZONE, region="US", source="csv")
+    legs = 0
+    began = time.perf_counter()
+    with open(out_path, "w", newline="") as out:
+        for chunk in iter_cdr_file(csv_path, chunk_rows=chunk_rows or DEFAULT_CHUNK_ROWS):
+            batch = normalize_frame(chunk.frame, ctx, positions=chunk.positions, raw_json=chunk.raw_json)
+            frame = prepare_legs(batch.legs, TENANT_NAME)
+            out.writelines(copy_text_pieces(frame))
+            legs += len(frame)
+    return {"seconds": round(time.perf_counter() - began, 3), "legs": legs}
+
+
+def run_ceiling(prepared: Path, url: str) -> dict[str, Any]:
+    """(b) COPY of the prepared file into TEMP staging + INSERT ... ON CONFLICT DO NOTHING, one commit."""
+    from typing import cast
+
+    import sqlalchemy as sa
+
+    from audiapro.cdr.schema import LEG_COLUMN_NAMES
+    from audiapro.warehouse import RunInfo, begin_write, get_engine, upgrade
+    from audiapro.warehouse.runs import insert_run, utcnow
+    from audiapro.warehouse.tables import RUN_SUCCEEDED
+    from audiapro.warehouse.upsert import stage
+
+    engine = get_engine(url)
+    upgrade(engine)
+    now = utcnow()
+    with begin_write(engine) as conn:  # the FK target of the loaded rows, as in a real load
+        run_id = insert_run(
+            conn, tenant=TENANT_NAME, run=RunInfo(kind="import"), status=RUN_SUCCEEDED, now=now
+        )
+    columns = ", ".join(LEG_COLUMN_NAMES)
+    copy_sql = f"COPY {stage.name} ({columns}) FROM STDIN"  # text format, as the load path sends
+    merge_sql = (
+        f"INSERT INTO cdr_legs ({columns}, ingest_run_id, last_ingest_run_id, loaded_at, updated_at) "
+        f"SELECT {columns}, %(run)s, %(run)s, %(now)s, %(now)s FROM {stage.name} "
+        "ON CONFLICT (tenant, leg_key) DO NOTHING"
+    )
+    began = time.perf_counter()
+    with engine.connect() as conn, conn.begin():
+        stage.create(conn)
+        dbapi = cast(Any, conn.connection.dbapi_connection)
+        with dbapi.cursor() as cursor, open(prepared, newline="") as fh:
+            cursor.execute("SET LOCAL TIME ZONE 'UTC'")  # as in the load path: naive UTC timestamps
+            cursor.copy_expert(copy_sql, fh)
+            cursor.execute(merge_sql, {"run": run_id, "now": now})
+            inserted = cursor.rowcount
+    seconds = time.perf_counter() - began
+    with engine.connect() as conn:
+        stored = conn.scalar(sa.text("SELECT count(*) FROM cdr_legs"))
+    engine.dispose()
+    return {"seconds": round(seconds, 3), "inserted": inserted, "legs_in_db": stored}
+
+
+def child_main(args: argparse.Namespace) -> None:
+    csv_path = Path(args.csv)
+    if args.run == "ours":
+        report_child(run_ours(csv_path, args.url, args.chunk_rows))
+    elif args.run == "naive":
+        report_child(run_naive(csv_path, args.url))
+    elif args.run == "prepare":
+        report_child(run_prepare(csv_path, Path(args.out), args.chunk_rows))
+    elif args.run == "ceiling":
+        report_child(run_ceiling(csv_path, args.url))
+    else:
+        raise SystemExit(f"unknown --run {args.run!r}")
+
+
+# --- parent ----------------------------------------------------------------------------------------
+
+
+def measure(args: argparse.Namespace, csv_path: Path, rows: int, workdir: Path) -> dict[str, Any]:
+    server = admin_url(args.database_url)
+    load_start = round(os.getloadavg()[0], 2)
+    chunk = [] if args.chunk_rows is None else ["--chunk-rows", str(args.chunk_rows)]
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    results: dict[str, Any] = {}
+    if "ours" in methods:
+        log(f"ours: import_file of {rows:,} rows ...")
+        with fresh_database(server, "bench_ours") as url:
+            ours = run_child(SCRIPT, ["--run", "ours", "--csv", str(csv_path), "--url", url, *chunk])
+        results["ours"] = {**ours.figures, "peak_rss_mb": round(ours.peak_rss_mb, 1)}
+        log(f"  {ours.figures['seconds']} s, peak RSS {ours.peak_rss_mb:.0f} MB")
+    if "naive" in methods:
+        log("(a) naive read_csv + to_sql ...")
+        with fresh_database(server, "bench_naive") as url:
+            naive = run_child(SCRIPT, ["--run", "naive", "--csv", str(csv_path), "--url", url])
+        results["naive"] = {**naive.figures, "peak_rss_mb": round(naive.peak_rss_mb, 1)}
+        log(f"  {naive.figures['seconds']} s")
+    if "ceiling" in methods:
+        prepared = workdir / "prepared-copy.txt"
+        log("(b) preparing the canonical COPY file (not timed) ...")
+        prep = run_child(SCRIPT, ["--run", "prepare", "--csv", str(csv_path), "--out", str(prepared), *chunk])
+        log(f"  prepared {prep.figures['legs']:,} legs in {prep.figures['seconds']} s")
+        log("(b) ceiling: COPY into staging + INSERT ... ON CONFLICT ...")
+        with fresh_database(server, "bench_ceiling") as url:
+            ceiling = run_child(SCRIPT, ["--run", "ceiling", "--csv", str(prepared), "--url", url])
+        results["ceiling"] = {**ceiling.figures, "prepared_legs": prep.figures["legs"]}
+        log(f"  {ceiling.figures['seconds']} s")
+        prepared.unlink(missing_ok=True)
+    figures = summarize(results, rows)
+    figures["machine"] = {**machine(server), "load_avg_1m_start": load_start}
+    figures["csv_bytes"] = csv_path.stat().st_size
+    return figures
+
+
+def summarize(results: dict[str, Any], rows: int) -> dict[str, Any]:
+    """The figures: rows/s of each method, ratios, peak RSS and whether the targets are met."""
+    per_s = {name: rate(rows, results[name]["seconds"]) if name in results else None for name in METHODS}
+    ours, naive, ceiling = per_s["ours"], per_s["naive"], per_s["ceiling"]
+    vs_ceiling = round(ours / ceiling, 3) if ours and ceiling else None
+    vs_naive = round(ours / naive, 2) if ours and naive else None
+    rss = results.get("ours", {}).get("peak_rss_mb")
+    return {
+        "bench": "import",
+        "rows": rows,
+        "ours_rows_per_s": ours,
+        "naive_rows_per_s": naive,
+        "ceiling_rows_per_s": ceiling,
+        "ours_vs_ceiling": vs_ceiling,
+        "ours_vs_naive": vs_naive,
+        "ours_peak_rss_mb": rss,
+        "ours_seconds": results.get("ours", {}).get("seconds"),
+        "naive_seconds": results.get("naive", {}).get("seconds"),
+        "ceiling_seconds": results.get("ceiling", {}).get("seconds"),
+        "targets": {
+            "vs_ceiling_min": TARGET_VS_CEILING,
+            "vs_naive_min": TARGET_VS_NAIVE,
+            "rss_max_mb": TARGET_RSS_MB,
+            "met_vs_ceiling": None if vs_ceiling is None else vs_ceiling >= TARGET_VS_CEILING,
+            "met_vs_naive": None if vs_naive is None else vs_naive >= TARGET_VS_NAIVE,
+            "met_rss": None if rss is None else rss < TARGET_RSS_MB,
+        },
+        "details": results,
+    }
+
+
+def print_table(figures: dict[str, Any]) -> None:
+    rows = figures["rows"]
+    print(f"import benchmark: {rows:,} legs, UI CSV export ({figures['csv_bytes'] / 2**20:.0f} MiB)")
+    labels = {
+        "ours": "ours (import_file)",
+        "naive": "(a) read_csv + to_sql",
+        "ceiling": "(b) COPY + ON CONFLICT",
+    }
+    for name, label in labels.items():
+        value = figures[f"{name}_rows_per_s"]
+        seconds = figures[f"{name}_seconds"]
+        if value is not None:
+            print(f"  {label:<24} {seconds:>9.2f} s {value:>12,.0f} rows/s")
+    if figures["ours_vs_ceiling"] is not None:
+        print(f"  ours / (b) = {figures['ours_vs_ceiling']:.2f}   (target >= {TARGET_VS_CEILING})")
+    if figures["ours_vs_naive"] is not None:
+        print(f"  ours / (a) = {figures['ours_vs_naive']:.2f}x  (target >= {TARGET_VS_NAIVE}x)")
+    if figures["ours_peak_rss_mb"] is not None:
+        print(
+            f"  peak RSS of the import: {figures['ours_peak_rss_mb']:.0f} MB (target < {TARGET_RSS_MB:.0f})"
+        )
+    m = figures["machine"]
+    print(
+        f"  machine: {m['cpus']} CPUs, {m['memory_gib']} GiB, {m['os']}, Python {m['python']}, "
+        f"PostgreSQL {m['postgres']} (fsync={m['fsync']}, synchronous_commit={m['synchronous_commit']})"
+    )
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--rows", type=int, default=DEFAULT_ROWS, help="legs in the generated file")
+    parser.add_argument("--csv", help="use this export (generated there first if it does not exist)")
+    parser.add_argument(
+        "--chunk-rows", type=int, default=None, help="import chunk size (default: the import's)"
+    )
+    parser.add_argument("--methods", default=",".join(METHODS), help="comma list of ours,naive,ceiling")
+    parser.add_argument("--database-url", help="Postgres server URL (default: $TEST_DATABASE_URL)")
+    parser.add_argument("--run", help=argparse.SUPPRESS)  # child mode
+    parser.add_argument("--url", help=argparse.SUPPRESS)
+    parser.add_argument("--out", help=argparse.SUPPRESS)
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = parse_args()
+    if args.run:
+        child_main(args)
+        return
+    with tempfile.TemporaryDirectory(prefix="audiapro-import-bench-") as tmp:
+        workdir = Path(tmp)
+        csv_path = Path(args.csv) if args.csv else workdir / "legs.csv"
+        if csv_path.exists():
+            with open(csv_path, newline="") as fh:
+                rows = sum(1 for _ in csv.reader(fh)) - 1
+            log(f"using {csv_path} ({rows:,} rows)")
+        else:
+            log(f"generating {args.rows:,} legs (not timed) ...")
+            began = time.perf_counter()
+            rows = generate_csv(csv_path, args.rows)
+            log(f"  {rows:,} rows in {time.perf_counter() - began:.1f} s -> {csv_path}")
+        figures = measure(args, csv_path, rows, workdir)
+    print_table(figures)
+    print(json.dumps(figures), flush=True)
+
+
+if __name__ == "__main__":
+    main()

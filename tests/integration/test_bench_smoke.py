@@ -1,0 +1,65 @@
+"""The benchmarks run end to end at a tiny size and end with one JSON line of figures (no timing checks)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[2] / "bench"
+URL = os.environ.get("TEST_DATABASE_URL")
+
+pytestmark = [
+    pytest.mark.postgres,
+    pytest.mark.skipif(
+        not URL, reason="TEST_DATABASE_URL not set: run through `make test` (starts Postgres)"
+    ),
+]
+
+
+def run_bench(script: str, *args: str) -> dict[str, Any]:
+    done = subprocess.run(
+        [sys.executable, str(BENCH / script), *args, "--database-url", str(URL)],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    last = done.stdout.strip().splitlines()[-1]
+    figures: dict[str, Any] = json.loads(last)
+    return figures
+
+
+def test_import_bench_tiny() -> None:
+    figures = run_bench("import_bench.py", "--rows", "5000")
+    assert figures["bench"] == "import" and figures["rows"] == 5000
+    for key in ("ours_rows_per_s", "naive_rows_per_s", "ceiling_rows_per_s", "ours_peak_rss_mb"):
+        assert figures[key] > 0, key
+    assert figures["ours_vs_ceiling"] > 0 and figures["ours_vs_naive"] > 0
+    assert set(figures["targets"]) >= {"met_vs_ceiling", "met_vs_naive", "met_rss"}
+    ours = figures["details"]["ours"]
+    assert ours["new"] == ours["legs_in_db"] == 5000 and ours["rejected"] == 0
+    assert figures["details"]["ceiling"]["legs_in_db"] == 5000
+    assert figures["details"]["naive"]["rows_in_db"] == 5000
+    assert {"cpus", "postgres", "python", "os"} <= set(figures["machine"])
+
+
+def test_backfill_bench_tiny() -> None:
+    figures = run_bench("backfill_bench.py", "--days", "3", "--calls-per-day", "60")
+    assert figures["bench"] == "backfill" and figures["legs"] > 0
+    for key in (
+        "backfill_legs_per_s",
+        "fetch_only_legs_per_s",
+        "backfill_vs_fetch_only",
+        "backfill_peak_rss_mb",
+    ):
+        assert figures[key] > 0, key
+    backfill = figures["details"]["backfill"]
+    assert backfill["same_windows"] and backfill["windows_done"] == figures["windows"]
+    assert backfill["legs_in_db"] == figures["legs"] == figures["details"]["fetch_only"]["legs"]
