@@ -329,7 +329,8 @@ def print_table(figures: dict[str, Any]) -> None:
     m = figures["machine"]
     print(
         f"  machine: {m['cpus']} CPUs, {m['memory_gib']} GiB, {m['os']}, Python {m['python']}, "
-        f"PostgreSQL {m['postgres']} (fsync={m['fsync']}, synchronous_commit={m['synchronous_commit']})"
+        f"PostgreSQL {m['postgres']} (fsync={m['fsync']}, synchronous_commit={m['synchronous_commit']}), "
+        f"load average {m['load_avg_1m_start']} -> {m['load_avg_1m']}"
     )
 
 

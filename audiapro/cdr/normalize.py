@@ -42,6 +42,9 @@ _USERFIELD_DIRECTIONS = {
     "external": "external",
 }
 
+#: ``json.dumps(leg, separators=(",", ":"), ensure_ascii=False)``, built once instead of per leg.
+_RAW_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
 #: Column a file reader sets to a reason when a row is unusable before normalization.
 REJECT_MARKER = "__reject__"
 
@@ -91,7 +94,8 @@ def normalize_legs(
         The canonical frame and the quarantined rows.
     """
     frame = pd.DataFrame.from_records(list(raw_legs)) if raw_legs else pd.DataFrame()
-    raw_json = [json.dumps(dict(leg), separators=(",", ":"), ensure_ascii=False) for leg in raw_legs]
+    encode = _RAW_JSON.encode
+    raw_json = [encode(leg if type(leg) is dict else dict(leg)) for leg in raw_legs]
     return normalize_frame(frame, ctx, positions=positions, raw_json=raw_json)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 import urllib.parse
 from collections import Counter
 from collections.abc import Iterator
@@ -38,6 +39,8 @@ UCM_PASSWORD = "Ucm-Analysis-Pa55!"
 API_KEY = "sk-test-integration-3c9d1e7f2a6b8d40"
 TRANSCRIBE_PATH = "/v1/audio/transcriptions"
 RESPONSES_PATH = "/v1/responses"
+# Prefect runs its event and log shippers on this thread; it may start during a recording.
+PREFECT_SERVICE_THREADS = ("GlobalEventLoopThread",)
 ELIGIBLE_DIRECTIONS = ("inbound", "outbound", "external")
 MIN_TALK_S = 20
 BIG_BUDGET_USD = 1000.0
@@ -167,16 +170,23 @@ def _prefect_api_url() -> str | None:
 def recorded_connections() -> Iterator[list[Any]]:
     """Record the address of every outgoing socket connection made in this process.
 
-    Connections to the Prefect test API are left out: background threads of earlier flow tests in
-    the session (event and log shippers) reach it at any moment, and it is not what is under test.
+    Left out: connections to the Prefect test API, and any made by threads that were already
+    running before recording began other than the caller's own. Background services of earlier flow
+    tests (Prefect's event and log shippers on its global loop thread) flush at any moment, possibly
+    to a server an earlier test has since stopped; they are not what is under test.
     """
     seen: list[Any] = []
     original = socket.socket.connect
     prefect_api = os.environ.get("PREFECT_API_URL") or str(_prefect_api_url() or "")
     prefect_port = urllib.parse.urlsplit(prefect_api).port if prefect_api else None
+    background = {t.ident for t in threading.enumerate()} - {threading.get_ident()}
 
     def connect(self: socket.socket, address: Any) -> Any:
-        if not (prefect_port and isinstance(address, tuple) and address[1] == prefect_port):
+        to_prefect = prefect_port and isinstance(address, tuple) and address[1] == prefect_port
+        from_background = threading.get_ident() in background or threading.current_thread().name in (
+            PREFECT_SERVICE_THREADS
+        )
+        if not (to_prefect or from_background):
             seen.append(address)
         return original(self, address)
 
