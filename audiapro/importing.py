@@ -2,12 +2,16 @@
 
 ::
 
-    file --check + hash--> claim (tenant, sha256) --> chunks (reader) --> normalize_frame
+    file --check + hash--> claim (tenant, sha256)
+         --> [thread] chunks (reader) --> normalize_frame --> prepare + render COPY text
          --> load under the tenant write lock (ON CONFLICT DO NOTHING; the chunk is counted in
              imported_files in the same transaction) --> finish
 
-* Memory is bounded by ``chunk_rows`` whatever the file size: the readers stream, and each chunk is
-  normalized and committed before the next one is read.
+* Memory is bounded by ``chunk_rows`` whatever the file size: the readers stream, and at most two
+  chunks beyond the one loading exist (one prepared and waiting, one being prepared).
+* Two stages overlap: a background thread reads, normalizes and renders (for Postgres ``COPY``) the
+  next chunk while the database loads this one (psycopg2 releases the GIL while the server works),
+  so the Python work and the database work of an import run side by side on two cores.
 * The same content (SHA-256) imported again for a tenant adds nothing. A crashed import resumes after
   its last committed chunk: the rows counted in ``imported_files.rows_read`` are skipped.
 * Legs already stored (polled, backfilled, or from another file) are never overwritten: API rows carry
@@ -23,6 +27,7 @@ import itertools
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import closing
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Final
@@ -33,18 +38,22 @@ import sqlalchemy as sa
 
 from audiapro.cdr.normalize import REJECT_MARKER, NormalizeContext, normalize_frame
 from audiapro.cdr.readers import RawChunk, detect_format, iter_cdr_file
+from audiapro.cdr.readers.prefetch import read_ahead
 from audiapro.ingest import TenantSettings, describe_error
 from audiapro.warehouse import (
     IMPORT_DONE,
     ImportConflictError,
     LoadResult,
+    PreparedLegs,
     RunInfo,
     claim_import,
     finish_import,
     import_rejects,
     load_batch,
+    prepare_batch,
     record_import_chunk,
 )
+from audiapro.warehouse.dialect import POSTGRES
 from audiapro.writelock import DEFAULT_LOCK_TIMEOUT_S, tenant_write_lock
 
 log = logging.getLogger("audiapro.importing")
@@ -53,6 +62,8 @@ log = logging.getLogger("audiapro.importing")
 #: 20 000 rows keep an import near 200 MB whatever the file size, while the fixed cost of a chunk
 #: (one transaction, one COPY, calls rebuilt) stays small against its rows.
 DEFAULT_IMPORT_CHUNK_ROWS: Final = 20_000
+#: Chunks prepared ahead (read, normalized, rendered) in a background thread while one loads.
+PREPARE_AHEAD_CHUNKS: Final = 1
 #: ``ingest_runs.source_ref`` of an import's chunks: the file's content hash.
 SOURCE_REF_PREFIX: Final = "sha256:"
 #: Quarantined rows listed in a summary (the SQL in the summary lists all of them).
@@ -179,7 +190,8 @@ def import_file(
     began = time.monotonic()
     path = Path(path)
     file_format = detect_format(path)
-    chunks = iter_cdr_file(path, chunk_rows=chunk_rows)
+    # Read on demand: the whole prepare stage below runs ahead in a thread of its own.
+    chunks = iter_cdr_file(path, chunk_rows=chunk_rows, read_ahead_chunks=0)
     first = next(chunks, None)  # whole-file checks (columns, encoding) run here, before any write
     scan = scan_file(path)
     record = claim_import(
@@ -199,6 +211,7 @@ def import_file(
         rejects_sql=rejects_query(tenant.name, scan.sha256),
     )
     if record.status == IMPORT_DONE:
+        chunks.close()
         log.info("tenant %s: %s (sha256 %s) was imported before; nothing to do", tenant.name, path.name,
                  scan.sha256[:12])  # fmt: skip
         if on_progress is not None:
@@ -207,11 +220,13 @@ def import_file(
 
     loader = _ChunkLoader(engine, tenant, file_format, scan, record.id, record.rows_read, flow_run_id)
     stream = _keep_same_start_together(_skip_rows(_prepend(first, chunks), record.rows_read))
+    prepared = read_ahead((loader.prepare(chunk) for chunk in stream), depth=PREPARE_AHEAD_CHUNKS)
     try:
-        for chunk in stream:
-            loader.load(chunk, lock_timeout_s=lock_timeout_s)
-            if on_progress is not None:
-                on_progress(loader.fraction_done(chunk), loader.rows_done)
+        with closing(prepared):
+            for chunk in prepared:
+                loader.load(chunk, lock_timeout_s=lock_timeout_s)
+                if on_progress is not None:
+                    on_progress(loader.fraction_done(chunk), loader.rows_done)
         finish_import(engine, record.id)
     except ImportConflictError:
         raise  # the other import owns the record: leave it as it is
@@ -231,8 +246,18 @@ def import_file(
     return _with_rejects(engine, done, seconds=time.monotonic() - began)
 
 
+@dataclass(frozen=True)
+class _PreparedChunk:
+    """One chunk of the file, normalized and ready to load (no connection needed to build it)."""
+
+    rows: int  # rows read from the file: legs and rejects
+    last_position: int  # line (CSV) or record number (JSON) of its last row; 0 when empty
+    legs: PreparedLegs
+    rejects: pd.DataFrame
+
+
 class _ChunkLoader:
-    """Normalizes and loads chunks of one file, counting them into its import record."""
+    """Prepares and loads chunks of one file, counting them into its import record."""
 
     def __init__(
         self,
@@ -249,6 +274,7 @@ class _ChunkLoader:
         self._ctx = NormalizeContext(
             tenant=tenant.name, timezone=tenant.timezone, region=tenant.region, source=file_format
         )
+        self._render_copy = engine.dialect.name == POSTGRES
         self._format = file_format
         self._scan = scan
         self._file_id = file_id
@@ -256,23 +282,29 @@ class _ChunkLoader:
         self.rows_done = rows_before
         self.counts = {"read": 0, "new": 0, "duplicate": 0, "rejected": 0, "chunks": 0}
 
-    def load(self, chunk: RawChunk, *, lock_timeout_s: float) -> None:
-        """Normalize ``chunk`` and load it in one transaction with its import-record update."""
+    def prepare(self, chunk: RawChunk) -> _PreparedChunk:
+        """Normalize ``chunk`` and render it for the warehouse (pure CPU work: runs in a thread)."""
         batch = normalize_frame(chunk.frame, self._ctx, positions=chunk.positions, raw_json=chunk.raw_json)
+        legs = prepare_batch(batch.legs, self._tenant.name, render_copy=self._render_copy)
+        last = chunk.positions[-1] if chunk.positions else 0
+        return _PreparedChunk(rows=len(chunk), last_position=last, legs=legs, rejects=batch.rejects)
+
+    def load(self, chunk: _PreparedChunk, *, lock_timeout_s: float) -> None:
+        """Load a prepared chunk in one transaction with its import-record update."""
         run = RunInfo(
             kind="import",
             source_ref=f"{SOURCE_REF_PREFIX}{self._scan.sha256}",
             flow_run_id=self._flow_run_id,
-            fetched=len(chunk),
+            fetched=chunk.rows,
         )
-        legs, rejected, rows_before = len(batch.legs), len(batch.rejects), self.rows_done
+        legs, rejected, rows_before = chunk.legs.given, len(chunk.rejects), self.rows_done
 
         def count_chunk(conn: sa.Connection, result: LoadResult) -> None:
             record_import_chunk(
                 conn,
                 file_id=self._file_id,
                 rows_before=rows_before,
-                rows=len(chunk),
+                rows=chunk.rows,
                 inserted=result.inserted,
                 duplicates=legs - result.inserted,
                 rejected=rejected,
@@ -282,21 +314,21 @@ class _ChunkLoader:
             result = load_batch(
                 self._engine,
                 tenant=self._tenant.name,
-                legs=batch.legs,
-                rejects=batch.rejects,
+                legs=chunk.legs,
+                rejects=chunk.rejects,
                 run=run,
                 on_conflict="ignore",
                 on_commit=count_chunk,
             )
-        self.rows_done += len(chunk)
-        for name, value in (("read", len(chunk)), ("new", result.inserted), ("chunks", 1),
+        self.rows_done += chunk.rows
+        for name, value in (("read", chunk.rows), ("new", result.inserted), ("chunks", 1),
                             ("duplicate", legs - result.inserted), ("rejected", rejected)):  # fmt: skip
             self.counts[name] += value
 
-    def fraction_done(self, chunk: RawChunk) -> float:
+    def fraction_done(self, chunk: _PreparedChunk) -> float:
         """Progress after ``chunk``: by physical line for CSV, by estimated record count for JSON."""
         if self._format == "csv":
-            done, total = (chunk.positions[-1] if chunk.positions else 0), self._scan.lines
+            done, total = chunk.last_position, self._scan.lines
         else:
             done, total = self.rows_done, self._scan.json_markers
         return min(done / total, 1.0) if total else 1.0
@@ -374,9 +406,12 @@ def _tail_start(chunk: RawChunk) -> int:
 
 
 def _concat(first: RawChunk, second: RawChunk) -> RawChunk:
-    frame = pd.concat([first.frame, second.frame], ignore_index=True).fillna("")
-    # Chunks of a JSON file may differ in columns; keep the reader's "__reject__ last" layout.
-    frame = frame[[*(c for c in frame.columns if c != REJECT_MARKER), REJECT_MARKER]]
+    frame = pd.concat([first.frame, second.frame], ignore_index=True)
+    if not first.frame.columns.equals(second.frame.columns):
+        # Chunks of a JSON file may differ in columns: absent fields are empty, as the reader gives
+        # them, and the reader's "__reject__ last" layout is kept.
+        frame = frame.fillna("")
+        frame = frame[[*(c for c in frame.columns if c != REJECT_MARKER), REJECT_MARKER]]
     return RawChunk(
         frame=frame, positions=first.positions + second.positions, raw_json=first.raw_json + second.raw_json
     )

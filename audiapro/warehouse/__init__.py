@@ -31,6 +31,7 @@ from audiapro.warehouse.analysis_batches import (
 )
 from audiapro.warehouse.analysis_store import confirm_existing, store_pending, store_records
 from audiapro.warehouse.engine import begin_write, get_engine
+from audiapro.warehouse.frames import PreparedLegs, prepare_batch
 from audiapro.warehouse.history import (
     IMPORT_DONE,
     ImportConflictError,
@@ -69,6 +70,7 @@ __all__ = [
     "LoadResult",
     "OnConflict",
     "PendingAnalysis",
+    "PreparedLegs",
     "RecordingRef",
     "RunInfo",
     "Spend",
@@ -96,6 +98,7 @@ __all__ = [
     "metadata",
     "open_batches",
     "pending_analyses",
+    "prepare_batch",
     "read_calls",
     "read_sync_state",
     "record_backfill_window",

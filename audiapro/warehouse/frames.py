@@ -1,4 +1,4 @@
-"""Turn the canonical leg frame into what the back ends ingest: COPY CSV (Postgres) or row tuples (SQLite).
+"""Turn the canonical leg frame into what the back ends ingest: COPY text (Postgres) or row tuples (SQLite).
 
 The leg path is vectorized: no per-row Python runs except the final ``tolist`` for SQLite's
 ``executemany``. Rejects are few and handled as records.
@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import io
 import json
-import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any, Final
 
 import numpy as np
@@ -17,8 +17,6 @@ import pandas as pd
 
 from audiapro.cdr.schema import LEG_COLUMN_NAMES, LEG_COLUMNS, REJECT_COLUMNS
 
-#: COPY's NULL marker. Unquoted empty fields must stay empty strings, so NULL needs its own token.
-COPY_NULL: Final = r"\N"
 #: SQLAlchemy's storage format for SQLite DATETIME. Pre-rendering the same text keeps rows loaded
 #: through ``executemany`` byte-identical to rows bound through the ORM/Core type.
 SQLITE_TIMESTAMP_FORMAT: Final = "%Y-%m-%d %H:%M:%S.%f"
@@ -64,31 +62,30 @@ def prepare_legs(legs: pd.DataFrame, tenant: str) -> pd.DataFrame:
     return pd.DataFrame(columns).reset_index(drop=True)
 
 
-def copy_null_marker(frame: pd.DataFrame) -> str:
-    r"""A NULL token for COPY that no text value of ``frame`` equals (``\N`` unless a value is ``\N``)."""
-    marker = COPY_NULL
-    text_columns = [name for name, kind in LEG_COLUMNS.items() if kind in _TEXT_KINDS]
-    while any(frame[name].eq(marker).any() for name in text_columns):
-        marker = f"{COPY_NULL}{uuid.uuid4().hex}"
-    return marker
+@dataclass(frozen=True)
+class PreparedLegs:
+    """A leg batch checked and coerced for loading, optionally already rendered for Postgres ``COPY``.
 
+    Preparing and rendering are pure CPU work that needs no connection, so a file import does it
+    for the next chunk in a background thread while the database loads the current one.
 
-def to_copy_csv(frame: pd.DataFrame, null: str) -> io.StringIO:
-    """Render ``frame`` (from :func:`prepare_legs`) as headerless CSV for ``COPY ... (FORMAT csv)``.
-
-    Timestamps are written as naive UTC wall-clock text (``2026-03-02 14:00:00[.ffffff]``): pandas
-    renders naive datetimes in C, about 3x faster than any ``date_format`` with an offset, which
-    dominated the whole load. The COPY must therefore run with the session time zone set to UTC.
+    Attributes:
+        frame: The output of :func:`prepare_legs` (one row per ``leg_key``).
+        given: Rows of the frame as given, in-batch duplicates included.
+        copy_text: The frame as ``COPY`` text pieces (:func:`copy_text_pieces`), or ``None`` to
+            render while copying.
     """
-    naive = {
-        name: frame[name].dt.tz_convert("UTC").dt.tz_localize(None)
-        for name, kind in LEG_COLUMNS.items()
-        if kind == "utc"
-    }
-    buffer = io.StringIO()
-    frame.assign(**naive).to_csv(buffer, index=False, header=False, na_rep=null, lineterminator="\n")
-    buffer.seek(0)
-    return buffer
+
+    frame: pd.DataFrame
+    given: int
+    copy_text: tuple[str, ...] | None = None
+
+
+def prepare_batch(legs: pd.DataFrame, tenant: str, *, render_copy: bool = False) -> PreparedLegs:
+    """:func:`prepare_legs`, and with ``render_copy`` the ``COPY`` text too (see :class:`PreparedLegs`)."""
+    frame = prepare_legs(legs, tenant)
+    text = tuple(copy_text_pieces(frame)) if render_copy else None
+    return PreparedLegs(frame=frame, given=len(legs), copy_text=text)
 
 
 def copy_text_pieces(frame: pd.DataFrame, rows: int = COPY_PIECE_ROWS) -> Iterator[str]:
@@ -98,7 +95,8 @@ def copy_text_pieces(frame: pd.DataFrame, rows: int = COPY_PIECE_ROWS) -> Iterat
     newline and carriage return escaped). Rendering column by column with C-level joins is several
     times faster than ``to_csv``, the text is smaller (quotes need no doubling), and handing pieces to
     the COPY one at a time lets the server ingest one piece while the next is rendered. Timestamps
-    are naive UTC (``2026-03-02 14:00:00[.ffffff]``): run the COPY with the session time zone UTC.
+    are naive UTC ISO text (``2026-03-02T14:00:00[.ffffff]``): run the COPY with the session time
+    zone UTC.
     """
     for start in range(0, len(frame), rows):
         part = frame.iloc[start : start + rows]

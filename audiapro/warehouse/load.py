@@ -18,7 +18,7 @@ import sqlalchemy as sa
 
 from audiapro.warehouse.calls import recompute_calls
 from audiapro.warehouse.engine import begin_write
-from audiapro.warehouse.frames import prepare_legs, reject_records
+from audiapro.warehouse.frames import PreparedLegs, prepare_batch, reject_records
 from audiapro.warehouse.runs import RunInfo, finish_run, insert_rejects, insert_run, redact_error, utcnow
 from audiapro.warehouse.sync import commit_cursor, note_failure
 from audiapro.warehouse.tables import RUN_FAILED, RUN_SUCCEEDED
@@ -60,7 +60,7 @@ def load_batch(
     engine: sa.Engine,
     *,
     tenant: str,
-    legs: pd.DataFrame,
+    legs: pd.DataFrame | PreparedLegs,
     rejects: pd.DataFrame,
     run: RunInfo,
     cursor: datetime | None = None,
@@ -78,7 +78,8 @@ def load_batch(
         engine: Warehouse engine (Postgres loads through COPY; SQLite through executemany).
         tenant: Tenant of every leg.
         legs: Canonical leg frame (``audiapro.cdr.schema``); may be empty. Duplicate ``leg_key``s
-            keep the last occurrence.
+            keep the last occurrence. Or the same already passed through ``prepare_batch`` (a file
+            import prepares and renders the next chunk while this one loads).
         rejects: Quarantined rows (``REJECT_COLUMNS``); may be empty.
         run: Run metadata.
         cursor: New poll watermark (tz-aware). ``None`` for backfills and imports: the live poll's
@@ -95,12 +96,12 @@ def load_batch(
     """
     if cursor is not None and cursor.tzinfo is None:
         raise ValueError("cursor must be tz-aware (UTC)")
-    frame = prepare_legs(legs, tenant)
+    batch = legs if isinstance(legs, PreparedLegs) else prepare_batch(legs, tenant)
     quarantined = reject_records(rejects)
     now = utcnow()
     with begin_write(engine) as conn:
         run_id = insert_run(conn, tenant=tenant, run=run, status=RUN_SUCCEEDED, now=now)
-        counts = merge_legs(conn, frame, tenant=tenant, run_id=run_id, now=now, on_conflict=on_conflict)
+        counts = merge_legs(conn, batch, tenant=tenant, run_id=run_id, now=now, on_conflict=on_conflict)
         touched = recompute_calls(conn, tenant=tenant, run_id=run_id, now=now) if counts.changed else 0
         rejected = insert_rejects(conn, quarantined, run_id=run_id, tenant=tenant, now=now)
         finish_run(
@@ -117,7 +118,7 @@ def load_batch(
         drop_scratch(conn)
         result = LoadResult(
             run_id=run_id,
-            read=len(legs),
+            read=batch.given,
             inserted=counts.inserted,
             updated=counts.updated,
             unchanged=counts.unchanged,

@@ -25,12 +25,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final, Literal, cast
 
-import pandas as pd
 import sqlalchemy as sa
 
 from audiapro.cdr.schema import LEG_COLUMN_NAMES
 from audiapro.warehouse.dialect import POSTGRES, SQLITE, upsert_insert
-from audiapro.warehouse.frames import TextStream, copy_text_pieces, to_rows
+from audiapro.warehouse.frames import PreparedLegs, TextStream, copy_text_pieces, to_rows
 from audiapro.warehouse.tables import LEG_CONTENT_COLUMNS, LEG_IDENTITY, UtcDateTime, cdr_legs, leg_columns
 
 _scratch = sa.MetaData()
@@ -79,18 +78,18 @@ class MergeCounts:
 
 def merge_legs(
     conn: sa.Connection,
-    frame: pd.DataFrame,
+    batch: PreparedLegs,
     *,
     tenant: str,
     run_id: int,
     now: datetime,
     on_conflict: OnConflict = "update",
 ) -> MergeCounts:
-    """Stage ``frame`` (from ``prepare_legs``) and merge it into ``cdr_legs``; fills :data:`changed`.
+    """Stage ``batch`` (from ``prepare_batch``) and merge it into ``cdr_legs``; fills :data:`changed`.
 
     Args:
         conn: Connection inside the load transaction.
-        frame: Prepared legs of ``tenant``, unique by ``leg_key``; may be empty.
+        batch: Prepared legs of ``tenant``, unique by ``leg_key``; may be empty.
         tenant: Tenant of every row.
         run_id: The ``ingest_runs`` row of this load.
         now: Timestamp for ``loaded_at``/``updated_at``.
@@ -101,12 +100,13 @@ def merge_legs(
     """
     if on_conflict not in ON_CONFLICT_MODES:
         raise ValueError(f"on_conflict must be one of {ON_CONFLICT_MODES}, got {on_conflict!r}")
+    frame = batch.frame
     if len(frame) == 0:
         return MergeCounts()
     stage.create(conn)
     changed.create(conn)
     if conn.dialect.name == POSTGRES:
-        _copy_into_stage(conn, frame)
+        _copy_into_stage(conn, batch)
         # Temp tables have no statistics: without them Postgres guesses their size and either reads
         # the whole stored table for a small poll batch or runs per-row lookups for a million-row
         # import. ANALYZE samples them (milliseconds) so the plan fits the batch.
@@ -145,7 +145,7 @@ def drop_scratch(conn: sa.Connection) -> None:
             conn.execute(sa.schema.DropTable(table, if_exists=True))
 
 
-def _copy_into_stage(conn: sa.Connection, frame: pd.DataFrame) -> None:
+def _copy_into_stage(conn: sa.Connection, batch: PreparedLegs) -> None:
     columns = ", ".join(LEG_COLUMN_NAMES)
     # Text format (tab-separated, \N for NULL): rendered and parsed faster than CSV, see frames.
     sql = f"COPY {stage.name} ({columns}) FROM STDIN"
@@ -157,6 +157,10 @@ def _copy_into_stage(conn: sa.Connection, frame: pd.DataFrame) -> None:
         # The data carries naive UTC timestamps (fast to render); read them as UTC. SET LOCAL ends
         # with this transaction, and every other statement binds tz-aware values anyway.
         cursor.execute("SET LOCAL TIME ZONE 'UTC'")
+        if batch.copy_text is not None:
+            cursor.copy_expert(sql, TextStream(iter(batch.copy_text)))
+            return
+        frame = batch.frame
         for start in range(0, len(frame), COPY_CHUNK_ROWS):
             # Streamed piece by piece: the server ingests one piece while the next is rendered.
             pieces = copy_text_pieces(frame.iloc[start : start + COPY_CHUNK_ROWS])

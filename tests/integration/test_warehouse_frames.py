@@ -18,11 +18,11 @@ import pytest
 
 from audiapro.cdr.schema import LEG_COLUMN_NAMES, LEG_COLUMNS, REJECT_COLUMNS
 from audiapro.warehouse.frames import (
-    COPY_NULL,
-    copy_null_marker,
+    COPY_TEXT_NULL,
+    copy_text_pieces,
+    prepare_batch,
     prepare_legs,
     reject_records,
-    to_copy_csv,
     to_rows,
 )
 
@@ -221,20 +221,31 @@ def test_prepare_accepts_empty_frames() -> None:
 # --- renderings -------------------------------------------------------------------------------------
 
 
-def test_copy_csv_keeps_empty_strings_apart_from_nulls() -> None:
-    frame = prepare_legs(make_legs([leg("a", caller_name="", dcontext=None)]), TENANT)
-    line = to_copy_csv(frame, COPY_NULL).getvalue()
-    fields = line.rstrip("\n").split(",")
-    assert fields[LEG_COLUMN_NAMES.index("caller_name")] == ""
-    assert fields[LEG_COLUMN_NAMES.index("dcontext")] == COPY_NULL
-    assert fields[LEG_COLUMN_NAMES.index("start_at")] == "2026-03-02 14:00:00"  # naive UTC
+def test_copy_text_keeps_empty_strings_apart_from_nulls_and_escapes_specials() -> None:
+    legs = [leg("a", caller_name="", dcontext=None), leg("b", caller_name="x\ty\\z\nw\r")]
+    (text,) = copy_text_pieces(prepare_legs(make_legs(legs), TENANT))
+    first, second = (line.split("\t") for line in text.removesuffix("\n").split("\n"))
+    name = LEG_COLUMN_NAMES.index("caller_name")
+    assert first[name] == ""
+    assert first[LEG_COLUMN_NAMES.index("dcontext")] == COPY_TEXT_NULL
+    assert first[LEG_COLUMN_NAMES.index("start_at")] == "2026-03-02T14:00:00"  # naive UTC
+    assert second[name] == "x\\ty\\\\z\\nw\\r"
 
 
-def test_copy_null_marker_avoids_values() -> None:
-    assert copy_null_marker(prepare_legs(make_legs([leg("a")]), TENANT)) == COPY_NULL
-    clash = prepare_legs(make_legs([leg("a", caller_name=COPY_NULL)]), TENANT)
-    marker = copy_null_marker(clash)
-    assert marker != COPY_NULL and marker.startswith(COPY_NULL)
+def test_copy_text_comes_in_pieces_of_whole_lines() -> None:
+    frame = prepare_legs(make_legs([leg(str(n)) for n in range(7)]), TENANT)
+    pieces = list(copy_text_pieces(frame, rows=3))
+    assert [piece.count("\n") for piece in pieces] == [3, 3, 1]
+    assert "".join(pieces) == "".join(copy_text_pieces(frame))
+
+
+def test_prepare_batch_renders_copy_text_only_when_asked() -> None:
+    frame = make_legs([leg("a"), leg("b"), leg("a")])  # "a" twice: the batch keeps the last one
+    plain = prepare_batch(frame, TENANT)
+    rendered = prepare_batch(frame, TENANT, render_copy=True)
+    assert plain.copy_text is None and plain.given == rendered.given == 3
+    assert len(rendered.frame) == 2
+    assert rendered.copy_text == tuple(copy_text_pieces(rendered.frame))
 
 
 def test_rows_are_plain_python_values() -> None:

@@ -23,7 +23,7 @@ their 1-based index among the file's rows (legs and rejects) in file order.
 from __future__ import annotations
 
 import codecs
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Literal
 
@@ -79,7 +79,7 @@ def detect_format(path: str | Path) -> FileFormat:
 
 def iter_cdr_file(
     path: str | Path, *, chunk_rows: int = DEFAULT_CHUNK_ROWS, read_ahead_chunks: int = READ_AHEAD_CHUNKS
-) -> Iterator[RawChunk]:
+) -> Generator[RawChunk, None, None]:
     """Read a CDR file as chunks of raw legs.
 
     Args:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import Final, TypeVar, cast
 
 T = TypeVar("T")
@@ -22,7 +22,7 @@ _POLL_S: Final = 0.1
 _ITEM, _DONE, _FAILED = range(3)
 
 
-def read_ahead(items: Iterator[T], depth: int = 1) -> Iterator[T]:
+def read_ahead(items: Iterator[T], depth: int = 1) -> Generator[T, None, None]:
     """Yield ``items``, producing up to ``depth`` of them ahead in a background thread.
 
     The thread starts at the first ``next()``. Closing the returned generator (or dropping it) stops
