@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from pandas.api.types import infer_dtype
 
 from audiapro.cdr.keys import leg_keys
 from audiapro.cdr.localtime import (
@@ -220,7 +221,9 @@ def normalize_frame(
         index=index,
     )[list(LEG_COLUMN_NAMES)]
     for name, kind in LEG_COLUMNS.items():
-        if kind in ("str", "json"):
+        # Text columns hold strings or None; a stray NaN would be stored as the text "nan". Columns of
+        # strings only (most of them) are recognised by one C pass and skip the slower NA scan.
+        if kind in ("str", "json") and infer_dtype(legs[name], skipna=False) != "string":
             legs[name] = legs[name].astype(object).where(legs[name].notna(), None)
 
     bad = reasons.reason != ""

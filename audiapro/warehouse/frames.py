@@ -14,6 +14,7 @@ from typing import Any, Final
 
 import numpy as np
 import pandas as pd
+from pandas.api.types import infer_dtype
 
 from audiapro.cdr.schema import LEG_COLUMN_NAMES, LEG_COLUMNS, REJECT_COLUMNS
 
@@ -201,7 +202,7 @@ def _coerce(series: pd.Series, name: str, kind: str) -> pd.Series:
         return _as_utc(series, name)
     if kind == "int":
         return series.astype("Int64")
-    if kind == "json" and series.dtype == object:
+    if kind == "json" and series.dtype == object and infer_dtype(series, skipna=True) != "string":
         # Lists/dicts are accepted and rendered compactly; text passes through unchanged.
         return series.map(
             lambda v: v if v is None or isinstance(v, str) else json.dumps(v), na_action="ignore"
