@@ -23,17 +23,29 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from benchlib import admin_url, fresh_database, log, machine, rate, report_child, run_child
+from benchlib import (
+    TIMEZONE,
+    add_common_options,
+    admin_url,
+    child_main,
+    count_rows,
+    fresh_database,
+    load_average,
+    log,
+    machine,
+    print_report,
+    rate,
+    run_child_logged,
+    tenant_settings,
+)
 
 SCRIPT = Path(__file__).resolve()
-TIMEZONE = "America/New_York"
-TENANT_NAME = "bench"
 SEED = 2027
 FIRST_DAY = date(2025, 1, 1)
 DEFAULT_DAYS = 365
@@ -58,12 +70,6 @@ def simulator_config(days: int, calls_per_day: int) -> Any:
         day_cache_size=days + 10,  # every generated day stays cached: both runs read the same data
         control_endpoints=False,
     )
-
-
-def tenant_settings() -> Any:
-    from audiapro.ingest import TenantSettings
-
-    return TenantSettings(name=TENANT_NAME, timezone=TIMEZONE, region="US")
 
 
 def make_client(base_url: str, page_size: int) -> Any:
@@ -105,8 +111,6 @@ def run_fetch(args: argparse.Namespace) -> dict[str, Any]:
 
 def run_backfill(args: argparse.Namespace) -> dict[str, Any]:
     """The real backfill path into a freshly migrated warehouse."""
-    import sqlalchemy as sa
-
     from audiapro.backfill import backfill_window, plan_backfill
     from audiapro.warehouse import get_engine, upgrade
 
@@ -123,13 +127,7 @@ def run_backfill(args: argparse.Namespace) -> dict[str, Any]:
             for name in totals:
                 totals[name] += getattr(outcome, name)
     seconds = time.perf_counter() - began
-    with engine.connect() as conn:
-        legs, calls, done = conn.execute(
-            sa.text(
-                "SELECT (SELECT count(*) FROM cdr_legs), (SELECT count(*) FROM calls), "
-                "(SELECT count(*) FROM backfill_windows)"
-            )
-        ).one()
+    legs, calls, done = count_rows(engine, "cdr_legs", "calls", "backfill_windows")
     engine.dispose()
     windows = [[w.start.isoformat(), w.end.isoformat()] for w in plan.windows]
     return {
@@ -143,13 +141,8 @@ def run_backfill(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def child_main(args: argparse.Namespace) -> None:
-    if args.run == "fetch":
-        report_child(run_fetch(args))
-    elif args.run == "backfill":
-        report_child(run_backfill(args))
-    else:
-        raise SystemExit(f"unknown --run {args.run!r}")
+#: The methods a child process runs, by their ``--run`` name.
+RUNNERS = {"fetch": run_fetch, "backfill": run_backfill}
 
 
 # --- parent ----------------------------------------------------------------------------------------
@@ -173,7 +166,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     from audiapro.warehouse import get_engine, upgrade
 
     server = admin_url(args.database_url)
-    load_start = round(os.getloadavg()[0], 2)
+    load_start = load_average()
     sim = UcmSimulator(simulator_config(args.days, args.calls_per_day))
     log(f"generating {args.days} days at {args.calls_per_day} calls/weekday (not timed) ...")
     began = time.perf_counter()
@@ -196,11 +189,9 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             common += ["--days", str(args.days), "--window-days", str(args.window_days)]
             common += ["--now", now.isoformat(), "--windows", windows]
             log(f"fetch-only: {len(plan.windows)} windows of {args.window_days} days ...")
-            fetch = run_child(SCRIPT, ["--run", "fetch", *common])
-            log(f"  {fetch.figures['seconds']} s, peak RSS {fetch.peak_rss_mb:.0f} MB")
+            fetch = run_child_logged(SCRIPT, ["--run", "fetch", *common])
             log("backfill: plan_backfill + backfill_window per window into Postgres ...")
-            backfill = run_child(SCRIPT, ["--run", "backfill", "--url", url, *common])
-            log(f"  {backfill.figures['seconds']} s, peak RSS {backfill.peak_rss_mb:.0f} MB")
+            backfill = run_child_logged(SCRIPT, ["--run", "backfill", "--url", url, *common])
     finally:
         handle.stop()
     fetch_rate = rate(fetch.figures["legs"], fetch.figures["seconds"])
@@ -225,12 +216,13 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             "fetch_only": fetch.figures,
             "backfill": backfill.figures,
         },
-        "machine": {**machine(server), "load_avg_1m_start": load_start},
+        "machine": machine(server, load_start),
     }
 
 
-def print_table(figures: dict[str, Any]) -> None:
-    print(
+def table_lines(figures: dict[str, Any]) -> Iterator[str]:
+    """The human-readable table above the machine line and the JSON line."""
+    yield (
         f"backfill benchmark: {figures['legs']:,} legs, {figures['days']} days, {figures['windows']} windows "
         f"of {figures['window_days']} days, pages of {figures['page_size']}"
     )
@@ -238,22 +230,16 @@ def print_table(figures: dict[str, Any]) -> None:
         ("fetch-only (client paging)", "fetch_only"),
         ("backfill (fetch + load)", "backfill"),
     ):
-        print(
+        yield (
             f"  {label:<27} {figures[f'{name}_seconds']:>9.2f} s "
             f"{figures[f'{name}_legs_per_s']:>10,.0f} legs/s"
             f"  peak RSS {figures[f'{name}_peak_rss_mb']:.0f} MB"
         )
-    print(f"  backfill / fetch-only = {figures['backfill_vs_fetch_only']}")
+    yield f"  backfill / fetch-only = {figures['backfill_vs_fetch_only']}"
     details = figures["details"]["backfill"]
-    print(
+    yield (
         f"  stored: {details['legs_in_db']:,} legs, {details['calls_in_db']:,} calls, "
         f"{details['windows_done']} windows recorded done"
-    )
-    m = figures["machine"]
-    print(
-        f"  machine: {m['cpus']} CPUs, {m['memory_gib']} GiB, {m['os']}, Python {m['python']}, "
-        f"PostgreSQL {m['postgres']} (fsync={m['fsync']}, synchronous_commit={m['synchronous_commit']}), "
-        f"load average {m['load_avg_1m_start']} -> {m['load_avg_1m']}"
     )
 
 
@@ -265,9 +251,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--calls-per-day", type=int, default=DEFAULT_CALLS_PER_DAY, help="calls per weekday")
     parser.add_argument("--window-days", type=int, default=DEFAULT_WINDOW_DAYS, help="backfill window length")
     parser.add_argument("--page-size", type=int, default=DEFAULT_PAGE_SIZE, help="cdrapi numRecords")
-    parser.add_argument("--database-url", help="Postgres server URL (default: $TEST_DATABASE_URL)")
-    parser.add_argument("--run", help=argparse.SUPPRESS)  # child mode
-    parser.add_argument("--url", help=argparse.SUPPRESS)
+    add_common_options(parser)
     parser.add_argument("--base-url", help=argparse.SUPPRESS)
     parser.add_argument("--now", help=argparse.SUPPRESS)
     parser.add_argument("--windows", help=argparse.SUPPRESS)
@@ -277,11 +261,10 @@ def parse_args() -> argparse.Namespace:
 def main() -> None:
     args = parse_args()
     if args.run:
-        child_main(args)
+        child_main(args, RUNNERS)
         return
     figures = measure(args)
-    print_table(figures)
-    print(json.dumps(figures), flush=True)
+    print_report(figures, table_lines(figures))
 
 
 if __name__ == "__main__":

@@ -7,13 +7,14 @@ kernel's accounting for exactly that child (``os.wait4``) after it exits.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,12 @@ import sqlalchemy as sa
 URL_VARIABLES = ("TEST_DATABASE_URL", "AUDIAPRO_DATABASE_URL")
 #: Prefix of the JSON line a child process prints as its last line.
 RESULT_PREFIX = "RESULT "
+#: The tenant every bench loads as, and its time zone (the simulator's and the import's).
+TENANT_NAME = "bench"
+TIMEZONE = "America/New_York"
+
+#: A measured method run in a child process: the parsed options in, its figures out.
+ChildRunner = Callable[[argparse.Namespace], dict[str, Any]]
 
 
 def admin_url(explicit: str | None) -> str:
@@ -65,6 +72,10 @@ class ChildResult:
     figures: dict[str, Any]
     peak_rss_mb: float
 
+    def figures_with_rss(self) -> dict[str, Any]:
+        """The reported figures plus ``peak_rss_mb`` (rounded to 0.1 MB)."""
+        return {**self.figures, "peak_rss_mb": round(self.peak_rss_mb, 1)}
+
 
 def run_child(script: Path, args: Sequence[str]) -> ChildResult:
     """Run ``script --run ...`` in a fresh interpreter; return its result line and its peak RSS.
@@ -90,9 +101,56 @@ def run_child(script: Path, args: Sequence[str]) -> ChildResult:
     return ChildResult(json.loads(lines[-1][len(RESULT_PREFIX) :]), usage.ru_maxrss / 1024)
 
 
+def run_child_logged(script: Path, args: Sequence[str], *, show_rss: bool = True) -> ChildResult:
+    """:func:`run_child`, then log the child's timed seconds (and its peak RSS) as progress."""
+    result = run_child(script, args)
+    rss = f", peak RSS {result.peak_rss_mb:.0f} MB" if show_rss else ""
+    log(f"  {result.figures['seconds']} s{rss}")
+    return result
+
+
 def report_child(figures: dict[str, Any]) -> None:
     """Print a child's result line (read by :func:`run_child`)."""
     print(RESULT_PREFIX + json.dumps(figures), flush=True)
+
+
+def child_main(args: argparse.Namespace, runners: Mapping[str, ChildRunner]) -> None:
+    """Child mode: run the method ``--run`` names and print its result line.
+
+    Raises:
+        SystemExit: ``--run`` names no method of this bench.
+    """
+    runner = runners.get(args.run)
+    if runner is None:
+        raise SystemExit(f"unknown --run {args.run!r}")
+    report_child(runner(args))
+
+
+def add_common_options(parser: argparse.ArgumentParser) -> None:
+    """Add the options every bench has: the server URL, and the hidden child-mode ones.
+
+    Called after a bench's own options, so that ``--help`` lists those first.
+    """
+    parser.add_argument("--database-url", help="Postgres server URL (default: $TEST_DATABASE_URL)")
+    parser.add_argument("--run", help=argparse.SUPPRESS)  # child mode
+    parser.add_argument("--url", help=argparse.SUPPRESS)
+
+
+def print_report(figures: dict[str, Any], table_lines: Iterable[str]) -> None:
+    """Print a bench's table, the machine line, and the figures as the last line (one JSON object)."""
+    for line in table_lines:
+        print(line)
+    print(machine_line(figures["machine"]))
+    print(json.dumps(figures), flush=True)
+
+
+def machine_line(m: dict[str, Any]) -> str:
+    """The table line describing the machine (the ``machine`` figures of :func:`machine`)."""
+    return (
+        f"  machine: {m['cpus']} CPUs, {m['memory_gib']} GiB, {m['os']}, Python {m['python']}, "
+        f"PostgreSQL {m['postgres']} (fsync={m['fsync']}, synchronous_commit={m['synchronous_commit']}), "
+        f"load average {m['load_avg_1m_start']} -> {m['load_avg_1m']}"
+    )
 
 
 def log(message: str) -> None:
@@ -100,8 +158,18 @@ def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def machine(database_url: str) -> dict[str, Any]:
-    """Facts about the machine and the database server the figures come from."""
+def load_average() -> float:
+    """The 1-minute load average, rounded (taken before measuring, passed to :func:`machine`)."""
+    return round(os.getloadavg()[0], 2)
+
+
+def machine(database_url: str, load_start: float) -> dict[str, Any]:
+    """Facts about the machine and the database server the figures come from.
+
+    Args:
+        database_url: The server the figures were measured on.
+        load_start: :func:`load_average` when the bench began (the current one is added too).
+    """
     engine = sa.create_engine(database_url)
     try:
         with engine.connect() as conn:
@@ -119,7 +187,8 @@ def machine(database_url: str) -> dict[str, Any]:
         "fsync": fsync,
         "synchronous_commit": commit,
         # Other work on the machine slows every method; the figures are only comparable within a run.
-        "load_avg_1m": round(os.getloadavg()[0], 2),
+        "load_avg_1m": load_average(),
+        "load_avg_1m_start": load_start,
     }
 
 
@@ -136,6 +205,20 @@ def _os_name() -> str:
     except OSError:
         return platform.platform()
     return release.get("PRETTY_NAME", platform.platform())
+
+
+def tenant_settings() -> Any:
+    """The tenant the benches load as (imported late: the parent need not load the pipeline)."""
+    from audiapro.ingest import TenantSettings
+
+    return TenantSettings(name=TENANT_NAME, timezone=TIMEZONE, region="US")
+
+
+def count_rows(engine: sa.Engine, *tables: str) -> list[int]:
+    """The row count of each table, in one query."""
+    counts = ", ".join(f"(SELECT count(*) FROM {table})" for table in tables)
+    with engine.connect() as conn:
+        return list(conn.execute(sa.text(f"SELECT {counts}")).one())
 
 
 def rate(rows: int, seconds: float) -> float:

@@ -30,22 +30,35 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import math
-import os
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from benchlib import admin_url, fresh_database, log, machine, rate, report_child, run_child
+from benchlib import (
+    TENANT_NAME,
+    TIMEZONE,
+    add_common_options,
+    admin_url,
+    child_main,
+    count_rows,
+    fresh_database,
+    load_average,
+    log,
+    machine,
+    print_report,
+    rate,
+    run_child,
+    run_child_logged,
+    tenant_settings,
+)
 
 SCRIPT = Path(__file__).resolve()
 DEFAULT_ROWS = 1_000_000
-TIMEZONE = "America/New_York"
-TENANT_NAME = "bench"
 SEED = 2026
 #: Average legs per generated call-day (weekends included) of the simulator's default mix.
 LEGS_PER_CALL_DAY = 1.83
@@ -101,19 +114,11 @@ def generate_csv(path: Path, rows: int, seed: int = SEED) -> int:
     return written
 
 
-def tenant_settings() -> Any:
-    from audiapro.ingest import TenantSettings
-
-    return TenantSettings(name=TENANT_NAME, timezone=TIMEZONE, region="US")
-
-
 # --- child processes -------------------------------------------------------------------------------
 
 
 def run_ours(csv_path: Path, url: str, chunk_rows: int | None) -> dict[str, Any]:
     """The real import into a freshly migrated warehouse."""
-    import sqlalchemy as sa
-
     from audiapro.importing import import_file
     from audiapro.warehouse import get_engine, upgrade
 
@@ -125,13 +130,7 @@ def run_ours(csv_path: Path, url: str, chunk_rows: int | None) -> dict[str, Any]
     else:
         summary = import_file(csv_path, engine, tenant_settings(), chunk_rows=chunk_rows)
     seconds = time.perf_counter() - began
-    with engine.connect() as conn:
-        legs, calls, rejected = conn.execute(
-            sa.text(
-                "SELECT (SELECT count(*) FROM cdr_legs), (SELECT count(*) FROM calls), "
-                "(SELECT count(*) FROM rejected_rows)"
-            )
-        ).one()
+    legs, calls, rejected = count_rows(engine, "cdr_legs", "calls", "rejected_rows")
     engine.dispose()
     return {
         "seconds": round(seconds, 3),
@@ -156,8 +155,7 @@ def run_naive(csv_path: Path, url: str) -> dict[str, Any]:
     frame = pd.read_csv(csv_path)
     frame.to_sql("cdr_naive", engine, index=False)
     seconds = time.perf_counter() - began
-    with engine.connect() as conn:
-        stored = conn.scalar(sa.text("SELECT count(*) FROM cdr_naive"))
+    (stored,) = count_rows(engine, "cdr_naive")
     engine.dispose()
     return {"seconds": round(seconds, 3), "rows": len(frame), "rows_in_db": stored}
 
@@ -183,8 +181,6 @@ def run_prepare(csv_path: Path, out_path: Path, chunk_rows: int | None) -> dict[
 def run_ceiling(prepared: Path, url: str) -> dict[str, Any]:
     """(b) COPY of the prepared file into TEMP staging + INSERT ... ON CONFLICT DO NOTHING, one commit."""
     from typing import cast
-
-    import sqlalchemy as sa
 
     from audiapro.cdr.schema import LEG_COLUMN_NAMES
     from audiapro.warehouse import RunInfo, begin_write, get_engine, upgrade
@@ -216,24 +212,18 @@ def run_ceiling(prepared: Path, url: str) -> dict[str, Any]:
             cursor.execute(merge_sql, {"run": run_id, "now": now})
             inserted = cursor.rowcount
     seconds = time.perf_counter() - began
-    with engine.connect() as conn:
-        stored = conn.scalar(sa.text("SELECT count(*) FROM cdr_legs"))
+    (stored,) = count_rows(engine, "cdr_legs")
     engine.dispose()
     return {"seconds": round(seconds, 3), "inserted": inserted, "legs_in_db": stored}
 
 
-def child_main(args: argparse.Namespace) -> None:
-    csv_path = Path(args.csv)
-    if args.run == "ours":
-        report_child(run_ours(csv_path, args.url, args.chunk_rows))
-    elif args.run == "naive":
-        report_child(run_naive(csv_path, args.url))
-    elif args.run == "prepare":
-        report_child(run_prepare(csv_path, Path(args.out), args.chunk_rows))
-    elif args.run == "ceiling":
-        report_child(run_ceiling(csv_path, args.url))
-    else:
-        raise SystemExit(f"unknown --run {args.run!r}")
+#: The methods a child process runs, by their ``--run`` name.
+RUNNERS = {
+    "ours": lambda args: run_ours(Path(args.csv), args.url, args.chunk_rows),
+    "naive": lambda args: run_naive(Path(args.csv), args.url),
+    "prepare": lambda args: run_prepare(Path(args.csv), Path(args.out), args.chunk_rows),
+    "ceiling": lambda args: run_ceiling(Path(args.csv), args.url),
+}
 
 
 # --- parent ----------------------------------------------------------------------------------------
@@ -241,22 +231,22 @@ def child_main(args: argparse.Namespace) -> None:
 
 def measure(args: argparse.Namespace, csv_path: Path, rows: int, workdir: Path) -> dict[str, Any]:
     server = admin_url(args.database_url)
-    load_start = round(os.getloadavg()[0], 2)
+    load_start = load_average()
     chunk = [] if args.chunk_rows is None else ["--chunk-rows", str(args.chunk_rows)]
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     results: dict[str, Any] = {}
     if "ours" in methods:
         log(f"ours: import_file of {rows:,} rows ...")
         with fresh_database(server, "bench_ours") as url:
-            ours = run_child(SCRIPT, ["--run", "ours", "--csv", str(csv_path), "--url", url, *chunk])
-        results["ours"] = {**ours.figures, "peak_rss_mb": round(ours.peak_rss_mb, 1)}
-        log(f"  {ours.figures['seconds']} s, peak RSS {ours.peak_rss_mb:.0f} MB")
+            ours = run_child_logged(SCRIPT, ["--run", "ours", "--csv", str(csv_path), "--url", url, *chunk])
+        results["ours"] = ours.figures_with_rss()
     if "naive" in methods:
         log("(a) naive read_csv + to_sql ...")
         with fresh_database(server, "bench_naive") as url:
-            naive = run_child(SCRIPT, ["--run", "naive", "--csv", str(csv_path), "--url", url])
-        results["naive"] = {**naive.figures, "peak_rss_mb": round(naive.peak_rss_mb, 1)}
-        log(f"  {naive.figures['seconds']} s")
+            naive = run_child_logged(
+                SCRIPT, ["--run", "naive", "--csv", str(csv_path), "--url", url], show_rss=False
+            )
+        results["naive"] = naive.figures_with_rss()
     if "ceiling" in methods:
         prepared = workdir / "prepared-copy.txt"
         log("(b) preparing the canonical COPY file (not timed) ...")
@@ -264,12 +254,13 @@ def measure(args: argparse.Namespace, csv_path: Path, rows: int, workdir: Path) 
         log(f"  prepared {prep.figures['legs']:,} legs in {prep.figures['seconds']} s")
         log("(b) ceiling: COPY into staging + INSERT ... ON CONFLICT ...")
         with fresh_database(server, "bench_ceiling") as url:
-            ceiling = run_child(SCRIPT, ["--run", "ceiling", "--csv", str(prepared), "--url", url])
+            ceiling = run_child_logged(
+                SCRIPT, ["--run", "ceiling", "--csv", str(prepared), "--url", url], show_rss=False
+            )
         results["ceiling"] = {**ceiling.figures, "prepared_legs": prep.figures["legs"]}
-        log(f"  {ceiling.figures['seconds']} s")
         prepared.unlink(missing_ok=True)
     figures = summarize(results, rows)
-    figures["machine"] = {**machine(server), "load_avg_1m_start": load_start}
+    figures["machine"] = machine(server, load_start)
     figures["csv_bytes"] = csv_path.stat().st_size
     return figures
 
@@ -305,9 +296,10 @@ def summarize(results: dict[str, Any], rows: int) -> dict[str, Any]:
     }
 
 
-def print_table(figures: dict[str, Any]) -> None:
+def table_lines(figures: dict[str, Any]) -> Iterator[str]:
+    """The human-readable table above the machine line and the JSON line."""
     rows = figures["rows"]
-    print(f"import benchmark: {rows:,} legs, UI CSV export ({figures['csv_bytes'] / 2**20:.0f} MiB)")
+    yield f"import benchmark: {rows:,} legs, UI CSV export ({figures['csv_bytes'] / 2**20:.0f} MiB)"
     labels = {
         "ours": "ours (import_file)",
         "naive": "(a) read_csv + to_sql",
@@ -317,21 +309,13 @@ def print_table(figures: dict[str, Any]) -> None:
         value = figures[f"{name}_rows_per_s"]
         seconds = figures[f"{name}_seconds"]
         if value is not None:
-            print(f"  {label:<24} {seconds:>9.2f} s {value:>12,.0f} rows/s")
+            yield f"  {label:<24} {seconds:>9.2f} s {value:>12,.0f} rows/s"
     if figures["ours_vs_ceiling"] is not None:
-        print(f"  ours / (b) = {figures['ours_vs_ceiling']:.2f}   (target >= {TARGET_VS_CEILING})")
+        yield f"  ours / (b) = {figures['ours_vs_ceiling']:.2f}   (target >= {TARGET_VS_CEILING})"
     if figures["ours_vs_naive"] is not None:
-        print(f"  ours / (a) = {figures['ours_vs_naive']:.2f}x  (target >= {TARGET_VS_NAIVE}x)")
+        yield f"  ours / (a) = {figures['ours_vs_naive']:.2f}x  (target >= {TARGET_VS_NAIVE}x)"
     if figures["ours_peak_rss_mb"] is not None:
-        print(
-            f"  peak RSS of the import: {figures['ours_peak_rss_mb']:.0f} MB (target < {TARGET_RSS_MB:.0f})"
-        )
-    m = figures["machine"]
-    print(
-        f"  machine: {m['cpus']} CPUs, {m['memory_gib']} GiB, {m['os']}, Python {m['python']}, "
-        f"PostgreSQL {m['postgres']} (fsync={m['fsync']}, synchronous_commit={m['synchronous_commit']}), "
-        f"load average {m['load_avg_1m_start']} -> {m['load_avg_1m']}"
-    )
+        yield f"  peak RSS of the import: {figures['ours_peak_rss_mb']:.0f} MB (target < {TARGET_RSS_MB:.0f})"
 
 
 def parse_args() -> argparse.Namespace:
@@ -344,9 +328,7 @@ def parse_args() -> argparse.Namespace:
         "--chunk-rows", type=int, default=None, help="import chunk size (default: the import's)"
     )
     parser.add_argument("--methods", default=",".join(METHODS), help="comma list of ours,naive,ceiling")
-    parser.add_argument("--database-url", help="Postgres server URL (default: $TEST_DATABASE_URL)")
-    parser.add_argument("--run", help=argparse.SUPPRESS)  # child mode
-    parser.add_argument("--url", help=argparse.SUPPRESS)
+    add_common_options(parser)
     parser.add_argument("--out", help=argparse.SUPPRESS)
     return parser.parse_args()
 
@@ -354,7 +336,7 @@ def parse_args() -> argparse.Namespace:
 def main() -> None:
     args = parse_args()
     if args.run:
-        child_main(args)
+        child_main(args, RUNNERS)
         return
     with tempfile.TemporaryDirectory(prefix="audiapro-import-bench-") as tmp:
         workdir = Path(tmp)
@@ -369,8 +351,7 @@ def main() -> None:
             rows = generate_csv(csv_path, args.rows)
             log(f"  {rows:,} rows in {time.perf_counter() - began:.1f} s -> {csv_path}")
         figures = measure(args, csv_path, rows, workdir)
-    print_table(figures)
-    print(json.dumps(figures), flush=True)
+    print_report(figures, table_lines(figures))
 
 
 if __name__ == "__main__":

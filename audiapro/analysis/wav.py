@@ -2,7 +2,9 @@
 
 Decoding uses a small RIFF chunk reader instead of stdlib `wave`, which refuses
 WAVE_FORMAT_EXTENSIBLE and G.711 (µ-law/A-law) files that PBXs and ffmpeg write; `wave` is used only
-to encode, where the format is ours to choose (mono 16-bit PCM).
+to encode, where the format is ours to choose (mono 16-bit PCM). The chunk reader (`parse_wav`) and
+the sample decoder (`decode_samples`) are public so that the OpenAI simulator can accept the same files
+plus the few encodings only it needs.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ PCM16_BYTES: Final = 2
 PCM16_SCALE: Final = 32768.0
 PCM8_OFFSET: Final = 128.0
 # WAVE format tags and fmt-chunk layout.
-_TAG_PCM: Final = 0x0001
+TAG_PCM: Final = 0x0001
+TAG_FLOAT: Final = 0x0003
 _TAG_ALAW: Final = 0x0006
 _TAG_MULAW: Final = 0x0007
 _TAG_EXTENSIBLE: Final = 0xFFFE
@@ -36,6 +39,25 @@ Samples = npt.NDArray[np.float32]
 
 class AudioFormatError(ValueError):
     """The bytes are not a WAV file this module can decode."""
+
+
+@dataclass(frozen=True)
+class WavFormat:
+    """The fmt chunk of a WAV file (WAVE_FORMAT_EXTENSIBLE resolved to its sub-format).
+
+    Attributes:
+        tag: WAVE format tag (1 PCM, 3 IEEE float, 6 A-law, 7 µ-law).
+        channels: Channel count.
+        rate: Samples per second.
+        bits: Bits per sample.
+        block_align: Bytes per frame (all channels).
+    """
+
+    tag: int
+    channels: int
+    rate: int
+    bits: int
+    block_align: int
 
 
 @dataclass(frozen=True)
@@ -80,11 +102,11 @@ def _g711_decode(codes: npt.NDArray[np.uint8], *, mulaw: bool) -> Samples:
     return (signed / PCM16_SCALE).astype(np.float32)
 
 
-def _parse_riff(data: bytes) -> tuple[int, int, int, int, int, bytes]:
-    """(format tag, channels, rate, bits, block align, sample bytes) of a RIFF/WAVE file."""
+def _parse_riff(data: bytes) -> tuple[WavFormat, bytes]:
+    """The format and the sample bytes of a RIFF/WAVE file."""
     if len(data) < 12 or data[:4] != b"RIFF" or data[8:12] != b"WAVE":
         raise AudioFormatError("not a RIFF/WAVE file")
-    fmt: tuple[int, int, int, int, int] | None = None
+    fmt: WavFormat | None = None
     offset = 12
     while offset + 8 <= len(data):
         chunk_id = data[offset : offset + 4]
@@ -96,14 +118,44 @@ def _parse_riff(data: bytes) -> tuple[int, int, int, int, int, bytes]:
             tag, channels, rate, _byte_rate, align, bits = struct.unpack_from("<HHIIHH", data, body)
             if tag == _TAG_EXTENSIBLE and size >= _EXTENSIBLE_FMT_BYTES:
                 (tag,) = struct.unpack_from("<H", data, body + _EXTENSIBLE_SUBFORMAT_OFFSET)
-            fmt = (tag, channels, rate, bits, align)
+            fmt = WavFormat(tag, channels, rate, bits, align)
         elif chunk_id == b"data":
             if fmt is None:
                 raise AudioFormatError("data chunk before fmt chunk")
             # Recorders that stream to disk may leave a placeholder size; read what is there.
-            return (*fmt, data[body : min(body + size, len(data))])
+            return fmt, data[body : min(body + size, len(data))]
         offset = body + size + (size & 1)  # chunks are word aligned
     raise AudioFormatError("no data chunk")
+
+
+def parse_wav(data: bytes) -> tuple[WavFormat, bytes]:
+    """The format of a RIFF/WAVE file and its sample bytes, cut to whole frames.
+
+    Raises:
+        AudioFormatError: Not a RIFF/WAVE file, or its chunks or format are invalid.
+    """
+    fmt, raw = _parse_riff(data)
+    if fmt.channels < 1 or fmt.rate < 1 or fmt.block_align < 1:
+        raise AudioFormatError("invalid fmt chunk")
+    return fmt, raw[: len(raw) - len(raw) % fmt.block_align]
+
+
+def decode_samples(fmt: WavFormat, raw: bytes) -> Samples:
+    """Samples of PCM 8/16-bit or G.711 µ-law/A-law sample bytes: float32 in [-1, 1], (frames, channels).
+
+    Raises:
+        AudioFormatError: Another encoding.
+    """
+    tag, bits = fmt.tag, fmt.bits
+    if tag == TAG_PCM and bits == 16:
+        flat = np.frombuffer(raw, "<i2").astype(np.float32) / PCM16_SCALE
+    elif tag == TAG_PCM and bits == 8:
+        flat = (np.frombuffer(raw, np.uint8).astype(np.float32) - PCM8_OFFSET) / PCM8_OFFSET
+    elif tag in (_TAG_MULAW, _TAG_ALAW) and bits == 8:
+        flat = _g711_decode(np.frombuffer(raw, np.uint8), mulaw=tag == _TAG_MULAW)
+    else:
+        raise AudioFormatError(f"unsupported WAV encoding (format tag {tag:#06x}, {bits} bits)")
+    return flat.reshape(-1, fmt.channels)
 
 
 def decode_wav(data: bytes) -> DecodedAudio:
@@ -112,19 +164,8 @@ def decode_wav(data: bytes) -> DecodedAudio:
     Raises:
         AudioFormatError: Not a WAV file, or an unsupported encoding.
     """
-    tag, channels, rate, bits, align, raw = _parse_riff(data)
-    if channels < 1 or rate < 1 or align < 1:
-        raise AudioFormatError("invalid fmt chunk")
-    raw = raw[: len(raw) - len(raw) % align]
-    if tag == _TAG_PCM and bits == 16:
-        flat = np.frombuffer(raw, "<i2").astype(np.float32) / PCM16_SCALE
-    elif tag == _TAG_PCM and bits == 8:
-        flat = (np.frombuffer(raw, np.uint8).astype(np.float32) - PCM8_OFFSET) / PCM8_OFFSET
-    elif tag in (_TAG_MULAW, _TAG_ALAW) and bits == 8:
-        flat = _g711_decode(np.frombuffer(raw, np.uint8), mulaw=tag == _TAG_MULAW)
-    else:
-        raise AudioFormatError(f"unsupported WAV encoding (format tag {tag:#06x}, {bits} bits)")
-    return DecodedAudio(flat.reshape(-1, channels), rate)
+    fmt, raw = parse_wav(data)
+    return DecodedAudio(decode_samples(fmt, raw), fmt.rate)
 
 
 def read_wav(source: bytes | str | os.PathLike[str]) -> DecodedAudio:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pandas as pd
@@ -14,7 +13,7 @@ from audiapro.analysis.models import OFFLINE_RULES_VERSION
 from audiapro.analysis.run import analyze_tenant
 from audiapro.analysis.tenant import TenantAnalysisConfig
 from audiapro.ucm.simulator import UcmSimulator
-from audiapro.warehouse import analysis_counts, get_engine, read_calls, spent_today, upgrade
+from audiapro.warehouse import analysis_counts, read_calls, spent_today
 from tests.integration.analysis_support import (
     SINCE,
     TENANT,
@@ -28,14 +27,6 @@ from tests.integration.analysis_support import (
 
 pytestmark = pytest.mark.timeout(120)
 OPENS_HOUR, CLOSES_HOUR = 8, 18
-
-
-@pytest.fixture
-def engine(any_db_url: str) -> Iterator[sa.Engine]:
-    engine = get_engine(any_db_url)
-    upgrade(engine)
-    yield engine
-    engine.dispose()
 
 
 def test_offline_rules_fill_every_call_without_any_network(engine: sa.Engine) -> None:

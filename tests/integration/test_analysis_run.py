@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -21,7 +20,7 @@ from audiapro.analysis.openai_simulator import FaultKind, OpenAIFaults, OpenAISt
 from audiapro.analysis.policy import CostEstimate
 from audiapro.analysis.pricing import PriceTable
 from audiapro.analysis.run import analyze_tenant
-from audiapro.warehouse import get_engine, read_calls, upgrade
+from audiapro.warehouse import read_calls
 from tests.integration.analysis_support import (
     API_KEY,
     RESPONSES_PATH,
@@ -38,14 +37,6 @@ from tests.integration.analysis_support import (
 
 pytestmark = pytest.mark.timeout(120)
 TINY_RETRY_AFTER_S = 0.01
-
-
-@pytest.fixture
-def engine(any_db_url: str) -> Iterator[sa.Engine]:
-    engine = get_engine(any_db_url)
-    upgrade(engine)
-    yield engine
-    engine.dispose()
 
 
 def run(env: AnalysisEnv, **options: Any) -> Any:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -12,12 +11,10 @@ from audiapro.analysis.models import AnalysisRecord, OfflineFlags, SkipReason
 from audiapro.warehouse import (
     PendingAnalysis,
     confirm_existing,
-    get_engine,
     pending_analyses,
     spent_today,
     store_pending,
     store_records,
-    upgrade,
 )
 from tests.integration.analysis_support import analysis_rows
 
@@ -25,14 +22,6 @@ TENANT = "acme"
 SESSION = "1741079737924521-07700900123"
 MODEL, PROMPT = "gpt-6-luna", "call-insights-v1"
 NOW = datetime(2026, 3, 2, 17, 0, tzinfo=UTC)  # 12:00 in New York
-
-
-@pytest.fixture
-def engine(any_db_url: str) -> Iterator[sa.Engine]:
-    engine = get_engine(any_db_url)
-    upgrade(engine)
-    yield engine
-    engine.dispose()
 
 
 def record(**fields: object) -> AnalysisRecord:

@@ -4,62 +4,18 @@ running concurrently with poll ticks (no duplicates, the poll cursor moved by po
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
 
-import pytest
 import sqlalchemy as sa
-from pydantic import SecretStr
 
 from audiapro.backfill import Window, backfill_window, merge_intervals, plan_backfill
-from audiapro.ingest import TenantSettings, WindowSummary, poll_tenant
-from audiapro.ucm.client import UcmClient, UcmConnection
-from audiapro.ucm.retry import RetryPolicy
-from audiapro.ucm.simulator import SimulatorConfig, UcmSimulator
-from audiapro.warehouse import (
-    backfill_windows,
-    get_engine,
-    ingest_runs,
-    read_sync_state,
-    tenant_lock,
-    upgrade,
-)
+from audiapro.ingest import WindowSummary, poll_tenant
+from audiapro.warehouse import backfill_windows, ingest_runs, read_sync_state, tenant_lock
+from tests.integration.pipeline_support import DAY, TENANT, make_client, simulator
 
-TZ = "America/New_York"
-TENANT = TenantSettings(name="acme", timezone=TZ, region="US")
-DAY = date(2026, 3, 2)
 #: Pause between the concurrent test's poll ticks (the schedule's 2 minutes, compressed).
 TICK_PAUSE_S = 0.05
-
-
-@pytest.fixture
-def engine(pg_url: str) -> Iterator[sa.Engine]:
-    eng = get_engine(pg_url)
-    upgrade(eng)
-    yield eng
-    eng.dispose()
-
-
-def simulator(**overrides: Any) -> UcmSimulator:
-    defaults: dict[str, Any] = {"seed": 11, "calls_per_day": 120, "start": DAY, "days": 2, "tz": TZ}
-    return UcmSimulator(SimulatorConfig(**{**defaults, **overrides, "password": "s3cret-Pa55"}))
-
-
-def make_client(sim: UcmSimulator, base_url: str, **settings: Any) -> UcmClient:
-    """Production client logic with no real waiting."""
-    conn = UcmConnection.from_url(
-        base_url,
-        api_user=sim.config.api_user,
-        password=SecretStr(sim.config.password),
-        timezone=TZ,
-        throttle_wait_s=0,
-        throttle_long_wait_s=0,
-        retry=RetryPolicy(max_attempts=5, base_delay_s=0, max_delay_s=0),
-        **settings,
-    )
-    return UcmClient(conn, sleep=lambda _s: None)
 
 
 def stored_acct_ids(engine: sa.Engine) -> list[str]:
@@ -72,44 +28,47 @@ def done_windows(engine: sa.Engine) -> list[tuple[datetime, datetime]]:
         return [(r.window_start, r.window_end) for r in conn.execute(sa.select(backfill_windows))]
 
 
-def test_a_dense_window_is_split_and_loads_exactly_the_ground_truth(engine: sa.Engine) -> None:
+def test_a_dense_window_is_split_and_loads_exactly_the_ground_truth(pg_engine: sa.Engine) -> None:
     sim = simulator(days=1, calls_per_day=150)
     sim.clock.set(datetime(2026, 3, 4, tzinfo=UTC))
-    plan = plan_backfill(engine, TENANT, DAY, DAY, now=sim.clock.now())
+    plan = plan_backfill(pg_engine, TENANT, DAY, DAY, now=sim.clock.now())
     assert (plan.planned, plan.skipped, len(plan.windows)) == (1, 0, 1)
     with sim.serve() as url, make_client(sim, url, page_size=25, max_pages=2) as client:
-        outcome = backfill_window(client, engine, TENANT, plan.windows[0], settled_until=plan.settled_until)
+        outcome = backfill_window(
+            client, pg_engine, TENANT, plan.windows[0], settled_until=plan.settled_until
+        )
     truth = sim.ground_truth(start=plan.span.start, end=plan.span.end)
     assert outcome.pieces >= 3 and outcome.recorded
     assert outcome.inserted == len(truth) and outcome.rejected == 0
-    assert stored_acct_ids(engine) == sorted(leg["AcctId"] for leg in truth)
-    pieces = done_windows(engine)
+    assert stored_acct_ids(pg_engine) == sorted(leg["AcctId"] for leg in truth)
+    pieces = done_windows(pg_engine)
     assert len(pieces) == outcome.pieces
     assert merge_intervals(pieces) == [(plan.span.start, plan.span.end)]  # the pieces cover the day, no gap
-    again = plan_backfill(engine, TENANT, DAY, DAY, now=sim.clock.now())
+    again = plan_backfill(pg_engine, TENANT, DAY, DAY, now=sim.clock.now())
     assert (again.skipped, again.windows) == (1, [])
-    forced = plan_backfill(engine, TENANT, DAY, DAY, now=sim.clock.now(), force=True)
+    forced = plan_backfill(pg_engine, TENANT, DAY, DAY, now=sim.clock.now(), force=True)
     assert forced.windows == plan.windows
-    assert read_sync_state(engine, TENANT.name) is None  # the live poll's state was never touched
+    assert read_sync_state(pg_engine, TENANT.name) is None  # the live poll's state was never touched
 
 
-def test_windows_still_receiving_legs_are_loaded_but_not_recorded(engine: sa.Engine) -> None:
+def test_windows_still_receiving_legs_are_loaded_but_not_recorded(pg_engine: sa.Engine) -> None:
     sim = simulator(days=1)
     now = datetime(2026, 3, 2, 20, 0, tzinfo=UTC)  # 15:00 in New York: calls are still going on
     sim.clock.set(now)
-    plan = plan_backfill(engine, TENANT, DAY, DAY, window=timedelta(hours=6), now=now)
+    plan = plan_backfill(pg_engine, TENANT, DAY, DAY, window=timedelta(hours=6), now=now)
     assert plan.span.end == now - timedelta(seconds=TENANT.safety_seconds)  # never reads the future
     with sim.serve() as url, make_client(sim, url) as client:
         outcomes = [
-            backfill_window(client, engine, TENANT, w, settled_until=plan.settled_until) for w in plan.windows
+            backfill_window(client, pg_engine, TENANT, w, settled_until=plan.settled_until)
+            for w in plan.windows
         ]
     assert [o.recorded for o in outcomes] == [True, True, False]  # 05-11, 11-17 settled; 17-now is not
-    rerun = plan_backfill(engine, TENANT, DAY, DAY, window=timedelta(hours=6), now=now)
+    rerun = plan_backfill(pg_engine, TENANT, DAY, DAY, window=timedelta(hours=6), now=now)
     assert rerun.windows == plan.windows[2:]
 
 
 def test_backfill_concurrent_with_poll_ticks_stores_no_duplicates_and_leaves_the_cursor_to_polls(
-    engine: sa.Engine,
+    pg_engine: sa.Engine,
 ) -> None:
     sim = simulator()
     sim.clock.set(datetime(2026, 3, 3, 12, 0, tzinfo=UTC))
@@ -120,10 +79,11 @@ def test_backfill_concurrent_with_poll_ticks_stores_no_duplicates_and_leaves_the
     def poll_ticks(base_url: str) -> None:
         try:
             while not stop.is_set() or not polls:
-                with tenant_lock(engine, TENANT.name, wait=False) as acquired:  # the poll task's discipline
+                # The poll task's discipline.
+                with tenant_lock(pg_engine, TENANT.name, wait=False) as acquired:
                     if acquired:
                         with make_client(sim, base_url) as client:
-                            polls.append(poll_tenant(client, engine, TENANT, now=sim.clock.now()))
+                            polls.append(poll_tenant(client, pg_engine, TENANT, now=sim.clock.now()))
                         sim.clock.advance(300)
                 stop.wait(TICK_PAUSE_S)  # a busy tick is skipped; the next one covers its window
         except BaseException as exc:
@@ -131,11 +91,11 @@ def test_backfill_concurrent_with_poll_ticks_stores_no_duplicates_and_leaves_the
 
     def load(window: Window, settled_until: datetime, base_url: str) -> None:
         with make_client(sim, base_url, page_size=50) as client:
-            backfill_window(client, engine, TENANT, window, settled_until=settled_until, lock_timeout_s=60)
+            backfill_window(client, pg_engine, TENANT, window, settled_until=settled_until, lock_timeout_s=60)
 
     with sim.serve() as url:
         plan = plan_backfill(
-            engine, TENANT, DAY, date(2026, 3, 3), window=timedelta(hours=3), now=sim.clock.now()
+            pg_engine, TENANT, DAY, date(2026, 3, 3), window=timedelta(hours=3), now=sim.clock.now()
         )
         poller = threading.Thread(target=poll_ticks, args=(url,))
         poller.start()
@@ -145,16 +105,16 @@ def test_backfill_concurrent_with_poll_ticks_stores_no_duplicates_and_leaves_the
         stop.set()
         poller.join()
         with make_client(sim, url) as client:  # the next regular tick
-            polls.append(poll_tenant(client, engine, TENANT, now=sim.clock.now()))
+            polls.append(poll_tenant(client, pg_engine, TENANT, now=sim.clock.now()))
     assert not errors
-    acct_ids = stored_acct_ids(engine)
+    acct_ids = stored_acct_ids(pg_engine)
     assert len(acct_ids) == len(set(acct_ids))  # no leg stored twice
     assert acct_ids == sorted(leg["AcctId"] for leg in sim.ground_truth(start=plan.span.start))
 
-    state = read_sync_state(engine, TENANT.name)
+    state = read_sync_state(pg_engine, TENANT.name)
     assert state is not None and len(polls) >= 2  # at least one tick ran while the windows loaded
     assert state.cursor_at == max(datetime.fromisoformat(p.window_end) for p in polls)
-    with engine.connect() as conn:
+    with pg_engine.connect() as conn:
         kind = conn.scalar(sa.select(ingest_runs.c.kind).where(ingest_runs.c.id == state.last_run_id))
         kinds = dict(
             conn.execute(sa.select(ingest_runs.c.kind, sa.func.count()).group_by(ingest_runs.c.kind)).all()

@@ -10,28 +10,24 @@ import csv
 import io
 import json
 import shutil
-from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from pydantic import SecretStr
 
 import audiapro.importing as importing
 from audiapro.cdr.normalize import NormalizeContext, normalize_legs
 from audiapro.cdr.readers import ImportFormatError
 from audiapro.importing import import_file
 from audiapro.ingest import TenantSettings, ingest_window
-from audiapro.ucm.client import UcmClient, UcmConnection, build_cdr_query
-from audiapro.ucm.retry import RetryPolicy
-from audiapro.ucm.simulator import SimulatorConfig, UcmSimulator, write_ui_export
+from audiapro.ucm.client import build_cdr_query
+from audiapro.ucm.simulator import UcmSimulator, write_ui_export
 from audiapro.ucm.timewindow import local_window
-from audiapro.warehouse import cdr_legs, get_engine, imported_files, rejected_rows, upgrade
+from audiapro.warehouse import cdr_legs, imported_files, rejected_rows
+from tests.integration.pipeline_support import TENANT, TZ, make_client, simulator, table_count
 
-TZ = "America/New_York"
-TENANT = TenantSettings(name="acme", timezone=TZ, region="US")
 DAY_START, DAY_END = datetime(2026, 3, 2, 5, tzinfo=UTC), datetime(2026, 3, 3, 5, tzinfo=UTC)
 KEY_HEADERS = ["Unique ID", "Source Channel", "Dest. Channel", "Start Time", "Last app."]
 
@@ -39,10 +35,7 @@ KEY_HEADERS = ["Unique ID", "Source Channel", "Dest. Channel", "Start Time", "La
 @pytest.fixture(scope="module")
 def sim() -> UcmSimulator:
     """One settled day of calls (the manual clock stands after the last call ended)."""
-    config = SimulatorConfig(
-        seed=21, calls_per_day=60, start=date(2026, 3, 2), days=1, tz=TZ, password="s3cret-Pa55"
-    )
-    return UcmSimulator(config)
+    return simulator(seed=21, calls_per_day=60, days=1)
 
 
 @pytest.fixture(scope="module")
@@ -58,44 +51,10 @@ def api_keys(truth: list[dict[str, str]]) -> set[str]:
     return set(batch.legs["leg_key"])
 
 
-@pytest.fixture
-def engine(pg_url: str) -> Iterator[sa.Engine]:
-    eng = get_engine(pg_url)
-    upgrade(eng)
-    yield eng
-    eng.dispose()
-
-
-@pytest.fixture
-def any_engine(any_db_url: str) -> Iterator[sa.Engine]:
-    eng = get_engine(any_db_url)
-    upgrade(eng)
-    yield eng
-    eng.dispose()
-
-
-def make_client(sim: UcmSimulator, base_url: str) -> UcmClient:
-    conn = UcmConnection.from_url(
-        base_url,
-        api_user=sim.config.api_user,
-        password=SecretStr(sim.config.password),
-        timezone=TZ,
-        throttle_wait_s=0,
-        throttle_long_wait_s=0,
-        retry=RetryPolicy(max_attempts=3, base_delay_s=0, max_delay_s=0),
-    )
-    return UcmClient(conn, sleep=lambda _s: None)
-
-
 def leg_rows(engine: sa.Engine, tenant: str = TENANT.name) -> dict[str, dict[str, Any]]:
     with engine.connect() as conn:
         rows = conn.execute(sa.select(cdr_legs).where(cdr_legs.c.tenant == tenant)).mappings().all()
     return {row["leg_key"]: dict(row) for row in rows}
-
-
-def count(engine: sa.Engine, table: sa.Table) -> int:
-    with engine.connect() as conn:
-        return int(conn.scalar(sa.select(sa.func.count()).select_from(table)) or 0)
 
 
 # --- files ---------------------------------------------------------------------------------------
@@ -152,7 +111,7 @@ CSV_VARIANTS = (
 
 def saved_reply(sim: UcmSimulator, target: Path, *, wrap: bool = False) -> Path:
     """The cdrapi reply for the day as the PBX sends it (grouped calls: main_cdr + sub_cdr_N)."""
-    with sim.serve() as url, make_client(sim, url) as client:
+    with sim.serve() as url, make_client(sim, url, attempts=3) as client:
         query = build_cdr_query(
             local_window(DAY_START, DAY_END, sim.zone), offset=0, page_size=1000, time_filter="Start"
         )
@@ -174,14 +133,14 @@ def json_lines(legs: list[dict[str, str]], target: Path) -> Path:
 
 @pytest.mark.parametrize("variant", CSV_VARIANTS)
 def test_every_csv_export_variant_loads_the_same_legs_as_the_api(
-    engine: sa.Engine, truth: list[dict[str, str]], api_keys: set[str], variant: str, tmp_path: Path
+    pg_engine: sa.Engine, truth: list[dict[str, str]], api_keys: set[str], variant: str, tmp_path: Path
 ) -> None:
     path = csv_variant(variant, truth, tmp_path)
-    summary = import_file(path, engine, TENANT, chunk_rows=40)
+    summary = import_file(path, pg_engine, TENANT, chunk_rows=40)
     assert (summary.status, summary.format) == ("imported", "csv")
     assert (summary.read, summary.new, summary.duplicate, summary.rejected) == (len(truth), len(truth), 0, 0)
     assert summary.chunks >= 2
-    stored = leg_rows(engine)
+    stored = leg_rows(pg_engine)
     assert set(stored) == api_keys
     with_acct = {row["acct_id"] for row in stored.values()} - {None}
     assert with_acct == ({leg["AcctId"] for leg in truth} if variant == "api-field-names" else set())
@@ -189,7 +148,7 @@ def test_every_csv_export_variant_loads_the_same_legs_as_the_api(
 
 @pytest.mark.parametrize("shape", ["cdrapi reply (grouped)", "wrapped reply", "json lines (flat legs)"])
 def test_saved_json_shapes_load_the_same_legs_as_the_api(
-    engine: sa.Engine,
+    pg_engine: sa.Engine,
     sim: UcmSimulator,
     truth: list[dict[str, str]],
     api_keys: set[str],
@@ -200,14 +159,14 @@ def test_saved_json_shapes_load_the_same_legs_as_the_api(
         path = json_lines(truth, tmp_path / "legs.jsonl")
     else:
         path = saved_reply(sim, tmp_path / "reply.json", wrap=shape == "wrapped reply")
-    summary = import_file(path, engine, TENANT, chunk_rows=25)
+    summary = import_file(path, pg_engine, TENANT, chunk_rows=25)
     assert (summary.format, summary.read, summary.new, summary.rejected) == (
         "json",
         len(truth),
         len(truth),
         0,
     )
-    stored = leg_rows(engine)
+    stored = leg_rows(pg_engine)
     assert set(stored) == api_keys
     assert sorted(row["acct_id"] for row in stored.values()) == sorted(leg["AcctId"] for leg in truth)
 
@@ -240,13 +199,13 @@ def file_with_bad_rows(truth: list[dict[str, str]], target: Path) -> tuple[Path,
 
 
 def test_bad_rows_are_quarantined_with_line_and_reason_while_good_rows_load(
-    any_engine: sa.Engine, truth: list[dict[str, str]], tmp_path: Path
+    engine: sa.Engine, truth: list[dict[str, str]], tmp_path: Path
 ) -> None:
     path, expected, good = file_with_bad_rows(truth, tmp_path / "bad.csv")
-    summary = import_file(path, any_engine, TENANT, chunk_rows=3)
+    summary = import_file(path, engine, TENANT, chunk_rows=3)
     assert (summary.read, summary.new, summary.duplicate, summary.rejected) == (good + 4, good, 0, 4)
     assert summary.first_rejects == expected
-    with any_engine.connect() as conn:
+    with engine.connect() as conn:
         stored = conn.execute(
             sa.select(
                 rejected_rows.c.position, rejected_rows.c.reason, rejected_rows.c.source, rejected_rows.c.raw
@@ -261,37 +220,37 @@ def test_bad_rows_are_quarantined_with_line_and_reason_while_good_rows_load(
         "Callee Number": "fields",
     }
     assert [(r.line, r.reason) for r in listed] == expected
-    assert count(any_engine, cdr_legs) == good
+    assert table_count(engine, cdr_legs) == good
 
 
 def test_file_without_leg_identity_columns_is_refused_before_anything_is_written(
-    any_engine: sa.Engine, truth: list[dict[str, str]], tmp_path: Path
+    engine: sa.Engine, truth: list[dict[str, str]], tmp_path: Path
 ) -> None:
     path = write_ui_export(truth, tmp_path / "no-lastapp.csv", columns=KEY_HEADERS[:-1])
     with pytest.raises(
         ImportFormatError, match=r"lacks columns needed to identify a leg: Last app\. \(lastapp\)"
     ):
-        import_file(path, any_engine, TENANT)
-    assert count(any_engine, imported_files) == 0 and count(any_engine, cdr_legs) == 0
+        import_file(path, engine, TENANT)
+    assert table_count(engine, imported_files) == 0 and table_count(engine, cdr_legs) == 0
 
 
 # --- idempotence -----------------------------------------------------------------------------------
 
 
 def test_importing_the_same_file_again_adds_nothing(
-    any_engine: sa.Engine, truth: list[dict[str, str]], tmp_path: Path
+    engine: sa.Engine, truth: list[dict[str, str]], tmp_path: Path
 ) -> None:
     path, _expected, good = file_with_bad_rows(truth, tmp_path / "bad.csv")
-    first = import_file(path, any_engine, TENANT)
-    before = (leg_rows(any_engine), count(any_engine, rejected_rows))
-    again = import_file(path, any_engine, TENANT)
-    renamed = import_file(shutil.copy(path, tmp_path / "renamed.csv"), any_engine, TENANT)
+    first = import_file(path, engine, TENANT)
+    before = (leg_rows(engine), table_count(engine, rejected_rows))
+    again = import_file(path, engine, TENANT)
+    renamed = import_file(shutil.copy(path, tmp_path / "renamed.csv"), engine, TENANT)
     for summary in (again, renamed):
         assert summary.status == "already imported"
         assert (summary.read, summary.new, summary.duplicate, summary.rejected) == (0, 0, 0, 0)
         assert summary.first_rejects == first.first_rejects  # where the rejects are is still shown
-    assert (leg_rows(any_engine), count(any_engine, rejected_rows)) == before
-    with any_engine.connect() as conn:
+    assert (leg_rows(engine), table_count(engine, rejected_rows)) == before
+    with engine.connect() as conn:
         record = conn.execute(sa.select(imported_files)).mappings().one()
     assert (record["status"], record["inserted"], record["rejected"], record["filename"]) == (
         "done",
@@ -300,21 +259,23 @@ def test_importing_the_same_file_again_adds_nothing(
         "bad.csv",
     )
     # The same file for another tenant is that tenant's own import.
-    other = import_file(path, any_engine, TenantSettings(name="other", timezone=TZ))
+    other = import_file(path, engine, TenantSettings(name="other", timezone=TZ))
     assert (other.status, other.new) == ("imported", good)
 
 
 def test_import_after_polling_adds_nothing_and_leaves_api_rows_untouched(
-    engine: sa.Engine, sim: UcmSimulator, truth: list[dict[str, str]], tmp_path: Path
+    pg_engine: sa.Engine, sim: UcmSimulator, truth: list[dict[str, str]], tmp_path: Path
 ) -> None:
-    with sim.serve() as url, make_client(sim, url) as client:
-        polled = ingest_window(client, engine, TENANT, DAY_START, DAY_END, kind="poll", advance_cursor=True)
+    with sim.serve() as url, make_client(sim, url, attempts=3) as client:
+        polled = ingest_window(
+            client, pg_engine, TENANT, DAY_START, DAY_END, kind="poll", advance_cursor=True
+        )
     assert polled.inserted == len(truth)
-    before = leg_rows(engine)
+    before = leg_rows(pg_engine)
     path = write_ui_export(truth, tmp_path / "export.csv")
-    summary = import_file(path, engine, TENANT, chunk_rows=50)
+    summary = import_file(path, pg_engine, TENANT, chunk_rows=50)
     assert (summary.read, summary.new, summary.duplicate, summary.rejected) == (len(truth), 0, len(truth), 0)
-    after = leg_rows(engine)
+    after = leg_rows(pg_engine)
     assert after == before  # acct_id, raw, run ids, timestamps: not one column changed
     assert sorted(row["acct_id"] for row in after.values()) == sorted(leg["AcctId"] for leg in truth)
 
@@ -323,7 +284,7 @@ def test_import_after_polling_adds_nothing_and_leaves_api_rows_untouched(
 
 
 def test_a_crashed_import_resumes_after_its_last_committed_chunk(
-    engine: sa.Engine,
+    pg_engine: sa.Engine,
     truth: list[dict[str, str]],
     api_keys: set[str],
     tmp_path: Path,
@@ -341,17 +302,17 @@ def test_a_crashed_import_resumes_after_its_last_committed_chunk(
 
     monkeypatch.setattr(importing, "normalize_frame", crash_on_third_chunk)
     with pytest.raises(RuntimeError, match="worker killed"):
-        import_file(path, engine, TENANT, chunk_rows=20)
-    with engine.connect() as conn:
+        import_file(path, pg_engine, TENANT, chunk_rows=20)
+    with pg_engine.connect() as conn:
         failed = conn.execute(sa.select(imported_files)).mappings().one()
     assert (failed["status"], failed["chunks_done"]) == ("failed", 2) and "worker killed" in failed["error"]
-    assert count(engine, cdr_legs) == failed["rows_read"] == failed["inserted"] > 0
+    assert table_count(pg_engine, cdr_legs) == failed["rows_read"] == failed["inserted"] > 0
 
-    resumed = import_file(path, engine, TENANT, chunk_rows=33)  # a different chunk size is fine
+    resumed = import_file(path, pg_engine, TENANT, chunk_rows=33)  # a different chunk size is fine
     assert (resumed.status, resumed.resumed_from_row) == ("resumed", failed["rows_read"])
     assert resumed.read == len(truth) - failed["rows_read"] and resumed.duplicate == 0
-    assert set(leg_rows(engine)) == api_keys
-    with engine.connect() as conn:
+    assert set(leg_rows(pg_engine)) == api_keys
+    with pg_engine.connect() as conn:
         done = conn.execute(sa.select(imported_files)).mappings().one()
     assert (done["status"], done["rows_read"], done["inserted"], done["error"]) == (
         "done",
@@ -395,7 +356,7 @@ def _status_bytes(key: str) -> int:
 
 
 def test_memory_stays_bounded_by_the_chunk_size_on_a_large_file(
-    engine: sa.Engine, truth: list[dict[str, str]], tmp_path: Path
+    pg_engine: sa.Engine, truth: list[dict[str, str]], tmp_path: Path
 ) -> None:
     path = big_export(truth, tmp_path / "big.csv", BIG_FILE_ROWS)
     try:
@@ -403,7 +364,7 @@ def test_memory_stays_bounded_by_the_chunk_size_on_a_large_file(
     except OSError:
         pytest.skip("this system cannot reset a process's peak RSS")
     before = _status_bytes("VmRSS")
-    summary = import_file(path, engine, TENANT, chunk_rows=BIG_FILE_CHUNK_ROWS)
+    summary = import_file(path, pg_engine, TENANT, chunk_rows=BIG_FILE_CHUNK_ROWS)
     growth = _status_bytes("VmHWM") - before
     assert (summary.read, summary.new, summary.rejected) == (BIG_FILE_ROWS, BIG_FILE_ROWS, 0)
     assert growth < MAX_PEAK_GROWTH_BYTES, f"peak RSS grew by {growth >> 20} MiB"

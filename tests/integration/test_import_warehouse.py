@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -15,24 +14,14 @@ from audiapro.warehouse import (
     cdr_legs,
     claim_import,
     finish_import,
-    get_engine,
     load_batch,
     record_import_chunk,
     rejected_rows,
-    upgrade,
 )
 from audiapro.warehouse.runs import reject_fingerprint
 from tests.integration.test_warehouse_frames import NO_REJECTS, TENANT, leg, make_legs, make_rejects
 
 IMPORT = RunInfo(kind="import", source_ref="sha256:ab")
-
-
-@pytest.fixture
-def engine(any_db_url: str) -> Iterator[sa.Engine]:
-    engine = get_engine(any_db_url)
-    upgrade(engine)
-    yield engine
-    engine.dispose()
 
 
 def load(engine: sa.Engine, rows: list[dict[str, Any]], **kwargs: Any) -> LoadResult:

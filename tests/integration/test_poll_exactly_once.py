@@ -8,42 +8,33 @@ from __future__ import annotations
 
 import random
 import threading
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 import sqlalchemy as sa
-from pydantic import SecretStr
 
 import audiapro.warehouse.load as warehouse_load
-from audiapro.ingest import TenantSettings, ingest_window, poll_tenant, poll_window
-from audiapro.ucm.client import UcmClient, UcmConnection
-from audiapro.ucm.retry import RetryPolicy
-from audiapro.ucm.simulator import FaultConfig, SimulatorConfig, UcmSimulator
+from audiapro.ingest import ingest_window, poll_tenant, poll_window
+from audiapro.ucm.client import UcmClient
+from audiapro.ucm.simulator import FaultConfig, UcmSimulator
 from audiapro.warehouse import get_engine, read_sync_state, tenant_lock, upgrade
-
-TZ = "America/New_York"
-TENANT = TenantSettings(name="acme", timezone=TZ, region="US")
-DAY = date(2026, 3, 2)
+from tests.integration import pipeline_support
+from tests.integration.pipeline_support import DAY, TENANT
 
 
 def make_client(sim: UcmSimulator, base_url: str, transport: httpx.BaseTransport | None = None) -> UcmClient:
-    """A client with the production logic but no real waiting (backoff and throttle waits are zero)."""
-    conn = UcmConnection.from_url(
+    """The shared quiet client with small pages and enough retries to ride out the injected faults."""
+    return pipeline_support.make_client(
+        sim,
         base_url,
-        api_user=sim.config.api_user,
-        password=SecretStr(sim.config.password),
-        timezone=TZ,
+        attempts=8,
+        transport=transport,
         page_size=25,
-        throttle_wait_s=0,
-        throttle_long_wait_s=0,
         max_throttle_retries=20,
         repeated_page_retries=5,
-        retry=RetryPolicy(max_attempts=8, base_delay_s=0, max_delay_s=0),
     )
-    return UcmClient(conn, transport=transport, sleep=lambda _s: None)
 
 
 def stored(engine: sa.Engine, tenant: str = TENANT.name) -> list[tuple[str | None, str]]:
@@ -62,17 +53,9 @@ def assert_matches_truth(engine: sa.Engine, sim: UcmSimulator) -> None:
     assert acct_ids == truth  # 0 lost, 0 duplicated
 
 
-@pytest.fixture
-def engine(any_db_url: str) -> Iterator[sa.Engine]:
-    eng = get_engine(any_db_url)
-    upgrade(eng)
-    yield eng
-    eng.dispose()
-
-
 def simulator(**overrides: Any) -> UcmSimulator:
-    defaults: dict[str, Any] = {"seed": 11, "calls_per_day": 120, "start": DAY, "days": 2, "tz": TZ}
-    sim = UcmSimulator(SimulatorConfig(**{**defaults, **overrides, "password": "s3cret-Pa55"}))
+    """The shared simulated PBX, its clock at local midnight starting ``DAY``."""
+    sim = pipeline_support.simulator(**overrides)
     sim.clock.set(datetime(2026, 3, 2, 5, 0, tzinfo=UTC))
     return sim
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -28,15 +27,6 @@ from audiapro.warehouse import upsert as upsert_module
 from tests.integration.test_warehouse_frames import NO_REJECTS, T0, TENANT, leg, make_legs, make_rejects
 
 POLL = RunInfo(kind="poll")
-
-
-@pytest.fixture
-def engine(any_db_url: str) -> Iterator[sa.Engine]:
-    """A migrated warehouse on each back end."""
-    engine = get_engine(any_db_url)
-    upgrade(engine)
-    yield engine
-    engine.dispose()
 
 
 def load(engine: sa.Engine, rows: list[dict[str, Any]], **kwargs: Any) -> load_module.LoadResult:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 import pytest
@@ -10,28 +9,17 @@ import sqlalchemy as sa
 
 from audiapro.warehouse import (
     RunInfo,
-    get_engine,
     ingest_runs,
     list_sync_states,
     load_batch,
     read_sync_state,
     record_failure,
     summary_counts,
-    upgrade,
 )
 from audiapro.warehouse.runs import MAX_ERROR_CHARS, redact_error
 from tests.integration.test_warehouse_frames import NO_REJECTS, T0, TENANT, leg, make_legs
 
 POLL = RunInfo(kind="poll")
-
-
-@pytest.fixture
-def engine(any_db_url: str) -> Iterator[sa.Engine]:
-    """A migrated warehouse on each back end."""
-    engine = get_engine(any_db_url)
-    upgrade(engine)
-    yield engine
-    engine.dispose()
 
 
 def poll(engine: sa.Engine, key: str, cursor: datetime, *, kind: str = "poll", tenant: str = TENANT) -> int:

@@ -2,80 +2,29 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
 
-from audiapro.ucm.simulator import SimulatorConfig, UcmSimulator
+from audiapro.ucm.simulator import UcmSimulator
+from tests.unit.simulator_support import Session, item_legs, simulator
 
-PASSWORD = "pw"
 TZ = ZoneInfo("America/New_York")
 WINDOW = {"startTime": "2026-03-02T00:00:00", "endTime": "2026-03-03T23:59:59"}
 
 
-class Session:
-    """Plain-httpx session against the simulator (challenge, login, cookie in every body)."""
-
-    def __init__(self, client: httpx.Client) -> None:
-        self.client = client
-        value = self.post(action="challenge", user="cdrapi")["response"]["challenge"]
-        token = hashlib.md5((value + PASSWORD).encode()).hexdigest()
-        self.cookie = self.post(action="login", user="cdrapi", token=token)["response"]["cookie"]
-
-    def post(self, **request: Any) -> dict[str, Any]:
-        reply = self.client.post("/api", json={"request": request})
-        assert reply.status_code == 200
-        body: dict[str, Any] = reply.json()
-        return body
-
-    def cdr(self, **params: Any) -> list[dict[str, Any]]:
-        params.setdefault("format", "json")
-        body = self.post(action="cdrapi", cookie=self.cookie, **params)
-        assert set(body) == {"cdr_root"}, body  # no status, no response wrapper
-        items: list[dict[str, Any]] = body["cdr_root"]
-        return items
-
-    def all_pages(self, size: int = 100, **params: Any) -> tuple[list[dict[str, str]], int]:
-        """Page until the empty page; returns (legs in order, page count)."""
-        legs: list[dict[str, str]] = []
-        offset, pages = 0, 0
-        while True:
-            items = self.cdr(numRecords=str(size), offset=str(offset), **params)
-            pages += 1
-            if not items:
-                return legs, pages
-            legs += [leg for item in items for leg in item_legs(item)]
-            offset += len(items)
-
-
-def item_legs(item: dict[str, Any]) -> list[dict[str, str]]:
-    """The legs of one cdr_root item (sub_cdr_N in numeric order, or the flat item minus ``cdr``)."""
-    if "main_cdr" not in item:
-        return [{k: v for k, v in item.items() if k != "cdr"}]
-    subs = sorted((k for k in item if k.startswith("sub_cdr_")), key=lambda k: int(k.rsplit("_", 1)[1]))
-    return [item[k] for k in subs]
-
-
 def make_sim(**overrides: Any) -> UcmSimulator:
-    settings: dict[str, Any] = {"seed": 11, "calls_per_day": 200, "start": date(2026, 3, 2), "days": 2}
-    settings.update(overrides)
-    return UcmSimulator(SimulatorConfig(password=PASSWORD, **settings))
+    """Two busy days (``overrides`` change any setting)."""
+    return simulator(**{"seed": 11, "calls_per_day": 200, "days": 2, **overrides})
 
 
 @pytest.fixture(scope="module")
 def sim() -> UcmSimulator:
     return make_sim()
-
-
-@pytest.fixture(scope="module")
-def session(sim: UcmSimulator) -> Iterator[Session]:
-    with sim.serve() as base_url, httpx.Client(base_url=base_url, timeout=10) as client:
-        yield Session(client)
 
 
 def test_paging_covers_ground_truth_exactly(sim: UcmSimulator, session: Session) -> None:

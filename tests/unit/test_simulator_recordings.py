@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import hashlib
 import io
 import wave
-from collections.abc import Iterator
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -14,47 +12,18 @@ import httpx
 import numpy as np
 import pytest
 
-from audiapro.ucm.simulator import SimulatorConfig, UcmSimulator
-
-PASSWORD = "pw"
-
-
-class Session:
-    """challenge/login over plain httpx, then actions with the cookie in the body."""
-
-    def __init__(self, client: httpx.Client) -> None:
-        self.client = client
-        value = self.post(action="challenge", user="cdrapi")["response"]["challenge"]
-        token = hashlib.md5((value + PASSWORD).encode()).hexdigest()
-        self.cookie = self.post(action="login", user="cdrapi", token=token)["response"]["cookie"]
-
-    def post(self, **request: Any) -> dict[str, Any]:
-        body: dict[str, Any] = self.raw(**request).json()
-        return body
-
-    def raw(self, **request: Any) -> httpx.Response:
-        if hasattr(self, "cookie"):
-            request["cookie"] = self.cookie
-        reply = self.client.post("/api", json={"request": request})
-        assert reply.status_code == 200
-        return reply
+from audiapro.ucm.simulator import UcmSimulator
+from tests.unit.simulator_support import Session, simulator
 
 
 def make_sim(**overrides: Any) -> UcmSimulator:
-    settings: dict[str, Any] = {"seed": 21, "calls_per_day": 150, "start": date(2026, 3, 2), "days": 1}
-    settings.update(overrides)
-    return UcmSimulator(SimulatorConfig(password=PASSWORD, **settings))
+    """One day of calls (``overrides`` change any setting)."""
+    return simulator(**{"seed": 21, "calls_per_day": 150, "days": 1, **overrides})
 
 
 @pytest.fixture(scope="module")
 def sim() -> UcmSimulator:
     return make_sim()
-
-
-@pytest.fixture(scope="module")
-def session(sim: UcmSimulator) -> Iterator[Session]:
-    with sim.serve() as base_url, httpx.Client(base_url=base_url, timeout=10) as client:
-        yield Session(client)
 
 
 def basename(path: str) -> str:

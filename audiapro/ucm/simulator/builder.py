@@ -157,6 +157,23 @@ class CallBuilder:
         base.update(fields)
         return Leg(**base)  # type: ignore[arg-type]
 
+    def dial_fields(self, target: Extension, disposition: str) -> dict[str, object]:
+        """The destination fields of a leg that rings extension ``target`` (``disposition`` not included).
+
+        Draws ``target``'s channel (unless the dial FAILED) from the channel counter: where it is called
+        decides the channel numbers a seed generates.
+        """
+        failed = disposition == "FAILED"
+        return {
+            "dst": target.number,
+            "dstchannel": "" if failed else self.chan(target.number),
+            "lastdata": f"PJSIP/{target.number},60",
+            "dstchannel_ext": "" if failed else target.number,
+            "dstanswer": target.number if disposition == "ANSWERED" else "",
+            "device_info_peer": target.device,
+            "wave_dst": wave_id(target),
+        }
+
     def member_leg(self, template: Leg, member: Extension, answer: int, end: int, disposition: str) -> Leg:
         """One ring-group/queue member's leg, derived from the caller's leg template."""
         return template.clone(
@@ -216,6 +233,22 @@ class CallBuilder:
                 )
             )
         return out
+
+
+def outside_dial_fields(trunk: int, number: str, disposition: str, timeout: int) -> dict[str, object]:
+    """The destination fields of a leg that dials outside ``number`` over ``trunk`` for ``timeout`` s.
+
+    ``disposition`` is not included; a FAILED dial has no destination channel.
+    """
+    failed = disposition == "FAILED"
+    return {
+        "dst": number,
+        "dstchannel": "" if failed else f"PJSIP/trunk_{trunk}/{number}",
+        "lastdata": f"PJSIP/trunk_{trunk}/{number},{timeout},T",
+        "dstchannel_ext": "" if failed else f"trunk_{trunk}",
+        "dstanswer": "",
+        "dst_trunk": TRUNK_NAMES[trunk - 1],
+    }
 
 
 def wave_id(ext: Extension) -> str:

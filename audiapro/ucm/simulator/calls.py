@@ -20,13 +20,12 @@ from audiapro.ucm.simulator.builder import (
     CallBuilder,
     ChannelCounter,
     Tenant,
-    wave_id,
+    outside_dial_fields,
 )
 from audiapro.ucm.simulator.legs import NO_ANSWER, Leg
 from audiapro.ucm.simulator.plan import (
     IVR_NUMBER,
     PARK_SLOTS,
-    TRUNK_NAMES,
     Extension,
     HuntGroup,
     dialled_number,
@@ -98,16 +97,10 @@ class _Call(CallBuilder):
             answer=answer,
             end=end,
             session=self.session(self.t0, a.number),
-            dst=b.number,
+            **self.dial_fields(b, disposition),
             dcontext="from-internal",
-            dstchannel="" if disposition == "FAILED" else self.chan(b.number),
-            lastdata=f"PJSIP/{b.number},60",
             disposition=disposition,
             userfield="Internal",
-            dstchannel_ext="" if disposition == "FAILED" else b.number,
-            dstanswer=b.number if disposition == "ANSWERED" else "",
-            device_info_peer=b.device,
-            wave_dst=wave_id(b),
         )
         self.record(leg, b.number)
         legs = [leg]
@@ -115,31 +108,63 @@ class _Call(CallBuilder):
             legs.append(self.voicemail(leg, b.number))
         return legs
 
-    def inbound(self) -> list[Leg]:
+    def _outside_call(self) -> tuple[str, str, int]:
+        """An outside caller's number and name, and the trunk their call comes in on."""
         caller, cnam = inbound_caller(self.rng, self.tenant.plan.country)
-        trunk = self.trunk()
+        return caller, cnam, self.trunk()
+
+    def _arrival(
+        self,
+        caller: str,
+        cnam: str,
+        trunk: int,
+        *,
+        answer: int,
+        end: int,
+        disposition: str,
+        rings: Extension | None = None,
+        **fields: object,
+    ) -> Leg:
+        """The leg of an outside call that comes in over ``trunk`` at the call's start.
+
+        Args:
+            caller: The caller's number.
+            cnam: The caller's name.
+            trunk: The trunk the call comes in on.
+            answer: Answer epoch (``NO_ANSWER`` if nobody answered).
+            end: End epoch.
+            disposition: The leg's disposition.
+            rings: The extension the call rings directly, if any (its destination fields).
+            **fields: The leg's other fields.
+        """
+        # Draw order (trunk channel, session, the rung extension's channel) is part of what a seed
+        # generates: changing it would change every later channel name and session id.
+        channel = self.chan(f"trunk_{trunk}")
+        session = self.session(self.t0, caller)
+        dial = self.dial_fields(rings, disposition) if rings is not None else {}
+        return self.trunk_leg(
+            caller,
+            cnam,
+            trunk,
+            channel,
+            start=self.t0,
+            answer=answer,
+            end=end,
+            session=session,
+            disposition=disposition,
+            **dial,
+            **fields,
+        )
+
+    def inbound(self) -> list[Leg]:
+        caller, cnam, trunk = self._outside_call()
         target = self.ext()
         disposition = _pick(self.rng, (("ANSWERED", 70), ("NO ANSWER", 25), ("BUSY", 5)))
         answer, end = self.outcome(self.t0, disposition == "ANSWERED")
         if disposition == "BUSY":
             end = self.t0 + self.rng.randint(0, 2)
-        leg = self.trunk_leg(
-            caller,
-            cnam,
-            trunk,
-            self.chan(f"trunk_{trunk}"),
-            start=self.t0,
-            answer=answer,
-            end=end,
-            session=self.session(self.t0, caller),
-            dst=target.number,
-            dstchannel=self.chan(target.number),
-            lastdata=f"PJSIP/{target.number},60",
-            disposition=disposition,
-            dstchannel_ext=target.number,
-            dstanswer=target.number if disposition == "ANSWERED" else "",
-            device_info_peer=target.device,
-            wave_dst=wave_id(target),
+        leg = self._arrival(
+            caller, cnam, trunk, answer=answer, end=end, disposition=disposition, rings=target
         )
         self.record(leg, target.number)
         legs = [leg]
@@ -149,8 +174,7 @@ class _Call(CallBuilder):
 
     def _hunt(self, group: HuntGroup, kind: str) -> list[Leg]:
         """Inbound call to a ring group or queue: one leg per member rung."""
-        caller, cnam = inbound_caller(self.rng, self.tenant.plan.country)
-        trunk = self.trunk()
+        caller, cnam, trunk = self._outside_call()
         channel = self.chan(f"trunk_{trunk}")
         session = self.session(self.t0, caller)
         legs: list[Leg] = []
@@ -241,8 +265,7 @@ class _Call(CallBuilder):
 
     def ivr(self) -> list[Leg]:
         """Caller hangs up in the auto attendant."""
-        caller, cnam = inbound_caller(self.rng, self.tenant.plan.country)
-        trunk = self.trunk()
+        caller, cnam, trunk = self._outside_call()
         end = self.t0 + self.rng.randint(2, 45)
         return [
             self._ivr_leg(
@@ -264,15 +287,10 @@ class _Call(CallBuilder):
             answer=answer,
             end=end,
             session=self.session(self.t0, user.number),
-            dst=number,
             dcontext=f"outbound-route-{self.rng.randint(1, OUTBOUND_ROUTES)}",
-            dstchannel="" if disposition == "FAILED" else f"PJSIP/trunk_{trunk}/{number}",
-            lastdata=f"PJSIP/trunk_{trunk}/{number},60,T",
+            **outside_dial_fields(trunk, number, disposition, timeout=60),
             disposition=disposition,
             userfield="Outbound",
-            dstchannel_ext="" if disposition == "FAILED" else f"trunk_{trunk}",
-            dstanswer="",
-            dst_trunk=TRUNK_NAMES[trunk - 1],
         )
         self.record(leg, number)
         return [leg]
@@ -285,52 +303,29 @@ class _Call(CallBuilder):
         trunk_in, trunk_out = 1, 2
         answered = self.rng.random() < 0.7
         answer, end = self.outcome(self.t0, answered)
-        return [
-            self.trunk_leg(
-                caller,
-                cnam,
-                trunk_in,
-                self.chan(f"trunk_{trunk_in}"),
-                start=self.t0,
-                answer=answer,
-                end=end,
-                session=self.session(self.t0, caller),
-                dst=mobile,
-                dstchannel=f"PJSIP/trunk_{trunk_out}/{mobile}",
-                lastdata=f"PJSIP/trunk_{trunk_out}/{mobile},45,T",
-                disposition="ANSWERED" if answered else "NO ANSWER",
-                userfield="External",
-                dstchannel_ext=f"trunk_{trunk_out}",
-                dstanswer="",
-                action_owner=user.number,
-                action_type=f"FOLLOWME[{user.number}]",
-                dst_trunk=TRUNK_NAMES[trunk_out - 1],
-            )
-        ]
+        disposition = "ANSWERED" if answered else "NO ANSWER"
+        leg = self._arrival(
+            caller,
+            cnam,
+            trunk_in,
+            answer=answer,
+            end=end,
+            disposition=disposition,
+            rings=None,  # it rings a mobile over the other trunk instead
+            **outside_dial_fields(trunk_out, mobile, disposition, timeout=45),
+            userfield="External",
+            action_owner=user.number,
+            action_type=f"FOLLOWME[{user.number}]",
+        )
+        return [leg]
 
     def _answered_inbound(self) -> tuple[Leg, Extension]:
-        caller, cnam = inbound_caller(self.rng, self.tenant.plan.country)
-        trunk = self.trunk()
+        caller, cnam, trunk = self._outside_call()
         first = self.ext()
         answer = self.t0 + self.ring()
         talk = min(self.talk(answer), self.tenant.max_call_seconds // 2)
-        leg = self.trunk_leg(
-            caller,
-            cnam,
-            trunk,
-            self.chan(f"trunk_{trunk}"),
-            start=self.t0,
-            answer=answer,
-            end=answer + talk,
-            session=self.session(self.t0, caller),
-            dst=first.number,
-            dstchannel=self.chan(first.number),
-            lastdata=f"PJSIP/{first.number},60",
-            disposition="ANSWERED",
-            dstchannel_ext=first.number,
-            dstanswer=first.number,
-            device_info_peer=first.device,
-            wave_dst=wave_id(first),
+        leg = self._arrival(
+            caller, cnam, trunk, answer=answer, end=answer + talk, disposition="ANSWERED", rings=first
         )
         self.record(leg, first.number)
         return leg, first
@@ -345,22 +340,17 @@ class _Call(CallBuilder):
         second = self.ext(first.number)
         start = first_leg.end
         answer, end = self.outcome(start, self.rng.random() < 0.8)
+        disposition = "ANSWERED" if answer != NO_ANSWER else "NO ANSWER"
         leg = first_leg.clone(
             start=start,
             answer=answer,
             end=end,
             session=self.session(start, first.number),
-            dst=second.number,
+            **self.dial_fields(second, disposition),
             dcontext="from-internal-xfer",
-            dstchannel=self.chan(second.number),
-            lastdata=f"PJSIP/{second.number},60",
-            disposition="ANSWERED" if answer != NO_ANSWER else "NO ANSWER",
-            dstchannel_ext=second.number,
-            dstanswer=second.number if answer != NO_ANSWER else "",
+            disposition=disposition,
             action_owner=first.number,
             action_type="TRANSFER",
-            device_info_peer=second.device,
-            wave_dst=wave_id(second),
             recordings=(),
             rec_spans=(),
         )

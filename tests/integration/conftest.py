@@ -1,0 +1,29 @@
+"""Fixtures the integration tests share: freshly migrated warehouses."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+
+from audiapro.warehouse import get_engine, upgrade
+
+
+@pytest.fixture
+def engine(any_db_url: str) -> Iterator[sa.Engine]:
+    """A migrated warehouse on each back end: Postgres (production) and SQLite (embedded default)."""
+    yield from _migrated(any_db_url)
+
+
+@pytest.fixture
+def pg_engine(pg_url: str) -> Iterator[sa.Engine]:
+    """A migrated warehouse on Postgres only."""
+    yield from _migrated(pg_url)
+
+
+def _migrated(url: str) -> Iterator[sa.Engine]:
+    engine = get_engine(url)
+    upgrade(engine)
+    yield engine
+    engine.dispose()
