@@ -30,7 +30,8 @@ test: venv lint typecheck pytest
 bench: venv
 	scripts/with-postgres.sh bash -c '$(BIN)/python bench/import_bench.py && $(BIN)/python bench/backfill_bench.py'
 
-clean:
+# Stops a running local stack first: its PID files live in .audiapro/run/, which this removes.
+clean: down
 	rm -rf .venv .tools .audiapro .prefect
 
 # Local stack: Prefect server + UI on 127.0.0.1:4200, deployments, worker, live demo PBX (audiapro/ops/stack.py).
