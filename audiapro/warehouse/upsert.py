@@ -115,7 +115,10 @@ def merge_legs(
         conn.execute(
             _merge_returning_changes(conn, tenant=tenant, run_id=run_id, now=now, on_conflict=on_conflict)
         )
-        conn.exec_driver_sql(f"ANALYZE {changed.name}")
+        if on_conflict == "update":
+            # Plans the orphaned-call delete, which only an update can need (a leg changing
+            # session); the calls rebuild probes the session index with an array either way.
+            conn.exec_driver_sql(f"ANALYZE {changed.name}")
     elif conn.dialect.name == SQLITE:
         conn.exec_driver_sql(_insert_stage_sql(), to_rows(frame))
         conn.execute(_classify_changes(tenant, only_new=on_conflict == "ignore"))
