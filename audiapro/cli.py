@@ -120,6 +120,9 @@ def tenant_add(
     insecure: Annotated[bool, typer.Option(help="Skip TLS verification (not advised)")] = False,
     scheme: Annotated[Scheme, typer.Option(help="https, or http for a local simulator")] = Scheme.https,
     lookback: Annotated[int, typer.Option(help="Lookback seconds")] = settings.DEFAULT_LOOKBACK_SECONDS,
+    api_sessions: Annotated[
+        int, typer.Option(min=1, max=8, help="API sessions the PBX may hold at once (poll + backfill)")
+    ] = settings.DEFAULT_PBX_API_SESSIONS,
 ) -> None:
     """Add or update a tenant. The password is read from stdin, never from the command line."""
     from zoneinfo import ZoneInfo
@@ -145,6 +148,7 @@ def tenant_add(
         insecure=insecure,
         scheme=scheme.value,
         lookback_seconds=lookback,
+        api_sessions=api_sessions,
     ).save(name, overwrite=True)
     console.print(f"tenant [bold]{name}[/] saved")
 
@@ -154,12 +158,12 @@ def tenant_list() -> None:
     """List tenants (never prints secrets)."""
     from blocks.clouducm import list_tenants, load_tenant
 
-    table = Table("tenant", "host", "port", "user", "timezone", "region", "tls", "enabled")
+    table = Table("tenant", "host", "port", "user", "timezone", "region", "tls", "sessions", "enabled")
     for name in list_tenants(only_enabled=False):
         block = load_tenant(name)
         tls = "insecure" if block.insecure else ("ca-file" if block.ca_file else block.scheme)
         table.add_row(name, block.host, str(block.port), block.api_user, block.timezone, block.region, tls,
-                      str(block.enabled))  # fmt: skip
+                      str(block.api_sessions), str(block.enabled))  # fmt: skip
     console.print(table)
 
 

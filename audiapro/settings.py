@@ -26,3 +26,8 @@ DEFAULT_SAFETY_SECONDS = 60
 DEFAULT_INITIAL_HISTORY_SECONDS = 24 * 3600
 
 DEFAULT_PHONE_REGION = "US"
+
+#: API sessions one tenant's PBX may hold for us at once (poll ticks and backfill windows share
+#: them through the Prefect global concurrency limit ``ucm:<tenant>``). The PBX's own limit is not
+#: documented; it answers surplus sessions with "operating too frequently" (-45).
+DEFAULT_PBX_API_SESSIONS = 3

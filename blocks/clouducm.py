@@ -47,6 +47,15 @@ class CloudUCM(Block):
     safety_seconds: int = Field(
         default=settings.DEFAULT_SAFETY_SECONDS, description="Stay this far behind now (PBX write delay)"
     )
+    api_sessions: int = Field(
+        default=settings.DEFAULT_PBX_API_SESSIONS,
+        ge=1,
+        le=8,
+        description=(
+            "API sessions this PBX may hold for us at once; poll ticks and backfill windows share them "
+            "(Prefect global concurrency limit ucm:<tenant>, kept equal to this value)"
+        ),
+    )
 
     def tenant_settings(self, name: str) -> TenantSettings:
         """Return the plain settings the pipeline functions need (no secrets)."""

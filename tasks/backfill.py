@@ -10,6 +10,7 @@ from prefect.cache_policies import NO_CACHE
 
 from audiapro.backfill import Window, backfill_window, plan_backfill
 from blocks.clouducm import load_tenant
+from tasks.pbx import pbx_session
 from tasks.support import current_flow_run_id, retry_if_transient
 from tasks.warehouse import warehouse_engine
 
@@ -17,6 +18,8 @@ from tasks.warehouse import warehouse_engine
 WINDOW_RETRIES = 2
 WINDOW_RETRY_DELAYS: list[float] = [15.0, 60.0]
 PLAN_RETRIES = 2
+#: How long a window waits for a free PBX session (the poll and other windows share them).
+WINDOW_SESSION_WAIT_S = 1800.0
 PLAN_RETRY_DELAYS: list[float] = [5.0, 30.0]
 
 
@@ -77,7 +80,7 @@ def backfill_window_task(
     """
     block = load_tenant(tenant)
     window = Window(datetime.fromisoformat(window_start), datetime.fromisoformat(window_end))
-    with block.client() as client:
+    with pbx_session(block, tenant, wait_s=WINDOW_SESSION_WAIT_S) as client:
         outcome = backfill_window(
             client,
             warehouse_engine(),

@@ -5,16 +5,20 @@ from __future__ import annotations
 from typing import Any
 
 from prefect import task
+from prefect.concurrency.asyncio import AcquireConcurrencySlotTimeoutError
 from prefect.runtime import flow_run
 
 from audiapro.ingest import describe_error, is_transient, poll_tenant, record_tick_failure
 from audiapro.warehouse import tenant_lock
 from blocks.clouducm import load_tenant
+from tasks.pbx import pbx_session
 from tasks.warehouse import warehouse_engine
 
 #: Task-level retries cover faults that outlived the client's own backoff (e.g. a PBX restart).
 POLL_RETRIES = 2
 POLL_RETRY_DELAYS: list[float] = [15.0, 45.0]
+#: How long a tick waits for a free PBX session (all held by backfill windows) before reporting busy.
+POLL_SESSION_WAIT_S = 60.0
 
 
 def _retry_if_transient(task: Any, task_run: Any, state: Any) -> bool:
@@ -39,8 +43,9 @@ def _flow_run_id() -> str | None:
 def poll_tenant_task(tenant: str) -> dict[str, Any]:
     """Poll one tenant's PBX from its committed cursor and load the window.
 
-    A per-tenant lock keeps overlapping ticks (and a backfill) from working the same tenant at once;
-    a tick that finds the lock taken reports ``busy`` and the next tick covers its window.
+    A per-tenant lock keeps overlapping ticks (and a backfill) from working the same tenant at once,
+    and the tick's API session counts against the tenant's PBX session limit (``tasks.pbx``); a tick
+    that finds the lock taken or no session free reports ``busy`` and the next tick covers its window.
 
     Returns:
         A small summary row: status, window, counts.
@@ -48,11 +53,19 @@ def poll_tenant_task(tenant: str) -> dict[str, Any]:
     block = load_tenant(tenant)
     settings = block.tenant_settings(tenant)
     engine = warehouse_engine()
-    with tenant_lock(engine, tenant, wait=False) as acquired:
-        if not acquired:
-            return {"tenant": tenant, "status": "busy"}
-        with block.client() as client:
+    busy = {"tenant": tenant, "status": "busy"}
+    try:
+        # The PBX session slot first, the tenant lock second: a tick waiting for a slot holds no lock
+        # that a backfill window (which holds a slot) needs for its load.
+        with (
+            pbx_session(block, tenant, wait_s=POLL_SESSION_WAIT_S) as client,
+            tenant_lock(engine, tenant, wait=False) as acquired,
+        ):
+            if not acquired:
+                return busy
             summary = poll_tenant(client, engine, settings, flow_run_id=_flow_run_id())
+    except AcquireConcurrencySlotTimeoutError:
+        return busy  # every session of the PBX is in use (backfills); the next tick covers the window
     return {"status": "ok", **summary.as_row()}
 
 

@@ -1,4 +1,4 @@
-"""Fixtures the integration tests share: freshly migrated warehouses."""
+"""Fixtures the integration tests share: freshly migrated warehouses, the flows' warehouse URL."""
 
 from __future__ import annotations
 
@@ -20,6 +20,13 @@ def engine(any_db_url: str) -> Iterator[sa.Engine]:
 def pg_engine(pg_url: str) -> Iterator[sa.Engine]:
     """A migrated warehouse on Postgres only."""
     yield from _migrated(pg_url)
+
+
+@pytest.fixture
+def warehouse_url(pg_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The Postgres warehouse, also set as ``AUDIAPRO_DATABASE_URL`` for flows and tasks to find."""
+    monkeypatch.setenv("AUDIAPRO_DATABASE_URL", pg_url)
+    return pg_url
 
 
 def _migrated(url: str) -> Iterator[sa.Engine]:

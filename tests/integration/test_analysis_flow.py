@@ -46,12 +46,6 @@ REPO = Path(__file__).resolve().parents[2]
 runner = CliRunner()
 
 
-@pytest.fixture
-def warehouse_url(pg_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setenv("AUDIAPRO_DATABASE_URL", pg_url)
-    return pg_url
-
-
 def _save_pbx(name: str, base_url: str) -> None:
     CloudUCM(
         host="127.0.0.1",

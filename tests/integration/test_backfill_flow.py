@@ -31,12 +31,6 @@ FAILING_WINDOW = 2  # 0-based: the third of four windows
 
 
 @pytest.fixture
-def warehouse_url(pg_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setenv("AUDIAPRO_DATABASE_URL", pg_url)
-    return pg_url
-
-
-@pytest.fixture
 def pbx() -> Iterator[UcmSimulator]:
     """Three past days of calls on a real-clock simulator, saved as the tenant's CloudUCM block."""
     first_day = datetime.now(ZoneInfo(TZ)).date() - timedelta(days=3)

@@ -29,12 +29,6 @@ runner = CliRunner()
 
 
 @pytest.fixture
-def warehouse_url(pg_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setenv("AUDIAPRO_DATABASE_URL", pg_url)
-    return pg_url
-
-
-@pytest.fixture
 def import_only_tenant() -> Iterator[str]:
     """A tenant without PBX access (no host, no password) whose zone is not the file's."""
     CloudUCM(timezone="UTC", region="US").save(TENANT, overwrite=True)

@@ -25,12 +25,6 @@ WRONG_PASSWORD = "not-the-password"
 
 
 @pytest.fixture
-def warehouse_url(pg_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setenv("AUDIAPRO_DATABASE_URL", pg_url)
-    return pg_url
-
-
-@pytest.fixture
 def two_pbxs() -> Iterator[dict[str, UcmSimulator]]:
     """A healthy tenant and one whose stored password is wrong, each on its own simulated PBX."""
     sims: dict[str, UcmSimulator] = {}

@@ -192,6 +192,7 @@ class UcmApi:
         reply, ok = self.auth.login(user, token if isinstance(token, str) else "", ip, now)
         if ok:
             self.stats.logins += 1
+            self.stats.peak_sessions = max(self.stats.peak_sessions, self.auth.live_sessions(now))
         else:
             self.stats.failed_logins += 1
             if self.auth.ban_remaining(ip, now) > 0:

@@ -125,6 +125,10 @@ class AuthState:
         self.sessions[cookie] = max(last, now)
         return STATUS_OK
 
+    def live_sessions(self, now: float) -> int:
+        """Sessions logged in and not idle past the timeout."""
+        return sum(1 for last in self.sessions.values() if now - last <= self.config.session_idle_timeout)
+
     def drop(self, cookie: str) -> None:
         """Forget a session (logout or injected expiry)."""
         self.sessions.pop(cookie, None)

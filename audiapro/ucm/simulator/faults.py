@@ -32,6 +32,7 @@ class SimulatorStats:
         banned_requests: challenge/login attempts refused because the client IP was banned.
         bans: Times an IP got banned.
         logouts: logout actions.
+        peak_sessions: Most API sessions open at once (live cookies, counted at each login).
         auth_errors: Requests refused with -5/-6.
         cdrapi_requests: cdrapi actions served (including empty/invalid ones).
         record_info_requests: getRecordInfosByCall actions.
@@ -48,6 +49,7 @@ class SimulatorStats:
     banned_requests: int = 0
     bans: int = 0
     logouts: int = 0
+    peak_sessions: int = 0
     auth_errors: int = 0
     cdrapi_requests: int = 0
     record_info_requests: int = 0
