@@ -10,19 +10,36 @@ limit in line with it).
 
 from __future__ import annotations
 
+import logging
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from typing import Final
+from uuid import UUID
 
+import httpx
 from prefect.client.orchestration import get_client
-from prefect.concurrency.sync import concurrency
 from prefect.exceptions import ObjectAlreadyExists
 
 from audiapro.ucm.client import UcmClient
 from blocks.clouducm import CloudUCM
 
+log = logging.getLogger("audiapro.pbx")
+
 #: Prefix of the per-tenant limit names.
 LIMIT_PREFIX: Final = "ucm:"
+#: A held slot's lease. It is renewed while the session lasts; a worker that dies frees its slot
+#: when the lease runs out.
+LEASE_S: Final = 120.0
+RENEW_EVERY_S: Final = 30.0
+#: Longest pause between two attempts on a full limit (the server's Retry-After is often longer).
+RETRY_CAP_S: Final = 2.0
+_LOCKED: Final = 423
+
+
+class PbxSessionsBusy(TimeoutError):
+    """Every session slot of the tenant's PBX stayed taken for the whole wait."""
 
 
 def pbx_limit_name(tenant: str) -> str:
@@ -50,17 +67,60 @@ def pbx_session(block: CloudUCM, tenant: str, *, wait_s: float) -> Iterator[UcmC
         A client (logged in on first use, logged out on exit).
 
     Raises:
-        AcquireConcurrencySlotTimeoutError: No slot freed in time (from ``prefect.concurrency.asyncio``).
+        PbxSessionsBusy: No slot freed in time.
     """
     ensure_pbx_limit(tenant, block.api_sessions)
-    # strict: a limit deleted in the UI between the two calls must not silently mean "unlimited". A
-    # failed lease renewal (server hiccup) only logs: aborting a half-read window would gain nothing.
-    slot = concurrency(
-        pbx_limit_name(tenant),
-        occupy=1,
-        timeout_seconds=wait_s,
-        strict=True,
-        raise_on_lease_renewal_failure=False,
-    )
-    with slot, block.client() as client:
+    with pbx_slot(tenant, wait_s=wait_s), block.client() as client:
         yield client
+
+
+@contextmanager
+def pbx_slot(tenant: str, *, wait_s: float) -> Iterator[None]:
+    """Occupy one slot of ``ucm:<tenant>`` (which must exist) under a lease renewed until exit.
+
+    Plain calls of the synchronous Prefect client rather than ``prefect.concurrency``: that one
+    runs process-wide background services which Prefect's own shutdown drain can wait on forever.
+    """
+    lease = _acquire(pbx_limit_name(tenant), wait_s)
+    stop = threading.Event()
+    renewer = threading.Thread(target=_keep_renewing, args=(lease, stop), name="pbx-slot-lease", daemon=True)
+    renewer.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        renewer.join()
+        with get_client(sync_client=True) as client:
+            client.release_concurrency_slots_with_lease(lease)
+
+
+def _acquire(name: str, wait_s: float) -> UUID:
+    deadline = time.monotonic() + wait_s
+    with get_client(sync_client=True) as client:
+        while True:
+            try:
+                response = client.increment_concurrency_slots_with_lease(
+                    names=[name], slots=1, mode="concurrency", lease_duration=LEASE_S
+                )
+            except httpx.HTTPStatusError as exc:
+                if exc.response.status_code != _LOCKED:
+                    raise
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise PbxSessionsBusy(f"every slot of {name} stayed taken for {wait_s:g} s") from None
+                retry_after = float(exc.response.headers.get("Retry-After", RETRY_CAP_S))
+                time.sleep(min(retry_after, RETRY_CAP_S, remaining))
+                continue
+            body = response.json()
+            if not body.get("limits"):  # deleted or deactivated in the UI: never run unlimited
+                raise RuntimeError(f"concurrency limit {name} does not exist or is inactive")
+            return UUID(body["lease_id"])
+
+
+def _keep_renewing(lease: UUID, stop: threading.Event) -> None:
+    with get_client(sync_client=True) as client:
+        while not stop.wait(RENEW_EVERY_S):
+            try:
+                client.renew_concurrency_lease(lease, LEASE_S)
+            except Exception as exc:  # the session goes on; at worst the slot frees early
+                log.warning("could not renew PBX session lease %s: %s", lease, type(exc).__name__)

@@ -5,13 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from prefect import task
-from prefect.concurrency.asyncio import AcquireConcurrencySlotTimeoutError
 from prefect.runtime import flow_run
 
 from audiapro.ingest import describe_error, is_transient, poll_tenant, record_tick_failure
 from audiapro.warehouse import tenant_lock
 from blocks.clouducm import load_tenant
-from tasks.pbx import pbx_session
+from tasks.pbx import PbxSessionsBusy, pbx_session
 from tasks.warehouse import warehouse_engine
 
 #: Task-level retries cover faults that outlived the client's own backoff (e.g. a PBX restart).
@@ -64,7 +63,7 @@ def poll_tenant_task(tenant: str) -> dict[str, Any]:
             if not acquired:
                 return busy
             summary = poll_tenant(client, engine, settings, flow_run_id=_flow_run_id())
-    except AcquireConcurrencySlotTimeoutError:
+    except PbxSessionsBusy:
         return busy  # every session of the PBX is in use (backfills); the next tick covers the window
     return {"status": "ok", **summary.as_row()}
 

@@ -12,7 +12,6 @@ from datetime import timedelta
 
 import pytest
 from prefect.client.orchestration import get_client
-from prefect.concurrency.sync import concurrency
 from pydantic import SecretStr
 
 from audiapro.ucm.simulator import SimulatorConfig, UcmSimulator
@@ -20,7 +19,7 @@ from audiapro.warehouse import get_engine, read_sync_state
 from blocks.clouducm import CloudUCM, load_tenant
 from flows.backfill import backfill_cdrs
 from tasks import poll as poll_tasks
-from tasks.pbx import pbx_limit_name, pbx_session
+from tasks.pbx import pbx_limit_name, pbx_session, pbx_slot
 from tests.integration.pipeline_support import DAY, TZ
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
@@ -96,8 +95,19 @@ def test_a_tick_with_every_session_taken_is_busy_and_leaves_the_pbx_alone(
     monkeypatch.setattr(poll_tasks, "POLL_SESSION_WAIT_S", 1.0)
     with pbx_session(load_tenant(TENANT), TENANT, wait_s=5):  # the first session creates the limit
         pass
-    with concurrency(pbx_limit_name(TENANT), occupy=2, timeout_seconds=5, strict=True):
+    with pbx_slot(TENANT, wait_s=5), pbx_slot(TENANT, wait_s=5):  # both of the PBX's sessions
         row = poll_tasks.poll_tenant_task.fn(TENANT)
     assert row == {"tenant": TENANT, "status": "busy"}
     assert pbx.stats.logins == 0  # neither the session above (never used) nor the tick logged in
     assert read_sync_state(get_engine(warehouse_url), TENANT) is None
+
+
+def test_a_deleted_limit_stops_sessions_rather_than_lifting_the_cap(pbx: UcmSimulator) -> None:
+    with pbx_session(load_tenant(TENANT), TENANT, wait_s=5):
+        pass
+    with get_client(sync_client=True) as client:
+        client.delete_global_concurrency_limit_by_name(pbx_limit_name(TENANT))
+    with pytest.raises(RuntimeError, match="does not exist"), pbx_slot(TENANT, wait_s=5):
+        pass
+    with pbx_session(load_tenant(TENANT), TENANT, wait_s=5):  # a session recreates it from the block
+        assert _limit() == (2, 1)
