@@ -112,9 +112,14 @@ def _acquire(name: str, wait_s: float) -> UUID:
                 time.sleep(min(retry_after, RETRY_CAP_S, remaining))
                 continue
             body = response.json()
+            lease = UUID(body["lease_id"]) if body.get("lease_id") else None
             if not body.get("limits"):  # deleted or deactivated in the UI: never run unlimited
+                if lease is not None:  # an empty lease: give it back rather than leave it to expire
+                    client.release_concurrency_slots_with_lease(lease)
                 raise RuntimeError(f"concurrency limit {name} does not exist or is inactive")
-            return UUID(body["lease_id"])
+            if lease is None:
+                raise RuntimeError(f"the Prefect API granted {name} without a lease")
+            return lease
 
 
 def _keep_renewing(lease: UUID, stop: threading.Event) -> None:
