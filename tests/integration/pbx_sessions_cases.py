@@ -1,0 +1,101 @@
+"""Cases for the PBX session cap, run in their own pytest process by ``test_pbx_sessions.py``.
+
+Poll ticks and backfill windows share the block's ``api_sessions``: a backfill asking for more
+parallel windows than that never has more sessions open on the PBX, and a tick that finds every
+session taken reports ``busy`` without touching the PBX or the cursor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from prefect.client.orchestration import get_client
+from pydantic import SecretStr
+
+from audiapro.ucm.simulator import FaultConfig, SimulatorConfig, UcmSimulator
+from audiapro.warehouse import get_engine, read_sync_state
+from blocks.clouducm import CloudUCM, load_tenant
+from flows.backfill import backfill_cdrs
+from tasks import poll as poll_tasks
+from tasks.pbx import pbx_limit_name, pbx_session, pbx_slot
+from tests.integration.pipeline_support import DAY, TZ
+
+pytestmark = pytest.mark.usefixtures("prefect_api")
+
+TENANT = "sessions-acme"
+PASSWORD = "Sess10ns-Pa55word!"
+
+
+@pytest.fixture
+def pbx() -> Iterator[UcmSimulator]:
+    """Four days of calls on a slow PBX, saved as a tenant that allows two API sessions."""
+    config = SimulatorConfig(seed=21, calls_per_day=60, start=DAY, days=4, tz=TZ, password=PASSWORD)
+    # A slow PBX (every request 150 ms) keeps parallel windows' sessions overlapping for certain.
+    sim = UcmSimulator(config, FaultConfig(slow_ms=150))
+    with sim.serve() as url:
+        _save_block(url, api_sessions=2)
+        yield sim
+    CloudUCM.delete(TENANT)
+
+
+def _save_block(url: str, *, api_sessions: int) -> None:
+    CloudUCM(
+        host="127.0.0.1",
+        port=int(url.rsplit(":", 1)[1]),
+        scheme="http",
+        password=SecretStr(PASSWORD),
+        timezone=TZ,
+        api_sessions=api_sessions,
+    ).save(TENANT, overwrite=True)
+
+
+def _limit() -> tuple[int, int]:
+    """(slots, slots in use) of the tenant's limit."""
+    with get_client(sync_client=True) as client:
+        limit = client.read_global_concurrency_limit_by_name(pbx_limit_name(TENANT))
+    return limit.limit, limit.active_slots
+
+
+def test_a_session_holds_one_slot_and_the_limit_follows_the_block(pbx: UcmSimulator) -> None:
+    block = load_tenant(TENANT)
+    with pbx_session(block, TENANT, wait_s=5) as client:
+        client.login()
+        assert _limit() == (2, 1)
+    assert _limit() == (2, 0)
+    assert pbx.stats.logins == pbx.stats.logouts == 1
+
+    block.api_sessions = 3  # an operator edits the block: the next session resizes the limit
+    with pbx_session(block, TENANT, wait_s=5):
+        assert _limit() == (3, 1)
+
+
+def test_a_backfill_never_opens_more_sessions_than_the_pbx_allows(
+    pbx: UcmSimulator, warehouse_url: str
+) -> None:
+    state = backfill_cdrs(
+        tenant=TENANT,
+        start=DAY,
+        end=DAY + timedelta(days=3),
+        window=timedelta(hours=6),
+        max_parallel=4,
+        return_state=True,
+    )
+    assert state.is_completed(), state.message
+    assert pbx.stats.logins >= 4  # one session per window: several windows ran
+    assert pbx.stats.peak_sessions == 2  # ... but never more than two at once
+    assert _limit() == (2, 0)
+
+
+def test_a_tick_with_every_session_taken_is_busy_and_leaves_the_pbx_alone(
+    pbx: UcmSimulator, warehouse_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(poll_tasks, "POLL_SESSION_WAIT_S", 1.0)
+    with pbx_session(load_tenant(TENANT), TENANT, wait_s=5):  # the first session creates the limit
+        pass
+    with pbx_slot(TENANT, wait_s=5), pbx_slot(TENANT, wait_s=5):  # both of the PBX's sessions
+        row = poll_tasks.poll_tenant_task.fn(TENANT)
+    assert row == {"tenant": TENANT, "status": "busy"}
+    assert pbx.stats.logins == 0  # neither the session above (never used) nor the tick logged in
+    assert read_sync_state(get_engine(warehouse_url), TENANT) is None
