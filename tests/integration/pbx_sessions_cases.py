@@ -12,7 +12,6 @@ from datetime import timedelta
 
 import pytest
 from prefect.client.orchestration import get_client
-from pydantic import SecretStr
 
 from audiapro.ucm.simulator import FaultConfig, SimulatorConfig, UcmSimulator
 from audiapro.warehouse import get_engine, read_sync_state
@@ -20,7 +19,7 @@ from blocks.clouducm import CloudUCM, load_tenant
 from flows.backfill import backfill_cdrs
 from tasks import poll as poll_tasks
 from tasks.pbx import pbx_limit_name, pbx_session, pbx_slot
-from tests.integration.pipeline_support import DAY, TZ
+from tests.integration.pipeline_support import DAY, TZ, save_simulated_tenant
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 
@@ -41,14 +40,7 @@ def pbx() -> Iterator[UcmSimulator]:
 
 
 def _save_block(url: str, *, api_sessions: int) -> None:
-    CloudUCM(
-        host="127.0.0.1",
-        port=int(url.rsplit(":", 1)[1]),
-        scheme="http",
-        password=SecretStr(PASSWORD),
-        timezone=TZ,
-        api_sessions=api_sessions,
-    ).save(TENANT, overwrite=True)
+    save_simulated_tenant(TENANT, url, password=PASSWORD, timezone=TZ, api_sessions=api_sessions)
 
 
 def _limit() -> tuple[int, int]:

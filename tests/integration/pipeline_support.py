@@ -64,3 +64,13 @@ def table_count(engine: sa.Engine, table: sa.Table) -> int:
     """Rows in ``table``."""
     with engine.connect() as conn:
         return int(conn.scalar(sa.select(sa.func.count()).select_from(table)) or 0)
+
+
+def save_simulated_tenant(name: str, base_url: str, *, password: str, timezone: str, **fields: Any) -> None:
+    """Save a CloudUCM block named ``name`` for the simulator serving at ``base_url`` (plain HTTP)."""
+    from blocks.clouducm import CloudUCM
+
+    port = int(base_url.rsplit(":", 1)[1].split("/")[0])
+    CloudUCM(
+        host="127.0.0.1", port=port, scheme="http", password=SecretStr(password), timezone=timezone, **fields
+    ).save(name, overwrite=True)

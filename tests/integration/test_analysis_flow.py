@@ -40,6 +40,7 @@ from tests.integration.analysis_support import (
     recorded_connections,
     ucm_config,
 )
+from tests.integration.pipeline_support import save_simulated_tenant
 
 pytestmark = [pytest.mark.usefixtures("prefect_api"), pytest.mark.timeout(180)]
 REPO = Path(__file__).resolve().parents[2]
@@ -47,13 +48,7 @@ runner = CliRunner()
 
 
 def _save_pbx(name: str, base_url: str) -> None:
-    CloudUCM(
-        host="127.0.0.1",
-        port=int(base_url.rsplit(":", 1)[1]),
-        scheme="http",
-        password=SecretStr(UCM_PASSWORD),
-        timezone=TZ,
-    ).save(name, overwrite=True)
+    save_simulated_tenant(name, base_url, password=UCM_PASSWORD, timezone=TZ)
 
 
 @pytest.fixture

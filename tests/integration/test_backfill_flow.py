@@ -11,7 +11,6 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
-from pydantic import SecretStr
 from typer.testing import CliRunner
 
 from audiapro.cli import app
@@ -20,6 +19,7 @@ from audiapro.ucm.simulator import SimulatorConfig, UcmSimulator
 from audiapro.warehouse import backfill_windows, get_engine, ingest_runs, read_sync_state
 from blocks.clouducm import CloudUCM
 from flows.backfill import backfill_cdrs
+from tests.integration.pipeline_support import save_simulated_tenant
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 
@@ -39,13 +39,7 @@ def pbx() -> Iterator[UcmSimulator]:
     )
     sim = UcmSimulator(config)
     with sim.serve() as url:
-        CloudUCM(
-            host="127.0.0.1",
-            port=int(url.rsplit(":", 1)[1]),
-            scheme="http",
-            password=SecretStr(PASSWORD),
-            timezone=TZ,
-        ).save(TENANT, overwrite=True)
+        save_simulated_tenant(TENANT, url, password=PASSWORD, timezone=TZ)
         yield sim
     CloudUCM.delete(TENANT)
 

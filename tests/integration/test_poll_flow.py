@@ -10,12 +10,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
-from pydantic import SecretStr
 
 from audiapro.ucm.simulator import SimulatorConfig, UcmSimulator
 from audiapro.warehouse import get_engine, read_sync_state
 from blocks.clouducm import CloudUCM, list_tenants
 from flows.poll import poll_cdrs
+from tests.integration.pipeline_support import save_simulated_tenant
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 
@@ -42,13 +42,7 @@ def two_pbxs() -> Iterator[dict[str, UcmSimulator]]:
             )
             sim = UcmSimulator(config)
             url = stack.enter_context(sim.serve())
-            CloudUCM(
-                host="127.0.0.1",
-                port=int(url.rsplit(":", 1)[1]),
-                scheme="http",
-                password=SecretStr(password),
-                timezone=TZ,
-            ).save(name, overwrite=True)
+            save_simulated_tenant(name, url, password=password, timezone=TZ)
             sims[name] = sim
         yield sims
     for name in sims:
