@@ -78,8 +78,9 @@ def pbx_session(block: CloudUCM, tenant: str, *, wait_s: float) -> Iterator[UcmC
 def pbx_slot(tenant: str, *, wait_s: float) -> Iterator[None]:
     """Occupy one slot of ``ucm:<tenant>`` (which must exist) under a lease renewed until exit.
 
-    Plain calls of the synchronous Prefect client rather than ``prefect.concurrency``: that one
-    runs process-wide background services which Prefect's own shutdown drain can wait on forever.
+    Plain calls of the synchronous Prefect client rather than ``prefect.concurrency``: no
+    process-wide background services and no context variables, so any thread may hold a slot, and a
+    limit that is missing or inactive fails the session instead of silently not limiting it.
     """
     lease = _acquire(pbx_limit_name(tenant), wait_s)
     stop = threading.Event()

@@ -91,3 +91,14 @@ def test_a_tick_with_every_session_taken_is_busy_and_leaves_the_pbx_alone(
     assert row == {"tenant": TENANT, "status": "busy"}
     assert pbx.stats.logins == 0  # neither the session above (never used) nor the tick logged in
     assert read_sync_state(get_engine(warehouse_url), TENANT) is None
+
+
+def test_a_deleted_limit_stops_sessions_rather_than_lifting_the_cap(pbx: UcmSimulator) -> None:
+    with pbx_session(load_tenant(TENANT), TENANT, wait_s=5):
+        pass
+    with get_client(sync_client=True) as client:
+        client.delete_global_concurrency_limit_by_name(pbx_limit_name(TENANT))
+    with pytest.raises(RuntimeError, match="does not exist"), pbx_slot(TENANT, wait_s=5):
+        pass
+    with pbx_session(load_tenant(TENANT), TENANT, wait_s=5):  # a session recreates it from the block
+        assert _limit() == (2, 1)
