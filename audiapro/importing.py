@@ -190,8 +190,7 @@ def import_file(
     began = time.monotonic()
     path = Path(path)
     file_format = detect_format(path)
-    # Read on demand: the whole prepare stage below runs ahead in a thread of its own.
-    chunks = iter_cdr_file(path, chunk_rows=chunk_rows, read_ahead_chunks=0)
+    chunks = iter_cdr_file(path, chunk_rows=chunk_rows)
     first = next(chunks, None)  # whole-file checks (columns, encoding) run here, before any write
     scan = scan_file(path)
     record = claim_import(
@@ -220,6 +219,7 @@ def import_file(
 
     loader = _ChunkLoader(engine, tenant, file_format, scan, record.id, record.rows_read, flow_run_id)
     stream = _keep_same_start_together(_skip_rows(_prepend(first, chunks), record.rows_read))
+    # Reading, normalizing and rendering run ahead in one thread of their own.
     prepared = read_ahead((loader.prepare(chunk) for chunk in stream), depth=PREPARE_AHEAD_CHUNKS)
     try:
         with closing(prepared):

@@ -23,7 +23,7 @@ their 1-based index among the file's rows (legs and rejects) in file order.
 from __future__ import annotations
 
 import codecs
-from collections.abc import Generator, Iterator
+from collections.abc import Generator
 from pathlib import Path
 from typing import Literal
 
@@ -37,7 +37,6 @@ from audiapro.cdr.readers.common import (
 )
 from audiapro.cdr.readers.csvfile import iter_csv
 from audiapro.cdr.readers.jsonfile import iter_json
-from audiapro.cdr.readers.prefetch import read_ahead
 
 __all__ = [
     "DEFAULT_CHUNK_ROWS",
@@ -49,10 +48,6 @@ __all__ = [
 ]
 
 FileFormat = Literal["csv", "json"]
-
-#: Chunks parsed ahead in a background thread while the caller works on the current one (the
-#: parsing then overlaps the caller's database waits); memory holds at most this many more chunks.
-READ_AHEAD_CHUNKS = 1
 
 _JSON_OPENERS = (b"{", b"[")
 _WHITESPACE = b" \t\r\n"
@@ -78,14 +73,13 @@ def detect_format(path: str | Path) -> FileFormat:
 
 
 def iter_cdr_file(
-    path: str | Path, *, chunk_rows: int = DEFAULT_CHUNK_ROWS, read_ahead_chunks: int = READ_AHEAD_CHUNKS
+    path: str | Path, *, chunk_rows: int = DEFAULT_CHUNK_ROWS
 ) -> Generator[RawChunk, None, None]:
     """Read a CDR file as chunks of raw legs.
 
     Args:
         path: A web-UI CSV export or a saved cdrapi JSON reply (format detected from the content).
         chunk_rows: Largest number of rows per chunk (rejected rows included).
-        read_ahead_chunks: Chunks parsed ahead in a background thread (0: parse on demand only).
 
     Yields:
         :class:`RawChunk` objects in file order.
@@ -98,10 +92,12 @@ def iter_cdr_file(
     if chunk_rows < 1:
         raise ValueError(f"chunk_rows must be at least 1, got {chunk_rows}")
     path = Path(path)
-    return read_ahead(_iter(path, chunk_rows), depth=read_ahead_chunks)
+    # Parsed on demand: a caller that wants reading to overlap its own work runs the reader in
+    # ``prefetch.read_ahead`` (the file import does, with normalization in the same thread).
+    return _iter(path, chunk_rows)
 
 
-def _iter(path: Path, chunk_rows: int) -> Iterator[RawChunk]:
+def _iter(path: Path, chunk_rows: int) -> Generator[RawChunk, None, None]:
     file_format = detect_format(path)
     check_utf8(path)
     if file_format == "csv":

@@ -1,11 +1,11 @@
-"""Reading ahead: the next chunk is parsed in a background thread while the caller loads this one.
+"""Reading ahead: the next item is produced in a background thread while the caller uses this one.
 
-A file import alternates between parsing (Python, holds the GIL) and waiting for the database
-(psycopg2 releases the GIL while the server works). Parsing the next chunk during that wait takes
-the reader off the import's critical path. Items, their order and the exceptions the reader raises
-(at the same place in the stream) are exactly what the wrapped iterator produces. At most ``depth``
-items exist beyond the one the caller holds (queued or being produced), so memory stays bounded by
-the chunk size.
+A file import alternates between Python work (reading, normalizing, rendering: holds the GIL) and
+waiting for the database (psycopg2 releases the GIL while the server works). Producing the next
+chunk during that wait takes the Python work off the import's critical path. Items, their order and
+the exceptions the wrapped iterator raises (at the same place in the stream) are exactly what it
+produces. At most ``depth`` items exist beyond the one the caller holds (queued or being produced),
+so memory stays bounded by the chunk size.
 """
 
 from __future__ import annotations
