@@ -27,7 +27,8 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from audiapro.ingest import CdrSource, TenantSettings, ingest_window
+from audiapro.ingest import CdrSource, ingest_window
+from audiapro.tenants import TenantSettings
 from audiapro.ucm.errors import UcmPageCapExceeded
 from audiapro.warehouse import (
     CommitHook,

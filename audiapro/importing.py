@@ -39,7 +39,8 @@ import sqlalchemy as sa
 from audiapro.cdr.normalize import REJECT_MARKER, NormalizeContext, normalize_frame
 from audiapro.cdr.readers import RawChunk, detect_format, iter_cdr_file
 from audiapro.cdr.readers.prefetch import read_ahead
-from audiapro.ingest import TenantSettings, describe_error
+from audiapro.ingest import describe_error
+from audiapro.tenants import TenantSettings
 from audiapro.warehouse import (
     IMPORT_DONE,
     ImportConflictError,

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 
 from audiapro import settings
 from audiapro.cdr.normalize import NormalizeContext, normalize_legs
+from audiapro.tenants import TenantSettings
 from audiapro.warehouse import (
     CommitHook,
     LoadResult,
@@ -36,27 +37,6 @@ class CdrSource(Protocol):
     def fetch_cdrs(self, start_utc: datetime, end_utc: datetime) -> list[dict[str, str]]:
         """Return every leg in the window as raw string dicts."""
         ...
-
-
-@dataclass(frozen=True)
-class TenantSettings:
-    """What the pipeline needs to know about a tenant (no secrets).
-
-    Attributes:
-        name: Tenant name (the CloudUCM block's name).
-        timezone: IANA zone of the PBX's wall clock.
-        region: Default phone region.
-        lookback_seconds: How far behind the cursor each poll re-reads (covers long calls).
-        safety_seconds: How far behind now a poll window ends.
-        enabled: Whether the live poll includes this tenant.
-    """
-
-    name: str
-    timezone: str
-    region: str = settings.DEFAULT_PHONE_REGION
-    lookback_seconds: int = settings.DEFAULT_LOOKBACK_SECONDS
-    safety_seconds: int = settings.DEFAULT_SAFETY_SECONDS
-    enabled: bool = True
 
 
 @dataclass(frozen=True)

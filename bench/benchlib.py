@@ -209,7 +209,7 @@ def _os_name() -> str:
 
 def tenant_settings() -> Any:
     """The tenant the benches load as (imported late: the parent need not load the pipeline)."""
-    from audiapro.ingest import TenantSettings
+    from audiapro.tenants import TenantSettings
 
     return TenantSettings(name=TENANT_NAME, timezone=TIMEZONE, region="US")
 

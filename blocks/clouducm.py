@@ -9,7 +9,7 @@ from prefect.blocks.core import Block
 from pydantic import Field, SecretStr
 
 from audiapro import settings
-from audiapro.ingest import TenantSettings
+from audiapro.tenants import TenantSettings
 from audiapro.ucm.client import UcmClient, UcmConnection
 
 

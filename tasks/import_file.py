@@ -11,7 +11,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from audiapro.importing import import_file
-from audiapro.ingest import TenantSettings
+from audiapro.tenants import TenantSettings
 from blocks.clouducm import load_tenant
 from tasks.progress import ProgressReporter
 from tasks.support import artifact_key, current_flow_run_id, retry_if_transient

@@ -27,7 +27,8 @@ from audiapro.analysis.openai_simulator import OpenAIFaults, OpenAISimConfig, Op
 from audiapro.analysis.policy import Budget
 from audiapro.analysis.recordings import CallAudioFetcher
 from audiapro.analysis.tenant import TenantAnalysisConfig
-from audiapro.ingest import TenantSettings, ingest_window
+from audiapro.ingest import ingest_window
+from audiapro.tenants import TenantSettings
 from audiapro.ucm.client import UcmClient, UcmConnection
 from audiapro.ucm.simulator import SimulatorConfig, UcmSimulator
 

@@ -13,7 +13,7 @@ import httpx
 import sqlalchemy as sa
 from pydantic import SecretStr
 
-from audiapro.ingest import TenantSettings
+from audiapro.tenants import TenantSettings
 from audiapro.ucm.client import UcmClient, UcmConnection
 from audiapro.ucm.retry import RetryPolicy
 from audiapro.ucm.simulator import SimulatorConfig, UcmSimulator

@@ -21,7 +21,8 @@ import audiapro.importing as importing
 from audiapro.cdr.normalize import NormalizeContext, normalize_legs
 from audiapro.cdr.readers import ImportFormatError
 from audiapro.importing import import_file
-from audiapro.ingest import TenantSettings, ingest_window
+from audiapro.ingest import ingest_window
+from audiapro.tenants import TenantSettings
 from audiapro.ucm.client import build_cdr_query
 from audiapro.ucm.simulator import UcmSimulator, write_ui_export
 from audiapro.ucm.timewindow import local_window
