@@ -19,7 +19,7 @@ import bisect
 import itertools
 import logging
 import time as clock
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Final
@@ -27,15 +27,15 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from audiapro.ingest import CdrSource, ingest_window
+from audiapro.ingest import CdrSource, load_window
 from audiapro.tenants import TenantSettings
-from audiapro.ucm.errors import UcmPageCapExceeded
 from audiapro.warehouse import (
     CommitHook,
     LoadResult,
     completed_backfill_windows,
     record_backfill_window,
 )
+from audiapro.windows import MIN_WINDOW, Window, fetch_pieces, whole_second
 from audiapro.writelock import DEFAULT_LOCK_TIMEOUT_S, tenant_write_lock
 
 log = logging.getLogger("audiapro.backfill")
@@ -45,45 +45,8 @@ log = logging.getLogger("audiapro.backfill")
 PBX_PARALLEL_LIMIT: Final = 4
 DEFAULT_MAX_PARALLEL: Final = 2
 DEFAULT_WINDOW: Final = timedelta(days=1)
-#: Shortest window a user may ask for, and the shortest piece a page-capped window is split into.
-MIN_WINDOW: Final = timedelta(minutes=1)
 #: More windows than this is a mistake (a one-minute window over years), not a plan.
 MAX_WINDOWS: Final = 20_000
-_SECOND: Final = timedelta(seconds=1)
-
-
-@dataclass(frozen=True, order=True)
-class Window:
-    """A UTC time range ``[start, end]``, inclusive at both ends as the PBX filters it.
-
-    Adjacent windows share their boundary second, so a leg starting exactly there is read twice and
-    merged once: overlap is free, a gap would lose legs.
-    """
-
-    start: datetime
-    end: datetime
-
-    def __post_init__(self) -> None:
-        if self.start.tzinfo is None or self.end.tzinfo is None:
-            raise ValueError("window bounds must be tz-aware")
-        if self.start >= self.end:
-            raise ValueError(f"empty window {self.start.isoformat()}..{self.end.isoformat()}")
-
-    @property
-    def span(self) -> timedelta:
-        """Length of the window."""
-        return self.end - self.start
-
-    def halves(self) -> tuple[Window, Window]:
-        """Two windows covering this one, split at a whole second near the middle."""
-        middle = _whole_second(self.start + self.span / 2)
-        if not self.start < middle < self.end:
-            raise ValueError(f"window {self.label()} is too short to split")
-        return Window(self.start, middle), Window(middle, self.end)
-
-    def label(self) -> str:
-        """Short human label in UTC, e.g. ``2026-03-01 05:00 → 2026-03-02 05:00 UTC``."""
-        return f"{self.start:%Y-%m-%d %H:%M} → {self.end:%Y-%m-%d %H:%M} UTC"
 
 
 @dataclass(frozen=True)
@@ -139,7 +102,7 @@ def to_instant(value: date | datetime, zone: ZoneInfo, *, is_end: bool = False) 
     """
     if isinstance(value, datetime):
         aware = value if value.tzinfo is not None else value.replace(tzinfo=zone)
-        return _whole_second(aware.astimezone(UTC))
+        return whole_second(aware.astimezone(UTC))
     day = value + timedelta(days=1) if is_end else value
     return datetime.combine(day, time(), zone).astimezone(UTC)
 
@@ -252,42 +215,6 @@ def plan_backfill(
 # --- one window -----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Fetched:
-    """A window's legs fetched ahead of the lock, handed to ``ingest_window`` as its source."""
-
-    legs: list[dict[str, str]]
-
-    def fetch_cdrs(self, start_utc: datetime, end_utc: datetime) -> list[dict[str, str]]:
-        return self.legs
-
-
-def fetch_pieces(
-    source: CdrSource, window: Window, *, min_span: timedelta = MIN_WINDOW
-) -> Iterator[tuple[Window, list[dict[str, str]]]]:
-    """Fetch ``window`` completely, in pieces: one, or halves (recursively) where the page cap is hit.
-
-    Yields:
-        ``(piece, legs)`` in time order; every piece was fetched completely.
-
-    Raises:
-        UcmPageCapExceeded: A piece of ``min_span`` or less still needs more pages than the cap.
-    """
-    pending = [window]
-    while pending:
-        piece = pending.pop()
-        try:
-            legs = source.fetch_cdrs(piece.start, piece.end)
-        except UcmPageCapExceeded:
-            if piece.span <= min_span:
-                raise
-            log.info("backfill window %s hit the page cap; splitting it in two", piece.label())
-            first, second = piece.halves()
-            pending += [second, first]
-            continue
-        yield piece, legs
-
-
 def backfill_window(
     source: CdrSource,
     engine: sa.Engine,
@@ -326,14 +253,13 @@ def backfill_window(
         settled = piece.end <= settled_until
         recorded &= settled
         with tenant_write_lock(engine, tenant.name, timeout_s=lock_timeout_s):
-            summary = ingest_window(
-                _Fetched(legs),
+            summary = load_window(
                 engine,
                 tenant,
+                legs,
                 piece.start,
                 piece.end,
                 kind="backfill",
-                advance_cursor=False,
                 flow_run_id=flow_run_id,
                 on_commit=_mark_done(tenant.name, piece, flow_run_id) if settled else None,
             )
@@ -361,7 +287,3 @@ def _mark_done(tenant: str, piece: Window, flow_run_id: str | None) -> CommitHoo
         )
 
     return hook
-
-
-def _whole_second(value: datetime) -> datetime:
-    return value.replace(microsecond=0)

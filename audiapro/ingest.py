@@ -1,41 +1,42 @@
-"""One window of CDRs from a source into the warehouse: fetch -> normalize -> load (+ cursor).
+"""One window of CDRs from a source into the warehouse: fetch -> check -> normalize -> load.
 
-Plain functions shared by the poll and backfill flows (and testable without Prefect). A window is
-fetched completely before anything is written, then loaded in one transaction together with its
-``ingest_runs`` row and, for the live poll only, the tenant's cursor.
+Plain functions shared by the poll, backfill and reconcile flows (and testable without Prefect). A
+window is fetched completely (its size bounded by the caller, who splits windows that hold too many
+legs), its time zone checked against the PBX's own epochs, then loaded in one transaction together
+with its ``ingest_runs`` row, its quarantined entries and, for the live poll only, the cursor.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Protocol
 
 import sqlalchemy as sa
 
-from audiapro import settings
 from audiapro.cdr.normalize import NormalizeContext, normalize_legs
+from audiapro.cdr.readers.common import reject_record
+from audiapro.cdr.zonecheck import verify_zone
 from audiapro.tenants import TenantSettings
-from audiapro.warehouse import (
-    CommitHook,
-    LoadResult,
-    RunInfo,
-    load_batch,
-    read_sync_state,
-    record_failure,
-)
+from audiapro.ucm.records import CdrPage, WindowLegs, collect_pages
+from audiapro.warehouse import CommitHook, LoadResult, RunInfo, load_batch, record_failure
 
 log = logging.getLogger("audiapro.ingest")
 
+#: Source name stored with legs and rejects that came from the PBX API.
+API_SOURCE = "api"
+
 
 class CdrSource(Protocol):
-    """Anything that returns the raw legs of a UTC window (the UCM client, a fake in tests)."""
+    """Anything that pages through the raw legs of a UTC window (the UCM client, a fake in tests)."""
 
-    def fetch_cdrs(self, start_utc: datetime, end_utc: datetime) -> list[dict[str, str]]:
-        """Return every leg in the window as raw string dicts."""
+    def iter_cdr_pages(
+        self, start_utc: datetime, end_utc: datetime, *, time_filter: str | None = None
+    ) -> Iterator[CdrPage]:
+        """Yield the window's cdrapi pages (``time_filter``: ``Start`` (default) or ``End``)."""
         ...
 
 
@@ -60,24 +61,21 @@ class WindowSummary:
         return asdict(self)
 
 
-def poll_window(now: datetime, cursor: datetime | None, tenant: TenantSettings) -> tuple[datetime, datetime]:
-    """The live poll's next window: ``[cursor - lookback, now - safety]``.
+def fetch_window(
+    source: CdrSource,
+    start: datetime,
+    end: datetime,
+    *,
+    time_filter: str | None = None,
+    max_legs: int | None = None,
+) -> WindowLegs:
+    """Every leg (and malformed entry) of a window, de-duplicated by AcctId.
 
-    Each tick reads the cursor from the warehouse, so late, skipped or cancelled ticks lose nothing.
-    A new tenant starts ``DEFAULT_INITIAL_HISTORY_SECONDS`` back; older history is a backfill's job.
-
-    Args:
-        now: Current UTC time.
-        cursor: The tenant's committed watermark, or None for a new tenant.
-        tenant: Tenant settings.
-
-    Returns:
-        ``(start, end)`` in UTC; ``start < end``.
+    Raises:
+        UcmPageCapExceeded: The window holds more than ``max_legs`` legs (or the client's page cap);
+            split it.
     """
-    end = now - timedelta(seconds=tenant.safety_seconds)
-    base = cursor if cursor is not None else end - timedelta(seconds=settings.DEFAULT_INITIAL_HISTORY_SECONDS)
-    start = min(base, end) - timedelta(seconds=tenant.lookback_seconds)
-    return start, end
+    return collect_pages(source.iter_cdr_pages(start, end, time_filter=time_filter), max_legs=max_legs)
 
 
 def ingest_window(
@@ -91,8 +89,9 @@ def ingest_window(
     advance_cursor: bool,
     flow_run_id: str | None = None,
     on_commit: CommitHook | None = None,
+    time_filter: str | None = None,
 ) -> WindowSummary:
-    """Fetch one window completely, normalize it and load it in one transaction.
+    """Fetch one window completely, check, normalize and load it in one transaction.
 
     Args:
         source: Where the legs come from.
@@ -100,19 +99,60 @@ def ingest_window(
         tenant: Tenant settings.
         start: Window start (UTC, inclusive).
         end: Window end (UTC, inclusive).
-        kind: ``poll`` or ``backfill`` (recorded on the ingest run).
+        kind: ``poll``, ``sweep``, ``backfill`` or ``reconcile`` (recorded on the ingest run).
         advance_cursor: True for the live poll: the cursor moves to ``end`` in the load transaction.
         flow_run_id: Prefect flow run id, recorded on the ingest run for lineage.
         on_commit: Runs inside the load transaction (a backfill marks its window done there).
+        time_filter: cdrapi ``timeFilterType`` (``Start`` by default; the long-call sweep uses ``End``).
 
     Returns:
         Counts for the window.
 
     Raises:
+        ZoneMismatchError: The PBX's epochs contradict the tenant's zone; nothing is written.
         Exception: Whatever the source raised. Nothing is written for a failed window; callers
             record the failure once per tick with :func:`record_tick_failure` (after retries).
     """
     began = time.monotonic()
+    window = fetch_window(source, start, end, time_filter=time_filter)
+    return load_window(
+        engine,
+        tenant,
+        window,
+        start,
+        end,
+        kind=kind,
+        cursor=end if advance_cursor else None,
+        flow_run_id=flow_run_id,
+        on_commit=on_commit,
+        began=began,
+    )
+
+
+def load_window(
+    engine: sa.Engine,
+    tenant: TenantSettings,
+    window: WindowLegs,
+    start: datetime,
+    end: datetime,
+    *,
+    kind: str,
+    cursor: datetime | None = None,
+    flow_run_id: str | None = None,
+    on_commit: CommitHook | None = None,
+    began: float | None = None,
+) -> WindowSummary:
+    """Check and load a fetched window: legs, malformed entries (quarantined) and the cursor.
+
+    The zone check comes first: a tenant whose zone contradicts the PBX's epochs loads nothing and
+    moves no cursor (every leg would be stored hours off).
+
+    Raises:
+        ZoneMismatchError: See :func:`audiapro.cdr.zonecheck.verify_zone`.
+    """
+    began = time.monotonic() if began is None else began
+    verify_zone(window.legs, tenant.timezone, tenant=tenant.name)
+    raw, positions, texts = _with_malformed(window)
     run = RunInfo(
         kind=kind,
         window_start=start,
@@ -120,18 +160,42 @@ def ingest_window(
         source_ref=f"{start.isoformat()}/{end.isoformat()}",
         flow_run_id=flow_run_id,
     )
-    raw = source.fetch_cdrs(start, end)
-    run.fetched = len(raw)
+    run.fetched = len(window.legs)
     result = load_raw_legs(
         engine,
         tenant,
         raw,
         run=run,
-        source="api",
-        cursor=end if advance_cursor else None,
+        source=API_SOURCE,
+        cursor=cursor,
+        positions=positions,
+        raw_json=texts,
         on_commit=on_commit,
     )
     return summarize(tenant.name, run, result, time.monotonic() - began)
+
+
+def _with_malformed(
+    window: WindowLegs,
+) -> tuple[list[Mapping[str, str]], list[int] | None, list[str | None] | None]:
+    """The window's legs followed by one reject-marked row per malformed cdrapi entry.
+
+    Legs keep positions 1..n (their order in the window); a malformed entry's position is its
+    1-based record number on the PBX (page offset + place in the page), and its reason says where.
+    """
+    if not window.malformed:
+        return list(window.legs), None, None
+    raw: list[Mapping[str, str]] = list(window.legs)
+    positions = list(range(1, len(raw) + 1))
+    texts: list[str | None] = [None] * len(raw)
+    for offset, item in window.malformed:
+        where = f"cdrapi record {offset + item.position + 1}" + (f", {item.path}" if item.path else "")
+        row, text = reject_record(f"malformed cdrapi entry ({where}): {item.reason}", item.value)
+        raw.append(row)
+        positions.append(offset + item.position + 1)
+        texts.append(text)
+    log.warning("%d malformed cdrapi entr(y/ies) quarantined", len(window.malformed))
+    return raw, positions, texts
 
 
 def load_raw_legs(
@@ -143,11 +207,12 @@ def load_raw_legs(
     source: str,
     cursor: datetime | None = None,
     positions: Sequence[int] | None = None,
+    raw_json: Sequence[str | None] | None = None,
     on_commit: CommitHook | None = None,
 ) -> LoadResult:
     """Normalize raw legs and load them (rejects quarantined) in one transaction."""
     ctx = NormalizeContext(tenant=tenant.name, timezone=tenant.timezone, region=tenant.region, source=source)
-    batch = normalize_legs(raw, ctx, positions=positions)
+    batch = normalize_legs(raw, ctx, positions=positions, raw_json=raw_json)
     result = load_batch(
         engine,
         tenant=tenant.name,
@@ -178,22 +243,6 @@ def summarize(tenant: str, run: RunInfo, result: LoadResult, seconds: float) -> 
         rejected=result.rejected,
         seconds=round(seconds, 3),
         run_id=result.run_id,
-    )
-
-
-def poll_tenant(
-    source: CdrSource,
-    engine: sa.Engine,
-    tenant: TenantSettings,
-    *,
-    now: datetime | None = None,
-    flow_run_id: str | None = None,
-) -> WindowSummary:
-    """One live-poll tick for one tenant: window from the committed cursor, load, move the cursor."""
-    state = read_sync_state(engine, tenant.name)
-    start, end = poll_window(now or datetime.now(UTC), state.cursor_at if state else None, tenant)
-    return ingest_window(
-        source, engine, tenant, start, end, kind="poll", advance_cursor=True, flow_run_id=flow_run_id
     )
 
 

@@ -24,6 +24,23 @@ DEFAULT_LOOKBACK_SECONDS = 2 * 3600
 DEFAULT_SAFETY_SECONDS = 60
 #: First poll of a new tenant starts this far back (older history is a backfill's job).
 DEFAULT_INITIAL_HISTORY_SECONDS = 24 * 3600
+#: A poll window longer than this (after an outage, a pause, a first tick) is caught up in pieces of
+#: at most this span, oldest first, the cursor committed after each.
+POLL_PIECE_SECONDS = 6 * 3600
+#: Most legs one piece may hold in memory; a fuller piece is split in halves (about 5 KB per leg).
+POLL_PIECE_MAX_LEGS = 20_000
+#: Pieces one tick loads at most; the next tick continues from the committed cursor.
+POLL_MAX_PIECES_PER_TICK = 40
+#: Calls longer than the lookback are never in a poll window (the PBX filters on start but writes
+#: the CDR at the end). A sweep re-reads legs by their END time over this span, idempotently.
+DEFAULT_SWEEP_SPAN_SECONDS = 24 * 3600
+DEFAULT_SWEEP_EVERY_SECONDS = 3600
+#: Empty poll windows in a row, where earlier weeks had traffic, before a tenant counts as silent.
+DEFAULT_SILENT_TICKS = 3
+#: Weeks of history looked at to decide whether an empty window is unexpected, and how many of
+#: them must have had traffic in the same hours of the week.
+TRAFFIC_HISTORY_WEEKS = 4
+TRAFFIC_EXPECTED_WEEKS = 2
 
 DEFAULT_PHONE_REGION = "US"
 

@@ -4,7 +4,7 @@ Measured in one run, each in its own child process against the same simulator (s
 parent over HTTP on 127.0.0.1, data generated and cached before any timing):
 
 * **fetch-only**: the UCM client (``UcmClient``, pages of ``--page-size``) fetching every window of
-  the plan completely (``audiapro.backfill.fetch_pieces``), loading nothing: what the PBX paging
+  the plan completely (``audiapro.windows.fetch_pieces``), loading nothing: what the PBX paging
   alone costs.
 * **backfill**: the real backfill path, ``plan_backfill`` then ``backfill_window`` for each window,
   sequentially, into a freshly migrated Postgres warehouse (fetch, normalize, COPY + upsert, calls
@@ -93,7 +93,7 @@ def plan_args(args: argparse.Namespace) -> tuple[date, date, timedelta, datetime
 
 def run_fetch(args: argparse.Namespace) -> dict[str, Any]:
     """Fetch-only: every window of the plan, completely, through the client; nothing is loaded."""
-    from audiapro.backfill import Window, fetch_pieces
+    from audiapro.windows import Window, fetch_pieces
 
     windows = [
         Window(datetime.fromisoformat(a), datetime.fromisoformat(b)) for a, b in json.loads(args.windows)
@@ -103,7 +103,7 @@ def run_fetch(args: argparse.Namespace) -> dict[str, Any]:
     with make_client(args.base_url, args.page_size) as client:
         for window in windows:
             for _, fetched in fetch_pieces(client, window):
-                legs += len(fetched)
+                legs += len(fetched.legs)
                 pieces += 1
     seconds = time.perf_counter() - began
     return {"seconds": round(seconds, 3), "legs": legs, "windows": len(windows), "pieces": pieces}

@@ -57,6 +57,20 @@ class CloudUCM(Block):
         ),
     )
 
+    sweep_span_seconds: int = Field(
+        default=settings.DEFAULT_SWEEP_SPAN_SECONDS,
+        ge=0,
+        description="Long-call sweep: re-read legs that ENDED this far back (0 turns it off)",
+    )
+    sweep_every_seconds: int = Field(
+        default=settings.DEFAULT_SWEEP_EVERY_SECONDS, ge=60, description="How often the long-call sweep runs"
+    )
+    silent_ticks: int = Field(
+        default=settings.DEFAULT_SILENT_TICKS,
+        ge=1,
+        description="Unexpectedly empty poll windows in a row before the tenant is reported silent",
+    )
+
     def tenant_settings(self, name: str) -> TenantSettings:
         """Return the plain settings the pipeline functions need (no secrets)."""
         return TenantSettings(
@@ -66,6 +80,9 @@ class CloudUCM(Block):
             lookback_seconds=self.lookback_seconds,
             safety_seconds=self.safety_seconds,
             enabled=self.enabled,
+            sweep_span_seconds=self.sweep_span_seconds,
+            sweep_every_seconds=self.sweep_every_seconds,
+            silent_ticks=self.silent_ticks,
         )
 
     def connection(self) -> UcmConnection:

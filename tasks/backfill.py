@@ -8,7 +8,8 @@ from typing import Any
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from audiapro.backfill import Window, backfill_window, plan_backfill
+from audiapro.backfill import backfill_window, plan_backfill
+from audiapro.windows import Window
 from blocks.clouducm import load_tenant
 from tasks.pbx import pbx_session
 from tasks.support import current_flow_run_id, retry_if_transient

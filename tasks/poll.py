@@ -1,4 +1,4 @@
-"""Prefect task for one tenant's poll tick: names, retry policy and locking; logic is in audiapro.ingest."""
+"""Prefect task for one tenant's poll tick: names, retry policy and locking; logic is in audiapro.polling."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from typing import Any
 from prefect import task
 from prefect.runtime import flow_run
 
-from audiapro.ingest import describe_error, is_transient, poll_tenant, record_tick_failure
+from audiapro.ingest import describe_error, is_transient, record_tick_failure
+from audiapro.polling import poll_tenant
 from audiapro.warehouse import tenant_lock
 from blocks.clouducm import load_tenant
 from tasks.pbx import PbxSessionsBusy, pbx_session

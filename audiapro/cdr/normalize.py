@@ -81,7 +81,10 @@ class NormalizedBatch:
 
 
 def normalize_legs(
-    raw_legs: Sequence[Mapping[str, str]], ctx: NormalizeContext, positions: Sequence[int] | None = None
+    raw_legs: Sequence[Mapping[str, str]],
+    ctx: NormalizeContext,
+    positions: Sequence[int] | None = None,
+    raw_json: Sequence[str | None] | None = None,
 ) -> NormalizedBatch:
     """Normalize raw legs (``dict[str, str]`` with the UCM's field names).
 
@@ -90,14 +93,21 @@ def normalize_legs(
         ctx: Tenant context.
         positions: 1-based position of each leg in its source (line or record number); defaults to
             1..n. Stored with rejected rows so an operator can find them.
+        raw_json: What to store as each row's raw text where it is not the leg itself (``None``
+            entries: render the leg), e.g. the original value of a row marked with
+            :data:`REJECT_MARKER`.
 
     Returns:
         The canonical frame and the quarantined rows.
     """
     frame = pd.DataFrame.from_records(list(raw_legs)) if raw_legs else pd.DataFrame()
     encode = _RAW_JSON.encode
-    raw_json = [encode(leg if type(leg) is dict else dict(leg)) for leg in raw_legs]
-    return normalize_frame(frame, ctx, positions=positions, raw_json=raw_json)
+    given = raw_json if raw_json is not None else [None] * len(raw_legs)
+    rendered = [
+        text if text is not None else encode(leg if type(leg) is dict else dict(leg))
+        for leg, text in zip(raw_legs, given, strict=True)
+    ]
+    return normalize_frame(frame, ctx, positions=positions, raw_json=rendered)
 
 
 def normalize_frame(

@@ -50,6 +50,7 @@ from audiapro.ucm.records import (
     CdrPage,
     RawLeg,
     coerce_value,
+    collect_pages,
     extract_cdr_items,
     page_signature,
     parse_cdr_items,
@@ -738,24 +739,14 @@ class UcmClient:
         Malformed entries are logged (count and positions); use :meth:`iter_cdr_pages` to get them.
         Arguments and errors as in :meth:`iter_cdr_pages`.
         """
-        result: list[RawLeg] = []
-        seen: set[str] = set()
-        duplicates = malformed = 0
-        for page in self.iter_cdr_pages(start_utc, end_utc, time_filter=time_filter):
-            malformed += len(page.malformed)
-            for leg in page.legs:
-                acct_id = leg.get("AcctId", "")
-                if acct_id:
-                    if acct_id in seen:
-                        duplicates += 1
-                        continue
-                    seen.add(acct_id)
-                result.append(leg)
-        if duplicates:
-            logger.info("UCM cdrapi: dropped %d leg(s) seen on an earlier page (same AcctId)", duplicates)
-        if malformed:
-            logger.warning("UCM cdrapi: %d malformed entr(y/ies) not returned as legs", malformed)
-        return result
+        window = collect_pages(self.iter_cdr_pages(start_utc, end_utc, time_filter=time_filter))
+        if window.duplicates:
+            logger.info(
+                "UCM cdrapi: dropped %d leg(s) seen on an earlier page (same AcctId)", window.duplicates
+            )
+        if window.malformed:
+            logger.warning("UCM cdrapi: %d malformed entr(y/ies) not returned as legs", len(window.malformed))
+        return window.legs
 
     # ---------------------------------------------------------------------------------- recordings
 

@@ -11,11 +11,11 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from audiapro.ucm.errors import UcmResponseError
+from audiapro.ucm.errors import UcmPageCapExceeded, UcmResponseError
 
 #: Keys that may hold the item list: current firmware, a defensive wrapped variant, 2013 firmware.
 CDR_LIST_KEYS = ("cdr_root", "cdr")
@@ -229,3 +229,54 @@ def recording_basename(recordfile: str) -> str:
     """
     cleaned = recordfile.strip().rstrip(RECORDFILES_SEPARATOR).strip()
     return re.split(r"[\\/]", cleaned)[-1]
+
+
+@dataclass
+class WindowLegs:
+    """Everything one cdrapi window held: its legs (de-duplicated by AcctId) and malformed entries.
+
+    Attributes:
+        legs: Raw legs in PBX order; a leg seen again on a later page (pages may overlap) is kept once.
+        malformed: ``(page offset, entry)`` for every entry that is not a leg, so that it can be
+            quarantined with its position instead of being dropped.
+        pages: Non-empty pages read.
+        duplicates: Legs dropped because an earlier page already had their AcctId.
+    """
+
+    legs: list[RawLeg] = field(default_factory=list)
+    malformed: list[tuple[int, MalformedItem]] = field(default_factory=list)
+    pages: int = 0
+    duplicates: int = 0
+
+
+def collect_pages(pages: Iterable[CdrPage], *, max_legs: int | None = None) -> WindowLegs:
+    """Gather a window's pages, de-duplicating legs by AcctId (legs without one are all kept).
+
+    Args:
+        pages: The window's pages, e.g. ``UcmClient.iter_cdr_pages(...)``.
+        max_legs: Stop with :class:`UcmPageCapExceeded` once more legs than this were read, so the
+            caller can split the window instead of holding an unbounded one in memory.
+
+    Returns:
+        The window's legs and malformed entries.
+    """
+    window = WindowLegs()
+    seen: set[str] = set()
+    for page in pages:
+        window.pages += 1
+        window.malformed.extend((page.offset, item) for item in page.malformed)
+        for leg in page.legs:
+            acct_id = leg.get("AcctId", "")
+            if acct_id:
+                if acct_id in seen:
+                    window.duplicates += 1
+                    continue
+                seen.add(acct_id)
+            window.legs.append(leg)
+        if max_legs is not None and len(window.legs) > max_legs:
+            raise UcmPageCapExceeded(
+                f"cdrapi window holds more than {max_legs} legs; split the window",
+                pages=window.pages,
+                offset=page.offset,
+            )
+    return window

@@ -44,17 +44,32 @@ from audiapro.warehouse.history import (
     record_import_chunk,
 )
 from audiapro.warehouse.load import CommitHook, LoadResult, load_batch, record_failure
-from audiapro.warehouse.lock import tenant_lock
+from audiapro.warehouse.lock import login_lock, tenant_lock
+from audiapro.warehouse.login_blocks import (
+    LoginBlock,
+    clear_login_block,
+    list_login_blocks,
+    read_login_block,
+    set_login_block,
+)
 from audiapro.warehouse.migrate import current_revision, head_revision, upgrade
 from audiapro.warehouse.queries import summary_counts
 from audiapro.warehouse.runs import RunInfo
-from audiapro.warehouse.sync import SyncState, list_sync_states, read_sync_state
+from audiapro.warehouse.sync import (
+    SyncState,
+    list_sync_states,
+    note_sweep,
+    note_traffic,
+    read_sync_state,
+    weeks_with_traffic,
+)
 from audiapro.warehouse.tables import (
     backfill_windows,
     calls,
     cdr_legs,
     imported_files,
     ingest_runs,
+    login_blocks,
     metadata,
     rejected_rows,
     sync_state,
@@ -68,6 +83,7 @@ __all__ = [
     "ImportConflictError",
     "ImportedFile",
     "LoadResult",
+    "LoginBlock",
     "OnConflict",
     "PendingAnalysis",
     "PreparedLegs",
@@ -82,6 +98,7 @@ __all__ = [
     "calls_needing_analysis",
     "cdr_legs",
     "claim_import",
+    "clear_login_block",
     "completed_backfill_windows",
     "confirm_batch",
     "confirm_existing",
@@ -93,13 +110,19 @@ __all__ = [
     "import_rejects",
     "imported_files",
     "ingest_runs",
+    "list_login_blocks",
     "list_sync_states",
     "load_batch",
+    "login_blocks",
+    "login_lock",
     "metadata",
+    "note_sweep",
+    "note_traffic",
     "open_batches",
     "pending_analyses",
     "prepare_batch",
     "read_calls",
+    "read_login_block",
     "read_sync_state",
     "record_backfill_window",
     "record_failure",
@@ -108,6 +131,7 @@ __all__ = [
     "rejected_rows",
     "release_batch",
     "reserve_batch",
+    "set_login_block",
     "spent_today",
     "store_pending",
     "store_records",
@@ -115,4 +139,5 @@ __all__ = [
     "sync_state",
     "tenant_lock",
     "upgrade",
+    "weeks_with_traffic",
 ]

@@ -50,10 +50,28 @@ def advisory_key(*parts: str) -> int:
 def tenant_lock(
     engine: sa.Engine, tenant: str, *, wait: bool = True, timeout_s: float | None = None
 ) -> Iterator[bool]:
-    """Hold the tenant's lock for the ``with`` block.
+    """Hold the tenant's write lock for the ``with`` block (see :func:`named_lock`)."""
+    with named_lock(engine, "tenant", tenant, wait=wait, timeout_s=timeout_s) as acquired:
+        yield acquired
+
+
+@contextmanager
+def login_lock(engine: sa.Engine, tenant: str, *, timeout_s: float | None = None) -> Iterator[bool]:
+    """Serialize one tenant's PBX logins across processes (a UCM may keep one pending challenge per
+    user, so two concurrent handshakes can fail each other and count towards its login ban)."""
+    with named_lock(engine, "login", tenant, wait=True, timeout_s=timeout_s) as acquired:
+        yield acquired
+
+
+@contextmanager
+def named_lock(
+    engine: sa.Engine, kind: str, tenant: str, *, wait: bool = True, timeout_s: float | None = None
+) -> Iterator[bool]:
+    """Hold one of the tenant's locks for the ``with`` block.
 
     Args:
         engine: The warehouse engine (decides the mechanism).
+        kind: Which lock: ``tenant`` (writes of the tenant) or ``login`` (its PBX handshakes).
         tenant: Tenant name.
         wait: Block until the lock is free; ``False`` tries once.
         timeout_s: With ``wait``, give up after this many seconds (``None``: wait forever).
@@ -62,26 +80,27 @@ def tenant_lock(
         Whether the lock was acquired. When ``False`` the block runs without it; callers skip work.
     """
     if engine.dialect.name == "postgresql":
-        with _pg_lock(engine, advisory_key("tenant", tenant), wait=wait, timeout_s=timeout_s) as acquired:
+        with _pg_lock(engine, advisory_key(kind, tenant), wait=wait, timeout_s=timeout_s) as acquired:
             yield acquired
     elif engine.dialect.name == "sqlite":
         path = sqlite_database_path(engine)
         if path is None:
-            with _memory_lock(tenant, wait=wait, timeout_s=timeout_s) as acquired:
+            with _memory_lock(f"{kind}:{tenant}", wait=wait, timeout_s=timeout_s) as acquired:
                 yield acquired
         else:
-            with _file_lock(lock_file(path, tenant), wait=wait, timeout_s=timeout_s) as acquired:
+            with _file_lock(lock_file(path, tenant, kind), wait=wait, timeout_s=timeout_s) as acquired:
                 yield acquired
     else:
-        raise NotImplementedError(f"tenant_lock does not support {engine.dialect.name}")
+        raise NotImplementedError(f"named_lock does not support {engine.dialect.name}")
 
 
-def lock_file(database: Path, tenant: str) -> Path:
-    """The lock file of ``tenant`` for the SQLite database at ``database``."""
+def lock_file(database: Path, tenant: str, kind: str = "tenant") -> Path:
+    """The lock file of ``tenant``'s ``kind`` lock for the SQLite database at ``database``."""
     readable = _UNSAFE_FILENAME.sub("_", tenant)[:_MAX_NAME_CHARS]
     # The hash keeps names distinct when sanitizing maps two tenants to the same text.
-    suffix = f"{advisory_key('tenant', tenant) & 0xFFFFFFFF:08x}"
-    return database.with_name(database.name + LOCK_DIR_SUFFIX) / f"{readable}-{suffix}.lock"
+    suffix = f"{advisory_key(kind, tenant) & 0xFFFFFFFF:08x}"
+    prefix = "" if kind == "tenant" else f"{kind}-"
+    return database.with_name(database.name + LOCK_DIR_SUFFIX) / f"{prefix}{readable}-{suffix}.lock"
 
 
 def _acquire(

@@ -7,12 +7,12 @@ and it never moves backwards, so a late or retried run cannot rewind it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
 from audiapro.warehouse.dialect import upsert_insert
-from audiapro.warehouse.tables import sync_state
+from audiapro.warehouse.tables import cdr_legs, sync_state
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,9 @@ class SyncState:
         last_error: Redacted error of the latest failure, cleared by a success.
         consecutive_failures: Failures since the last success.
         last_run_id: The latest run that touched this state.
+        last_sweep_at: When the long-call sweep last completed.
+        empty_ticks: Poll windows in a row that came back empty although earlier weeks had traffic
+            at the same hours (reset by any window with legs).
     """
 
     tenant: str
@@ -36,6 +39,8 @@ class SyncState:
     last_error: str | None
     consecutive_failures: int
     last_run_id: int | None
+    last_sweep_at: datetime | None = None
+    empty_ticks: int = 0
 
 
 _FIELDS = (
@@ -46,6 +51,8 @@ _FIELDS = (
     "last_error",
     "consecutive_failures",
     "last_run_id",
+    "last_sweep_at",
+    "empty_ticks",
 )
 
 
@@ -116,6 +123,62 @@ def note_failure(conn: sa.Connection, *, tenant: str, error: str, run_id: int, n
             },
         )
     )
+
+
+def note_sweep(engine: sa.Engine, *, tenant: str, at: datetime) -> None:
+    """Record a completed long-call sweep (after its last piece loaded: a crash in between only means
+    the next tick sweeps again, which adds nothing)."""
+    with engine.begin() as conn:
+        conn.execute(sa.update(sync_state).where(sync_state.c.tenant == tenant).values(last_sweep_at=at))
+
+
+def note_traffic(engine: sa.Engine, tenant: str, *, unexpected_empty: bool | None, now: datetime) -> int:
+    """Count unexpectedly empty poll windows in a row.
+
+    Args:
+        engine: Warehouse engine.
+        tenant: Tenant name.
+        unexpected_empty: True for an empty window where history expected calls (one more in the
+            row), None for a window with legs (the row ends), False for an empty window at a quiet
+            time (says nothing either way: the count stays).
+        now: Timestamp for ``updated_at``.
+
+    Returns:
+        The count after this window.
+    """
+    with engine.begin() as conn:
+        if unexpected_empty is not None and not unexpected_empty:
+            value = conn.scalar(sa.select(sync_state.c.empty_ticks).where(sync_state.c.tenant == tenant))
+            return int(value or 0)
+        new = sync_state.c.empty_ticks + 1 if unexpected_empty else 0
+        conn.execute(
+            sa.update(sync_state).where(sync_state.c.tenant == tenant).values(empty_ticks=new, updated_at=now)
+        )
+        value = conn.scalar(sa.select(sync_state.c.empty_ticks).where(sync_state.c.tenant == tenant))
+    return int(value or 0)
+
+
+def weeks_with_traffic(engine: sa.Engine, tenant: str, start: datetime, end: datetime, *, weeks: int) -> int:
+    """In how many of the previous ``weeks`` weeks a leg started in the same hours of the week.
+
+    Whole weeks back in UTC: a DST change shifts the comparison by an hour twice a year, which does
+    not matter for telling "usually busy" from "usually quiet".
+    """
+    with engine.connect() as conn:
+        found = 0
+        for k in range(1, weeks + 1):
+            shift = timedelta(days=7 * k)
+            hit = conn.scalar(
+                sa.select(cdr_legs.c.id)
+                .where(
+                    cdr_legs.c.tenant == tenant,
+                    cdr_legs.c.start_at >= start - shift,
+                    cdr_legs.c.start_at <= end - shift,
+                )
+                .limit(1)
+            )
+            found += hit is not None
+    return found
 
 
 def _select_states() -> sa.Select[tuple[object, ...]]:

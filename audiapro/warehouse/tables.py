@@ -166,6 +166,9 @@ sync_state = sa.Table(
     sa.Column("consecutive_failures", sa.Integer, nullable=False, server_default="0"),
     _run_fk("last_run_id", nullable=True),
     sa.Column("updated_at", UtcDateTime, nullable=False),
+    # revision 0003: the long-call sweep's last run, and unexpectedly empty poll windows in a row
+    sa.Column("last_sweep_at", UtcDateTime),
+    sa.Column("empty_ticks", sa.Integer, nullable=False, server_default="0"),
 )
 
 rejected_rows = sa.Table(
@@ -271,4 +274,19 @@ analysis_batches = sa.Table(
     sa.Column("submitted_at", UtcDateTime, nullable=False),
     sa.Column("collected_at", UtcDateTime),
     sa.Column("error", sa.Text),
+)
+
+# --- revision 0003: PBX login blocks --------------------------------------------------------------
+
+#: A tenant whose PBX refused a login (wrong password, ban, unknown user, no permission): no path
+#: (poll, backfill, reconcile, recordings) tries again before ``blocked_until``, because every failed
+#: login counts towards the PBX's IP ban, which on CloudUCM may be the customer's office NAT.
+login_blocks = sa.Table(
+    "login_blocks",
+    metadata,
+    sa.Column("tenant", sa.Text, primary_key=True),
+    sa.Column("blocked_until", UtcDateTime, nullable=False),
+    sa.Column("status", sa.Integer),  # the UCM status of the failed login, e.g. -37
+    sa.Column("reason", sa.Text, nullable=False),  # one line, no secrets
+    sa.Column("failed_at", UtcDateTime, nullable=False),
 )

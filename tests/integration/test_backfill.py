@@ -9,9 +9,10 @@ from datetime import UTC, date, datetime, timedelta
 
 import sqlalchemy as sa
 
-from audiapro.backfill import Window, backfill_window, merge_intervals, plan_backfill
-from audiapro.ingest import WindowSummary, poll_tenant
+from audiapro.backfill import backfill_window, merge_intervals, plan_backfill
+from audiapro.polling import TickSummary, poll_tenant
 from audiapro.warehouse import backfill_windows, ingest_runs, read_sync_state, tenant_lock
+from audiapro.windows import Window
 from tests.integration.pipeline_support import DAY, TENANT, make_client, simulator
 
 #: Pause between the concurrent test's poll ticks (the schedule's 2 minutes, compressed).
@@ -72,7 +73,7 @@ def test_backfill_concurrent_with_poll_ticks_stores_no_duplicates_and_leaves_the
 ) -> None:
     sim = simulator()
     sim.clock.set(datetime(2026, 3, 3, 12, 0, tzinfo=UTC))
-    polls: list[WindowSummary] = []
+    polls: list[TickSummary] = []
     stop = threading.Event()
     errors: list[BaseException] = []
 
@@ -119,4 +120,4 @@ def test_backfill_concurrent_with_poll_ticks_stores_no_duplicates_and_leaves_the
         kinds = dict(
             conn.execute(sa.select(ingest_runs.c.kind, sa.func.count()).group_by(ingest_runs.c.kind)).all()
         )
-    assert kind == "poll" and kinds["backfill"] >= len(plan.windows) and kinds["poll"] == len(polls)
+    assert kind == "poll" and kinds["backfill"] >= len(plan.windows) and kinds["poll"] == sum(p.pieces for p in polls)

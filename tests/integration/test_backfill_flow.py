@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from audiapro.cli import app
 from audiapro.ucm.client import UcmClient
+from audiapro.ucm.records import CdrPage
 from audiapro.ucm.simulator import SimulatorConfig, UcmSimulator
 from audiapro.warehouse import backfill_windows, get_engine, ingest_runs, read_sync_state
 from blocks.clouducm import CloudUCM
@@ -71,16 +72,16 @@ def test_failed_window_then_rerun_resumes_and_ends_with_the_ground_truth(
     first_day = pbx.history_start
     last_day = first_day + timedelta(days=1)
     fetched: list[datetime] = []
-    real_fetch = UcmClient.fetch_cdrs
+    real_fetch = UcmClient.iter_cdr_pages
     failing_start: dict[str, datetime] = {}
 
-    def fetch(self: UcmClient, start_utc: datetime, end_utc: datetime, **kwargs: Any) -> list[dict[str, str]]:
+    def fetch(self: UcmClient, start_utc: datetime, end_utc: datetime, **kwargs: Any) -> Iterator[CdrPage]:
         fetched.append(start_utc)
         if start_utc == failing_start.get("at"):
             raise RuntimeError("injected: the worker died in this window")
         return real_fetch(self, start_utc, end_utc, **kwargs)
 
-    monkeypatch.setattr(UcmClient, "fetch_cdrs", fetch)
+    monkeypatch.setattr(UcmClient, "iter_cdr_pages", fetch)
     local_midnight = datetime.combine(first_day, datetime.min.time(), ZoneInfo(TZ))
     failing_start["at"] = window_start(local_midnight, FAILING_WINDOW)
 

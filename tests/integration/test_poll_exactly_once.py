@@ -16,7 +16,8 @@ import pytest
 import sqlalchemy as sa
 
 import audiapro.warehouse.load as warehouse_load
-from audiapro.ingest import ingest_window, poll_tenant, poll_window
+from audiapro.ingest import ingest_window
+from audiapro.polling import poll_tenant, poll_window
 from audiapro.ucm.client import UcmClient
 from audiapro.ucm.simulator import FaultConfig, UcmSimulator
 from audiapro.warehouse import get_engine, read_sync_state, tenant_lock, upgrade

@@ -3,21 +3,16 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from audiapro.backfill import (
-    MAX_WINDOWS,
-    Window,
-    fetch_pieces,
-    merge_intervals,
-    resolve_range,
-    split_range,
-    uncovered,
-)
+from audiapro.backfill import MAX_WINDOWS, merge_intervals, resolve_range, split_range, uncovered
 from audiapro.ucm.errors import UcmPageCapExceeded
+from audiapro.ucm.records import CdrPage
+from audiapro.windows import Window, fetch_pieces
 
 NY = "America/New_York"
 
@@ -141,12 +136,14 @@ class DenseSource:
         self.fetched: list[Window] = []
         self.attempts = 0
 
-    def fetch_cdrs(self, start_utc: datetime, end_utc: datetime) -> list[dict[str, str]]:
+    def iter_cdr_pages(
+        self, start_utc: datetime, end_utc: datetime, *, time_filter: str | None = None
+    ) -> Iterator[CdrPage]:
         self.attempts += 1
         if end_utc - start_utc > self.max_span:
             raise UcmPageCapExceeded("too many pages", pages=3, offset=3000)
         self.fetched.append(Window(start_utc, end_utc))
-        return [{"uniqueid": start_utc.isoformat()}]
+        yield CdrPage(offset=0, legs=[{"uniqueid": start_utc.isoformat()}], item_count=1)
 
 
 def test_page_capped_windows_are_split_until_they_fit_in_time_order() -> None:
