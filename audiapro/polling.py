@@ -140,9 +140,9 @@ def poll_tenant(
     start, end = poll_window(now, state.cursor_at if state else None, tenant)
     loaded: list[WindowSummary] = []
     for planned in plan_pieces(start, end, piece_span):
-        if len(loaded) >= max_pieces:
-            break
         for piece, legs in fetch_pieces(source, planned, max_legs=max_legs):
+            if len(loaded) >= max_pieces:
+                break  # halves come oldest first: the cursor stays contiguous
             loaded.append(
                 load_window(
                     engine,
@@ -155,6 +155,8 @@ def poll_tenant(
                     flow_run_id=flow_run_id,
                 )
             )
+        if len(loaded) >= max_pieces:
+            break
     reached = datetime.fromisoformat(loaded[-1].window_end) if loaded else start
     behind = max(0, int((end - reached).total_seconds()))
     if behind:

@@ -36,6 +36,7 @@ def make_client(
     *,
     attempts: int = 5,
     transport: httpx.BaseTransport | None = None,
+    timezone: str = TZ,
     **settings: Any,
 ) -> UcmClient:
     """A client with the production logic but no real waiting (backoff and throttle waits are zero).
@@ -45,13 +46,14 @@ def make_client(
         base_url: Where the simulator serves.
         attempts: Tries per request before the client gives up.
         transport: An httpx transport to send through (fault injection) instead of the network.
+        timezone: The tenant zone the client queries in.
         **settings: Further `UcmConnection` settings, e.g. ``page_size``.
     """
     conn = UcmConnection.from_url(
         base_url,
         api_user=sim.config.api_user,
         password=SecretStr(sim.config.password),
-        timezone=TZ,
+        timezone=timezone,
         throttle_wait_s=0,
         throttle_long_wait_s=0,
         retry=RetryPolicy(max_attempts=attempts, base_delay_s=0, max_delay_s=0),

@@ -120,4 +120,8 @@ def test_backfill_concurrent_with_poll_ticks_stores_no_duplicates_and_leaves_the
         kinds = dict(
             conn.execute(sa.select(ingest_runs.c.kind, sa.func.count()).group_by(ingest_runs.c.kind)).all()
         )
-    assert kind == "poll" and kinds["backfill"] >= len(plan.windows) and kinds["poll"] == sum(p.pieces for p in polls)
+    assert (
+        kind == "poll"
+        and kinds["backfill"] >= len(plan.windows)
+        and kinds["poll"] == sum(p.pieces for p in polls)
+    )
