@@ -32,6 +32,7 @@ from audiapro.settings import DEFAULT_MAX_PAGES, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZ
 from audiapro.ucm.errors import (
     HTTP_SERVER_ERROR,
     LONG_THROTTLE_STATUSES,
+    MAX_CAUSE_DEPTH,
     SESSION_STATUSES,
     SHORT_THROTTLE_STATUSES,
     UcmApiError,
@@ -356,7 +357,7 @@ def _counter(payload: Mapping[str, Any], key: str) -> str | None:
 
 def _fingerprint_mismatch(exc: BaseException) -> FingerprintMismatch | None:
     seen: BaseException | None = exc
-    for _ in range(10):  # the cause chain is short; the bound guards against cycles
+    for _ in range(MAX_CAUSE_DEPTH):
         if seen is None or isinstance(seen, FingerprintMismatch):
             return seen
         seen = seen.__cause__ or seen.__context__
