@@ -6,11 +6,12 @@ from pathlib import Path
 from typing import ClassVar, Literal, cast
 
 from prefect.blocks.core import Block
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from audiapro import settings
 from audiapro.tenants import TenantSettings
 from audiapro.ucm.client import UcmClient, UcmConnection
+from audiapro.ucm.tls import normalize_fingerprint
 
 
 class CloudUCM(Block):
@@ -36,6 +37,13 @@ class CloudUCM(Block):
     region: str = Field(default=settings.DEFAULT_PHONE_REGION, description="Default phone region (ISO 3166)")
     ca_file: str | None = Field(default=None, description="CA bundle to verify the PBX certificate")
     insecure: bool = Field(default=False, description="Skip TLS verification (self-signed PBX; not advised)")
+    tls_fingerprint: str | None = Field(
+        default=None,
+        description=(
+            "SHA-256 fingerprint of the PBX certificate (hex, colons allowed): accept exactly that "
+            "certificate instead of checking its CA and name (self-signed on-prem UCM); not with insecure"
+        ),
+    )
     scheme: Literal["https", "http"] = Field(
         default="https", description="https (production) or http (local simulator only)"
     )
@@ -71,6 +79,19 @@ class CloudUCM(Block):
         description="Unexpectedly empty poll windows in a row before the tenant is reported silent",
     )
 
+    @field_validator("tls_fingerprint")
+    @classmethod
+    def _fingerprint(cls, value: str | None) -> str | None:
+        return normalize_fingerprint(value) if value and value.strip() else None
+
+    @model_validator(mode="after")
+    def _one_tls_mode(self) -> CloudUCM:
+        if self.tls_fingerprint and self.insecure:
+            raise ValueError(
+                "tls_fingerprint and insecure exclude each other: pin the certificate or skip TLS checks"
+            )
+        return self
+
     def tenant_settings(self, name: str) -> TenantSettings:
         """Return the plain settings the pipeline functions need (no secrets)."""
         return TenantSettings(
@@ -98,6 +119,7 @@ class CloudUCM(Block):
             scheme=self.scheme,
             ca_file=Path(self.ca_file) if self.ca_file else None,
             insecure=self.insecure,
+            tls_fingerprint=self.tls_fingerprint or None,
         )
 
     def client(self) -> UcmClient:

@@ -9,6 +9,7 @@ sent back as ``cookie`` inside every later request body, not as an HTTP cookie. 
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import json
 import logging
 import os
@@ -25,16 +26,20 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from audiapro.settings import DEFAULT_MAX_PAGES, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from audiapro.ucm.errors import (
+    HTTP_SERVER_ERROR,
     LONG_THROTTLE_STATUSES,
+    MAX_CAUSE_DEPTH,
     SESSION_STATUSES,
     SHORT_THROTTLE_STATUSES,
     UcmApiError,
     UcmAuthError,
     UcmConfigError,
+    UcmEndpointError,
+    UcmError,
     UcmHttpError,
     UcmPageCapExceeded,
     UcmPagingError,
@@ -43,9 +48,13 @@ from audiapro.ucm.errors import (
     UcmResponseError,
     UcmThrottledError,
     UcmTlsError,
+    UcmTransientApiError,
     UcmTransportError,
     error_for_status,
+    is_tls_failure,
+    is_transient_error,
 )
+from audiapro.ucm.guard import LoginGuard, MemoryLoginGuard, UcmLoginBlocked, blocks_logins
 from audiapro.ucm.records import (
     CdrPage,
     RawLeg,
@@ -58,12 +67,28 @@ from audiapro.ucm.records import (
     recording_basename,
 )
 from audiapro.ucm.retry import RetryPolicy
-from audiapro.ucm.timewindow import LocalWindow, is_local_query_time, local_window, resolve_timezone
+from audiapro.ucm.timewindow import (
+    LocalWindow,
+    is_local_query_time,
+    local_window,
+    parse_system_time,
+    resolve_timezone,
+)
+from audiapro.ucm.tls import (
+    FingerprintMismatch,
+    ca_file_context,
+    normalize_fingerprint,
+    pinned_context,
+    system_trust_context,
+)
 
 logger = logging.getLogger("audiapro.ucm")
 
 #: CloudUCM serves the web UI and the JSON API on 8443 (on-prem UCMs use the web port, default 8089).
 CLOUDUCM_PORT = 8443
+#: On-prem UCMs serve the JSON API on their web port; their 8443 is the old Digest ``/cdrapi`` listener.
+ONPREM_WEB_PORT = 8089
+LOOPBACK_NAMES = frozenset({"localhost"})
 DEFAULT_API_PATH = "/api"
 DEFAULT_API_VERSION = "1.0"
 REQUEST_HEADERS = {"Content-Type": "application/json;charset=UTF-8", "Accept": "application/json"}
@@ -76,10 +101,12 @@ DEFAULT_DOWNLOAD_READ_TIMEOUT_S = 300.0
 DEFAULT_THROTTLE_WAIT_S = 15.0
 DEFAULT_THROTTLE_LONG_WAIT_S = 60.0
 DEFAULT_MAX_THROTTLE_RETRIES = 3
+#: Re-sends of a request answered with a "retry later" status (-7, -8, -9, -51, -251).
+DEFAULT_TRANSIENT_API_RETRIES = 2
 #: How often a page identical to the previous one is re-requested before giving up.
 DEFAULT_REPEATED_PAGE_RETRIES = 5
-#: Re-requests that must also come back empty before an empty page ends a window. A PBX that replays
-#: a stale reply (e.g. the previous window's final empty page) would otherwise drop a whole window.
+#: Re-requests that must also come back empty (or as the same short page) before a window ends. A PBX
+#: that replays a stale reply (e.g. the previous window's final empty page) would otherwise drop data.
 DEFAULT_EMPTY_PAGE_CONFIRMATIONS = 2
 DEFAULT_RECORDING_FILEDIRS = ("monitor", "queue")
 QUEUE_FILEDIR = "queue"
@@ -99,13 +126,19 @@ class UcmConnection(BaseModel):
     Attributes:
         host: PBX host name, e.g. ``071ffb.c.myucm.cloud``.
         port: API port (CloudUCM 8443; on-prem UCM web port, default 8089).
-        scheme: ``https`` (``http`` only for local simulators).
+        scheme: ``https``; ``http`` only for loopback hosts (127.0.0.0/8, ::1, localhost: simulators).
         api_path: Path of the JSON endpoint.
         api_user: API user of Integrations -> API Configuration (often ``cdrapi``).
         password: API password.
         timezone: IANA zone of the PBX clock; CDR times and query times are in it.
-        ca_file: CA bundle that signs the tenant's PBX certificate (None: system trust store).
+        ca_file: CA bundle that signs the tenant's PBX certificate (None: the operating system's trust
+            store, via ``truststore``).
         insecure: Disable TLS verification (logged as a warning).
+        tls_fingerprint: SHA-256 fingerprint of the PBX certificate (hex; colons, spaces and case
+            tolerated; stored as 64 lowercase hex digits). When set, chain and host-name verification
+            are replaced by comparing it with the certificate presented on every connection, inside the
+            TLS handshake, so nothing is sent to a different peer (see :mod:`audiapro.ucm.tls`). For
+            self-signed on-prem UCMs. Excludes ``insecure`` and ``ca_file``.
         connect_timeout_s, read_timeout_s: HTTP timeouts for API calls.
         download_read_timeout_s: Per-chunk read timeout while streaming a recording.
         api_version: ``version`` sent with the challenge.
@@ -118,14 +151,17 @@ class UcmConnection(BaseModel):
         numbers_as_strings: Send numRecords/offset as JSON strings rather than numbers.
         page_counting: Whether ``offset`` counts top-level items or legs. ``items`` is the safe
             default: if the PBX actually counts legs, advancing by items only overlaps pages.
-        repeated_page_retries: Re-requests of a page identical to the previous one.
-        empty_page_confirmations: Extra requests that must also be empty before a window ends.
+        repeated_page_retries: Re-requests of a full page identical to the previous one.
+        empty_page_confirmations: Extra requests that must confirm the end of data (an empty page, or
+            a short page identical to the previous one) before a window ends.
         recording_filedirs: recapi directories tried in order.
         queue_action_markers: ``action_type`` substrings that put the ``queue`` directory first.
         recapi_error_content_types: Content-Type substrings that mark a recapi error reply.
         throttle_wait_s: Wait after -45/-46.
         throttle_long_wait_s: Wait after -57.
         max_throttle_retries: Throttle waits per request before :class:`UcmThrottledError`.
+        transient_api_retries: Re-sends (with ``retry`` backoff) of a request answered with a "retry
+            later" status before :class:`UcmTransientApiError`.
         retry: Backoff for HTTP 5xx, timeouts and connection errors.
     """
 
@@ -140,6 +176,7 @@ class UcmConnection(BaseModel):
     timezone: str
     ca_file: Path | None = None
     insecure: bool = False
+    tls_fingerprint: str | None = None
     connect_timeout_s: float = Field(default=DEFAULT_CONNECT_TIMEOUT_S, gt=0)
     read_timeout_s: float = Field(default=DEFAULT_READ_TIMEOUT_S, gt=0)
     download_read_timeout_s: float = Field(default=DEFAULT_DOWNLOAD_READ_TIMEOUT_S, gt=0)
@@ -159,6 +196,7 @@ class UcmConnection(BaseModel):
     throttle_wait_s: float = Field(default=DEFAULT_THROTTLE_WAIT_S, ge=0)
     throttle_long_wait_s: float = Field(default=DEFAULT_THROTTLE_LONG_WAIT_S, ge=0)
     max_throttle_retries: int = Field(default=DEFAULT_MAX_THROTTLE_RETRIES, ge=0)
+    transient_api_retries: int = Field(default=DEFAULT_TRANSIENT_API_RETRIES, ge=0)
     retry: RetryPolicy = Field(default_factory=RetryPolicy)
 
     @field_validator("timezone")
@@ -182,6 +220,25 @@ class UcmConnection(BaseModel):
         if not value.startswith("/"):
             raise ValueError("api_path must start with '/'")
         return value
+
+    @field_validator("tls_fingerprint")
+    @classmethod
+    def _fingerprint(cls, value: str | None) -> str | None:
+        return None if value is None or not value.strip() else normalize_fingerprint(value)
+
+    @model_validator(mode="after")
+    def _tls_settings(self) -> UcmConnection:
+        if self.scheme == "http" and not is_loopback_host(self.host):
+            raise ValueError(
+                f"plain http is only allowed for loopback hosts (127.0.0.0/8, ::1, localhost), not "
+                f"{self.host!r}: use https (the session cookie would travel in clear)"
+            )
+        if self.tls_fingerprint is not None and (self.insecure or self.ca_file is not None):
+            raise ValueError(
+                "tls_fingerprint replaces certificate verification: do not combine it with insecure "
+                "or ca_file"
+            )
+        return self
 
     @classmethod
     def from_url(cls, url: str, **settings: Any) -> UcmConnection:
@@ -210,6 +267,16 @@ class UcmConnection(BaseModel):
     def zone(self) -> ZoneInfo:
         """The PBX time zone."""
         return resolve_timezone(self.timezone)
+
+
+def is_loopback_host(host: str) -> bool:
+    """Whether ``host`` is ``localhost`` or a loopback address (127.0.0.0/8, ::1)."""
+    if host.lower() in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def build_cdr_query(
@@ -289,18 +356,28 @@ def _counter(payload: Mapping[str, Any], key: str) -> str | None:
     return None
 
 
-def _is_tls_failure(exc: BaseException) -> bool:
-    """True for certificate or TLS-setup failures, which a retry cannot fix."""
+def _fingerprint_mismatch(exc: BaseException) -> FingerprintMismatch | None:
     seen: BaseException | None = exc
-    for _ in range(10):  # the cause chain is short; the bound guards against cycles
-        if seen is None:
-            break
-        if isinstance(seen, ssl.SSLCertVerificationError):
-            return True
-        if isinstance(seen, ssl.SSLError) and not isinstance(seen, ssl.SSLEOFError | ssl.SSLZeroReturnError):
-            return True
+    for _ in range(MAX_CAUSE_DEPTH):
+        if seen is None or isinstance(seen, FingerprintMismatch):
+            return seen
         seen = seen.__cause__ or seen.__context__
-    return "CERTIFICATE_VERIFY_FAILED" in str(exc)
+    return None
+
+
+def _endpoint_hint(port: int, status: int) -> str:
+    """What an HTTP 3xx/4xx on the API URL usually means."""
+    if port == CLOUDUCM_PORT:
+        return (
+            f"On an on-prem UCM, port {CLOUDUCM_PORT} is the old CDR API listener (Digest /cdrapi) and the "
+            f"JSON API is on the web port (default {ONPREM_WEB_PORT}); on CloudUCM {CLOUDUCM_PORT} is "
+            "right, so check the host and api_path"
+        )
+    return (
+        f"Check host, port (CloudUCM {CLOUDUCM_PORT}; on-prem UCM: its web port, default "
+        f"{ONPREM_WEB_PORT}) and api_path, and that the HTTPS API is enabled in Integrations -> API "
+        "Configuration" + (" (or a proxy in between refuses access)" if status in (401, 403, 407) else "")
+    )
 
 
 def _recording_label(name: str) -> str:
@@ -326,6 +403,7 @@ class UcmClient:
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
+        login_guard: LoginGuard | None = None,
     ) -> None:
         """Create a client; nothing is sent until the first call (login is lazy).
 
@@ -334,10 +412,14 @@ class UcmClient:
             transport: Optional httpx transport (tests inject ``httpx.MockTransport``).
             sleep: Called for every backoff or throttle wait (tests inject a recorder).
             rng: Random source for backoff jitter.
+            login_guard: Held around every challenge+login exchange (the first login and every
+                re-login); share one per tenant so that clients serialise their handshakes and stop
+                logging in after a failed login. Default: a :class:`MemoryLoginGuard` of this client.
         """
         self.connection = connection
         self._sleep = sleep
         self._rng = rng or random.Random()
+        self._guard: LoginGuard = login_guard if login_guard is not None else MemoryLoginGuard()
         self._cookie: SecretStr | None = None
         self._auth_failure: UcmAuthError | None = None
         self._closed = False
@@ -351,13 +433,10 @@ class UcmClient:
         )
 
     def _verify_setting(self) -> ssl.SSLContext | bool:
+        """httpx ``verify``: pinned fingerprint, no verification, a CA bundle, or the OS trust store."""
         conn = self.connection
-        if conn.scheme == "http" and conn.host not in ("127.0.0.1", "localhost", "::1"):
-            logger.warning(
-                "UCM %s:%s is configured without TLS; the session cookie travels in clear",
-                conn.host,
-                conn.port,
-            )
+        if conn.tls_fingerprint is not None:
+            return pinned_context(conn.tls_fingerprint)
         if conn.insecure:
             logger.warning(
                 "UCM %s:%s: TLS certificate verification is OFF (insecure=True)%s",
@@ -367,9 +446,9 @@ class UcmClient:
             )
             return False
         if conn.ca_file is None:
-            return True
+            return system_trust_context()
         try:
-            return ssl.create_default_context(cafile=str(conn.ca_file))
+            return ca_file_context(str(conn.ca_file))
         except (OSError, ssl.SSLError) as exc:
             raise UcmConfigError(f"cannot load CA bundle {conn.ca_file}: {type(exc).__name__}") from None
 
@@ -408,7 +487,8 @@ class UcmClient:
         """POST one request and hand the streamed response to ``consume``, retrying transport failures.
 
         HTTP 5xx, timeouts and connection errors (also those raised while ``consume`` reads the body)
-        are retried with backoff; TLS verification failures and other HTTP codes are not.
+        are retried with backoff; TLS verification failures and other HTTP codes are not (a 3xx/4xx
+        raises :class:`UcmEndpointError`: the URL does not serve the JSON API).
         """
         action = str(request.get("action", "?"))
         content = json.dumps({"request": dict(request)}, separators=(",", ":")).encode("utf-8")
@@ -422,26 +502,18 @@ class UcmClient:
                     headers=REQUEST_HEADERS,
                     timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT,
                 ) as response:
-                    if response.status_code >= 500:
+                    if response.status_code >= HTTP_SERVER_ERROR:
                         raise _RetryableHttpStatus(response.status_code)
                     if not 200 <= response.status_code < 300:
-                        raise UcmHttpError(
-                            f"UCM {action}: unexpected HTTP {response.status_code} "
-                            f"from {self.connection.api_url}",
-                            response.status_code,
-                        )
+                        raise self._endpoint_error(action, response.status_code)
                     return consume(response)
             except _RetryableHttpStatus as exc:
                 failure: UcmTransportError = UcmHttpError(
                     f"UCM {action}: HTTP {exc.status_code} after {attempt} attempt(s)", exc.status_code
                 )
             except httpx.TransportError as exc:
-                if _is_tls_failure(exc):
-                    raise UcmTlsError(
-                        f"UCM {action}: TLS handshake with {self.connection.host}:{self.connection.port} "
-                        f"failed ({self._redact(str(exc))}); set ca_file to the tenant's CA bundle "
-                        "(or check scheme and port)"
-                    ) from exc
+                if is_tls_failure(exc):
+                    raise self._tls_error(action, exc) from exc
                 failure = UcmTransportError(
                     f"UCM {action}: {type(exc).__name__} talking to {self.connection.api_url} "
                     f"after {attempt} attempt(s)"
@@ -452,6 +524,31 @@ class UcmClient:
             logger.warning("UCM %s: %s; retry %d/%d in %.2fs", action, failure, attempt, attempts - 1, delay)
             self._sleep(delay)
         raise AssertionError("unreachable")  # the loop always returns or raises
+
+    def _endpoint_error(self, action: str, status: int) -> UcmEndpointError:
+        conn = self.connection
+        return UcmEndpointError(
+            f"UCM {action}: HTTP {status} from {conn.api_url}: this URL does not serve the UCM JSON API. "
+            f"{_endpoint_hint(conn.port, status)}",
+            status,
+        )
+
+    def _tls_error(self, action: str, exc: BaseException) -> UcmTlsError:
+        conn = self.connection
+        mismatch = _fingerprint_mismatch(exc)
+        if mismatch is not None:
+            return UcmTlsError(
+                f"UCM {action}: the certificate of {conn.host}:{conn.port} is not the pinned one (SHA-256 "
+                f"expected {mismatch.expected}, seen {mismatch.seen}); nothing was sent. If the PBX "
+                "certificate was replaced on purpose, update tls_fingerprint",
+                expected_fingerprint=mismatch.expected,
+                seen_fingerprint=mismatch.seen,
+            )
+        return UcmTlsError(
+            f"UCM {action}: TLS handshake with {conn.host}:{conn.port} failed ({self._redact(str(exc))}); "
+            "set ca_file to the tenant's CA bundle or tls_fingerprint to the PBX certificate's SHA-256 "
+            "fingerprint (or check scheme and port)"
+        )
 
     def _read_json(self, response: httpx.Response) -> dict[str, Any]:
         body = response.read()
@@ -522,13 +619,19 @@ class UcmClient:
     def login(self) -> None:
         """Open a new session now (calls log in lazily, so this is optional).
 
-        Transport failures restart the whole handshake with backoff; throttling waits as configured.
-        An authentication failure is raised at once and remembered: this client then refuses to try
-        again, because repeated failed logins get the client's IP banned by the PBX.
+        The challenge+login exchange runs inside the login guard's ``handshake()`` (serialised per
+        tenant; refused with :class:`UcmLoginBlocked` while the tenant is paused). Connection errors,
+        timeouts and HTTP 5xx restart the whole handshake with backoff, "retry later" statuses too (at
+        most ``transient_api_retries`` times); throttling waits as configured. HTTP 3xx/4xx, TLS and
+        authentication failures are raised at once. An authentication failure is also remembered: this
+        client then refuses to try again, because repeated failed logins get the client's IP banned by
+        the PBX; the guard learns of it (:meth:`LoginGuard.failed`) so other clients stop too.
 
         Raises:
+            UcmLoginBlocked: The guard pauses logins of this tenant (nothing was sent).
             UcmAuthError: Wrong password, unknown user, ban, or no permission.
             UcmThrottledError: Still throttled after the configured waits.
+            UcmEndpointError: The API URL answered HTTP 3xx/4xx (wrong port or path).
             UcmTransportError: The PBX stayed unreachable.
         """
         if self._closed:
@@ -536,10 +639,10 @@ class UcmClient:
         if self._auth_failure is not None:
             raise self._auth_failure
         conn = self.connection
-        failures = throttled = 0
+        failures = throttled = transient = 0
         while True:
             try:
-                self._cookie = self._handshake()
+                self._cookie = self._guarded_handshake()
                 logger.info("UCM login ok: user %s at %s:%s", conn.api_user, conn.host, conn.port)
                 return
             except _Throttled as exc:
@@ -549,19 +652,40 @@ class UcmClient:
                 wait = self._throttle_wait(exc.code) or 0.0
                 logger.warning("UCM login throttled (status %d); waiting %.1fs", exc.code, wait)
                 self._sleep(wait)
+            except UcmLoginBlocked:
+                raise  # the guard's pause ends on its own: not remembered by this client
             except UcmAuthError as exc:
                 self._auth_failure = exc
                 logger.error("UCM login failed: %s", exc)
                 raise
-            except UcmTlsError:
-                raise
-            except UcmTransportError as exc:
+            except UcmTransientApiError as exc:
+                transient += 1
+                if transient > conn.transient_api_retries:
+                    raise
+                self._backoff("login", exc, transient)
+            except UcmError as exc:
+                if not isinstance(exc, UcmTransportError) or not is_transient_error(exc):
+                    raise
                 failures += 1
                 if failures >= conn.retry.max_attempts:
                     raise
-                delay = conn.retry.delay(failures, self._rng)
-                logger.warning("UCM login: %s; new handshake in %.2fs", exc, delay)
-                self._sleep(delay)
+                self._backoff("login", exc, failures, what="new handshake")
+
+    def _guarded_handshake(self) -> SecretStr:
+        with self._guard.handshake():
+            try:
+                cookie = self._handshake()
+            except UcmAuthError as exc:
+                if blocks_logins(exc):
+                    self._guard.failed(exc)
+                raise
+            self._guard.succeeded()
+        return cookie
+
+    def _backoff(self, action: str, exc: BaseException, retry_number: int, *, what: str = "retry") -> None:
+        delay = self.connection.retry.delay(retry_number, self._rng)
+        logger.warning("UCM %s: %s; %s in %.2fs", action, exc, what, delay)
+        self._sleep(delay)
 
     def _session_cookie(self) -> str:
         if self._cookie is None:
@@ -603,7 +727,9 @@ class UcmClient:
         """Run one authenticated action with session, throttle and transport handling.
 
         -5/-6 trigger one re-login and one retry; -45/-46/-57 wait and retry a bounded number of
-        times; other negative statuses raise typed errors.
+        times; "retry later" statuses (-7, -8, -9, -51, -251) are re-sent up to
+        ``transient_api_retries`` times with backoff, then raise :class:`UcmTransientApiError`; other
+        negative statuses raise typed errors.
 
         Args:
             action: API action, e.g. ``getSystemStatus``.
@@ -617,7 +743,7 @@ class UcmClient:
         """
         reader = consume or self._read_json
         relogged = False
-        throttled = 0
+        throttled = transient = 0
         while True:
             request = {"action": action, "cookie": self._session_cookie(), **(params or {})}
             reply = self._send(request, reader, timeout=timeout)
@@ -637,7 +763,21 @@ class UcmClient:
                 logger.warning("UCM %s throttled (status %d); waiting %.1fs", action, code, wait)
                 self._sleep(wait)
                 continue
-            raise self._api_error(code, reply, action)
+            error = self._api_error(code, reply, action)
+            if isinstance(error, UcmTransientApiError) and transient < self.connection.transient_api_retries:
+                transient += 1
+                self._backoff(action, error, transient)
+                continue
+            raise error
+
+    def system_time(self) -> datetime:
+        """The PBX clock (``getSystemStatus`` ``system-time``), aware, in the PBX's own UTC offset.
+
+        Raises:
+            UcmResponseError: ``system-time`` is missing, unreadable, or carries no UTC offset.
+        """
+        reply = self.call("getSystemStatus")
+        return parse_system_time(_response_object(reply).get("system-time"))
 
     # ---------------------------------------------------------------------------------------- CDRs
 
@@ -647,9 +787,11 @@ class UcmClient:
         """Page through cdrapi for one UTC window.
 
         The offset advances by what each page actually held (items or legs, per ``page_counting``);
-        a short page is not the end, only an empty page is (re-requested ``empty_page_confirmations``
-        times first). A page identical to the previous one is re-requested up to
-        ``repeated_page_retries`` times.
+        a short page is not the end. The end is an empty page, or a *short* page identical to the
+        previous one (some firmware answers an offset past the end with the last page again; logged
+        as a warning); either is re-requested ``empty_page_confirmations`` times first, because a PBX
+        may also replay a stale reply. A *full* page identical to the previous one is re-requested up
+        to ``repeated_page_retries`` times, then :class:`UcmPagingError` is raised.
 
         Args:
             start_utc: Window start, timezone-aware.
@@ -657,50 +799,31 @@ class UcmClient:
             time_filter: ``Start`` or ``End``; defaults to the connection's ``time_filter``.
 
         Yields:
-            One :class:`CdrPage` per non-empty page.
+            One :class:`CdrPage` per new non-empty page.
 
         Raises:
-            UcmPagingError: The PBX kept serving the same page.
+            UcmPagingError: The PBX kept serving the same full page.
             UcmPageCapExceeded: More than ``max_pages`` pages; split the window.
             UcmConfigError: Invalid window or parameters.
         """
         conn = self.connection
         window = local_window(start_utc, end_utc, conn.zone)
-        filter_type = time_filter or conn.time_filter
-        if filter_type not in TIME_FILTERS:
-            raise UcmConfigError(f"time_filter must be one of {TIME_FILTERS}, got {filter_type!r}")
-        if not conn.send_time_filter_type and filter_type != "Start":
-            raise UcmConfigError("time_filter 'End' needs send_time_filter_type=True")
+        filter_type = self._checked_filter(time_filter)
         offset = pages = legs = 0
         previous: str | None = None
-        repeats = empties = 0
+        repeats = confirmations = 0
         while True:
-            query = build_cdr_query(
-                window,
-                offset=offset,
-                page_size=conn.page_size,
-                time_filter=filter_type if conn.send_time_filter_type else None,
-                numbers_as_strings=conn.numbers_as_strings,
-            )
-            reply = self.call("cdrapi", query)
-            items = extract_cdr_items(reply)
-            if items is None:
-                raise UcmResponseError("cdrapi reply has no cdr_root and no error status")
-            page = parse_cdr_items(items, offset=offset)
-            if page.item_count == 0:
-                if empties < conn.empty_page_confirmations:
-                    empties += 1
-                    logger.debug("UCM cdrapi offset %d: empty page, confirming (%d)", offset, empties)
+            page = self._cdr_page(window, filter_type, offset)
+            signature = page_signature(page) if page.item_count else None
+            repeated = signature is not None and signature == previous
+            if page.item_count == 0 or (repeated and self._is_short(page)):
+                if confirmations < conn.empty_page_confirmations:
+                    confirmations += 1
+                    logger.debug("UCM cdrapi offset %d: end of data?, confirming (%d)", offset, confirmations)
                     continue
-                if legs == 0:
-                    logger.info(
-                        "UCM cdrapi window %s..%s (%s): zero rows", window.start, window.end, filter_type
-                    )
-                else:
-                    logger.info("UCM cdrapi window %s..%s: %d legs in %d page(s)", *window, legs, pages)
+                self._log_window_end(window, filter_type, page, legs, pages)
                 return
-            signature = page_signature(page)
-            if signature == previous:
+            if repeated:
                 repeats += 1
                 if repeats > conn.repeated_page_retries:
                     raise UcmPagingError(
@@ -717,19 +840,72 @@ class UcmClient:
                     pages=pages,
                     offset=offset,
                 )
-            repeats = empties = 0
+            repeats = confirmations = 0
             previous = signature
-            if page.malformed:
-                logger.warning(
-                    "UCM cdrapi offset %d: %d malformed entr(y/ies) at item positions %s",
-                    offset,
-                    len(page.malformed),
-                    sorted({item.position for item in page.malformed}),
-                )
+            self._log_malformed(page)
             pages += 1
             legs += len(page.legs)
             yield page
-            offset += page.item_count if conn.page_counting == "items" else page.leg_count
+            offset += self._page_units(page)
+
+    def _checked_filter(self, time_filter: str | None) -> str:
+        conn = self.connection
+        filter_type = time_filter or conn.time_filter
+        if filter_type not in TIME_FILTERS:
+            raise UcmConfigError(f"time_filter must be one of {TIME_FILTERS}, got {filter_type!r}")
+        if not conn.send_time_filter_type and filter_type != "Start":
+            raise UcmConfigError("time_filter 'End' needs send_time_filter_type=True")
+        return filter_type
+
+    def _cdr_page(self, window: LocalWindow, filter_type: str, offset: int) -> CdrPage:
+        conn = self.connection
+        query = build_cdr_query(
+            window,
+            offset=offset,
+            page_size=conn.page_size,
+            time_filter=filter_type if conn.send_time_filter_type else None,
+            numbers_as_strings=conn.numbers_as_strings,
+        )
+        items = extract_cdr_items(self.call("cdrapi", query))
+        if items is None:
+            raise UcmResponseError("cdrapi reply has no cdr_root and no error status")
+        return parse_cdr_items(items, offset=offset)
+
+    def _page_units(self, page: CdrPage) -> int:
+        """What the page occupied on the PBX side, in the unit ``offset`` counts."""
+        return page.item_count if self.connection.page_counting == "items" else page.leg_count
+
+    def _is_short(self, page: CdrPage) -> bool:
+        return self._page_units(page) < self.connection.page_size
+
+    def _log_window_end(
+        self, window: LocalWindow, filter_type: str, page: CdrPage, legs: int, pages: int
+    ) -> None:
+        if page.item_count:
+            logger.warning(
+                "UCM cdrapi offset %d: the PBX answered with the previous short page again (%d %s of "
+                "%d); taking it as the end of window %s..%s",
+                page.offset,
+                self._page_units(page),
+                self.connection.page_counting,
+                self.connection.page_size,
+                *window,
+            )
+        if legs == 0:
+            logger.info("UCM cdrapi window %s..%s (%s): zero rows", window.start, window.end, filter_type)
+        else:
+            logger.info("UCM cdrapi window %s..%s: %d legs in %d page(s)", *window, legs, pages)
+
+    @staticmethod
+    def _log_malformed(page: CdrPage) -> None:
+        if page.malformed:
+            logger.warning(
+                "UCM cdrapi offset %d: %d malformed entr(y/ies) at item positions %s (record numbers %s)",
+                page.offset,
+                len(page.malformed),
+                sorted({item.position for item in page.malformed}),
+                sorted({item.record_number for item in page.malformed}),
+            )
 
     def fetch_cdrs(
         self, start_utc: datetime, end_utc: datetime, *, time_filter: str | None = None

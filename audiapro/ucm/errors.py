@@ -6,6 +6,15 @@ challenge or the session cookie: the client redacts those before building any me
 
 from __future__ import annotations
 
+import ssl
+
+import httpx
+
+#: HTTP status codes at and above this are server-side failures a retry may cure.
+HTTP_SERVER_ERROR = 500
+#: How deep :func:`is_tls_failure` follows an exception's cause chain (it is short; guards cycles).
+MAX_CAUSE_DEPTH = 10
+
 
 class UcmError(Exception):
     """Base class of every error raised by :mod:`audiapro.ucm`."""
@@ -20,7 +29,23 @@ class UcmTransportError(UcmError):
 
 
 class UcmTlsError(UcmTransportError):
-    """TLS verification of the PBX certificate failed (never retried)."""
+    """TLS verification of the PBX certificate failed (never retried).
+
+    Attributes:
+        expected_fingerprint: The pinned SHA-256 fingerprint when pinning failed, else None.
+        seen_fingerprint: The fingerprint the PBX presented when pinning failed, else None.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        expected_fingerprint: str | None = None,
+        seen_fingerprint: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.expected_fingerprint = expected_fingerprint
+        self.seen_fingerprint = seen_fingerprint
 
 
 class UcmHttpError(UcmTransportError):
@@ -33,6 +58,14 @@ class UcmHttpError(UcmTransportError):
     def __init__(self, message: str, status_code: int) -> None:
         super().__init__(message)
         self.status_code = status_code
+
+
+class UcmEndpointError(UcmHttpError, UcmConfigError):
+    """The API URL answered HTTP 4xx (or 3xx): it does not serve the JSON API (wrong port or path).
+
+    Both a :class:`UcmHttpError` (``status_code`` is set) and a :class:`UcmConfigError`: a retry cannot
+    help until someone fixes the tenant's host, port or path.
+    """
 
 
 class UcmResponseError(UcmError):
@@ -83,6 +116,10 @@ class UcmApiError(UcmError):
 
 class UcmThrottledError(UcmApiError):
     """The PBX kept answering "operating too frequently" (-45, -46, -57) after the bounded waits."""
+
+
+class UcmTransientApiError(UcmApiError):
+    """A "retry later" status (-7, -8, -9, -51, -251) that persisted through the bounded retries."""
 
 
 class UcmAuthError(UcmApiError):
@@ -140,6 +177,10 @@ SESSION_STATUSES = frozenset({-5, -6})
 #: "Operating too frequently": the API guide says retry after 15 s (-45, -46) or 60 s (-57).
 SHORT_THROTTLE_STATUSES = frozenset({-45, -46})
 LONG_THROTTLE_STATUSES = frozenset({-57})
+#: Statuses that describe a passing PBX condition: -7 connection closed, -8 system timeout, -9 abnormal
+#: system error, -51 / -251 (firmware-dependent) "another task is running now".
+TRANSIENT_STATUSES = frozenset({-7, -8, -9, -51, -251})
+_RETRY_LATER_HINT = "A passing PBX condition; retry later"
 
 #: Status -> (error class, what an operator should check).
 STATUS_ERRORS: dict[int, tuple[type[UcmApiError], str]] = {
@@ -180,7 +221,11 @@ STATUS_ERRORS: dict[int, tuple[type[UcmApiError], str]] = {
     -46: (UcmThrottledError, "Still throttled after the configured waits; retry later"),
     -57: (UcmThrottledError, "Still throttled after the configured waits; retry later"),
     -1: (UcmApiError, "The PBX rejected the request shape or a parameter value"),
-    -8: (UcmApiError, "The PBX timed out internally; retry later"),
+    -7: (UcmTransientApiError, f"{_RETRY_LATER_HINT} (the PBX closed an internal connection)"),
+    -8: (UcmTransientApiError, f"{_RETRY_LATER_HINT} (the PBX timed out internally)"),
+    -9: (UcmTransientApiError, f"{_RETRY_LATER_HINT} (abnormal system error on the PBX)"),
+    -51: (UcmTransientApiError, f"{_RETRY_LATER_HINT} (another task is running on the PBX)"),
+    -251: (UcmTransientApiError, f"{_RETRY_LATER_HINT} (another task is running on the PBX)"),
 }
 
 
@@ -203,3 +248,39 @@ def error_for_status(
     """
     cls, hint = STATUS_ERRORS.get(code, (UcmApiError, ""))
     return cls(code, error_msg, action=action, hint=hint, remain_num=remain_num, remain_time=remain_time)
+
+
+def is_tls_failure(exc: BaseException) -> bool:
+    """True for certificate or TLS-setup failures anywhere in ``exc``'s cause chain (retries cannot help)."""
+    seen: BaseException | None = exc
+    for _ in range(MAX_CAUSE_DEPTH):
+        if seen is None:
+            break
+        if isinstance(seen, UcmTlsError | ssl.SSLCertVerificationError):
+            return True
+        if isinstance(seen, ssl.SSLError) and not isinstance(seen, ssl.SSLEOFError | ssl.SSLZeroReturnError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return "CERTIFICATE_VERIFY_FAILED" in str(exc)
+
+
+def is_transient_error(exc: BaseException) -> bool:
+    """Whether trying the same work again later can succeed without anyone changing anything.
+
+    True: connection errors and timeouts, HTTP 5xx, throttling (-45/-46/-57), paging hiccups (the PBX
+    kept serving the same page) and "retry later" statuses (:data:`TRANSIENT_STATUSES`); raw httpx or
+    socket connection errors and timeouts count too. False: authentication (including a paused login,
+    :class:`UcmLoginBlocked <audiapro.ucm.guard.UcmLoginBlocked>`), configuration, TLS, HTTP 4xx, replies
+    of the wrong shape, the page cap, and anything that is not a UCM or network error.
+
+    Args:
+        exc: The exception a UCM operation raised.
+    """
+    if isinstance(exc, UcmAuthError | UcmConfigError) or is_tls_failure(exc):
+        return False
+    if isinstance(exc, UcmHttpError):
+        return exc.status_code >= HTTP_SERVER_ERROR
+    if isinstance(exc, UcmTransportError | UcmThrottledError | UcmPagingError | UcmTransientApiError):
+        return True
+    network = httpx.TimeoutException | httpx.NetworkError | httpx.RemoteProtocolError
+    return isinstance(exc, network | ConnectionError | TimeoutError)

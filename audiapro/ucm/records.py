@@ -32,21 +32,56 @@ SIGNATURE_FIELDS = ("AcctId", "uniqueid", "session", "start")
 RawLeg = dict[str, str]
 
 
+def json_safe(value: Any) -> Any:
+    """``value`` unchanged when it is JSON-serialisable (anything parsed from JSON is), else its repr."""
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError):
+        return repr(value)
+    return value
+
+
 @dataclass(frozen=True)
 class MalformedItem:
-    """Something in a cdrapi page that is not a leg object.
+    """Something in a cdrapi page that is not a leg object, with what a quarantine row needs.
 
     Attributes:
-        position: Index of the top-level item within its page.
-        path: Where inside the item, e.g. ``"sub_cdr_2[1]"`` (empty for the item itself).
-        reason: Why it was rejected.
-        value: The offending value as received.
+        position: 0-based index of the top-level item within its page.
+        path: Where inside the item, e.g. ``"sub_cdr_2"`` or ``"sub_cdr_2[1]"`` (empty: the item itself).
+        reason: Why it was rejected, one line.
+        value: The offending value as received (JSON-serialisable: anything else becomes its repr).
+        offset: The ``offset`` the page was requested with (0 outside paging, e.g. file imports).
     """
 
     position: int
     path: str
     reason: str
     value: Any
+    offset: int = 0
+
+    def __post_init__(self) -> None:
+        """Keep ``value`` JSON-serialisable so a caller can store it as is."""
+        object.__setattr__(self, "value", json_safe(self.value))
+
+    @property
+    def record_number(self) -> int:
+        """1-based position of the item in the whole query result: ``offset + position + 1``.
+
+        Exact when the PBX counts ``offset`` in items (the default); with leg counting it is the page's
+        leg offset plus the item index, still unique and ordered within one window.
+        """
+        return self.offset + self.position + 1
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-serialisable description for a quarantine row."""
+        return {
+            "offset": self.offset,
+            "position": self.position,
+            "record_number": self.record_number,
+            "path": self.path,
+            "reason": self.reason,
+            "value": self.value,
+        }
 
 
 @dataclass(frozen=True)
@@ -149,42 +184,59 @@ def is_grouped(item: Mapping[str, Any]) -> bool:
 def parse_cdr_items(items: Sequence[Any], *, offset: int = 0) -> CdrPage:
     """Flatten cdrapi items into legs.
 
+    Every item yields at least one leg or one :class:`MalformedItem`, so nothing the PBX sent is lost
+    silently: a non-object item, a ``sub_cdr_N`` that is not an object, and a grouped item with no
+    leg at all (``main_cdr`` only, or empty ``sub_cdr_N`` lists) are each reported.
+
     Args:
         items: The ``cdr_root`` list.
-        offset: The offset the page was requested with (carried into the page).
+        offset: The offset the page was requested with (carried into the page and its malformed items).
 
     Returns:
-        A :class:`CdrPage`; entries that are not objects are listed in ``malformed`` with their
-        position instead of being dropped.
+        A :class:`CdrPage`.
     """
     legs: list[RawLeg] = []
     malformed: list[MalformedItem] = []
     for position, item in enumerate(items):
         if not isinstance(item, Mapping):
-            malformed.append(MalformedItem(position, "", "item is not an object", item))
+            malformed.append(MalformedItem(position, "", "item is not an object", item, offset))
             continue
         if not is_grouped(item):
-            leg = coerce_leg(item)
-            # Flat items carry the item marker, sub_cdr legs do not; drop it so legs look alike,
-            # unless the PBX ever fills it (then it may mean something and is kept).
-            if leg.get(ITEM_MARKER_KEY) == "":
-                del leg[ITEM_MARKER_KEY]
-            legs.append(leg)
+            legs.append(_flat_leg(item))
             continue
-        entries = _sub_cdr_entries(item)
-        if not entries:
-            malformed.append(MalformedItem(position, "", "grouped call without sub_cdr legs", item))
-            continue
-        for _, key, value in entries:
-            # Seen as an object on real devices; some fixtures hold an array of legs under one key.
-            members = value if isinstance(value, list) else [value]
-            for index, member in enumerate(members):
-                path = f"{key}[{index}]" if isinstance(value, list) else key
-                if isinstance(member, Mapping):
-                    legs.append(coerce_leg(member))
-                else:
-                    malformed.append(MalformedItem(position, path, "sub_cdr entry is not an object", member))
+        found, bad = _group_legs(item, position, offset)
+        if not found and not bad:
+            bad = [MalformedItem(position, "", "grouped call without sub_cdr legs", dict(item), offset)]
+        legs.extend(found)
+        malformed.extend(bad)
     return CdrPage(offset=offset, legs=legs, item_count=len(items), malformed=malformed)
+
+
+def _flat_leg(item: Mapping[str, Any]) -> RawLeg:
+    leg = coerce_leg(item)
+    # Flat items carry the item marker, sub_cdr legs do not; drop it so legs look alike, unless the
+    # PBX ever fills it (then it may mean something and is kept).
+    if leg.get(ITEM_MARKER_KEY) == "":
+        del leg[ITEM_MARKER_KEY]
+    return leg
+
+
+def _group_legs(
+    item: Mapping[str, Any], position: int, offset: int
+) -> tuple[list[RawLeg], list[MalformedItem]]:
+    """The legs of a grouped item and its sub-entries that are not leg objects."""
+    legs: list[RawLeg] = []
+    bad: list[MalformedItem] = []
+    for _, key, value in _sub_cdr_entries(item):
+        # Seen as an object on real devices; some fixtures hold an array of legs under one key.
+        members = value if isinstance(value, list) else [value]
+        for index, member in enumerate(members):
+            path = f"{key}[{index}]" if isinstance(value, list) else key
+            if isinstance(member, Mapping):
+                legs.append(coerce_leg(member))
+            else:
+                bad.append(MalformedItem(position, path, "sub_cdr entry is not an object", member, offset))
+    return legs, bad
 
 
 def page_signature(page: CdrPage) -> str:

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import UTC, datetime, timedelta
-from typing import NamedTuple
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from audiapro.ucm.errors import UcmConfigError
+from audiapro.ucm.errors import UcmConfigError, UcmResponseError
 
 #: Format cdrapi accepts for startTime/endTime; without the ``T`` the PBX silently returns nothing.
 LOCAL_QUERY_FORMAT = "%Y-%m-%dT%H:%M:%S"
@@ -25,6 +25,16 @@ LOCAL_QUERY_PATTERN = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}$")
 #: hourly probe cannot step over a whole offset period; the exact switch is then found by bisection.
 OFFSET_PROBE_STEP = timedelta(hours=1)
 _RESOLUTION = timedelta(seconds=1)
+
+#: getSystemStatus ``system-time``: ``23-11-2022 14:37:26 UTC+00:00`` (DD-MM-YYYY, PBX local time and
+#: its UTC offset); ``YYYY-MM-DD`` dates, a ``T`` separator, ``GMT`` and ``+HHMM`` / ``+H`` offsets are
+#: tolerated too.
+_SYSTEM_TIME = re.compile(
+    r"^(?:(?P<d>\d{1,2})-(?P<m>\d{1,2})-(?P<y>\d{4})|(?P<y2>\d{4})-(?P<m2>\d{1,2})-(?P<d2>\d{1,2}))"
+    r"[ T](?P<time>\d{1,2}:\d{2}:\d{2})"
+    r"(?:\s*(?P<zone>UTC|GMT|Z)?\s*(?:(?P<sign>[+-])(?P<oh>\d{1,2})(?::?(?P<om>\d{2}))?)?)?\s*$",
+    re.IGNORECASE,
+)
 
 
 class LocalWindow(NamedTuple):
@@ -127,3 +137,44 @@ def is_local_query_time(value: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def _offset_of(found: re.Match[str]) -> timezone | None:
+    if found.group("sign"):
+        minutes = int(found.group("oh")) * 60 + int(found.group("om") or 0)
+        sign = -1 if found.group("sign") == "-" else 1
+        return timezone(sign * timedelta(minutes=minutes))
+    return UTC if found.group("zone") else None
+
+
+def parse_system_time(value: Any) -> datetime:
+    """Read getSystemStatus ``system-time`` into an aware datetime in the PBX's own fixed offset.
+
+    Args:
+        value: e.g. ``"23-11-2022 14:37:26 UTC+00:00"`` or ``"2022-11-23 08:37:26 UTC-06:00"``.
+
+    Raises:
+        UcmResponseError: Not a string of that shape, an impossible date, or no UTC offset (then the
+            PBX's offset is unknown and the time cannot be placed).
+    """
+    text = value.strip() if isinstance(value, str) else ""
+    found = _SYSTEM_TIME.match(text)
+    if not found:
+        raise UcmResponseError(
+            f"getSystemStatus system-time {text[:40]!r} is not 'DD-MM-YYYY HH:MM:SS UTC+HH:MM'"
+        )
+    try:
+        offset = _offset_of(found)
+    except ValueError:  # an offset of a day or more
+        raise UcmResponseError(f"getSystemStatus system-time {text!r} has an impossible UTC offset") from None
+    if offset is None:
+        raise UcmResponseError(
+            f"getSystemStatus system-time {text!r} carries no UTC offset: the PBX's offset is unknown"
+        )
+    day, month, year = (found.group("d") or found.group("d2"), found.group("m") or found.group("m2"),
+                        found.group("y") or found.group("y2"))  # fmt: skip
+    try:
+        hour, minute, second = (int(part) for part in found.group("time").split(":"))
+        return datetime(int(year), int(month), int(day), hour, minute, second, tzinfo=offset)
+    except ValueError:
+        raise UcmResponseError(f"getSystemStatus system-time {text!r} is not a valid date and time") from None

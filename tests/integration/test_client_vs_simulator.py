@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import random
+import ssl
+import threading
 import time
 import wave
 from collections import Counter
@@ -13,16 +17,21 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import httpx
 import pytest
 from pydantic import SecretStr
 
 from audiapro.ucm.client import UcmClient, UcmConnection
 from audiapro.ucm.errors import (
+    UcmAuthError,
     UcmPageCapExceeded,
+    UcmPagingError,
     UcmRecordingNotFound,
     UcmTlsError,
     UcmWrongPasswordError,
+    is_transient_error,
 )
+from audiapro.ucm.guard import LoginGuard, MemoryLoginGuard, UcmLoginBlocked
 from audiapro.ucm.records import parse_recordfiles
 from audiapro.ucm.retry import RetryPolicy
 
@@ -73,12 +82,12 @@ def make_sim(tz: str = NEW_YORK, day: date = DAY, **config: Any) -> Any:
     )
 
 
-def connect(base_url: str, tz: str = NEW_YORK, **settings: Any) -> UcmClient:
-    fields = {**FAST, **settings}
-    conn = UcmConnection.from_url(
-        base_url, api_user="cdrapi", password=SecretStr(PASSWORD), timezone=tz, **fields
-    )
-    return UcmClient(conn, rng=random.Random(5))
+def connect(
+    base_url: str, tz: str = NEW_YORK, *, login_guard: LoginGuard | None = None, **settings: Any
+) -> UcmClient:
+    fields = {"password": SecretStr(PASSWORD), **FAST, **settings}
+    conn = UcmConnection.from_url(base_url, api_user="cdrapi", timezone=tz, **fields)
+    return UcmClient(conn, rng=random.Random(5), login_guard=login_guard)
 
 
 def by_acct(legs: list[dict[str, str]]) -> dict[str, dict[str, str]]:
@@ -252,3 +261,214 @@ def test_recordings_download_as_wav(sim: Any, base_url: str, tmp_path: Path) -> 
         with pytest.raises(UcmRecordingNotFound):
             client.download_recording("2026-03/auto-1772540522-1-2.wav@", tmp_path)
     assert sorted(p.suffix for p in tmp_path.iterdir()) == [".wav"] * len(list(tmp_path.iterdir()))
+
+
+# ------------------------------------------------------------------------------- paging quirks
+
+
+def item_count(sim: Any) -> int:
+    """cdr_root items of the whole day: one per call session."""
+    return len({leg["session"] for leg in sim.ground_truth()})
+
+
+def test_past_end_repeated_short_page_ends_the_window(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="audiapro.ucm")
+    sim = make_sim(past_end_repeats_last_page=True)
+    truth = sim.ground_truth()
+    size = next(n for n in range(40, 80) if item_count(sim) % n)  # the last page is short
+    with sim.serve() as url, connect(url, page_size=size) as client:
+        legs = client.fetch_cdrs(*day_window(DAY, NEW_YORK))
+    assert_complete(legs, truth)
+    assert "previous short page again" in caplog.text
+
+
+def test_past_end_repeated_full_page_still_raises() -> None:
+    sim = make_sim(calls_per_day=60, past_end_repeats_last_page=True)
+    with (
+        sim.serve() as url,
+        connect(url, page_size=item_count(sim)) as client,
+        pytest.raises(UcmPagingError, match="same page"),
+    ):
+        client.fetch_cdrs(*day_window(DAY, NEW_YORK))
+    assert sim.stats.cdrapi_requests == 1 + 1 + FAST["repeated_page_retries"]
+
+
+@pytest.mark.parametrize(("page_unit", "page_counting"), [("items", "items"), ("legs", "legs")])
+def test_malformed_items_reported_and_real_legs_complete(page_unit: str, page_counting: str) -> None:
+    sim = make_sim(page_unit=page_unit)
+    truth = sim.ground_truth()
+    sim.faults = FaultConfig(malformed_item_rate=0.1, fault_seed=8)
+    with sim.serve() as url, connect(url, page_size=40, page_counting=page_counting) as client:
+        pages = list(client.iter_cdr_pages(*day_window(DAY, NEW_YORK)))
+    assert_complete([leg for page in pages for leg in page.legs], truth)
+    bad = [item for page in pages for item in page.malformed]
+    assert len(bad) == sim.stats.faults["malformed_item"] > 0
+    assert {item.reason for item in bad} == {
+        "item is not an object",
+        "sub_cdr entry is not an object",
+        "grouped call without sub_cdr legs",
+    }
+    assert all(item.record_number == item.offset + item.position + 1 for item in bad)
+    assert len({item.record_number for item in bad}) == len(bad)
+    assert all(json.loads(json.dumps(item.as_dict())) == item.as_dict() for item in bad)
+
+
+# ------------------------------------------------------------------------------ TLS pinning
+
+
+def served_fingerprint(url: str) -> str:
+    """SHA-256 of the DER certificate the server at ``url`` presents (fetched without our client)."""
+    address = httpx.URL(url)
+    pem = ssl.get_server_certificate((address.host, address.port or 443))
+    return hashlib.sha256(ssl.PEM_cert_to_DER_cert(pem)).hexdigest()
+
+
+def test_tls_fingerprint_pin() -> None:
+    sim = make_sim(tls=True, calls_per_day=40)
+    with sim.serve() as url:
+        pin = served_fingerprint(url)
+        spaced = ":".join(pin[i : i + 2] for i in range(0, 64, 2)).upper()
+        # No CA given: the pin alone establishes trust.
+        with connect(url, tls_fingerprint=spaced) as client:
+            legs = client.fetch_cdrs(*day_window(DAY, NEW_YORK))
+        assert_complete(legs, sim.ground_truth())
+        logins = sim.stats.logins
+        requests = sim.stats.requests
+        wrong = "00" * 32
+        with connect(url, tls_fingerprint=wrong) as client, pytest.raises(UcmTlsError) as info:
+            client.login()
+        assert sim.stats.requests == requests and sim.stats.logins == logins  # nothing reached the PBX
+        assert info.value.expected_fingerprint == ":".join(["00"] * 32)
+        assert info.value.seen_fingerprint == spaced
+        assert spaced in str(info.value) and PASSWORD not in str(info.value)
+        assert not is_transient_error(info.value)
+
+
+def test_tls_fingerprint_pin_accepts_a_certificate_for_another_name() -> None:
+    # The simulator's certificate names localhost/127.0.0.1/::1 only; 127.0.0.2 is loopback but unnamed.
+    sim = make_sim(tls=True, calls_per_day=20)
+    try:
+        handle = sim.start(host="127.0.0.2")
+    except OSError:
+        pytest.skip("127.0.0.2 is not a usable loopback address here")
+    try:
+        pin = served_fingerprint(handle.base_url)
+        with connect(handle.base_url, ca_file=sim.ca_file) as client, pytest.raises(UcmTlsError):
+            client.login()  # the CA is right, the name is not
+        with connect(handle.base_url, tls_fingerprint=pin) as client:
+            client.login()
+        assert sim.stats.logins == 1
+    finally:
+        handle.stop()
+
+
+# ---------------------------------------------------------------------------------- login guard
+
+
+def test_shared_guard_one_failed_login_for_ten_clients() -> None:
+    sim = make_sim(calls_per_day=20)
+    clock = {"now": datetime(2026, 3, 4, 12, 0, tzinfo=UTC)}
+    guard = MemoryLoginGuard(now=lambda: clock["now"], tenant="acme")
+    with sim.serve() as url:
+        clients = [connect(url, password=SecretStr("wrong"), login_guard=guard) for _ in range(10)]
+        errors = []
+        for client in clients:
+            with pytest.raises(UcmAuthError) as info:
+                client.fetch_cdrs(*day_window(DAY, NEW_YORK))
+            errors.append(info.value)
+        assert isinstance(errors[0], UcmWrongPasswordError)
+        assert all(isinstance(error, UcmLoginBlocked) for error in errors[1:])
+        assert "until 2026-03-04 12:15 UTC" in str(errors[1]) and "tenant test acme" in str(errors[1])
+        assert sim.stats.failed_logins == 1 and sim.stats.challenges == 1
+        clock["now"] += timedelta(minutes=14)
+        with pytest.raises(UcmLoginBlocked):
+            clients[1].login()
+        clock["now"] += timedelta(minutes=1)
+        with pytest.raises(UcmWrongPasswordError):
+            clients[1].login()  # the block ended: one more real try
+        assert sim.stats.failed_logins == 2 and sim.stats.bans == 0
+        for client in clients:
+            client.close()
+
+
+class HandshakeHook(httpx.BaseTransport):
+    """A real HTTP transport that calls ``after(action)`` once the reply to a challenge/login arrived."""
+
+    def __init__(self, after: Any) -> None:
+        self.inner = httpx.HTTPTransport()
+        self.after = after
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = self.inner.handle_request(request)
+        self.after(json.loads(request.content)["request"]["action"])
+        return response
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+@pytest.mark.parametrize("shared_guard", [True, False])
+def test_guard_serialises_handshakes_on_a_one_challenge_pbx(shared_guard: bool) -> None:
+    sim = make_sim(calls_per_day=20, pending_challenges_per_user=1)
+    guards = [MemoryLoginGuard()] * 2 if shared_guard else [MemoryLoginGuard(), MemoryLoginGuard()]
+    second_challenged, first_logged_in = threading.Event(), threading.Event()
+    outcome: dict[str, BaseException | None] = {}
+
+    def run_second() -> None:
+        try:
+            second.login()
+            outcome["second"] = None
+        except BaseException as exc:
+            outcome["second"] = exc
+
+    def first_step(action: str) -> None:
+        if action == "challenge":
+            # Between its challenge and its login, the first client lets the second one start and
+            # waits for its challenge: it comes at once unless the shared guard holds it back.
+            thread.start()
+            second_challenged.wait(timeout=1.0)
+        elif action == "login":
+            first_logged_in.set()
+
+    def second_step(action: str) -> None:
+        if action == "challenge":
+            second_challenged.set()
+            first_logged_in.wait(timeout=10)  # a fixed order: the first client's login goes first
+
+    def conn(url: str) -> UcmConnection:
+        return UcmConnection.from_url(
+            url, api_user="cdrapi", password=SecretStr(PASSWORD), timezone=NEW_YORK, **FAST
+        )
+
+    with sim.serve() as url:
+        first = UcmClient(conn(url), transport=HandshakeHook(first_step), login_guard=guards[0])
+        second = UcmClient(conn(url), transport=HandshakeHook(second_step), login_guard=guards[1])
+        thread = threading.Thread(target=run_second)
+        try:
+            if shared_guard:
+                first.login()
+            else:
+                with pytest.raises(UcmWrongPasswordError):
+                    first.login()  # its challenge was replaced by the second client's
+            thread.join(timeout=10)
+        finally:
+            first.close()
+            second.close()
+    if shared_guard:
+        assert outcome == {"second": None}
+        assert sim.stats.failed_logins == 0 and sim.stats.logins == 2
+    else:
+        assert isinstance(outcome["second"], UcmWrongPasswordError)  # the failure dropped its challenge
+        assert sim.stats.failed_logins == 2 and sim.stats.logins == 0
+
+
+# ------------------------------------------------------------------------------------ PBX clock
+
+
+def test_system_time_in_the_pbx_offset() -> None:
+    now = datetime(2026, 1, 15, 18, 30, 5, tzinfo=UTC)  # winter: Chicago is UTC-06:00
+    sim = make_sim(tz="America/Chicago", calls_per_day=10, now=now)
+    with sim.serve() as url, connect(url, tz="America/Chicago") as client:
+        value = client.system_time()
+    assert value == now
+    assert value.utcoffset() == timedelta(hours=-6) and (value.hour, value.minute) == (12, 30)

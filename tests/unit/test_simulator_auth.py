@@ -185,3 +185,59 @@ def test_permitted_ips() -> None:
     allowed = make_sim(permitted_ips=("127.0.0.1/255.255.255.255",))
     with allowed.serve() as base_url, httpx.Client(base_url=base_url) as client:
         assert login(client)["status"] == 0
+
+
+def challenge_token(client: httpx.Client, password: str = PASSWORD) -> str:
+    """Ask for a challenge; the token a client holding ``password`` would log in with."""
+    value = api(client, action="challenge", user="cdrapi")["response"]["challenge"]
+    return hashlib.md5((value + password).encode()).hexdigest()
+
+
+@pytest.mark.parametrize("pending", [1, None])
+def test_interleaved_handshakes(pending: int | None) -> None:
+    # None: the default, which keeps many challenges per user pending.
+    sim = make_sim() if pending is None else make_sim(pending_challenges_per_user=pending)
+    with (
+        sim.serve() as base_url,
+        httpx.Client(base_url=base_url) as first,
+        httpx.Client(base_url=base_url) as second,
+    ):
+        token_a = challenge_token(first)
+        token_b = challenge_token(second)  # with one pending challenge per user, this drops A's
+        reply_a = api(first, action="login", user="cdrapi", token=token_a)
+        reply_b = api(second, action="login", user="cdrapi", token=token_b)
+    if pending == 1:
+        # A's challenge was replaced, and a failed login drops the pending ones: both fail.
+        assert (reply_a["status"], reply_b["status"]) == (-37, -37)
+        assert reply_a["response"]["remain_num"] == 4 and reply_b["response"]["remain_num"] == 3
+        assert sim.stats.failed_logins == 2 and sim.stats.logins == 0
+    else:
+        assert (reply_a["status"], reply_b["status"]) == (0, 0)
+        assert sim.stats.failed_logins == 0 and sim.stats.logins == 2
+
+
+def test_stale_challenges_count_towards_the_ban() -> None:
+    sim = make_sim(pending_challenges_per_user=1)
+    with sim.serve() as base_url, httpx.Client(base_url=base_url) as client:
+        for _ in range(5):
+            stale = challenge_token(client)
+            challenge_token(client)
+            assert api(client, action="login", user="cdrapi", token=stale)["status"] == -37
+        assert api(client, action="challenge", user="cdrapi")["status"] == -68
+    assert sim.stats.failed_logins == 5 and sim.stats.bans == 1
+
+
+def test_ban_is_per_client_ip_across_connections_and_users() -> None:
+    sim = make_sim(unknown_user_status=-71)
+    with sim.serve() as base_url:
+        for attempt in range(5):
+            # A fresh connection each time, alternating the right user with an unknown one.
+            with httpx.Client(base_url=base_url) as client:
+                if attempt % 2:
+                    assert api(client, action="login", user="admin", token="0" * 32)["status"] == -71
+                else:
+                    assert login(client, password="wrong")["status"] == -37
+        with httpx.Client(base_url=base_url) as client:
+            assert api(client, action="challenge", user="cdrapi")["status"] == -68
+    assert sim.stats.failed_logins == 5 and sim.stats.bans == 1 and sim.stats.banned_requests == 1
+    assert sim.stats.as_dict()["failed_logins"] == 5

@@ -239,3 +239,24 @@ def test_only_ended_legs_are_visible_and_groups_fill_in() -> None:
         sim.clock.advance(7200)  # the session idles out meanwhile: log in again
         later = {leg["AcctId"] for leg in _legs(Session(client).cdr(numRecords=1000))}
     assert {leg["AcctId"] for leg in group} <= later
+
+
+@pytest.mark.parametrize("page_unit", ["items", "legs"])
+def test_past_end_repeats_last_page(page_unit: str) -> None:
+    sim = make_sim(days=1, page_unit=page_unit, past_end_repeats_last_page=True)
+    window = {"startTime": "2026-03-02T00:00:00", "endTime": "2026-03-02T23:59:59"}
+    with sim.serve() as base_url, httpx.Client(base_url=base_url) as client:
+        s = Session(client)
+        everything = s.cdr(numRecords=1000, **window)
+        total = len(everything) if page_unit == "items" else sum(len(item_legs(i)) for i in everything)
+        size = next(n for n in range(30, 60) if total % n)  # a short last page
+        last = total // size * size
+        last_page = s.cdr(numRecords=size, offset=last, **window)
+        assert 0 < len(last_page) < size if page_unit == "items" else len(last_page) > 0
+        for offset in (total, total + 1, total + 5 * size):
+            assert s.cdr(numRecords=size, offset=offset, **window) == last_page  # same items, again
+        empty_window = {"startTime": "2020-01-01T00:00:00", "endTime": "2020-01-01T23:59:59"}
+        assert s.cdr(numRecords=size, offset=0, **empty_window) == []  # nothing to repeat
+    plain = make_sim(days=1, page_unit=page_unit)
+    with plain.serve() as base_url, httpx.Client(base_url=base_url) as client:
+        assert Session(client).cdr(numRecords=size, offset=total, **window) == []  # default: empty

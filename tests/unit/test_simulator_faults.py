@@ -158,3 +158,75 @@ def test_control_endpoint_swaps_faults_and_reports_stats(
     assert client.post("/__sim__/faults", json={"throttle_code": -1}).status_code == 400
     stats = client.get("/__sim__/stats").json()
     assert stats["faults"]["throttle"] == 1 and stats["logins"] == 1 and stats["cdrapi_requests"] == 0
+
+
+def page_items(client: httpx.Client, cookie: str, size: int, offset: int, **params: Any) -> list[Any]:
+    reply = post(client, action="cdrapi", cookie=cookie, numRecords=size, offset=offset, **params).json()
+    items: list[Any] = reply["cdr_root"]
+    return items
+
+
+def is_junk(item: Any) -> bool:
+    """A malformed item: not an object, or a group without a single leg object."""
+    if not isinstance(item, dict):
+        return True
+    subs = [v for k, v in item.items() if k.startswith("sub_cdr_")]
+    return "main_cdr" in item and not any(isinstance(v, dict) for v in subs)
+
+
+def test_malformed_items_injected_deterministically_without_displacing_legs(
+    served: tuple[UcmSimulator, httpx.Client, str],
+) -> None:
+    sim, client, cookie = served
+    sim.faults = FaultConfig(malformed_item_rate=0.2, fault_seed=4)
+    seen: list[str] = []
+    junk: list[tuple[int, Any]] = []
+    offset = 0
+    while items := page_items(client, cookie, 25, offset):
+        assert page_items(client, cookie, 25, offset) == items  # same junk at the same offsets
+        junk += [(offset + i, item) for i, item in enumerate(items) if is_junk(item)]
+        seen += item_ids([item for item in items if not is_junk(item)])
+        offset += len(items)  # advance by what arrived, junk included
+    assert sorted(seen, key=int) == [leg["AcctId"] for leg in sim.ground_truth()]
+    assert len(seen) == len(set(seen))
+    kinds = {
+        "scalar": [v for _, v in junk if not isinstance(v, dict)],
+        "bad_sub_cdr": [v for _, v in junk if isinstance(v, dict) and isinstance(v.get("sub_cdr_1"), str)],
+        "main_only": [v for _, v in junk if isinstance(v, dict) and "sub_cdr_1" not in v],
+    }
+    assert all(kinds.values()), {kind: len(found) for kind, found in kinds.items()}
+    assert {type(v) for v in kinds["scalar"]} == {str, int}
+    assert sim.stats.faults["malformed_item"] == 2 * len(junk)  # every page was fetched twice
+    # Another seed puts the junk elsewhere; rate 0 puts none.
+    sim.faults = FaultConfig(malformed_item_rate=0.2, fault_seed=5)
+    other = [i for i, item in enumerate(page_items(client, cookie, 1000, 0)) if is_junk(item)]
+    assert other != [position for position, _ in junk]
+    sim.faults = FaultConfig()
+    assert not any(is_junk(item) for item in page_items(client, cookie, 1000, 0))
+
+
+def test_malformed_items_take_one_slot_when_paging_counts_legs() -> None:
+    config = SimulatorConfig(
+        seed=3, calls_per_day=120, start=date(2026, 3, 2), days=1, password=PASSWORD, page_unit="legs"
+    )
+    sim = UcmSimulator(config, faults=FaultConfig(malformed_item_rate=0.3, fault_seed=2))
+    with sim.serve() as base_url, httpx.Client(base_url=base_url, timeout=10) as client:
+        cookie = login(client)
+        seen: list[str] = []
+        offset = junk = 0
+        while items := page_items(client, cookie, 10, offset):
+            legs = item_ids([item for item in items if not is_junk(item)])
+            junk += sum(is_junk(item) for item in items)
+            assert len(legs) + sum(is_junk(item) for item in items) <= 10
+            seen += legs
+            offset += len(legs) + sum(is_junk(item) for item in items)
+    assert junk > 0
+    assert sorted(seen, key=int) == [leg["AcctId"] for leg in sim.ground_truth()]
+
+
+def test_csv_pages_carry_no_junk(served: tuple[UcmSimulator, httpx.Client, str]) -> None:
+    sim, client, cookie = served
+    sim.faults = FaultConfig(malformed_item_rate=1.0)
+    reply = post(client, action="cdrapi", cookie=cookie, format="csv", numRecords=1000)
+    assert len(reply.text.strip().splitlines()) == len(sim.ground_truth()) + 1
+    assert sim.stats.faults["malformed_item"] == 0

@@ -2,33 +2,42 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import random
 import ssl
-from datetime import UTC, datetime
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import truststore
 from pydantic import SecretStr, ValidationError
 
 from audiapro.ucm.client import UcmClient, UcmConnection, build_cdr_query
 from audiapro.ucm.errors import (
     UcmApiError,
+    UcmAuthError,
     UcmConfigError,
+    UcmEndpointError,
     UcmHttpError,
     UcmLoginBannedError,
+    UcmPagingError,
     UcmPermissionError,
     UcmResponseError,
     UcmSessionError,
     UcmThrottledError,
     UcmTlsError,
+    UcmTransientApiError,
     UcmTransportError,
     UcmUnknownUserError,
     UcmWrongPasswordError,
+    is_transient_error,
 )
+from audiapro.ucm.guard import MemoryLoginGuard, UcmLoginBlocked
 from audiapro.ucm.retry import RetryPolicy
 from audiapro.ucm.timewindow import LocalWindow
 from tests.unit.test_ucm_fakepbx import CHALLENGE, PASSWORD, FakePbx, flat_leg, make_client
@@ -307,7 +316,7 @@ def test_json_array_reply_is_typed() -> None:
         client.call("getSystemStatus")
 
 
-@pytest.mark.parametrize("code", [-1, -8, -9, -16, -25, -50, -251])
+@pytest.mark.parametrize("code", [-1, -15, -16, -25, -50])
 def test_other_negative_status_is_api_error(code: int) -> None:
     pbx = FakePbx()
     pbx.script("getSystemStatus", status_reply(code, error_msg="Invalid parameters!"))
@@ -340,7 +349,7 @@ def test_no_secret_in_logs_errors_or_repr(caplog: pytest.LogCaptureFixture) -> N
     pbx.script("cdrapi", httpx.Response(500), status_reply(-6))
     client.fetch_cdrs(START, END)
     live_cookie = next(iter(pbx.valid_cookies))
-    pbx.script("getSystemStatus", status_reply(-9, error_msg=f"bad cookie {live_cookie} / {PASSWORD}"))
+    pbx.script("getSystemStatus", status_reply(-16, error_msg=f"bad cookie {live_cookie} / {PASSWORD}"))
     with pytest.raises(UcmApiError) as info:
         client.call("getSystemStatus")
     client.close()
@@ -485,3 +494,291 @@ def test_client_usable_as_context_manager_with_real_default_transport() -> None:
     conn = UcmConnection(host="127.0.0.1", port=9, api_user="u", password=SecretStr("p"), timezone="UTC")
     with UcmClient(conn) as client:
         assert "127.0.0.1:9" in repr(client)
+
+
+# ------------------------------------------------------------------------- transient API statuses
+
+
+@pytest.mark.parametrize("code", [-7, -8, -9, -51, -251])
+def test_transient_status_retried_with_backoff(code: int) -> None:
+    pbx = FakePbx()
+    pbx.script("getSystemStatus", status_reply(code))
+    client, sleeps = make_client(pbx)
+    assert client.call("getSystemStatus")["status"] == 0
+    assert pbx.count("getSystemStatus") == 2
+    assert len(sleeps) == 1 and 0.25 <= sleeps[0] <= 0.75  # the connection's retry backoff
+
+
+def test_transient_status_bounded_then_typed() -> None:
+    pbx = FakePbx()
+    pbx.script("getSystemStatus", *[status_reply(-9)] * 10)
+    client, sleeps = make_client(pbx)
+    with pytest.raises(UcmTransientApiError) as info:
+        client.call("getSystemStatus")
+    assert isinstance(info.value, UcmApiError) and info.value.code == -9
+    assert "retry later" in str(info.value)
+    assert pbx.count("getSystemStatus") == 3 and len(sleeps) == 2  # default: 2 retries
+    assert is_transient_error(info.value)
+    pbx2 = FakePbx()
+    pbx2.script("getSystemStatus", status_reply(-51))
+    client2, sleeps2 = make_client(pbx2, transient_api_retries=0)
+    with pytest.raises(UcmTransientApiError):
+        client2.call("getSystemStatus")
+    assert pbx2.count("getSystemStatus") == 1 and sleeps2 == []
+
+
+def test_transient_status_during_cdr_paging_does_not_skip_a_page() -> None:
+    pbx = FakePbx()
+    pbx.items = [flat_leg(i) for i in range(3)]
+    client, _ = make_client(pbx, page_size=2)
+    client.login()
+    pbx.script("cdrapi", pbx.on_cdrapi, status_reply(-8))
+    assert [leg["AcctId"] for leg in client.fetch_cdrs(START, END)] == ["0", "1", "2"]
+    assert pbx.cdr_offsets()[:3] == [0, 2, 2]
+
+
+def tls_failure() -> httpx.ConnectError:
+    try:
+        raise ssl.SSLCertVerificationError("certificate verify failed")
+    except ssl.SSLError as cause:
+        try:
+            raise httpx.ConnectError("[SSL: CERTIFICATE_VERIFY_FAILED]") from cause
+        except httpx.ConnectError as exc:
+            return exc
+
+
+@pytest.mark.parametrize(
+    ("exc", "expected"),
+    [
+        (UcmTransportError("UCM cdrapi: ConnectError"), True),
+        (UcmHttpError("HTTP 503", 503), True),
+        (UcmThrottledError(-45), True),
+        (UcmPagingError("same page"), True),
+        (UcmTransientApiError(-51), True),
+        (httpx.ConnectTimeout("slow"), True),
+        (httpx.ReadTimeout("slow"), True),
+        (httpx.ConnectError("refused"), True),
+        (ConnectionResetError(), True),
+        (UcmWrongPasswordError(-37), False),
+        (UcmLoginBannedError(-68), False),
+        (UcmSessionError(-6), False),
+        (UcmConfigError("bad"), False),
+        (UcmEndpointError("HTTP 404", 404), False),
+        (UcmHttpError("HTTP 404", 404), False),
+        (UcmHttpError("HTTP 401", 401), False),
+        (UcmTlsError("bad certificate"), False),
+        (tls_failure(), False),
+        (UcmApiError(-16), False),
+        (UcmResponseError("not JSON"), False),
+        (ValueError("x"), False),
+    ],
+)
+def test_is_transient_error(exc: BaseException, expected: bool) -> None:
+    assert is_transient_error(exc) is expected
+
+
+# ------------------------------------------------------------------------------ handshake retries
+
+
+@pytest.mark.parametrize(
+    ("status", "port"), [(404, 8443), (405, 8443), (401, 8443), (404, 8089), (403, 8089), (302, 8089)]
+)
+def test_handshake_4xx_is_a_config_error_never_retried(status: int, port: int) -> None:
+    pbx = FakePbx()
+    pbx.script("challenge", *[httpx.Response(status)] * 5)
+    client, sleeps = make_client(pbx, port=port)
+    with pytest.raises(UcmConfigError) as info:
+        client.login()
+    assert isinstance(info.value, UcmEndpointError) and info.value.status_code == status
+    message = str(info.value)
+    assert f"https://pbx.example:{port}/api" in message and f"HTTP {status}" in message
+    assert "8089" in message and "\n" not in message
+    if port == 8443:
+        assert "old CDR API listener" in message
+    assert pbx.count("challenge") == 1 and sleeps == []
+    assert not is_transient_error(info.value)
+
+
+def test_4xx_on_login_not_retried_either() -> None:
+    pbx = FakePbx()
+    pbx.script("login", *[httpx.Response(404)] * 5)
+    client, sleeps = make_client(pbx)
+    with pytest.raises(UcmEndpointError):
+        client.login()
+    assert pbx.actions() == ["challenge", "login"] and sleeps == []
+
+
+@pytest.mark.parametrize(
+    "failure", [httpx.Response(503), httpx.ConnectError("refused"), httpx.ConnectTimeout("slow")]
+)
+def test_handshake_retried_on_5xx_connect_errors_and_timeouts(failure: Any) -> None:
+    pbx = FakePbx()
+    pbx.script("challenge", failure)
+    client, sleeps = make_client(pbx)
+    client.login()
+    assert pbx.actions() == ["challenge", "challenge", "login"] and len(sleeps) == 1
+
+
+def test_transient_status_on_challenge_restarts_handshake() -> None:
+    pbx = FakePbx()
+    pbx.script("challenge", status_reply(-9))
+    client, sleeps = make_client(pbx)
+    client.login()
+    assert pbx.actions() == ["challenge", "challenge", "login"] and len(sleeps) == 1
+
+
+# ------------------------------------------------------------------------------------ login guard
+
+
+def test_shared_guard_stops_relogin_after_another_client_failed() -> None:
+    clock = {"now": datetime(2026, 3, 2, 10, 0, tzinfo=UTC)}
+    guard = MemoryLoginGuard(now=lambda: clock["now"])
+    pbx = FakePbx()
+    pbx.items = [flat_leg(1)]
+    good, _ = make_client(pbx, login_guard=guard)
+    good.login()
+    bad, _ = make_client(FakePbx(password="changed-on-the-pbx"), login_guard=guard)
+    with pytest.raises(UcmWrongPasswordError):
+        bad.login()
+    pbx.expire_sessions()  # the good client's session ends: its re-login must respect the pause
+    with pytest.raises(UcmLoginBlocked) as info:
+        good.fetch_cdrs(START, END)
+    assert info.value.until == datetime(2026, 3, 2, 10, 15, tzinfo=UTC)
+    assert pbx.count("login") == 1 and pbx.count("challenge") == 1
+    clock["now"] += timedelta(minutes=15)
+    assert len(good.fetch_cdrs(START, END)) == 1  # the block was not remembered by the client
+    assert pbx.count("login") == 2
+
+
+def test_guard_is_told_of_blocking_failures_only() -> None:
+    events: list[str] = []
+
+    class Recorder:
+        @contextlib.contextmanager
+        def handshake(self) -> Iterator[None]:
+            events.append("enter")
+            yield
+            events.append("exit")
+
+        def failed(self, exc: UcmAuthError) -> None:
+            events.append(f"failed {exc.code}")
+
+        def succeeded(self) -> None:
+            events.append("succeeded")
+
+    pbx = FakePbx()
+    pbx.script("challenge", httpx.ConnectError("refused"))
+    client, _ = make_client(pbx, login_guard=Recorder())
+    client.login()
+    assert events == ["enter", "enter", "succeeded", "exit"]
+    events.clear()
+    pbx.script("getSystemStatus", status_reply(-6))  # session gone: the re-login goes through the guard
+    pbx.script("challenge", status_reply(-47))
+    with pytest.raises(UcmPermissionError):
+        client.call("getSystemStatus")
+    assert events == ["enter", "failed -47"]
+    events.clear()
+    pbx2 = FakePbx()
+    pbx2.script("getSystemStatus", status_reply(-6), status_reply(-6))
+    client2, _ = make_client(pbx2, login_guard=Recorder())
+    with pytest.raises(UcmSessionError):
+        client2.call("getSystemStatus")  # a session error is no reason to pause logins
+    assert "failed" not in " ".join(events)
+
+
+# --------------------------------------------------------------------------------------------- TLS
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.8.9.10", "localhost", "LOCALHOST"])
+def test_plain_http_allowed_for_loopback(host: str) -> None:
+    conn = UcmConnection(host=host, scheme="http", api_user="u", password=SecretStr("p"), timezone="UTC")
+    assert conn.api_url.startswith("http://")
+
+
+@pytest.mark.parametrize(
+    "host", ["pbx.example", "10.0.0.5", "071ffb.c.myucm.cloud", "localhost.evil.example"]
+)
+def test_plain_http_refused_for_other_hosts(host: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        UcmConnection(host=host, scheme="http", api_user="u", password=SecretStr("p"), timezone="UTC")
+    (error,) = info.value.errors()
+    assert "only allowed for loopback hosts" in error["msg"] and "\n" not in error["msg"]
+    with pytest.raises(ValidationError):
+        UcmConnection.from_url(f"http://{host}:8089", api_user="u", password=SecretStr("p"), timezone="UTC")
+
+
+FINGERPRINT = "5a" * 32
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    [
+        FINGERPRINT,
+        FINGERPRINT.upper(),
+        ":".join(["5A"] * 32),
+        " ".join(["5a"] * 32),
+        "SHA256 Fingerprint=" + ":".join(["5A"] * 32),
+        "sha256:" + FINGERPRINT,
+    ],
+)
+def test_tls_fingerprint_spellings(spelling: str) -> None:
+    conn = UcmConnection(
+        host="h", api_user="u", password=SecretStr("p"), timezone="UTC", tls_fingerprint=spelling
+    )
+    assert conn.tls_fingerprint == FINGERPRINT
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"tls_fingerprint": "5a" * 31},
+        {"tls_fingerprint": "5g" * 32},
+        {"tls_fingerprint": FINGERPRINT + "00"},
+        {"tls_fingerprint": FINGERPRINT, "insecure": True},
+        {"tls_fingerprint": FINGERPRINT, "ca_file": Path("ca.pem")},
+    ],
+)
+def test_tls_fingerprint_validation(settings: dict[str, Any]) -> None:
+    with pytest.raises(ValidationError):
+        UcmConnection(host="h", api_user="u", password=SecretStr("p"), timezone="UTC", **settings)
+
+
+def test_default_verification_uses_the_os_trust_store() -> None:
+    client, _ = make_client(FakePbx())
+    context = client._verify_setting()
+    assert isinstance(context, truststore.SSLContext)
+    assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
+
+
+def test_fingerprint_context_replaces_chain_and_name_checks() -> None:
+    client, _ = make_client(FakePbx(), tls_fingerprint=FINGERPRINT)
+    context = client._verify_setting()
+    assert isinstance(context, ssl.SSLContext) and not context.check_hostname
+    assert getattr(context, "pinned_fingerprint", None) == FINGERPRINT
+
+
+def test_clouducm_block_wires_the_fingerprint() -> None:
+    from blocks.clouducm import CloudUCM
+
+    block = CloudUCM(host="pbx.example", port=8089, tls_fingerprint=":".join(["5A"] * 32))
+    assert block.connection().tls_fingerprint == FINGERPRINT
+    assert CloudUCM(host="pbx.example").connection().tls_fingerprint is None
+    with pytest.raises(ValidationError):
+        CloudUCM(host="pbx.example", tls_fingerprint=FINGERPRINT, insecure=True)
+    with pytest.raises(ValidationError):
+        CloudUCM(host="pbx.example", tls_fingerprint="not-a-fingerprint")
+
+
+# ------------------------------------------------------------------------------------- PBX clock
+
+
+def test_system_time_in_the_pbx_offset() -> None:
+    pbx = FakePbx()
+    pbx.script("getSystemStatus", status_reply(0, **{"system-time": "23-11-2022 14:37:26 UTC+05:30"}))
+    client, _ = make_client(pbx)
+    value = client.system_time()
+    assert value == datetime(2022, 11, 23, 9, 7, 26, tzinfo=UTC)
+    assert value.utcoffset() == timedelta(hours=5, minutes=30) and value.hour == 14
+    pbx.script("getSystemStatus", status_reply(0, **{"system-time": "23-11-2022 14:37:26"}))
+    with pytest.raises(UcmResponseError, match="offset is unknown"):
+        client.system_time()

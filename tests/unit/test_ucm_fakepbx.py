@@ -10,7 +10,7 @@ import json
 import random
 from collections import defaultdict
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from pydantic import SecretStr
@@ -21,6 +21,9 @@ from audiapro.ucm.retry import RetryPolicy
 PASSWORD = "pw-Xy9!correct-horse"
 CHALLENGE = "0000001496038514"
 COOKIE = "sid743052864-1771597757"
+
+if TYPE_CHECKING:
+    from audiapro.ucm.guard import LoginGuard
 
 Scripted = dict[str, Any] | httpx.Response | Exception | Callable[[dict[str, Any]], Any]
 
@@ -169,8 +172,10 @@ class FakePbx:
         return error or httpx.Response(200, json={"status": 0, "response": {"up-time": "1"}})
 
 
-def make_client(pbx: FakePbx, **settings: Any) -> tuple[UcmClient, list[float]]:
-    """A client wired to ``pbx``; returns it and the list that records every sleep."""
+def make_client(
+    pbx: FakePbx, *, login_guard: LoginGuard | None = None, **settings: Any
+) -> tuple[UcmClient, list[float]]:
+    """A client wired to ``pbx`` (connection ``settings``); returns it and the list of every sleep."""
     sleeps: list[float] = []
     fields: dict[str, Any] = {
         "host": "pbx.example",
@@ -180,11 +185,14 @@ def make_client(pbx: FakePbx, **settings: Any) -> tuple[UcmClient, list[float]]:
         "retry": RetryPolicy(max_attempts=3, base_delay_s=0.5, max_delay_s=2.0, jitter=0.5),
     }
     fields.update(settings)
+    # Only passed when given, so that the fake also drives clients that predate login guards.
+    extra: dict[str, Any] = {"login_guard": login_guard} if login_guard is not None else {}
     client = UcmClient(
         UcmConnection(**fields),
         transport=httpx.MockTransport(pbx.handler),
         sleep=sleeps.append,
         rng=random.Random(1),
+        **extra,
     )
     return client, sleeps
 

@@ -242,3 +242,77 @@ def test_empty_page_confirmations_configurable() -> None:
     client2, _ = make_client(pbx2, empty_page_confirmations=3)
     client2.fetch_cdrs(START, END)
     assert pbx2.cdr_offsets() == [0, 0, 0, 0]
+
+
+def past_end_repeats_last_page(pbx: FakePbx, page_size: int) -> Any:
+    """A cdrapi handler for firmware that answers an offset past the end with its last page again."""
+
+    def reply(req: dict[str, Any]) -> dict[str, Any]:
+        offset = int(req["offset"])
+        if offset >= len(pbx.items) and pbx.items:
+            offset = (len(pbx.items) - 1) // page_size * page_size
+        return {"cdr_root": pbx.items[offset : offset + page_size]}
+
+    return reply
+
+
+def test_repeated_short_last_page_ends_window(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="audiapro.ucm")
+    pbx = FakePbx()
+    pbx.items = [flat_leg(i) for i in range(25)]
+    pbx.script("cdrapi", *[past_end_repeats_last_page(pbx, 10)] * 20)
+    client, sleeps = make_client(pbx, page_size=10)
+    pages = list(client.iter_cdr_pages(START, END))
+    assert acct_ids([leg for p in pages for leg in p.legs]) == list(range(25))
+    # Offset 25 answers the 5-item page of offset 20 again: re-requested twice to confirm, then done.
+    assert pbx.cdr_offsets() == [0, 10, 20, 25, 25, 25]
+    assert "previous short page again" in caplog.text and sleeps == []
+
+
+def test_repeated_page_shortness_counted_in_legs() -> None:
+    # With leg counting, two grouped items of 3 legs fill a 6-record page: repeated, that is no end.
+    items = [grouped(100 * i, 3) for i in range(3)]
+    pbx = FakePbx()
+    pbx.script("cdrapi", *[{"cdr_root": items[:2]}] * 10)
+    client, _ = make_client(pbx, page_size=6, page_counting="legs", repeated_page_retries=2)
+    with pytest.raises(UcmPagingError):
+        client.fetch_cdrs(START, END)
+    # One item (3 legs) of 6 is short: repeated, it ends the window.
+    pbx = FakePbx()
+    pbx.script("cdrapi", {"cdr_root": items[:2]}, *[{"cdr_root": items[2:]}] * 10)
+    client, _ = make_client(pbx, page_size=6, page_counting="legs")
+    assert len(client.fetch_cdrs(START, END)) == 9
+    assert pbx.cdr_offsets() == [0, 6, 9, 9, 9]
+
+
+def test_repeated_full_page_past_end_still_raises() -> None:
+    pbx = FakePbx()
+    pbx.items = [flat_leg(i) for i in range(20)]
+    pbx.script("cdrapi", *[past_end_repeats_last_page(pbx, 10)] * 20)
+    client, _ = make_client(pbx, page_size=10, repeated_page_retries=2)
+    with pytest.raises(UcmPagingError, match="offset 20"):
+        client.fetch_cdrs(START, END)
+    assert pbx.cdr_offsets() == [0, 10, 20, 20, 20]
+
+
+def test_stale_replay_of_a_short_page_mid_stream_is_not_the_end() -> None:
+    pbx = FakePbx()
+    pbx.items = [flat_leg(i) for i in range(12)]
+    short = {"cdr_root": pbx.items[:4]}
+    # Offset 0 gets a short page; offset 4 first gets that reply replayed, then the real page.
+    pbx.script("cdrapi", short, short)
+    client, _ = make_client(pbx, page_size=10)
+    assert acct_ids(client.fetch_cdrs(START, END)) == list(range(12))
+    assert pbx.cdr_offsets() == [0, 4, 4, 12, 12, 12]
+
+
+def test_malformed_items_carry_page_offset_and_record_number() -> None:
+    pbx = FakePbx()
+    pbx.items = [flat_leg(1), flat_leg(2), "garbage", {"cdr": "", "main_cdr": {"AcctId": ""}}]
+    client, _ = make_client(pbx, page_size=2)
+    pages = list(client.iter_cdr_pages(START, END))
+    bad = [item for page in pages for item in page.malformed]
+    assert [(m.offset, m.position, m.record_number, m.reason) for m in bad] == [
+        (2, 0, 3, "item is not an object"),
+        (2, 1, 4, "grouped call without sub_cdr legs"),
+    ]

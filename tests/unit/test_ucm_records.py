@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from audiapro.ucm.errors import UcmResponseError
@@ -135,3 +137,44 @@ def test_parse_record_infos() -> None:
 )
 def test_recording_basename(value: str, expected: str) -> None:
     assert recording_basename(value) == expected
+
+
+def test_group_with_empty_sub_cdr_lists_is_malformed_not_silent() -> None:
+    page = parse_cdr_items([{"cdr": "", "main_cdr": {"AcctId": ""}, "sub_cdr_1": []}, {"AcctId": "9"}])
+    assert [leg["AcctId"] for leg in page.legs] == ["9"]
+    assert [(m.position, m.path, m.reason) for m in page.malformed] == [
+        (0, "", "grouped call without sub_cdr legs")
+    ]
+    assert page.leg_count == 2  # the empty group still took a slot on the PBX side
+
+
+def test_each_malformed_shape_reported_once_with_quarantine_fields() -> None:
+    items = [
+        {"AcctId": "1"},
+        "<cdr unavailable>",
+        7,
+        {"cdr": "", "main_cdr": {"AcctId": ""}, "sub_cdr_1": "<cdr unavailable>"},
+        {"cdr": "", "main_cdr": {"AcctId": "", "src": ""}},
+    ]
+    page = parse_cdr_items(items, offset=200)
+    rows = [m.as_dict() for m in page.malformed]
+    assert [(r["offset"], r["position"], r["record_number"], r["path"]) for r in rows] == [
+        (200, 1, 202, ""),
+        (200, 2, 203, ""),
+        (200, 3, 204, "sub_cdr_1"),
+        (200, 4, 205, ""),
+    ]
+    assert [r["reason"] for r in rows] == [
+        "item is not an object",
+        "item is not an object",
+        "sub_cdr entry is not an object",
+        "grouped call without sub_cdr legs",
+    ]
+    assert rows[3]["value"] == {"cdr": "", "main_cdr": {"AcctId": "", "src": ""}}
+    assert json.loads(json.dumps(rows)) == rows  # storable as is
+
+
+def test_malformed_value_is_always_json_serialisable() -> None:
+    (bad,) = parse_cdr_items([{1, 2}]).malformed
+    assert bad.value == repr({1, 2}) and bad.record_number == 1
+    json.dumps(bad.as_dict())

@@ -7,8 +7,14 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from audiapro.ucm.errors import UcmConfigError
-from audiapro.ucm.timewindow import LOCAL_QUERY_FORMAT, LocalWindow, is_local_query_time, local_window
+from audiapro.ucm.errors import UcmConfigError, UcmResponseError
+from audiapro.ucm.timewindow import (
+    LOCAL_QUERY_FORMAT,
+    LocalWindow,
+    is_local_query_time,
+    local_window,
+    parse_system_time,
+)
 
 
 def utc(
@@ -101,3 +107,34 @@ def test_is_local_query_time() -> None:
     assert is_local_query_time("2026-02-01T00:00:00")
     for bad in ("2026-02-01 00:00:00", "2026-02-30T00:00:00", "2026-02-01T00:00", "now", ""):
         assert not is_local_query_time(bad)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected", "offset"),
+    [
+        ("23-11-2022 14:37:26 UTC+00:00", datetime(2022, 11, 23, 14, 37, 26, tzinfo=UTC), timedelta(0)),
+        ("15-01-2026 12:00:00 UTC-06:00", datetime(2026, 1, 15, 18, 0, tzinfo=UTC), timedelta(hours=-6)),
+        ("2026-01-15 12:00:00 UTC-06:00", datetime(2026, 1, 15, 18, 0, tzinfo=UTC), timedelta(hours=-6)),
+        ("01-07-2026 20:30:00 UTC+05:30", datetime(2026, 7, 1, 15, 0, tzinfo=UTC), timedelta(hours=5.5)),
+        ("01-07-2026 20:30:00 GMT+0100", datetime(2026, 7, 1, 19, 30, tzinfo=UTC), timedelta(hours=1)),
+    ],
+)
+def test_parse_system_time(text: str, expected: datetime, offset: timedelta) -> None:
+    value = parse_system_time(text)
+    assert value == expected and value.utcoffset() == offset
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("23-11-2022 14:37:26", "offset is unknown"),
+        ("2022-11-23 14:37:26", "offset is unknown"),
+        ("31-02-2026 10:00:00 UTC+00:00", "not a valid date"),
+        ("yesterday", "is not"),
+        (None, "is not"),
+        ("23-11-2022 14:37:26 UTC+99:00", "impossible UTC offset"),
+    ],
+)
+def test_parse_system_time_rejects(text: object, needle: str) -> None:
+    with pytest.raises(UcmResponseError, match=needle):
+        parse_system_time(text)

@@ -25,11 +25,20 @@ from audiapro.ucm.simulator.auth import (
     AuthState,
 )
 from audiapro.ucm.simulator.clock import SimClock
-from audiapro.ucm.simulator.config import SimulatorConfig
+from audiapro.ucm.simulator.config import FaultConfig, SimulatorConfig
 from audiapro.ucm.simulator.faults import FaultInjector, SimulatorStats
 from audiapro.ucm.simulator.generator import DataStore
+from audiapro.ucm.simulator.junk import Entry, JunkItem, junk_count, with_junk
 from audiapro.ucm.simulator.legs import FIELDS_32, FIELDS_43, Leg, main_cdr, render_leg, wall_seconds
-from audiapro.ucm.simulator.query import CdrQuery, InvalidQuery, group_items, page, parse_query
+from audiapro.ucm.simulator.query import (
+    CdrQuery,
+    InvalidQuery,
+    group_items,
+    last_page_start,
+    page,
+    parse_query,
+    size_of,
+)
 from audiapro.ucm.simulator.wav import synth_wav
 
 API_PATH = "/api"
@@ -100,6 +109,8 @@ class UcmApi:
         self._last_cdr_reply: HttpReply | None = None
         self._wavs: OrderedDict[tuple[str, int], bytes] = OrderedDict()
         self._items_cache: OrderedDict[tuple[Any, ...], list[list[Leg]]] = OrderedDict()
+        # (items, fault config, entries with junk) of the last query: paging re-runs the same query.
+        self._junk_cache: tuple[list[list[Leg]], FaultConfig, list[Entry]] | None = None
         self._booted = clock.timestamp()
         digest = hashlib.sha256(f"ucm:{config.seed}".encode()).hexdigest().upper()
         self._mac = "00:0B:82:" + ":".join(digest[i : i + 2] for i in range(0, 6, 2))
@@ -236,16 +247,35 @@ class UcmApi:
         except InvalidQuery:
             reply = json_reply({"cdr_root": []})
         else:
-            items = self._items(query, request, now)
-            unit = self.config.page_unit
-            chunk = page(items, query.offset, query.num_records, unit)
-            size = len(chunk) if unit == "items" else sum(len(item) for item in chunk)
-            keep = self.injector.short_page(size, self.stats)
-            if keep < size:
-                chunk = page(items, query.offset, keep, unit)
+            entries = self._entries(self._items(query, request, now), query.fmt)
+            chunk = self._page(entries, query)
+            self.stats.faults["malformed_item"] += junk_count(chunk)
             reply = self._render_page(chunk, query.fmt)
         self._last_cdr_reply = reply
         return reply
+
+    def _entries(self, items: list[list[Leg]], fmt: str) -> list[Entry]:
+        """The query's items with injected malformed items (JSON only; CSV rows have no shape to break)."""
+        faults = self.injector.config
+        if fmt != "json" or faults.malformed_item_rate <= 0:
+            return list(items)
+        cached = self._junk_cache
+        if cached is not None and cached[0] is items and cached[1] is faults:
+            return cached[2]
+        entries = with_junk(items, faults.malformed_item_rate, faults.fault_seed)
+        self._junk_cache = (items, faults, entries)
+        return entries
+
+    def _page(self, entries: list[Entry], query: CdrQuery) -> list[Entry]:
+        unit = self.config.page_unit
+        offset = query.offset
+        total = size_of(entries, unit)
+        if self.config.past_end_repeats_last_page and total and query.num_records and offset >= total:
+            offset = last_page_start(total, query.num_records)
+        chunk = page(entries, offset, query.num_records, unit)
+        size = size_of(chunk, unit)
+        keep = self.injector.short_page(size, self.stats)
+        return page(entries, offset, keep, unit) if keep < size else chunk
 
     def _items(self, query: CdrQuery, request: dict[str, Any], now: float) -> list[list[Leg]]:
         """All matching items of a query, cached while the visible legs stay the same.
@@ -276,15 +306,19 @@ class UcmApi:
             self._items_cache.popitem(last=False)
         return items
 
-    def _render_page(self, chunk: list[list[Leg]], fmt: str) -> HttpReply:
+    def _render_page(self, chunk: list[Entry], fmt: str) -> HttpReply:
         if fmt == "csv":
             # The API's own CSV does not quote values (reference §3.4); reproduced as is.
             rows = [",".join(self.fields)]
             rows += [
-                ",".join(render_leg(leg, self.zone, self.fields).values()) for item in chunk for leg in item
+                ",".join(render_leg(leg, self.zone, self.fields).values())
+                for item in chunk
+                if not isinstance(item, JunkItem)
+                for leg in item
             ]
             return HttpReply(200, ("\n".join(rows) + "\n").encode(), "text/csv;charset=UTF-8")
-        return json_reply({"cdr_root": [self.render_item(item) for item in chunk]})
+        rendered = [item.render() if isinstance(item, JunkItem) else self.render_item(item) for item in chunk]
+        return json_reply({"cdr_root": rendered})
 
     def render_item(self, item: list[Leg]) -> dict[str, Any]:
         """One cdr_root entry: a flat leg, or ``main_cdr`` plus ``sub_cdr_N`` for several legs."""

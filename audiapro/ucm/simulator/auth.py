@@ -20,8 +20,6 @@ STATUS_INVALID = -1
 STATUS_NEED_AUTH = -5
 STATUS_COOKIE_ERROR = -6
 STATUS_NO_PERMISSION = -47
-#: Outstanding challenges kept per user (several workers may log in at once).
-MAX_PENDING_CHALLENGES = 32
 CHALLENGE_DIGITS = 16
 #: The observed challenges have ten significant digits, zero-padded to sixteen.
 CHALLENGE_RANGE = 10**10
@@ -75,7 +73,7 @@ class AuthState:
         value = f"{secrets.randbelow(CHALLENGE_RANGE):0{CHALLENGE_DIGITS}d}"
         pending = [c for c in self.challenges.get(user, []) if now - c[1] <= self.config.challenge_ttl]
         pending.append((value, now))
-        self.challenges[user] = pending[-MAX_PENDING_CHALLENGES:]
+        self.challenges[user] = pending[-self.config.pending_challenges_per_user :]
         return {"response": {"challenge": value}, "status": STATUS_OK}
 
     def login(self, user: str, token: str, ip: str, now: float) -> tuple[dict[str, Any], bool]:

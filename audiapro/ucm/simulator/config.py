@@ -24,6 +24,8 @@ STATUS_LOGIN_FORBIDDEN = -70
 STATUS_NO_SUCH_USER = -71
 STATUS_NO_SUCH_ITEM = -16
 THROTTLE_STATUSES = (-45, -46, -57)
+#: Outstanding challenges kept per user by default (several workers may log in at once).
+MAX_PENDING_CHALLENGES = 32
 
 ClockMode = Literal["manual", "real"]
 OrderBy = Literal["start", "acctid"]
@@ -59,9 +61,17 @@ class SimulatorConfig:
         order_by: cdrapi item order: by local start (then AcctId) or by AcctId.
         page_unit: Whether ``offset``/``numRecords`` count top-level items or legs.
         clamp_num_records: ``numRecords`` above 1000 is clamped (True) or yields an empty result.
+        past_end_repeats_last_page: Firmware quirk: an ``offset`` at or past the end of the result
+            (when there is one) is answered with the last non-empty page (the one a client stepping by
+            ``numRecords`` from 0 gets last, same items) instead of an empty page.
         session_idle_timeout: Seconds (sim clock) a cookie survives without use.
         challenge_ttl: Seconds (sim clock) a login challenge stays valid.
-        max_login_failures: Failed logins within ``login_failure_window`` that get the client IP banned.
+        pending_challenges_per_user: Challenges of one user that stay valid at once; the oldest is
+            dropped when a new one is issued. 1 reproduces a PBX keeping a single pending challenge per
+            user: a login with an older challenge's token then fails like a wrong password (and counts
+            towards the ban), so interleaved handshakes of two clients fail each other.
+        max_login_failures: Failed logins within ``login_failure_window`` that get the client IP banned
+            (counted per client IP, whatever user or connection they came from).
         login_failure_window: Seconds over which failed logins are counted.
         ban_seconds: How long a banned IP stays banned (sim clock).
         ban_status: Status answered while banned (-68 "login restriction" or -70 "login forbidden").
@@ -101,8 +111,10 @@ class SimulatorConfig:
     order_by: OrderBy = "start"
     page_unit: PageUnit = "items"
     clamp_num_records: bool = True
+    past_end_repeats_last_page: bool = False
     session_idle_timeout: float = 600.0
     challenge_ttl: float = 60.0
+    pending_challenges_per_user: int = MAX_PENDING_CHALLENGES
     max_login_failures: int = 5
     login_failure_window: float = 300.0
     ban_seconds: float = 300.0
@@ -148,6 +160,8 @@ class SimulatorConfig:
             raise ValueError("extensions must be >= 8 (ring groups and queues need members)")
         if self.max_login_failures < 1:
             raise ValueError("max_login_failures must be >= 1")
+        if self.pending_challenges_per_user < 1:
+            raise ValueError("pending_challenges_per_user must be >= 1")
         for aware in (self.now, self.live_start):
             if aware is not None and aware.tzinfo is None:
                 raise ValueError("now and live_start must be timezone-aware datetimes")
@@ -170,6 +184,12 @@ class FaultConfig:
         repeat_page_rate: Probability that a cdrapi request gets the previous cdrapi reply again.
         short_page_rate: Probability that a cdrapi page holds only a prefix of the requested items; the
             rest stay at their offsets (a client advancing by the items received misses nothing).
+        malformed_item_rate: Share of real cdrapi items (JSON format) preceded by an injected malformed
+            item: a non-object item, a grouped item whose ``sub_cdr_1`` is a string, or a grouped item
+            with ``main_cdr`` only. Decided per item by a hash of ``fault_seed`` and its AcctId, not by
+            the request RNG, so junk sits at the same offsets on every request; each junk item takes
+            one slot (item or leg) and holds no leg, so the ground truth is unchanged and a client
+            advancing by what it received gets every real leg (see ``simulator/junk.py``).
         slow_ms: Delay added to every API request.
         hang_rate: Probability that a request stalls for ``hang_seconds`` before being answered.
         hang_seconds: Length of a stall; longer than any sane client timeout.
@@ -184,6 +204,7 @@ class FaultConfig:
     http500_rate: float = 0.0
     repeat_page_rate: float = 0.0
     short_page_rate: float = 0.0
+    malformed_item_rate: float = 0.0
     slow_ms: int = 0
     hang_rate: float = 0.0
     hang_seconds: float = 30.0
@@ -191,7 +212,8 @@ class FaultConfig:
 
     def __post_init__(self) -> None:
         """Validate probabilities and codes."""
-        for name in ("throttle_rate", "http500_rate", "repeat_page_rate", "short_page_rate", "hang_rate"):
+        rates = ("throttle_rate", "http500_rate", "repeat_page_rate", "short_page_rate", "hang_rate")
+        for name in (*rates, "malformed_item_rate"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must be within 0..1, got {value}")

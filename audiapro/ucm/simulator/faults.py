@@ -15,7 +15,9 @@ from typing import Any
 from audiapro.ucm.simulator.config import FaultConfig
 
 #: Fault kinds as counted in ``SimulatorStats.faults``.
-FAULT_KINDS = ("cookie_expire", "throttle", "http500", "repeat_page", "short_page", "slow", "hang")
+FAULT_KINDS = (
+    "cookie_expire", "throttle", "http500", "repeat_page", "short_page", "malformed_item", "slow", "hang",
+)  # fmt: skip
 _RATE_WINDOW_SECONDS = 1.0
 
 
@@ -28,7 +30,7 @@ class SimulatorStats:
         invalid_requests: Requests answered with status -1 "Invalid parameters!".
         challenges: challenge actions.
         logins: Successful logins.
-        failed_logins: Failed logins (wrong token or unknown user).
+        failed_logins: Failed logins (wrong token, a challenge no longer pending, or unknown user).
         banned_requests: challenge/login attempts refused because the client IP was banned.
         bans: Times an IP got banned.
         logouts: logout actions.

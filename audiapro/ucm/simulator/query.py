@@ -9,13 +9,14 @@ so a window inside a DST fall-back hour matches both occurrences of that hour.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from audiapro.ucm.simulator.config import MAX_NUM_RECORDS, OrderBy, PageUnit
+from audiapro.ucm.simulator.junk import Entry, JunkItem, entry_parts
 from audiapro.ucm.simulator.legs import Leg, wall_seconds
 
 #: Parameter names cdrapi understands (``tineFilterType`` is the official guide's own misspelling;
@@ -262,19 +263,33 @@ def group_items(legs: list[Leg], order_by: OrderBy) -> list[list[Leg]]:
     return items
 
 
-def page(items: list[list[Leg]], offset: int, count: int, unit: PageUnit) -> list[list[Leg]]:
+def page(items: Sequence[Entry], offset: int, count: int, unit: PageUnit) -> list[Entry]:
     """Cut one page.
 
     With ``unit="items"`` offset and count are top-level items. With ``unit="legs"`` they count legs
-    in item order, so a call can be split across two pages (each part then forms its own item).
+    in item order, so a call can be split across two pages (each part then forms its own item); a
+    junk item (see :mod:`audiapro.ucm.simulator.junk`) takes one slot either way.
     """
     if unit == "items":
-        return items[offset : offset + count]
-    flat = [leg for item in items for leg in item][offset : offset + count]
-    out: list[list[Leg]] = []
-    for leg in flat:
-        if out and out[-1][0].session == leg.session:
-            out[-1].append(leg)
+        return list(items[offset : offset + count])
+    flat = [part for entry in items for part in entry_parts(entry)][offset : offset + count]
+    out: list[Entry] = []
+    for part in flat:
+        last = out[-1] if out else None
+        if isinstance(part, Leg) and isinstance(last, list) and last[0].session == part.session:
+            last.append(part)
         else:
-            out.append([leg])
+            out.append(part if isinstance(part, JunkItem) else [part])
     return out
+
+
+def size_of(entries: Sequence[Entry], unit: PageUnit) -> int:
+    """Slots ``entries`` take in ``unit``."""
+    if unit == "items":
+        return len(entries)
+    return sum(1 for entry in entries for _ in entry_parts(entry))
+
+
+def last_page_start(total: int, count: int) -> int:
+    """Offset of the last non-empty page a client stepping by ``count`` from 0 would get."""
+    return (total - 1) // count * count
