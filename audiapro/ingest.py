@@ -21,6 +21,7 @@ from audiapro.cdr.normalize import NormalizeContext, normalize_legs
 from audiapro.cdr.readers.common import reject_record
 from audiapro.cdr.zonecheck import verify_zone
 from audiapro.tenants import TenantSettings
+from audiapro.ucm.errors import is_transient_error
 from audiapro.ucm.records import CdrPage, WindowLegs, collect_pages
 from audiapro.warehouse import CommitHook, LoadResult, RunInfo, load_batch, record_failure
 
@@ -188,11 +189,11 @@ def _with_malformed(
     raw: list[Mapping[str, str]] = list(window.legs)
     positions = list(range(1, len(raw) + 1))
     texts: list[str | None] = [None] * len(raw)
-    for offset, item in window.malformed:
-        where = f"cdrapi record {offset + item.position + 1}" + (f", {item.path}" if item.path else "")
+    for item in window.malformed:
+        where = f"cdrapi record {item.record_number}" + (f", {item.path}" if item.path else "")
         row, text = reject_record(f"malformed cdrapi entry ({where}): {item.reason}", item.value)
         raw.append(row)
-        positions.append(offset + item.position + 1)
+        positions.append(item.record_number)
         texts.append(text)
     log.warning("%d malformed cdrapi entr(y/ies) quarantined", len(window.malformed))
     return raw, positions, texts
@@ -264,16 +265,10 @@ def describe_error(exc: BaseException) -> str:
 
 
 def is_transient(exc: BaseException) -> bool:
-    """Whether retrying later can help: network trouble, throttling, a PBX paging hiccup.
+    """Whether retrying later can help: network trouble, throttling, a PBX paging hiccup, "retry
+    later" statuses, a warehouse connection that dropped.
 
-    Authentication and configuration errors are permanent until a human acts: retrying them would
-    only walk the PBX towards its login ban.
+    Authentication, configuration, TLS and zone errors are permanent until a human acts: retrying
+    them would only walk the PBX towards its login ban.
     """
-    from audiapro.ucm import errors
-
-    if isinstance(exc, errors.UcmAuthError | errors.UcmConfigError | errors.UcmTlsError):
-        return False
-    return isinstance(
-        exc,
-        errors.UcmTransportError | errors.UcmThrottledError | errors.UcmPagingError | sa.exc.OperationalError,
-    )
+    return is_transient_error(exc) or isinstance(exc, sa.exc.OperationalError)

@@ -11,6 +11,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from audiapro import settings
 from audiapro.tenants import TenantSettings
 from audiapro.ucm.client import UcmClient, UcmConnection
+from audiapro.ucm.guard import LoginGuard
 from audiapro.ucm.tls import normalize_fingerprint
 
 
@@ -122,9 +123,14 @@ class CloudUCM(Block):
             tls_fingerprint=self.tls_fingerprint or None,
         )
 
-    def client(self) -> UcmClient:
-        """Return a ready (not yet logged-in) API client; use it as a context manager."""
-        return UcmClient(self.connection())
+    def client(self, login_guard: LoginGuard | None = None) -> UcmClient:
+        """Return a ready (not yet logged-in) API client; use it as a context manager.
+
+        Args:
+            login_guard: Shared guard of the tenant's logins (``audiapro.logins.WarehouseLoginGuard``
+                for every pipeline path); without one the client only guards itself.
+        """
+        return UcmClient(self.connection(), login_guard=login_guard)
 
 
 def load_tenant(name: str) -> CloudUCM:

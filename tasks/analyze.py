@@ -20,6 +20,7 @@ from audiapro.ingest import describe_error, is_transient
 from audiapro.warehouse import tenant_lock
 from blocks.clouducm import CloudUCM, load_tenant
 from blocks.openai import load_analysis_settings, load_openai_credentials
+from tasks.pbx import pbx_client_pool
 from tasks.progress import ProgressReporter
 from tasks.warehouse import warehouse_engine
 
@@ -30,6 +31,8 @@ ANALYZE_RETRY_DELAYS: Final[list[float]] = [30.0, 120.0]
 #: long for the one before it, then reports `busy`.
 LOCK_WAIT_S: Final = 60.0
 LOCK_PREFIX: Final = "analysis:"
+#: How long recording downloads wait for a free PBX session (backfills may hold the bulk ones).
+RECORDING_SESSION_WAIT_S: Final = 600.0
 PERCENT: Final = 100.0
 _TRANSIENT_STATUSES: Final = frozenset({408, 409, 429})
 _SERVER_ERROR: Final = 500
@@ -106,8 +109,14 @@ def analyze_tenant_task(
                 stack.enter_context(credentials.client()),
                 credentials.analyzer_settings({tenant: config.keywords}),
             )
-            factory = pbx.client if pbx is not None and pbx.host else None
-            fetcher = stack.enter_context(CallAudioFetcher(factory))
+            pool = (
+                stack.enter_context(
+                    pbx_client_pool(pbx, tenant, size=config.max_workers, wait_s=RECORDING_SESSION_WAIT_S)
+                )
+                if pbx is not None and pbx.host
+                else None
+            )
+            fetcher = stack.enter_context(CallAudioFetcher(pool))
         summary = analyze_tenant(
             engine,
             config,

@@ -81,7 +81,7 @@ def backfill_window_task(
     """
     block = load_tenant(tenant)
     window = Window(datetime.fromisoformat(window_start), datetime.fromisoformat(window_end))
-    with pbx_session(block, tenant, wait_s=WINDOW_SESSION_WAIT_S) as client:
+    with pbx_session(block, tenant, wait_s=WINDOW_SESSION_WAIT_S, bulk=True) as client:
         outcome = backfill_window(
             client,
             warehouse_engine(),

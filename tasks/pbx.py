@@ -1,11 +1,16 @@
-"""API sessions on a tenant's PBX, counted against one Prefect global concurrency limit per tenant.
+"""API sessions on a tenant's PBX, counted against Prefect global concurrency limits per tenant.
 
-A poll tick and every window of a backfill each open their own API session. The limit
-``ucm:<tenant>`` (slots = the CloudUCM block's ``api_sessions``) lives on the Prefect server, so it
-holds across flows, runs and worker machines: however many backfills run beside the poll schedule,
-the PBX never sees more sessions from us than its block allows. Operators see the slots in use on
+A poll tick, every window of a backfill, a reconcile run and the recording downloads of the
+analysis each hold API sessions. The limit ``ucm:<tenant>`` (slots = the CloudUCM block's
+``api_sessions``) lives on the Prefect server, so it holds across flows, runs and worker machines:
+however much runs beside the poll schedule, the PBX never sees more sessions from us than its block
+allows. Bulk work (backfill, reconcile, recordings) also takes a slot of ``ucm-bulk:<tenant>``, which
+has one slot fewer, so one session is always left for the live poll. Operators see the slots in use on
 the UI's Concurrency page; the block is the one place to change the number (each session brings the
-limit in line with it).
+limits in line with it).
+
+Every client handed out here shares the tenant's login guard (``audiapro.logins``): handshakes are
+serialized across processes and a refused login pauses every path's logins.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from typing import Final
 from uuid import UUID
@@ -22,13 +27,17 @@ import httpx
 from prefect.client.orchestration import get_client
 from prefect.exceptions import ObjectAlreadyExists
 
+from audiapro.logins import WarehouseLoginGuard
 from audiapro.ucm.client import UcmClient
+from audiapro.ucm.pool import ClientPool
 from blocks.clouducm import CloudUCM
+from tasks.warehouse import warehouse_engine
 
 log = logging.getLogger("audiapro.pbx")
 
-#: Prefix of the per-tenant limit names.
+#: Prefixes of the per-tenant limit names: every session, and bulk sessions (all but the poll's).
 LIMIT_PREFIX: Final = "ucm:"
+BULK_LIMIT_PREFIX: Final = "ucm-bulk:"
 #: A held slot's lease. It is renewed while the session lasts; a worker that dies frees its slot
 #: when the lease runs out.
 LEASE_S: Final = 120.0
@@ -43,46 +52,92 @@ class PbxSessionsBusy(TimeoutError):
 
 
 def pbx_limit_name(tenant: str) -> str:
-    """Name of the tenant's global concurrency limit."""
+    """Name of the tenant's global concurrency limit (every session)."""
     return f"{LIMIT_PREFIX}{tenant}"
 
 
+def bulk_limit_name(tenant: str) -> str:
+    """Name of the tenant's limit for sessions other than the live poll's."""
+    return f"{BULK_LIMIT_PREFIX}{tenant}"
+
+
+def bulk_sessions(sessions: int) -> int:
+    """Slots of the bulk limit: one fewer than the PBX allows, so the poll always finds one.
+
+    A PBX that allows a single session cannot reserve one: bulk work then shares it with the poll.
+    """
+    return max(1, sessions - 1)
+
+
 def ensure_pbx_limit(tenant: str, sessions: int) -> None:
-    """Create the tenant's limit, or set its slots to ``sessions`` when they differ (idempotent)."""
+    """Create the tenant's limits, or set their slots when they differ (idempotent)."""
     # ObjectAlreadyExists: a concurrent session created it between the upsert's read and its create.
-    with get_client(sync_client=True) as client, suppress(ObjectAlreadyExists):
-        client.upsert_global_concurrency_limit_by_name(pbx_limit_name(tenant), sessions)
+    with get_client(sync_client=True) as client:
+        for name, slots in (
+            (pbx_limit_name(tenant), sessions),
+            (bulk_limit_name(tenant), bulk_sessions(sessions)),
+        ):
+            with suppress(ObjectAlreadyExists):
+                client.upsert_global_concurrency_limit_by_name(name, slots)
+
+
+def login_guard(tenant: str) -> WarehouseLoginGuard:
+    """The tenant's login guard, shared by every process through the warehouse."""
+    return WarehouseLoginGuard(warehouse_engine(), tenant)
 
 
 @contextmanager
-def pbx_session(block: CloudUCM, tenant: str, *, wait_s: float) -> Iterator[UcmClient]:
+def pbx_session(block: CloudUCM, tenant: str, *, wait_s: float, bulk: bool = False) -> Iterator[UcmClient]:
     """Hold one of the tenant's PBX session slots and an API client for the duration.
 
     Args:
         block: The tenant's CloudUCM block.
         tenant: Tenant name.
         wait_s: Longest wait for a free slot.
+        bulk: Backfill or reconcile work: also takes a bulk slot, leaving one session to the poll.
 
     Yields:
-        A client (logged in on first use, logged out on exit).
+        A client (logged in on first use, logged out on exit) that shares the tenant's login guard.
 
     Raises:
         PbxSessionsBusy: No slot freed in time.
     """
     ensure_pbx_limit(tenant, block.api_sessions)
-    with pbx_slot(tenant, wait_s=wait_s), block.client() as client:
+    with pbx_slot(tenant, wait_s=wait_s, bulk=bulk), block.client(login_guard(tenant)) as client:
         yield client
 
 
 @contextmanager
-def pbx_slot(tenant: str, *, wait_s: float) -> Iterator[None]:
-    """Occupy one slot of ``ucm:<tenant>`` (which must exist) under a lease renewed until exit.
+def pbx_client_pool(
+    block: CloudUCM, tenant: str, *, size: int, wait_s: float
+) -> Iterator[ClientPool[UcmClient]]:
+    """A pool of at most ``size`` bulk sessions for threads that each need a client now and then.
+
+    Used by the analysis to download recordings: however many threads it runs, it holds at most
+    ``min(size, bulk slots)`` PBX sessions, each counted against the tenant's limits.
+    """
+    ensure_pbx_limit(tenant, block.api_sessions)
+    guard = login_guard(tenant)
+    pool = ClientPool(
+        lambda: block.client(guard),
+        min(size, bulk_sessions(block.api_sessions)),
+        slot=lambda: pbx_slot(tenant, wait_s=wait_s, bulk=True),
+    )
+    with pool:
+        yield pool
+
+
+@contextmanager
+def pbx_slot(tenant: str, *, wait_s: float, bulk: bool = False) -> Iterator[None]:
+    """Occupy one slot of ``ucm:<tenant>`` (and of ``ucm-bulk:<tenant>`` for bulk work; the limits
+    must exist) under a lease renewed until exit.
 
     Plain calls of the synchronous Prefect client rather than ``prefect.concurrency``: no
     process-wide background services and no context variables, so any thread may hold a slot, and a
     limit that is missing or inactive fails the session instead of silently not limiting it.
     """
-    lease = _acquire(pbx_limit_name(tenant), wait_s)
+    names = [pbx_limit_name(tenant), *([bulk_limit_name(tenant)] if bulk else [])]
+    lease = _acquire(names, wait_s)
     stop = threading.Event()
     renewer = threading.Thread(target=_keep_renewing, args=(lease, stop), name="pbx-slot-lease", daemon=True)
     renewer.start()
@@ -95,31 +150,33 @@ def pbx_slot(tenant: str, *, wait_s: float) -> Iterator[None]:
             client.release_concurrency_slots_with_lease(lease)
 
 
-def _acquire(name: str, wait_s: float) -> UUID:
+def _acquire(names: Sequence[str], wait_s: float) -> UUID:
+    """One slot of every limit in ``names`` at once (the server grants all or none)."""
+    label = " + ".join(names)
     deadline = time.monotonic() + wait_s
     with get_client(sync_client=True) as client:
         while True:
             try:
                 response = client.increment_concurrency_slots_with_lease(
-                    names=[name], slots=1, mode="concurrency", lease_duration=LEASE_S
+                    names=list(names), slots=1, mode="concurrency", lease_duration=LEASE_S
                 )
             except httpx.HTTPStatusError as exc:
                 if exc.response.status_code != _LOCKED:
                     raise
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    raise PbxSessionsBusy(f"every slot of {name} stayed taken for {wait_s:g} s") from None
+                    raise PbxSessionsBusy(f"every slot of {label} stayed taken for {wait_s:g} s") from None
                 retry_after = float(exc.response.headers.get("Retry-After", RETRY_CAP_S))
                 time.sleep(min(retry_after, RETRY_CAP_S, remaining))
                 continue
             body = response.json()
             lease = UUID(body["lease_id"]) if body.get("lease_id") else None
-            if not body.get("limits"):  # deleted or deactivated in the UI: never run unlimited
-                if lease is not None:  # an empty lease: give it back rather than leave it to expire
+            if len(body.get("limits") or []) < len(names):  # deleted or deactivated: never run unlimited
+                if lease is not None:  # a partial lease: give it back rather than leave it to expire
                     client.release_concurrency_slots_with_lease(lease)
-                raise RuntimeError(f"concurrency limit {name} does not exist or is inactive")
+                raise RuntimeError(f"concurrency limit {label} does not exist or is inactive")
             if lease is None:
-                raise RuntimeError(f"the Prefect API granted {name} without a lease")
+                raise RuntimeError(f"the Prefect API granted {label} without a lease")
             return lease
 
 

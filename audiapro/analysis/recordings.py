@@ -11,9 +11,9 @@ from __future__ import annotations
 import io
 import logging
 import tempfile
-import threading
 import wave
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 from types import TracebackType
 from typing import Protocol
@@ -39,6 +39,18 @@ class RecordingDownloader(Protocol):
 
     def close(self) -> None:
         """Log out and release the connection."""
+        ...
+
+
+class ClientLender(Protocol):
+    """Lends PBX clients one call at a time (`audiapro.ucm.pool.ClientPool` does)."""
+
+    def borrow(self) -> AbstractContextManager[RecordingDownloader]:
+        """A client for the ``with`` block."""
+        ...
+
+    def close(self) -> None:
+        """Close every client lent so far."""
         ...
 
 
@@ -86,32 +98,19 @@ def join_wavs(parts: Sequence[bytes]) -> bytes:
 
 
 class CallAudioFetcher:
-    """Downloads a call's recordings through per-thread PBX clients and joins them.
+    """Downloads a call's recordings through clients borrowed from a pool, and joins them.
 
-    PBX clients are not thread-safe, so each worker thread gets its own (one PBX session per
-    worker), created on first use and logged out by `close`.
+    PBX clients are not thread-safe and every client is a PBX session, so worker threads borrow one
+    from a small pool (``audiapro.ucm.pool.ClientPool``) for each call instead of each keeping its
+    own: the analysis never holds more sessions than the pool's size, whatever its parallelism.
 
     Args:
-        client_factory: Makes a new PBX client; None for a tenant without a PBX (import-only), whose
-            calls then have no retrievable audio.
+        pool: The tenant's client pool; None for a tenant without a PBX (import-only), whose calls
+            then have no retrievable audio. `close` closes it.
     """
 
-    def __init__(self, client_factory: Callable[[], RecordingDownloader] | None) -> None:
-        self._factory = client_factory
-        self._local = threading.local()
-        self._clients: list[RecordingDownloader] = []
-        self._lock = threading.Lock()
-
-    def _client(self) -> RecordingDownloader | None:
-        if self._factory is None:
-            return None
-        client: RecordingDownloader | None = getattr(self._local, "client", None)
-        if client is None:
-            client = self._factory()
-            self._local.client = client
-            with self._lock:
-                self._clients.append(client)
-        return client
+    def __init__(self, pool: ClientLender | None) -> None:
+        self._pool = pool
 
     def fetch(self, refs: Sequence[RecordingRef]) -> bytes | None:
         """The call's audio, or None when it has no recording the PBX can still deliver.
@@ -126,12 +125,11 @@ class CallAudioFetcher:
             UcmError: The PBX could not be asked (transport, authentication, throttling) or sent
                 something that is not a recording.
         """
-        client = self._client()
         paths = list(dict.fromkeys((ref.path, ref.action_type) for ref in refs))
-        if client is None or not paths:
+        if self._pool is None or not paths:
             return None
         parts: list[bytes] = []
-        with tempfile.TemporaryDirectory(prefix="audiapro-rec-") as folder:
+        with tempfile.TemporaryDirectory(prefix="audiapro-rec-") as folder, self._pool.borrow() as client:
             for path, action_type in paths:
                 try:
                     saved = client.download_recording(path, folder, action_type=action_type)
@@ -144,11 +142,9 @@ class CallAudioFetcher:
         return join_wavs(parts)
 
     def close(self) -> None:
-        """Close every PBX client made so far."""
-        with self._lock:
-            clients, self._clients = self._clients, []
-        for client in clients:
-            client.close()
+        """Close the pool's PBX clients (logging out, giving their session slots back)."""
+        if self._pool is not None:
+            self._pool.close()
 
     def __enter__(self) -> CallAudioFetcher:
         return self

@@ -123,6 +123,11 @@ def describe_failure(exc: UcmAuthError) -> tuple[str, str]:
     return f"status {exc.code} {label}", advice
 
 
+def advice_for(code: int) -> str:
+    """What fixes a login refused with UCM status ``code``, e.g. ``"fix the password"`` for -37."""
+    return _REASONS.get(code, _DEFAULT_REASON)[1]
+
+
 def _utc_now() -> datetime:
     return datetime.now(UTC)
 

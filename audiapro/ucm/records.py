@@ -289,14 +289,14 @@ class WindowLegs:
 
     Attributes:
         legs: Raw legs in PBX order; a leg seen again on a later page (pages may overlap) is kept once.
-        malformed: ``(page offset, entry)`` for every entry that is not a leg, so that it can be
-            quarantined with its position instead of being dropped.
+        malformed: Every entry that is not a leg, so that it can be quarantined with its record
+            number instead of being dropped.
         pages: Non-empty pages read.
         duplicates: Legs dropped because an earlier page already had their AcctId.
     """
 
     legs: list[RawLeg] = field(default_factory=list)
-    malformed: list[tuple[int, MalformedItem]] = field(default_factory=list)
+    malformed: list[MalformedItem] = field(default_factory=list)
     pages: int = 0
     duplicates: int = 0
 
@@ -316,7 +316,7 @@ def collect_pages(pages: Iterable[CdrPage], *, max_legs: int | None = None) -> W
     seen: set[str] = set()
     for page in pages:
         window.pages += 1
-        window.malformed.extend((page.offset, item) for item in page.malformed)
+        window.malformed.extend(page.malformed)
         for leg in page.legs:
             acct_id = leg.get("AcctId", "")
             if acct_id:

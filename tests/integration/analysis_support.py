@@ -30,6 +30,7 @@ from audiapro.analysis.tenant import TenantAnalysisConfig
 from audiapro.ingest import ingest_window
 from audiapro.tenants import TenantSettings
 from audiapro.ucm.client import UcmClient, UcmConnection
+from audiapro.ucm.pool import ClientPool
 from audiapro.ucm.simulator import SimulatorConfig, UcmSimulator
 
 TENANT = "acme"
@@ -117,7 +118,7 @@ def analysis_env(
         load_day(engine, ucm_url)
         client = openai.OpenAI(base_url=base_url, api_key=API_KEY)
         analyzer = OpenAIAnalyzer(client, settings or AnalyzerSettings(request_timeout_s=10.0))
-        fetcher = CallAudioFetcher(lambda: UcmClient(ucm_connection(ucm_url)))
+        fetcher = CallAudioFetcher(ClientPool(lambda: UcmClient(ucm_connection(ucm_url)), size=2))
         try:
             yield AnalysisEnv(engine, ucm, ucm_url, sim, client, analyzer, fetcher)
         finally:

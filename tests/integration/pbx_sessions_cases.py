@@ -18,7 +18,7 @@ from audiapro.warehouse import get_engine, read_sync_state
 from blocks.clouducm import CloudUCM, load_tenant
 from flows.backfill import backfill_cdrs
 from tasks import poll as poll_tasks
-from tasks.pbx import pbx_limit_name, pbx_session, pbx_slot
+from tasks.pbx import PbxSessionsBusy, pbx_limit_name, pbx_session, pbx_slot
 from tests.integration.pipeline_support import DAY, TZ, save_simulated_tenant
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
@@ -37,6 +37,12 @@ def pbx() -> Iterator[UcmSimulator]:
         _save_block(url, api_sessions=2)
         yield sim
     CloudUCM.delete(TENANT)
+
+
+def pbx_url(sim: UcmSimulator) -> str:
+    """Where the fixture's simulator serves (read back from the saved block)."""
+    block = load_tenant(TENANT)
+    return f"http://{block.host}:{block.port}"
 
 
 def _save_block(url: str, *, api_sessions: int) -> None:
@@ -66,6 +72,9 @@ def test_a_session_holds_one_slot_and_the_limit_follows_the_block(pbx: UcmSimula
 def test_a_backfill_never_opens_more_sessions_than_the_pbx_allows(
     pbx: UcmSimulator, warehouse_url: str
 ) -> None:
+    with pbx_session(load_tenant(TENANT), TENANT, wait_s=5):  # saved with 2 sessions: resize to 3
+        pass
+    _save_block(pbx_url(pbx), api_sessions=3)
     state = backfill_cdrs(
         tenant=TENANT,
         start=DAY,
@@ -76,7 +85,17 @@ def test_a_backfill_never_opens_more_sessions_than_the_pbx_allows(
     )
     assert state.is_completed(), state.message
     assert pbx.stats.logins >= 4  # one session per window: several windows ran
-    assert pbx.stats.peak_sessions == 2  # ... but never more than two at once
+    assert pbx.stats.peak_sessions == 2  # ... but never more than two at once: the third is the poll's
+    assert _limit() == (3, 0)
+
+
+def test_bulk_work_always_leaves_one_session_to_the_poll(pbx: UcmSimulator, warehouse_url: str) -> None:
+    block = load_tenant(TENANT)
+    with pbx_session(block, TENANT, wait_s=5, bulk=True):  # a backfill window holds the bulk slot
+        with pytest.raises(PbxSessionsBusy), pbx_slot(TENANT, wait_s=1, bulk=True):
+            pass  # a second backfill window (or recording download) waits
+        row = poll_tasks.poll_tenant_task.fn(TENANT)  # ... but the live poll gets its session
+    assert row["status"] == "ok", row
     assert _limit() == (2, 0)
 
 

@@ -26,4 +26,4 @@ def test_the_session_cap_cases_pass_in_their_own_process(pg_url: str) -> None:
         check=False,
     )
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
-    assert "4 passed" in result.stdout.splitlines()[-1]
+    assert "5 passed" in result.stdout.splitlines()[-1]

@@ -122,7 +122,7 @@ class _PagesSource:
             MalformedItem(5, "sub_cdr_2", "sub_cdr entry is not an object", 42),
         ]
         yield CdrPage(offset=0, legs=self.legs[:10], item_count=12, malformed=junk)
-        group = MalformedItem(1, "", "grouped call without sub_cdr legs", {"cdr": "", "main_cdr": {}})
+        group = MalformedItem(1, "", "grouped call without sub_cdr legs", {"cdr": "", "main_cdr": {}}, 12)
         yield CdrPage(offset=12, legs=self.legs[10:], item_count=len(self.legs) - 8, malformed=[group])
 
 

@@ -22,6 +22,7 @@ from audiapro.analysis.tenant import TenantAnalysisConfig
 from audiapro.analysis.wav import decode_wav
 from audiapro.commands.analysis import parse_since
 from audiapro.ucm.errors import UcmRecordingNotFound
+from audiapro.ucm.pool import ClientPool
 from audiapro.warehouse import RecordingRef
 from tests.unit.test_analysis_support import PBX_RATE, duplicated_mono_call, make_wav, stereo_call, tone
 
@@ -69,7 +70,7 @@ def refs(*paths: str) -> list[RecordingRef]:
     return [RecordingRef(SESSION, path, "DIAL") for path in paths]
 
 
-def test_fetcher_uses_one_pbx_client_per_thread_and_closes_them_all() -> None:
+def test_fetcher_borrows_pooled_pbx_clients_and_closes_them_all() -> None:
     files = {"2025-03/a.wav": stereo_call(2.0), "2025-03/b.wav": stereo_call(3.0)}
     log: list[str] = []
     made: list[FakePbx] = []
@@ -79,7 +80,7 @@ def test_fetcher_uses_one_pbx_client_per_thread_and_closes_them_all() -> None:
         return made[-1]
 
     results: list[bytes | None] = []
-    with CallAudioFetcher(factory) as fetcher:
+    with CallAudioFetcher(ClientPool(factory, size=1)) as fetcher:
         results.append(fetcher.fetch(refs("2025-03/a.wav", "2025-03/b.wav", "2025-03/a.wav")))
         results.append(fetcher.fetch(refs("2025-03/a.wav")))
         worker = threading.Thread(target=lambda: results.append(fetcher.fetch(refs("2025-03/b.wav"))))
@@ -87,7 +88,7 @@ def test_fetcher_uses_one_pbx_client_per_thread_and_closes_them_all() -> None:
         worker.join()
         assert fetcher.fetch(refs("2025-03/missing.wav")) is None
         assert fetcher.fetch([]) is None
-    assert len(made) == 2 and all(client.closed for client in made)
+    assert len(made) == 1 and all(client.closed for client in made)  # one session for both threads
     assert log == ["2025-03/a.wav", "2025-03/b.wav", "2025-03/a.wav", "2025-03/b.wav"]  # repeats once
     assert results[1] == files["2025-03/a.wav"] and results[2] == files["2025-03/b.wav"]
     joined = results[0]

@@ -1,0 +1,101 @@
+"""The login guard every process shares: PBX logins of a tenant serialized, and paused after a refusal.
+
+:class:`audiapro.ucm.guard.LoginGuard` is the client's hook around each challenge+login exchange.
+This implementation keeps its state in the warehouse, which every path (poll ticks, backfill windows,
+reconcile, recording downloads of the analysis, the CLI) already reaches:
+
+* a login lock per tenant (Postgres advisory lock, or a file lock next to the SQLite file) so that
+  no two handshakes of one tenant interleave, on one machine or many;
+* a ``login_blocks`` row after a refused login (wrong password, unknown user, no permission, ban),
+  so that nobody tries again before ``max(remain_time, 15 min)`` has passed. A rotated password,
+  ``audiapro tenant test`` or a successful login clears it.
+
+Over any number of ticks, backfills and analysis runs with a wrong password the PBX therefore sees
+at most one failed login per block period, well inside its ban threshold of five.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+
+import sqlalchemy as sa
+
+from audiapro.ucm.errors import UcmAuthError, UcmTransportError
+from audiapro.ucm.guard import (
+    DEFAULT_BLOCK,
+    UcmLoginBlocked,
+    advice_for,
+    block_until,
+    blocks_logins,
+    describe_failure,
+)
+from audiapro.warehouse import LoginBlock, clear_login_block, login_lock, read_login_block, set_login_block
+
+#: How long a handshake waits for another process's handshake of the same tenant (two requests).
+LOGIN_LOCK_WAIT_S = 120.0
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class WarehouseLoginGuard:
+    """A :class:`~audiapro.ucm.guard.LoginGuard` whose lock and block live in the warehouse.
+
+    Args:
+        engine: The warehouse engine.
+        tenant: Tenant name.
+        now: Clock (tests pin it).
+        minimum: Shortest pause after a refused login.
+    """
+
+    def __init__(
+        self,
+        engine: sa.Engine,
+        tenant: str,
+        *,
+        now: Callable[[], datetime] = _utc_now,
+        minimum: timedelta = DEFAULT_BLOCK,
+    ) -> None:
+        self._engine = engine
+        self._tenant = tenant
+        self._now = now
+        self._minimum = minimum
+
+    @contextlib.contextmanager
+    def handshake(self) -> Iterator[None]:
+        """Hold the tenant's login lock; raise :class:`UcmLoginBlocked` while a block is in force."""
+        with login_lock(self._engine, self._tenant, timeout_s=LOGIN_LOCK_WAIT_S) as acquired:
+            if not acquired:
+                raise UcmTransportError(
+                    f"tenant {self._tenant}: another login to this PBX took over {LOGIN_LOCK_WAIT_S:.0f} s"
+                )
+            blocked = active_block(self._engine, self._tenant, self._now())
+            if blocked is not None:
+                raise blocked
+            yield
+
+    def failed(self, exc: UcmAuthError) -> None:
+        """Store a block after a refused login (other auth errors change nothing)."""
+        if not blocks_logins(exc):
+            return
+        now = self._now()
+        reason, _advice = describe_failure(exc)
+        until = block_until(exc, now, self._minimum)
+        set_login_block(self._engine, LoginBlock(self._tenant, until, exc.code, reason, now))
+
+    def succeeded(self) -> None:
+        """Lift any block: the PBX just accepted us."""
+        clear_login_block(self._engine, self._tenant)
+
+
+def active_block(engine: sa.Engine, tenant: str, now: datetime) -> UcmLoginBlocked | None:
+    """The tenant's block as the error a login would raise, or ``None`` when logins are allowed."""
+    block = read_login_block(engine, tenant)
+    if block is None or block.blocked_until <= now:
+        return None
+    code = block.status or 0
+    advice = advice_for(code)
+    return UcmLoginBlocked(block.blocked_until, block.reason, code=code, advice=advice, tenant=tenant)
