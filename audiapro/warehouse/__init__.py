@@ -47,6 +47,13 @@ from audiapro.warehouse.load import CommitHook, LoadResult, load_batch, record_f
 from audiapro.warehouse.lock import tenant_lock
 from audiapro.warehouse.migrate import current_revision, head_revision, upgrade
 from audiapro.warehouse.queries import summary_counts
+from audiapro.warehouse.reconcile import (
+    DayReconciliation,
+    read_reconcile_days,
+    recent_reconcile_days,
+    record_reconcile_day,
+    stored_day_keys,
+)
 from audiapro.warehouse.runs import RunInfo
 from audiapro.warehouse.sync import SyncState, list_sync_states, read_sync_state
 from audiapro.warehouse.tables import (
@@ -56,6 +63,7 @@ from audiapro.warehouse.tables import (
     imported_files,
     ingest_runs,
     metadata,
+    reconcile_days,
     rejected_rows,
     sync_state,
 )
@@ -65,6 +73,7 @@ __all__ = [
     "IMPORT_DONE",
     "BatchRow",
     "CommitHook",
+    "DayReconciliation",
     "ImportConflictError",
     "ImportedFile",
     "LoadResult",
@@ -100,10 +109,14 @@ __all__ = [
     "pending_analyses",
     "prepare_batch",
     "read_calls",
+    "read_reconcile_days",
     "read_sync_state",
+    "recent_reconcile_days",
+    "reconcile_days",
     "record_backfill_window",
     "record_failure",
     "record_import_chunk",
+    "record_reconcile_day",
     "recording_refs",
     "rejected_rows",
     "release_batch",
@@ -111,6 +124,7 @@ __all__ = [
     "spent_today",
     "store_pending",
     "store_records",
+    "stored_day_keys",
     "summary_counts",
     "sync_state",
     "tenant_lock",
