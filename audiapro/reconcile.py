@@ -112,6 +112,20 @@ def closes_at(tenant: TenantSettings, day: date) -> datetime:
     return end + timedelta(seconds=tenant.lookback_seconds + tenant.safety_seconds)
 
 
+def require_closed(tenant: TenantSettings, day: date, now: datetime) -> None:
+    """Refuse a day that is not closed at ``now``.
+
+    Raises:
+        DayNotClosedError: With a one-line message saying when it closes.
+    """
+    closed = closes_at(tenant, day)
+    if closed > now:
+        raise DayNotClosedError(
+            f"day {day} of tenant {tenant.name} is not closed before {closed:%Y-%m-%d %H:%M} UTC "
+            f"(its end plus lookback {tenant.lookback_seconds} s and safety {tenant.safety_seconds} s)"
+        )
+
+
 def latest_closed_day(tenant: TenantSettings, now: datetime) -> date:
     """The most recent local day of the tenant that is closed at ``now``."""
     day = now.astimezone(ZoneInfo(tenant.timezone)).date()
@@ -233,12 +247,7 @@ def reconcile_day(
         DayNotClosedError: The day is not closed yet at ``now``.
         TenantBusyError: The tenant lock stayed taken.
     """
-    closed = closes_at(tenant, day)
-    if closed > now:
-        raise DayNotClosedError(
-            f"day {day} of tenant {tenant.name} is not closed before {closed:%Y-%m-%d %H:%M} UTC "
-            f"(its end plus lookback {tenant.lookback_seconds} s and safety {tenant.safety_seconds} s)"
-        )
+    require_closed(tenant, day, now)
     began = time.monotonic()
     pbx = read_pbx_day(source, tenant, day)
     start, end = day_bounds(day, tenant.timezone)

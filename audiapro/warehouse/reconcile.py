@@ -24,6 +24,8 @@ START_AT_MARGIN: Final = timedelta(days=2)
 #: First and last wall-clock second of a local day, appended to its ISO date.
 DAY_FIRST_SECOND: Final = " 00:00:00"
 DAY_LAST_SECOND: Final = " 23:59:59"
+#: Hundredths of a percent in a whole: ``percent`` is computed in integers, free of float rounding.
+_PERCENT_STEPS: Final = 10_000
 #: Days of history the health report looks at (the latest reconciled day and the six before it).
 RECENT_DAYS: Final = 7
 
@@ -71,11 +73,18 @@ class DayReconciliation:
         """Every PBX leg of the day is stored."""
         return self.completeness >= 1.0
 
+    @property
+    def percent(self) -> float:
+        """Completeness in percent, rounded down to 0.01 (a day short of complete never shows 100)."""
+        expected = self.pbx_legs + self.malformed_legs
+        return 100.0 if not expected else (self.matched_legs * _PERCENT_STEPS // expected) / 100
+
     def as_row(self) -> dict[str, Any]:
-        """A flat, JSON-ready dict (ISO day and time)."""
+        """A flat, JSON-ready dict (ISO day and time) with ``percent``."""
         row = asdict(self)
         row["day"] = self.day.isoformat()
         row["checked_at"] = self.checked_at.isoformat()
+        row["percent"] = self.percent
         return row
 
 
