@@ -18,7 +18,16 @@ from audiapro.reconcile import DayNotClosedError, closes_at, day_bounds, reconci
 from audiapro.ucm.client import UcmClient
 from audiapro.ucm.records import CdrPage, parse_cdr_items
 from audiapro.ucm.simulator import UcmSimulator
-from audiapro.warehouse import RunInfo, calls, cdr_legs, ingest_runs, read_reconcile_days
+from audiapro.warehouse import (
+    DayReconciliation,
+    RunInfo,
+    calls,
+    cdr_legs,
+    ingest_runs,
+    read_reconcile_days,
+    recent_reconcile_days,
+    record_reconcile_day,
+)
 from tests.integration import pipeline_support
 from tests.integration.pipeline_support import DAY, TENANT, TZ, table_count
 
@@ -255,3 +264,23 @@ def test_a_leg_that_cannot_be_loaded_is_rejected_and_keeps_the_day_incomplete(en
     again = reconcile_day(_Pages(items), engine, TENANT, DAY, now=SETTLED)
     assert (first.missing_before, first.loaded_now, first.rejected, first.completeness) == (2, 1, 1, 0.5)
     assert (again.missing_before, again.loaded_now, again.rejected, again.completeness) == (1, 0, 1, 0.5)
+
+
+def test_recent_days_are_each_tenants_latest_seven_and_the_latest_result_wins(engine: sa.Engine) -> None:
+    def result(tenant: str, day: date, matched: int) -> DayReconciliation:
+        return DayReconciliation(
+            tenant=tenant, day=day, pbx_legs=10, malformed=0, malformed_legs=0, stored_legs=matched,
+            missing_before=10 - matched, loaded_now=0, rejected=0, phantom_legs=0, matched_legs=matched,
+            completeness=matched / 10, checked_at=SETTLED, flow_run_id="r1",
+        )  # fmt: skip
+
+    for n in range(10):
+        record_reconcile_day(engine, result("acme", DAY + timedelta(days=n), 10))
+    for n in range(3):
+        record_reconcile_day(engine, result("globex", DAY - timedelta(days=30 + n), 9))
+    record_reconcile_day(engine, result("acme", DAY + timedelta(days=9), 7))  # a rerun of the latest day
+    recent = recent_reconcile_days(engine)
+    acme = [r for r in recent if r.tenant == "acme"]
+    assert [r.day for r in acme] == [DAY + timedelta(days=n) for n in range(3, 10)]
+    assert acme[-1].matched_legs == 7 and acme[-1].percent == 70.0
+    assert len([r for r in recent if r.tenant == "globex"]) == 3  # its own latest days, a month older
