@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -63,6 +64,15 @@ def latest_artifact(key: str) -> Any:
     return artifact
 
 
+def flow_logs(flow_run_id: object) -> str:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+
+    with get_client(sync_client=True) as client:
+        logs = client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])))
+    return "\n".join(log.message for log in logs)
+
+
 def number_rows(output: str) -> list[list[int]]:
     """The whole-number cells of each printed table row that has any."""
     rows = []
@@ -91,8 +101,12 @@ def preload_first_day(sim: UcmSimulator, url: str, engine: sa.Engine) -> int:
 
 
 def test_the_flow_measures_repairs_and_reports_each_tenant_day(
-    warehouse_url: str, pbx: tuple[UcmSimulator, str], monkeypatch: pytest.MonkeyPatch
+    warehouse_url: str,
+    pbx: tuple[UcmSimulator, str],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.DEBUG)
     sim, url = pbx
     engine = get_engine(warehouse_url)
     upgrade(engine)
@@ -139,6 +153,14 @@ def test_the_flow_measures_repairs_and_reports_each_tenant_day(
     again = reconcile_cdrs(tenant=GOOD, return_state=True)
     assert again.is_completed()
     assert [(r["day"], r["loaded_now"]) for r in again.result()] == [(days[2], 0)]
+
+    # No secret and no phone number in our logs, the flow's API logs, the rows or the artifacts.
+    captured = caplog.text + flow_logs(state.state_details.flow_run_id) + str(rows)
+    captured += json.dumps(artifact_rows(summary)) + report.data
+    assert SIM_PASSWORD not in captured and "not-the-password" not in captured
+    legs = sim.ground_truth()
+    numbers = {leg[f] for leg in legs for f in ("src", "dst") if len(re.sub(r"\D", "", leg[f])) >= 7}
+    assert numbers and not [n for n in numbers if n in captured]
 
 
 def test_a_day_left_incomplete_alerts_and_fails_the_cli(
