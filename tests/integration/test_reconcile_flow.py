@@ -7,7 +7,7 @@ import logging
 import re
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import sqlalchemy as sa
@@ -64,7 +64,7 @@ def latest_artifact(key: str) -> Any:
     return artifact
 
 
-def flow_logs(flow_run_id: object) -> str:
+def flow_logs(flow_run_id: Any) -> str:
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
 
@@ -120,7 +120,8 @@ def test_the_flow_measures_repairs_and_reports_each_tenant_day(
     # The broken tenant fails (one wrong login, no retry, its other days not tried); the others don't.
     assert state.is_failed() and BROKEN in (state.message or "") and GOOD not in (state.message or "")
     assert sim.stats.failed_logins - logins == 1
-    rows = [row for row in state.result(raise_on_failure=False) if row["tenant"] in (GOOD, BROKEN, FILES)]
+    every = cast(list[dict[str, Any]], state.result(raise_on_failure=False))
+    rows = [row for row in every if row["tenant"] in (GOOD, BROKEN, FILES)]
     by_key = {(row["tenant"], row["day"]): row for row in rows}
     days = [str(DAY - timedelta(days=1)), str(DAY), str(DAY2)]
     assert [by_key[(BROKEN, d)]["status"] for d in days] == ["failed", "skipped", "skipped"]
@@ -152,7 +153,8 @@ def test_the_flow_measures_repairs_and_reports_each_tenant_day(
     # The next run checks only the latest closed day: the others are known complete.
     again = reconcile_cdrs(tenant=GOOD, return_state=True)
     assert again.is_completed()
-    assert [(r["day"], r["loaded_now"]) for r in again.result()] == [(days[2], 0)]
+    again_rows = cast(list[dict[str, Any]], again.result())
+    assert [(r["day"], r["loaded_now"]) for r in again_rows] == [(days[2], 0)]
 
     # No secret and no phone number in our logs, the flow's API logs, the rows or the artifacts.
     captured = caplog.text + flow_logs(state.state_details.flow_run_id) + str(rows)
