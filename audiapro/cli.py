@@ -264,9 +264,9 @@ def _print_warehouse_summary() -> None:
 
 
 def _register_areas() -> None:
-    from audiapro.commands import analysis, history, ops
+    from audiapro.commands import analysis, history, ops, reconcile
 
-    for area in (history, analysis, ops):
+    for area in (history, analysis, ops, reconcile):
         area.register(app)
 
 

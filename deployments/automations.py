@@ -5,6 +5,9 @@
   schedule.
 * **tenant failing** (reactive): the poll flow emits ``audiapro.tenant.failed`` with the tenant's
   ``consecutive_failures``; the trigger matches counts >= 5, at most once an hour per tenant.
+* **calls missing** (reactive): reconcile-cdrs emits ``audiapro.reconcile.incomplete`` for a tenant
+  whose reconciled day stays below 100 % after loading what it could; alerts at most once an hour
+  per tenant (so once per daily run).
 * **unresponsive runs** (proactive, per run): a flow run whose heartbeats stopped (its worker
   machine died) is marked Crashed, Prefect's recipe for self-hosted servers; otherwise it would show
   as Running forever. Its deployment concurrency slot is freed by lease expiry either way.
@@ -39,6 +42,7 @@ from audiapro.ops import alerts
 POLL_DEPLOYMENT = "poll-cdrs/poll-cdrs"
 POLLER_SILENT = "audiapro: poll-cdrs silent for 10 minutes"
 TENANT_FAILING = "audiapro: tenant failing 5 polls in a row"
+CALLS_MISSING = "audiapro: a reconciled day is below 100 %"
 UNRESPONSIVE_RUNS = "audiapro: mark unresponsive flow runs crashed"
 #: Flow runs send a heartbeat every 180 s (PREFECT_FLOWS_HEARTBEAT_FREQUENCY); three missed = dead.
 HEARTBEAT_SECONDS = 180
@@ -54,6 +58,13 @@ POLLER_SILENT_BODY = (
 TENANT_FAILING_BODY = (
     "Tenant {{ event.resource['prefect.resource.name'] }} failed "
     "{{ event.payload.consecutive_failures }} polls in a row: {{ event.payload.error }}"
+)
+
+CALLS_MISSING_BODY = (
+    "Tenant {{ event.resource['prefect.resource.name'] }}: {{ event.payload.worst_day }} is only "
+    "{{ event.payload.worst_percent }} % complete after reconciling it against the PBX (legs "
+    "quarantined or unreadable). See the reconcile-cdrs artifacts and `audiapro reconcile --tenant "
+    "{{ event.resource['prefect.resource.name'] }} --day {{ event.payload.worst_day }}`."
 )
 
 
@@ -96,6 +107,27 @@ def tenant_failing(actions: list[Any] | None = None) -> AutomationCore:
             threshold=1,
             # A reactive trigger fires once, then ignores matching events for the rest of its window.
             within=timedelta(seconds=alerts.TENANT_ALERT_REPEAT_SECONDS),
+        ),
+        actions=actions or [DoNothing()],
+    )
+
+
+def calls_missing(actions: list[Any] | None = None) -> AutomationCore:
+    """Reactive automation: a tenant's ``audiapro.reconcile.incomplete`` event, once an hour per tenant."""
+    return AutomationCore(
+        name=CALLS_MISSING,
+        description=(
+            "A reconciled PBX-local day of a tenant is still below 100 % complete after reconcile-cdrs "
+            "loaded what it could: see `audiapro status`, the reconcile-cdrs artifacts and rejected_rows."
+        ),
+        tags=AUTOMATION_TAGS,
+        trigger=EventTrigger(
+            posture=Posture.Reactive,
+            expect={alerts.RECONCILE_INCOMPLETE_EVENT},
+            match={"prefect.resource.id": f"{alerts.TENANT_RESOURCE_PREFIX}*"},
+            for_each={"prefect.resource.id"},
+            threshold=1,
+            within=timedelta(seconds=alerts.RECONCILE_ALERT_REPEAT_SECONDS),
         ),
         actions=actions or [DoNothing()],
     )
@@ -155,9 +187,11 @@ def install(client: SyncPrefectClient) -> dict[str, UUID]:
     minutes = alerts.POLLER_SILENT_SECONDS // 60
     silent_actions = _notification(client, POLLER_SILENT, POLLER_SILENT_BODY.format(minutes=minutes))
     failing_actions = _notification(client, TENANT_FAILING, TENANT_FAILING_BODY)
+    missing_actions = _notification(client, CALLS_MISSING, CALLS_MISSING_BODY)
     return {
         POLLER_SILENT: upsert(client, poller_silent(deployment.id, silent_actions)),
         TENANT_FAILING: upsert(client, tenant_failing(failing_actions)),
+        CALLS_MISSING: upsert(client, calls_missing(missing_actions)),
         UNRESPONSIVE_RUNS: upsert(client, unresponsive_runs()),
     }
 

@@ -19,7 +19,7 @@ from audiapro import __version__
 from audiapro.api.auth import bearer_token, token_matches
 from audiapro.api.health import Overall
 from audiapro.api.orchestrator import POLL_DEPLOYMENT, DeploymentMissing, Orchestrator
-from audiapro.api.service import SyncStateReader, describe, gather_health
+from audiapro.api.service import CompletenessReader, SyncStateReader, describe, gather_health
 
 log = logging.getLogger("audiapro.api")
 
@@ -51,6 +51,7 @@ def create_app(
     read_states: SyncStateReader,
     *,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    read_completeness: CompletenessReader | None = None,
 ) -> FastAPI:
     """Build the API.
 
@@ -58,6 +59,7 @@ def create_app(
         orchestrator: Prefect (or a fake): deployment state, tenants, admin token, run creation.
         read_states: Returns the warehouse's sync_state rows.
         clock: The current time (tests pin it).
+        read_completeness: Returns the recent reconcile_days rows (per-tenant completeness).
     """
     app = FastAPI(
         title="AudiaPro admin API",
@@ -86,9 +88,9 @@ def create_app(
             log.warning("admin request with a wrong token from %s refused", client)
             raise HTTPException(status.HTTP_401_UNAUTHORIZED, "invalid bearer token", UNAUTHORIZED_HEADERS)
 
-    @app.get("/api/health", summary="Pipeline health: poller and per-tenant sync state")
+    @app.get("/api/health", summary="Pipeline health: poller, per-tenant sync state and completeness")
     def health() -> JSONResponse:
-        report = gather_health(orchestrator, read_states, clock())
+        report = gather_health(orchestrator, read_states, clock(), read_completeness)
         code = status.HTTP_503_SERVICE_UNAVAILABLE if report.status is Overall.error else status.HTTP_200_OK
         return JSONResponse(report.as_dict(), status_code=code)
 

@@ -1,4 +1,5 @@
-"""Pipeline health from plain inputs: the poll deployment's state, the tenants and their sync state.
+"""Pipeline health from plain inputs: the poll deployment's state, the tenants, their sync state and
+their measured completeness (``reconcile_days``).
 
 Pure functions, no I/O: the API and ``audiapro status`` gather the inputs (``audiapro.api.service``)
 and this module decides what they mean.
@@ -9,11 +10,11 @@ from __future__ import annotations
 import enum
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # importing the warehouse package pulls in pandas: keep `audiapro status` quick
-    from audiapro.warehouse import SyncState
+    from audiapro.warehouse import DayReconciliation, SyncState
 
 #: The poller (and a tenant) counts as active only with a success at most this old (5 ticks).
 STALE_AFTER = timedelta(minutes=10)
@@ -21,6 +22,10 @@ STALE_AFTER = timedelta(minutes=10)
 #: that collided with a running one, which says nothing about the poller's health.
 FINISHED_OK = "COMPLETED"
 FINISHED_BAD = ("FAILED", "CRASHED")
+#: The worst day is looked for among the latest reconciled day and the days before it within this span.
+COMPLETENESS_WINDOW = timedelta(days=7)
+#: A day is complete at 100 % (``DayReconciliation.percent`` is rounded down, so 99.99 is not).
+COMPLETE_PERCENT = 100.0
 
 
 class PollerStatus(enum.StrEnum):
@@ -101,6 +106,43 @@ class TenantInfo:
 
 
 @dataclass(frozen=True)
+class Completeness:
+    """A tenant's measured completeness: its PBX legs found in the warehouse (reconcile-cdrs).
+
+    Attributes:
+        day: The most recent reconciled PBX-local day.
+        percent: Its completeness, in percent (rounded down to 0.01).
+        missing: Its legs not in the warehouse (quarantined or unreadable ones).
+        checked_at: When it was measured.
+        worst_day: The worst day of the last 7 reconciled ones, when below 100 % (else None).
+        worst_percent: That day's completeness.
+    """
+
+    day: date
+    percent: float
+    missing: int
+    checked_at: datetime
+    worst_day: date | None = None
+    worst_percent: float | None = None
+
+    @property
+    def complete(self) -> bool:
+        """The latest reconciled day has every PBX leg stored."""
+        return self.percent >= COMPLETE_PERCENT
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form (ISO dates)."""
+        return {
+            "day": self.day.isoformat(),
+            "percent": self.percent,
+            "missing": self.missing,
+            "checked_at": _iso(self.checked_at),
+            "worst_day": self.worst_day.isoformat() if self.worst_day else None,
+            "worst_percent": self.worst_percent,
+        }
+
+
+@dataclass(frozen=True)
 class TenantHealth:
     """One tenant's health line.
 
@@ -111,6 +153,7 @@ class TenantHealth:
         lag_seconds: How far the warehouse is behind now (now - cursor), whole seconds.
         consecutive_failures: Failed ticks since the last success.
         last_error: Redacted error of the latest failure (no secrets).
+        completeness: Latest measured completeness; None before the first reconciliation.
     """
 
     tenant: str
@@ -119,6 +162,7 @@ class TenantHealth:
     lag_seconds: int | None
     consecutive_failures: int
     last_error: str | None
+    completeness: Completeness | None = None
 
 
 @dataclass(frozen=True)
@@ -157,6 +201,7 @@ class HealthReport:
                     "lag_seconds": t.lag_seconds,
                     "consecutive_failures": t.consecutive_failures,
                     "last_error": t.last_error,
+                    "completeness": t.completeness.as_dict() if t.completeness else None,
                 }
                 for t in self.tenants
             ],
@@ -185,8 +230,38 @@ def poller_status(deployment: PollDeployment | None, now: datetime) -> tuple[Pol
     return PollerStatus.active, f"last run {run.name} completed {age}s ago"
 
 
-def tenant_health(info: TenantInfo, state: SyncState | None, now: datetime) -> TenantHealth:
-    """Classify one tenant from its configuration and sync state."""
+def tenant_completeness(days: Sequence[DayReconciliation]) -> Completeness | None:
+    """A tenant's latest reconciled day, and its worst of the last 7 when below 100 %.
+
+    Args:
+        days: The tenant's reconciled days (any order; older ones are ignored).
+
+    Returns:
+        None when the tenant was never reconciled.
+    """
+    if not days:
+        return None
+    latest = max(days, key=lambda d: d.day)
+    recent = [d for d in days if latest.day - d.day < COMPLETENESS_WINDOW]
+    worst = min(recent, key=lambda d: (d.percent, -d.day.toordinal()))  # ties: the most recent
+    below = worst.percent < COMPLETE_PERCENT
+    return Completeness(
+        day=latest.day,
+        percent=latest.percent,
+        missing=latest.pbx_legs + latest.malformed_legs - latest.matched_legs,
+        checked_at=latest.checked_at,
+        worst_day=worst.day if below else None,
+        worst_percent=worst.percent if below else None,
+    )
+
+
+def tenant_health(
+    info: TenantInfo,
+    state: SyncState | None,
+    now: datetime,
+    completeness: Completeness | None = None,
+) -> TenantHealth:
+    """Classify one tenant from its configuration, sync state and measured completeness."""
     lag = int((now - state.cursor_at).total_seconds()) if state and state.cursor_at else None
     if not info.has_pbx:
         status = TenantStatus.import_only
@@ -207,11 +282,22 @@ def tenant_health(info: TenantInfo, state: SyncState | None, now: datetime) -> T
         lag_seconds=lag,
         consecutive_failures=state.consecutive_failures if state else 0,
         last_error=state.last_error if state else None,
+        completeness=completeness,
     )
 
 
 #: Tenant states that do not make the pipeline degraded.
 _QUIET = (TenantStatus.ok, TenantStatus.disabled, TenantStatus.import_only)
+#: Tenants not worked on purpose: their old completeness is shown but does not degrade the pipeline.
+_NOT_WORKED = (TenantStatus.disabled, TenantStatus.import_only)
+
+
+def _needs_attention(line: TenantHealth) -> bool:
+    """The tenant's poll state is not quiet, or its latest reconciled day is below 100 %."""
+    if line.status not in _QUIET:
+        return True
+    incomplete = line.completeness is not None and not line.completeness.complete
+    return incomplete and line.status not in _NOT_WORKED
 
 
 def compute_health(
@@ -222,28 +308,38 @@ def compute_health(
     *,
     errors: Sequence[str] = (),
     prefect_ok: bool = True,
+    reconciled: Sequence[DayReconciliation] = (),
 ) -> HealthReport:
     """Combine the inputs into a report.
 
     Args:
         now: The current time (UTC).
         deployment: The poll deployment, None when it is not deployed.
-        tenants: Configured tenants; tenants that only have a sync state are listed too.
+        tenants: Configured tenants; tenants that only have a sync state (or reconciled days) are
+            listed too.
         states: Sync state rows from the warehouse.
         errors: Problems met while gathering the inputs (they make the status ``error``).
         prefect_ok: False when the Prefect API could not be read (poller status ``unknown``).
+        reconciled: Recent ``reconcile_days`` rows (``recent_reconcile_days``); a tenant whose latest
+            reconciled day is below 100 % makes the pipeline ``degraded``.
     """
     poller, detail = (
         poller_status(deployment, now) if prefect_ok else (PollerStatus.unknown, "Prefect API unreachable")
     )
     by_name = {s.tenant: s for s in states}
+    days_of: dict[str, list[DayReconciliation]] = {}
+    for day in reconciled:
+        days_of.setdefault(day.tenant, []).append(day)
     infos = {t.name: t for t in tenants}
-    for orphan in by_name.keys() - infos.keys():  # removed tenant with history: still worth showing
+    for orphan in (by_name.keys() | days_of.keys()) - infos.keys():  # removed tenant with history: shown
         infos[orphan] = TenantInfo(name=orphan, enabled=False)
-    lines = [tenant_health(infos[name], by_name.get(name), now) for name in sorted(infos)]
+    lines = [
+        tenant_health(infos[name], by_name.get(name), now, tenant_completeness(days_of.get(name, [])))
+        for name in sorted(infos)
+    ]
     if errors:
         overall = Overall.error
-    elif poller is PollerStatus.active and all(t.status in _QUIET for t in lines):
+    elif poller is PollerStatus.active and not any(_needs_attention(t) for t in lines):
         overall = Overall.ok
     else:
         overall = Overall.degraded

@@ -10,10 +10,12 @@ from audiapro.api.health import HealthReport, PollDeployment, TenantInfo, comput
 from audiapro.api.orchestrator import Orchestrator
 
 if TYPE_CHECKING:
-    from audiapro.warehouse import SyncState
+    from audiapro.warehouse import DayReconciliation, SyncState
 
 #: Reads the warehouse's sync_state rows (``list_sync_states`` bound to an engine, or a fake).
 SyncStateReader = Callable[[], "list[SyncState]"]
+#: Reads the recent reconcile_days rows (``recent_reconcile_days`` bound to an engine, or a fake).
+CompletenessReader = Callable[[], "list[DayReconciliation]"]
 
 
 def describe(source: str, exc: BaseException) -> str:
@@ -25,12 +27,22 @@ def describe(source: str, exc: BaseException) -> str:
 
 
 def gather_health(
-    orchestrator: Orchestrator, read_states: SyncStateReader, now: datetime | None = None
+    orchestrator: Orchestrator,
+    read_states: SyncStateReader,
+    now: datetime | None = None,
+    read_completeness: CompletenessReader | None = None,
 ) -> HealthReport:
     """Ask the orchestrator and the warehouse, then classify (see ``audiapro.api.health``).
 
     A dependency that cannot be read turns the report's status into ``error`` with a redacted
     explanation; the parts that could be read are still reported.
+
+    Args:
+        orchestrator: Prefect (or a fake).
+        read_states: Returns the sync_state rows.
+        now: The current time (UTC); the wall clock when omitted.
+        read_completeness: Returns the recent reconcile_days rows; completeness is not reported
+            without it.
     """
     now = now or datetime.now(UTC)
     errors: list[str] = []
@@ -45,9 +57,12 @@ def gather_health(
         errors.append(describe("Prefect API", exc))
     try:
         states = read_states()
+        reconciled = read_completeness() if read_completeness else []
     except Exception as exc:
-        states = []
+        states, reconciled = [], []
         errors.append(describe("warehouse", exc))
     if tenants is None:  # without the tenant list, assume every tenant with a sync state is live
         tenants = [TenantInfo(name=s.tenant) for s in states]
-    return compute_health(now, deployment, tenants, states, errors=errors, prefect_ok=prefect_ok)
+    return compute_health(
+        now, deployment, tenants, states, errors=errors, prefect_ok=prefect_ok, reconciled=reconciled
+    )

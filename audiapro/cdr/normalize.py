@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from pandas.api.types import infer_dtype
 
-from audiapro.cdr.keys import leg_keys
+from audiapro.cdr.keys import key_inputs, leg_keys, render_start
 from audiapro.cdr.localtime import (
     ambiguous_wall_clock,
     epoch_from_prefix,
@@ -25,8 +25,8 @@ from audiapro.cdr.localtime import (
     parse_wall_clock,
 )
 from audiapro.cdr.phones import to_e164
-from audiapro.cdr.schema import DISPOSITIONS, LEG_COLUMN_NAMES, LEG_COLUMNS, LEG_KEY_FIELDS, REJECT_COLUMNS
-from audiapro.cdr.text import clean_text, contains, map_distinct
+from audiapro.cdr.schema import DISPOSITIONS, LEG_COLUMN_NAMES, LEG_COLUMNS, REJECT_COLUMNS
+from audiapro.cdr.text import contains, map_distinct, raw_column
 
 #: Raw fields normalization reads; absent ones are treated as empty strings.
 _USED_FIELDS = (
@@ -135,11 +135,11 @@ def normalize_frame(
         raw_json = raw.to_json(orient="records", lines=True, force_ascii=False).splitlines() if n else []
     raw_text = pd.Series(list(raw_json), index=index, dtype=object)
 
-    f = {name: _text(raw, name, index) for name in _USED_FIELDS}
+    f = {name: raw_column(raw, name, index) for name in _USED_FIELDS}
     reasons = _Reasons(index)
 
     if REJECT_MARKER in raw.columns:  # a reader already found the row unusable (e.g. wrong field count)
-        marker = _text(raw, REJECT_MARKER, index)
+        marker = raw_column(raw, REJECT_MARKER, index)
         reasons.add(marker != "", marker)
     reasons.add(f["uniqueid"] == "", "missing uniqueid")
 
@@ -188,10 +188,8 @@ def normalize_frame(
     dst_e164 = to_e164(f["dst"], ctx.region)
     recording_files, recording_count = _recordings(f["recordfiles"])
 
-    canonical_start = start_naive.dt.strftime("%Y-%m-%d %H:%M:%S").fillna("")
-    key_fields = pd.DataFrame({name: f[name] for name in LEG_KEY_FIELDS})
-    key_fields["start"] = canonical_start
-    acct_order = pd.to_numeric(f["AcctId"], errors="coerce").fillna(np.inf)
+    canonical_start = render_start(start_naive)
+    key_fields, acct_order = key_inputs(f, canonical_start)
     keys = leg_keys(key_fields, order=acct_order)
 
     legs = pd.DataFrame(
@@ -273,13 +271,6 @@ def _start_reference(f: dict[str, pd.Series], rows: pd.Series) -> pd.Series:
         )
         reference[rows] = found
     return reference
-
-
-def _text(raw: pd.DataFrame, name: str, index: pd.Index) -> pd.Series:
-    if name not in raw.columns:
-        return pd.Series("", index=index, dtype=object)
-    # NUL cannot be stored in Postgres text; a PBX bug that emits one must not wedge the poll.
-    return clean_text(raw[name], drop_nul=True)
 
 
 def _canonical_disposition(value: str) -> str:

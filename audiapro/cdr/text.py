@@ -47,6 +47,17 @@ def clean_text(values: pd.Series, *, drop_nul: bool = False) -> pd.Series:
     return text.str.strip().astype(object)
 
 
+def raw_column(raw: pd.DataFrame, name: str, index: pd.Index) -> pd.Series:
+    """Column ``name`` of a frame of raw legs as cleaned text (``""`` for every row when it is absent).
+
+    NUL is removed: it cannot be stored in Postgres text, and a PBX bug that emits one must not
+    wedge the poll.
+    """
+    if name not in raw.columns:
+        return pd.Series("", index=index, dtype=object)
+    return clean_text(raw[name], drop_nul=True)
+
+
 def map_distinct(values: pd.Series, func: Callable[[str], Any]) -> np.ndarray:
     """``func`` applied to every value of a column of strings, called once per distinct value.
 

@@ -19,8 +19,8 @@ from rich.table import Table
 if TYPE_CHECKING:
     import sqlalchemy as sa
 
-    from audiapro.api.health import HealthReport
-    from audiapro.warehouse import SyncState
+    from audiapro.api.health import Completeness, HealthReport
+    from audiapro.warehouse import DayReconciliation, SyncState
 
 console = Console(width=max(Console().width, 110))
 err_console = Console(stderr=True)
@@ -61,17 +61,31 @@ def read_sync_states() -> list[SyncState]:
     return list_sync_states(engine)
 
 
+def read_recent_reconciliations() -> list[DayReconciliation]:
+    """Each tenant's latest reconciled days (none when the schema predates reconcile_days)."""
+    import sqlalchemy as sa
+
+    from audiapro.warehouse import recent_reconcile_days
+    from blocks.warehouse import resolve_database_url
+
+    engine = _engine(resolve_database_url())
+    if not sa.inspect(engine).has_table("reconcile_days"):
+        return []
+    return recent_reconcile_days(engine)
+
+
 def _health() -> HealthReport:
     from audiapro.api.orchestrator import PrefectOrchestrator
     from audiapro.api.service import gather_health
 
-    return gather_health(PrefectOrchestrator(), read_sync_states)
+    orchestrator = PrefectOrchestrator()
+    return gather_health(orchestrator, read_sync_states, read_completeness=read_recent_reconciliations)
 
 
 def status(
     as_json: Annotated[bool, typer.Option("--json", help="Print the same JSON as GET /api/health")] = False,
 ) -> None:
-    """Show the pipeline's health: the poll deployment and every tenant's sync state.
+    """Show the pipeline's health: the poll deployment, every tenant's sync state and completeness.
 
     Exit code 0 when healthy, 1 when degraded, 2 when Prefect or the warehouse cannot be read.
     """
@@ -102,14 +116,33 @@ def _print_report(report: HealthReport) -> None:
     console.print(f"cdr_poller [bold]{report.cdr_poller.value}[/]: {report.poller_detail}")
     if report.next_run_at:
         console.print(f"next scheduled poll {report.next_run_at:%H:%M:%S} UTC")
-    table = Table("tenant", "status", "last success (UTC)", "lag s", "failures", "last error")
+    table = Table("tenant", "status", "last success (UTC)", "lag s", "failures", "complete", "last error")
     for t in report.tenants:
         success = f"{t.last_success_at:%m-%d %H:%M:%S}" if t.last_success_at else ""
         lag = "" if t.lag_seconds is None else str(t.lag_seconds)
-        table.add_row(t.tenant, t.status.value, success, lag, str(t.consecutive_failures), t.last_error or "")
+        table.add_row(
+            t.tenant,
+            t.status.value,
+            success,
+            lag,
+            str(t.consecutive_failures),
+            completeness_cell(t.completeness),
+            t.last_error or "",
+        )
     console.print(table)
     for error in report.errors:
         console.print(f"[red]error[/] {error}")
+
+
+def completeness_cell(completeness: Completeness | None) -> str:
+    """``03-03 100.00 %`` (the latest reconciled day), plus the worst of the last 7 when below 100 %."""
+    if completeness is None:
+        return "not reconciled"
+    colour = "green" if completeness.complete else "red"
+    text = f"{completeness.day:%m-%d} [{colour}]{completeness.percent:.2f} %[/]"
+    if completeness.worst_day is not None and completeness.worst_day != completeness.day:
+        text += f" (worst {completeness.worst_day:%m-%d} [red]{completeness.worst_percent:.2f} %[/])"
+    return text
 
 
 def api(
@@ -124,7 +157,8 @@ def api(
 
     _warn_without_api_url()
     console.print(f"admin API on http://{host}:{port}/api/health (docs /api/docs)")
-    uvicorn.run(create_app(PrefectOrchestrator(), read_sync_states), host=host, port=port, log_level="info")
+    app = create_app(PrefectOrchestrator(), read_sync_states, read_completeness=read_recent_reconciliations)
+    uvicorn.run(app, host=host, port=port, log_level="info")
 
 
 @token_app.command("set")

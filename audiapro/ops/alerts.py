@@ -1,4 +1,4 @@
-"""The alerting contract between the poll flow (which emits events) and the Prefect automations.
+"""The alerting contract between the flows (which emit events) and the Prefect automations.
 
 Prefect automations match event resource labels with glob patterns (``fnmatch``), not numbers, so
 "at least N consecutive failures" is expressed as a small set of digit patterns built here.
@@ -23,6 +23,14 @@ TENANT_ALERT_REPEAT_SECONDS = 3600
 ALERT_BLOCK_NAME = "audiapro-alerts"
 #: Error texts are already redacted (no secrets); this only keeps events small.
 MAX_EVENT_ERROR_CHARS = 300
+#: Emitted by reconcile-cdrs for a tenant with a reconciled day still below 100 % after loading.
+RECONCILE_INCOMPLETE_EVENT = "audiapro.reconcile.incomplete"
+#: Resource label: the tenant's worst day of the run in whole percent, rounded down (``"97"``).
+COMPLETENESS_LABEL = "audiapro.completeness-percent"
+#: An incomplete tenant is alerted on at most once per this many seconds (a daily run alerts daily).
+RECONCILE_ALERT_REPEAT_SECONDS = 3600
+#: Incomplete days listed in one event (a run checks a few days; this only bounds the payload).
+MAX_EVENT_DAYS = 31
 
 
 def at_least_patterns(minimum: int) -> list[str]:
@@ -64,4 +72,29 @@ def tenant_failed_event(tenant: str, consecutive_failures: int, error: str) -> d
             CONSECUTIVE_FAILURES_LABEL: str(consecutive_failures),
         },
         "payload": {"consecutive_failures": consecutive_failures, "error": error[:MAX_EVENT_ERROR_CHARS]},
+    }
+
+
+def reconcile_incomplete_event(tenant: str, days: list[dict[str, Any]]) -> dict[str, Any]:
+    """Keyword arguments of ``prefect.events.emit_event`` for a tenant's days below 100 %.
+
+    Args:
+        tenant: Tenant name.
+        days: The incomplete days' result rows (``DayReconciliation.as_row()``: ``day``, ``percent``,
+            ``pbx_legs``, ``matched_legs``, ``rejected``, ``malformed_legs``); not empty.
+    """
+    worst = min(days, key=lambda row: (row["percent"], row["day"]))
+    fields = ("day", "percent", "pbx_legs", "matched_legs", "rejected", "malformed_legs")
+    return {
+        "event": RECONCILE_INCOMPLETE_EVENT,
+        "resource": {
+            "prefect.resource.id": f"{TENANT_RESOURCE_PREFIX}{tenant}",
+            "prefect.resource.name": tenant,
+            COMPLETENESS_LABEL: str(int(worst["percent"])),
+        },
+        "payload": {
+            "worst_day": worst["day"],
+            "worst_percent": worst["percent"],
+            "days": [{name: row[name] for name in fields} for row in days[:MAX_EVENT_DAYS]],
+        },
     }

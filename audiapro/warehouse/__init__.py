@@ -54,6 +54,13 @@ from audiapro.warehouse.login_blocks import (
 )
 from audiapro.warehouse.migrate import current_revision, head_revision, upgrade
 from audiapro.warehouse.queries import summary_counts
+from audiapro.warehouse.reconcile import (
+    DayReconciliation,
+    read_reconcile_days,
+    recent_reconcile_days,
+    record_reconcile_day,
+    stored_day_keys,
+)
 from audiapro.warehouse.runs import RunInfo
 from audiapro.warehouse.sync import (
     SyncState,
@@ -71,6 +78,7 @@ from audiapro.warehouse.tables import (
     ingest_runs,
     login_blocks,
     metadata,
+    reconcile_days,
     rejected_rows,
     sync_state,
 )
@@ -80,6 +88,7 @@ __all__ = [
     "IMPORT_DONE",
     "BatchRow",
     "CommitHook",
+    "DayReconciliation",
     "ImportConflictError",
     "ImportedFile",
     "LoadResult",
@@ -123,10 +132,14 @@ __all__ = [
     "prepare_batch",
     "read_calls",
     "read_login_block",
+    "read_reconcile_days",
     "read_sync_state",
+    "recent_reconcile_days",
+    "reconcile_days",
     "record_backfill_window",
     "record_failure",
     "record_import_chunk",
+    "record_reconcile_day",
     "recording_refs",
     "rejected_rows",
     "release_batch",
@@ -135,6 +148,7 @@ __all__ = [
     "spent_today",
     "store_pending",
     "store_records",
+    "stored_day_keys",
     "summary_counts",
     "sync_state",
     "tenant_lock",

@@ -26,7 +26,7 @@ NAMING_CONVENTION: Final = {
 metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
 
 #: Run kinds written by the flows; free text in the table so new kinds need no migration.
-RUN_KINDS: Final = ("poll", "backfill", "import")
+RUN_KINDS: Final = ("poll", "backfill", "import", "reconcile")
 RUN_SUCCEEDED: Final = "succeeded"
 RUN_FAILED: Final = "failed"
 
@@ -289,4 +289,28 @@ login_blocks = sa.Table(
     sa.Column("status", sa.Integer),  # the UCM status of the failed login, e.g. -37
     sa.Column("reason", sa.Text, nullable=False),  # one line, no secrets
     sa.Column("failed_at", UtcDateTime, nullable=False),
+)
+
+# --- revision 0004: completeness per tenant and PBX-local day ---------------------------------------
+
+#: The latest reconciliation of each tenant's PBX-local day against its PBX (``audiapro.reconcile``).
+reconcile_days = sa.Table(
+    "reconcile_days",
+    metadata,
+    sa.Column("tenant", sa.Text, nullable=False),
+    sa.Column("day", sa.Date, nullable=False),  # the PBX's local calendar day
+    sa.Column("pbx_legs", sa.Integer, nullable=False),  # legs the PBX has for the day (readable ones)
+    sa.Column("malformed", sa.Integer, nullable=False, server_default="0"),  # unreadable cdrapi entries
+    sa.Column("malformed_legs", sa.Integer, nullable=False, server_default="0"),  # ...that stand for a leg
+    sa.Column("stored_legs", sa.Integer, nullable=False),  # warehouse legs of the day before this run
+    sa.Column("missing_before", sa.Integer, nullable=False),  # PBX legs not stored before this run
+    sa.Column("loaded_now", sa.Integer, nullable=False),  # legs this run inserted
+    sa.Column("rejected", sa.Integer, nullable=False),  # PBX legs quarantined while loading
+    sa.Column("phantom_legs", sa.Integer, nullable=False),  # stored legs of the day the PBX does not have
+    sa.Column("matched_legs", sa.Integer, nullable=False),  # PBX legs stored, after loading
+    sa.Column("completeness", sa.Float, nullable=False),  # matched / (pbx_legs + malformed_legs)
+    sa.Column("checked_at", UtcDateTime, nullable=False),
+    sa.Column("flow_run_id", sa.Text),
+    _run_fk("ingest_run_id", nullable=True),  # the load of the missing legs, if any
+    sa.PrimaryKeyConstraint("tenant", "day"),
 )

@@ -18,7 +18,7 @@ from prefect import Flow
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG: dict[str, Any] = yaml.safe_load((ROOT / "prefect.yaml").read_text())
 DEPLOYMENTS: list[dict[str, Any]] = CONFIG["deployments"]
-EXPECTED = {"poll-cdrs", "backfill-cdrs", "import-cdr-file", "analyze-calls"}
+EXPECTED = {"poll-cdrs", "backfill-cdrs", "import-cdr-file", "analyze-calls", "reconcile-cdrs"}
 
 
 def load_flow(entrypoint: str) -> Flow[Any, Any]:
@@ -82,3 +82,28 @@ def test_poll_runs_every_two_minutes_and_never_overlaps() -> None:
     assert poll["concurrency_limit"]["limit"] == 1
     assert poll["concurrency_limit"]["collision_strategy"] == "CANCEL_NEW"
     assert 60 <= poll["concurrency_limit"].get("grace_period_seconds", 300) <= 300
+
+
+def test_reconcile_runs_daily_after_every_us_day_closed_and_on_demand_per_tenant_and_day() -> None:
+    from datetime import date, datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    from audiapro.reconcile import latest_closed_day
+    from audiapro.tenants import TenantSettings
+
+    reconcile = by_name("reconcile-cdrs")
+    assert reconcile["entrypoint"] == "flows/reconcile.py:reconcile_cdrs"
+    (schedule,) = reconcile["schedules"]
+    assert schedule["timezone"] == "UTC" and schedule.get("active", True)
+    minute, hour, *rest = schedule["cron"].split()
+    assert rest == ["*", "*", "*"]
+    # At the scheduled time, yesterday is closed in every mainland US zone, in winter and in summer.
+    for today in (date(2026, 1, 15), date(2026, 7, 15)):
+        run_at = datetime(today.year, today.month, today.day, int(hour), int(minute), tzinfo=ZoneInfo("UTC"))
+        for zone in ("America/New_York", "America/Chicago", "America/Denver", "America/Los_Angeles"):
+            tenant = TenantSettings(name="t", timezone=zone)
+            assert latest_closed_day(tenant, run_at) == today - timedelta(days=1), (zone, today)
+    assert reconcile["concurrency_limit"]["limit"] == 1
+    parameters = load_flow(reconcile["entrypoint"]).parameters.model_dump()["properties"]
+    assert {"tenant", "day", "days_back"} <= set(parameters)
+    assert parameters["day"]["anyOf"][0]["format"] == "date"

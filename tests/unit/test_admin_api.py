@@ -67,6 +67,7 @@ def test_health_reports_poller_and_tenants(client: TestClient) -> None:
         "lag_seconds": 200,
         "consecutive_failures": 0,
         "last_error": None,
+        "completeness": None,  # never reconciled
     }
     assert off["status"] == "disabled"
 

@@ -36,3 +36,24 @@ def test_tenant_failed_event_carries_the_count_as_a_label_and_a_short_error() ->
         CONSECUTIVE_FAILURES_LABEL: "5",
     }
     assert event["payload"]["consecutive_failures"] == 5 and len(event["payload"]["error"]) == 300
+
+
+def test_reconcile_incomplete_event_names_the_tenant_and_its_worst_day() -> None:
+    from audiapro.ops.alerts import COMPLETENESS_LABEL, RECONCILE_INCOMPLETE_EVENT, reconcile_incomplete_event
+
+    rows = [
+        {"day": "2026-03-02", "percent": 99.5, "pbx_legs": 200, "matched_legs": 199, "rejected": 1,
+         "malformed_legs": 0, "stored_legs": 150},
+        {"day": "2026-03-03", "percent": 97.06, "pbx_legs": 34, "matched_legs": 33, "rejected": 0,
+         "malformed_legs": 0, "stored_legs": 33},
+    ]  # fmt: skip
+    event = reconcile_incomplete_event("acme", rows)
+    assert event["event"] == RECONCILE_INCOMPLETE_EVENT
+    assert event["resource"] == {
+        "prefect.resource.id": "audiapro.tenant.acme",
+        "prefect.resource.name": "acme",
+        COMPLETENESS_LABEL: "97",
+    }
+    assert (event["payload"]["worst_day"], event["payload"]["worst_percent"]) == ("2026-03-03", 97.06)
+    assert [d["day"] for d in event["payload"]["days"]] == ["2026-03-02", "2026-03-03"]
+    assert "stored_legs" not in event["payload"]["days"][0]  # only what the alert needs
