@@ -37,6 +37,9 @@ DEFAULT_API_HOST = "127.0.0.1"
 DEFAULT_API_PORT = 8000
 #: Exit codes of `audiapro status`.
 EXIT_OK, EXIT_DEGRADED, EXIT_ERROR = 0, 1, 2
+#: How long `audiapro api` waits for its temporary Prefect API; the first start migrates a new
+#: database, which takes longer than Prefect's own default wait on a busy small machine.
+TEMPORARY_API_START_TIMEOUT_S = 120
 #: Length (bytes of randomness) of a generated admin token: 43 URL-safe characters.
 TOKEN_BYTES = 32
 
@@ -168,7 +171,7 @@ def _temporary_prefect_api() -> Iterator[None]:
     # The instance Prefect's clients use in this mode (one per process), so they find it running.
     server = SubprocessASGIServer()
     try:
-        server.start()
+        server.start(timeout=TEMPORARY_API_START_TIMEOUT_S)
         err_console.print(f"temporary Prefect API on {server.api_url} (stops with this process)")
         yield
     finally:
