@@ -111,7 +111,8 @@ def _warn_without_api_url() -> None:
     if not os.environ.get(PREFECT_API_URL_ENV):
         err_console.print(
             "[yellow]PREFECT_API_URL is not set and no `make up` stack answers: asking a temporary "
-            "local Prefect API (run `make up` here, or export PREFECT_API_URL=<server>/api)[/]"
+            "local Prefect API (run `make up` here, or export PREFECT_API_URL=<server>/api)[/]",
+            soft_wrap=True,
         )
 
 
@@ -148,10 +149,10 @@ def api(
     from audiapro.api.orchestrator import PrefectOrchestrator
 
     _warn_without_api_url()
-    warehouse_url()
     app = create_app(PrefectOrchestrator(), read_sync_states)
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="info"))
     with _sigterm_stops(server), _temporary_prefect_api():
+        warehouse_url()  # may read the Warehouse block: after the temporary API is up
         console.print(f"admin API on http://{host}:{port}/api/health (docs /api/docs)")
         server.run()
 
@@ -172,7 +173,8 @@ def _temporary_prefect_api() -> Iterator[None]:
     server = SubprocessASGIServer()
     try:
         server.start(timeout=TEMPORARY_API_START_TIMEOUT_S)
-        err_console.print(f"temporary Prefect API on {server.api_url} (stops with this process)")
+        message = f"temporary Prefect API on {server.api_url} (stops with this process)"
+        err_console.print(message, soft_wrap=True)
         yield
     finally:
         server.stop()

@@ -41,15 +41,14 @@ def free_port() -> int:
 
 
 def scratch_env(tmp_path: Path) -> dict[str, str]:
-    """The environment of a fresh machine: no Prefect API configured, state under ``tmp_path``."""
+    """The environment of a fresh machine: no Prefect API or warehouse configured, state in ``tmp_path``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "AUDIAPRO_"))}
     env.update(
         PREFECT_HOME=str(tmp_path / "prefect"),
         PREFECT_SERVER_ANALYTICS_ENABLED="false",
         DO_NOT_TRACK="1",
-        AUDIAPRO_HOME=str(tmp_path / "home"),
+        AUDIAPRO_HOME=str(tmp_path / "home"),  # the embedded SQLite warehouse lives here
         AUDIAPRO_RUN_DIR=str(tmp_path / "run"),
-        AUDIAPRO_DATABASE_URL=f"sqlite:///{tmp_path / 'warehouse.sqlite'}",
     )
     return env
 
