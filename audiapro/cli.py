@@ -146,7 +146,7 @@ SessionsOption = Annotated[
 EnabledOption = Annotated[
     bool | None, typer.Option("--enabled/--disabled", help="Whether poll-cdrs polls it [new: enabled]")
 ]
-#: Block fields whose values `tenant add/set` may print (everything but the password).
+#: The one block field `tenant add/set` never prints (only its name, when it changed).
 _PASSWORD_FIELD = "password"
 
 
