@@ -11,13 +11,14 @@ from pydantic import Field, SecretStr
 
 from audiapro import settings
 from audiapro.warehouse import get_engine
+from audiapro.warehouse.engine import canonical_url
 
 #: Name of the block document `resolve_database_url` looks for.
 DEFAULT_WAREHOUSE_BLOCK = "default"
 
 
 class Warehouse(Block):
-    """Where CDRs are loaded: a SQLAlchemy URL (postgresql+psycopg2://... in production)."""
+    """Where CDRs are loaded: a database URL (postgresql://user:pass@host/db in production)."""
 
     _block_type_name: ClassVar[str] = "AudiaPro Warehouse"
     _block_type_slug: ClassVar[str] = "audiapro-warehouse"
@@ -31,12 +32,16 @@ class Warehouse(Block):
 
 
 def resolve_database_url(block_name: str = DEFAULT_WAREHOUSE_BLOCK) -> str:
-    """The warehouse URL: AUDIAPRO_DATABASE_URL, else the Warehouse block, else embedded SQLite."""
+    """The warehouse URL: AUDIAPRO_DATABASE_URL, else the Warehouse block, else embedded SQLite.
+
+    Returned in ``canonical_url`` form (``postgres://`` and ``postgresql://`` name the shipped
+    psycopg2 driver), the same URL ``audiapro.warehouse.get_engine`` would use.
+    """
     from_env = os.environ.get(settings.DATABASE_URL_ENV)
     if from_env:
-        return from_env
+        return canonical_url(from_env)
     try:
         block = cast(Warehouse, Warehouse.load(block_name))
     except ValueError:  # no such block document
         return settings.DEFAULT_DATABASE_URL
-    return block.url.get_secret_value()
+    return canonical_url(block.url.get_secret_value())

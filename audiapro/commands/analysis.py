@@ -11,6 +11,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from audiapro.commands.common import optional_tenant, warehouse_url
+
 console = Console(width=max(Console().width, 110))
 openai_app = typer.Typer(help="OpenAI access for call analysis (a block; no key = offline rules).")
 
@@ -79,15 +81,57 @@ def analyze(
     max_calls: Annotated[int | None, typer.Option(help="At most this many calls to the model")] = None,
 ) -> None:
     """Analyse calls now (the flow the poll starts); offline rules when no OpenAI key is configured."""
+    from audiapro.analysis.run import default_since
+
+    tenant = optional_tenant(tenant)
+    now = datetime.now(UTC)
+    window_start = parse_since(since, now) or default_since(now)
+    url = warehouse_url()
     from flows.analyze import analyze_calls
 
     state = analyze_calls(
-        tenant=tenant, since=parse_since(since), use_batch=batch, max_calls=max_calls, return_state=True
+        tenant=tenant, since=window_start, use_batch=batch, max_calls=max_calls, return_state=True
     )
     result = state.result(raise_on_failure=False)
-    print_rows(list(result) if isinstance(result, list) else [])
+    rows: list[dict[str, Any]] = list(result) if isinstance(result, list) else []
+    print_rows(rows)
+    hint = backlog_hint(url, [str(row["tenant"]) for row in rows if row.get("status") == "ok"],
+                        window_start, tenant)  # fmt: skip
+    if hint:
+        console.print(hint, highlight=False, soft_wrap=True)
     if state.is_failed():
         raise typer.Exit(1)
+
+
+def backlog_hint(url: str, tenants: list[str], window_start: datetime, tenant: str | None) -> str | None:
+    """One line about never-analysed calls older than the window, and the option that includes them.
+
+    Args:
+        url: Warehouse URL.
+        tenants: The tenants the run analysed.
+        window_start: Start of the run's window (calls that started before it were left out).
+        tenant: The ``--tenant`` given, repeated in the suggested command.
+
+    Returns:
+        The line, or None when no tenant has such calls.
+    """
+    from audiapro.warehouse import get_engine
+    from audiapro.warehouse.backlog import unanalysed_before
+
+    engine = get_engine(url)
+    try:
+        backlogs = [unanalysed_before(engine, name, window_start) for name in tenants]
+    finally:
+        engine.dispose()
+    count = sum(b.calls for b in backlogs)
+    oldest = min((b.oldest_start for b in backlogs if b.oldest_start is not None), default=None)
+    if not count or oldest is None:
+        return None
+    command = "audiapro analyze" + (f" --tenant {tenant}" if tenant else "") + f" --since {oldest:%Y-%m-%d}"
+    return (
+        f"{count} older call{'s' if count != 1 else ''} (started before {window_start:%Y-%m-%d %H:%M} UTC, "
+        f"the start of this run's window) never analysed: include them with --since, e.g. `{command}`"
+    )
 
 
 @openai_app.command("set")

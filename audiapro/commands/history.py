@@ -18,6 +18,8 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from audiapro.commands.common import optional_time_zone, tenant_name, warehouse_url
+
 #: Wide enough for the count tables even when the terminal is not (CI logs, pipes).
 MIN_CONSOLE_WIDTH: Final = 110
 console = Console(width=max(Console().width, MIN_CONSOLE_WIDTH))
@@ -45,9 +47,11 @@ def backfill(
     force: Annotated[bool, typer.Option(help="Reload windows already done")] = False,
 ) -> None:
     """Load a tenant's CDR history from its PBX (the backfill-cdrs flow); resumes where a run stopped."""
+    tenant = tenant_name(tenant)
+    span_start, span_end, step = _when(start, "--start"), _when(end, "--end"), parse_duration(window)
+    warehouse_url()
     from flows.backfill import backfill_cdrs
 
-    span_start, span_end, step = _when(start, "--start"), _when(end, "--end"), parse_duration(window)
     with _progress_bar(f"backfill {tenant}") as listener, _listening(listener):
         state = backfill_cdrs(
             tenant=tenant,
@@ -84,6 +88,8 @@ def import_file(
     ] = None,
 ) -> None:
     """Import a CDR file (the import-cdr-file flow); the same file twice adds nothing."""
+    tenant, timezone = tenant_name(tenant), optional_time_zone(timezone)
+    warehouse_url()
     from flows.import_file import import_cdr_file
 
     options = {} if chunk_rows is None else {"chunk_rows": chunk_rows}  # else the flow's default

@@ -5,19 +5,26 @@ Like the rest of the CLI edge, Prefect, FastAPI and uvicorn are imported inside 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
 import secrets
+import signal
 import sys
+from collections.abc import Iterator
+from types import FrameType
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from audiapro.commands.common import PREFECT_API_URL_ENV, warehouse_url
+
 if TYPE_CHECKING:
     import sqlalchemy as sa
+    import uvicorn
 
     from audiapro.api.health import Completeness, HealthReport
     from audiapro.warehouse import DayReconciliation, SyncState
@@ -30,6 +37,9 @@ DEFAULT_API_HOST = "127.0.0.1"
 DEFAULT_API_PORT = 8000
 #: Exit codes of `audiapro status`.
 EXIT_OK, EXIT_DEGRADED, EXIT_ERROR = 0, 1, 2
+#: How long `audiapro api` waits for its temporary Prefect API; the first start migrates a new
+#: database, which takes longer than Prefect's own default wait on a busy small machine.
+TEMPORARY_API_START_TIMEOUT_S = 120
 #: Length (bytes of randomness) of a generated admin token: 43 URL-safe characters.
 TOKEN_BYTES = 32
 
@@ -49,16 +59,26 @@ def _engine(url: str) -> sa.Engine:
 
 
 def read_sync_states() -> list[SyncState]:
-    """The warehouse's sync_state rows (none yet when the schema was never created)."""
+    """The warehouse's sync_state rows (none yet when the schema was never created).
+
+    Raises:
+        WarehouseUnavailable: The warehouse cannot be reached (one line saying what to check).
+    """
     import sqlalchemy as sa
 
     from audiapro.warehouse import list_sync_states
+    from audiapro.warehouse.connect import WarehouseUnavailable, describe_error
     from blocks.warehouse import resolve_database_url
 
-    engine = _engine(resolve_database_url())
-    if not sa.inspect(engine).has_table("sync_state"):
-        return []
-    return list_sync_states(engine)
+    url = resolve_database_url()
+    try:
+        engine = _engine(url)
+        if not sa.inspect(engine).has_table("sync_state"):
+            return []
+        return list_sync_states(engine)
+    except (sa.exc.OperationalError, sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ImportError) as exc:
+        # The admin API's health report shows this line; it names what to check, never the password.
+        raise WarehouseUnavailable(describe_error(exc, url)) from None
 
 
 def read_recent_reconciliations() -> list[DayReconciliation]:
@@ -90,6 +110,7 @@ def status(
     Exit code 0 when healthy, 1 when degraded, 2 when Prefect or the warehouse cannot be read.
     """
     _warn_without_api_url()
+    warehouse_url()
     report = _health()
     if as_json:
         print(json.dumps(report.as_dict(), indent=2))
@@ -101,10 +122,11 @@ def status(
 
 def _warn_without_api_url() -> None:
     # Without it Prefect answers from a temporary local API that knows no deployment or tenant.
-    if not os.environ.get("PREFECT_API_URL"):
+    if not os.environ.get(PREFECT_API_URL_ENV):
         err_console.print(
-            "[yellow]PREFECT_API_URL is not set: asking a temporary local Prefect API "
-            "(export PREFECT_API_URL=http://127.0.0.1:4200/api after `make up`)[/]"
+            "[yellow]PREFECT_API_URL is not set and no `make up` stack answers: asking a temporary "
+            "local Prefect API (run `make up` here, or export PREFECT_API_URL=<server>/api)[/]",
+            soft_wrap=True,
         )
 
 
@@ -149,16 +171,67 @@ def api(
     host: Annotated[str, typer.Option(help="Bind address")] = DEFAULT_API_HOST,
     port: Annotated[int, typer.Option(help="TCP port")] = DEFAULT_API_PORT,
 ) -> None:
-    """Serve the admin HTTP API (GET /api/health, POST /api/admin/sync-cdrs; docs at /api/docs)."""
+    """Serve the admin HTTP API (GET /api/health, POST /api/admin/sync-cdrs; docs at /api/docs).
+
+    Without PREFECT_API_URL (and no `make up` stack) it runs a temporary Prefect API of its own,
+    which stops with it: on Ctrl-C, on SIGTERM, and when the API fails to start.
+    """
     import uvicorn
 
     from audiapro.api.app import create_app
     from audiapro.api.orchestrator import PrefectOrchestrator
 
     _warn_without_api_url()
-    console.print(f"admin API on http://{host}:{port}/api/health (docs /api/docs)")
     app = create_app(PrefectOrchestrator(), read_sync_states, read_completeness=read_recent_reconciliations)
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="info"))
+    with _sigterm_stops(server), _temporary_prefect_api():
+        warehouse_url()  # may read the Warehouse block: after the temporary API is up
+        console.print(f"admin API on http://{host}:{port}/api/health (docs /api/docs)")
+        server.run()
+
+
+@contextlib.contextmanager
+def _temporary_prefect_api() -> Iterator[None]:
+    """Without ``PREFECT_API_URL``: start Prefect's temporary API now and stop it on the way out.
+
+    Left to itself, Prefect starts that server on the first request and stops it from an ``atexit``
+    hook, which never runs when the process ends on a signal: the server outlived ``audiapro api``.
+    """
+    if os.environ.get(PREFECT_API_URL_ENV):
+        yield
+        return
+    from prefect.server.api.server import SubprocessASGIServer
+
+    # The instance Prefect's clients use in this mode (one per process), so they find it running.
+    server = SubprocessASGIServer()
+    try:
+        server.start(timeout=TEMPORARY_API_START_TIMEOUT_S)
+        message = f"temporary Prefect API on {server.api_url} (stops with this process)"
+        err_console.print(message, soft_wrap=True)
+        yield
+    finally:
+        server.stop()
+
+
+@contextlib.contextmanager
+def _sigterm_stops(server: uvicorn.Server) -> Iterator[None]:
+    """SIGTERM at any time shuts ``server`` down gracefully and lets the caller's cleanup run.
+
+    While it serves, uvicorn handles SIGTERM itself; once shut down it raises the signal again
+    against the handler it found, and Python's default one would end the process on the spot,
+    skipping every ``finally``. This handler asks for the same graceful shutdown instead: before
+    uvicorn runs (e.g. while the temporary Prefect API starts), uvicorn then stops right after its
+    startup; after it ran, the re-raised signal changes nothing.
+    """
+
+    def on_sigterm(signum: int, frame: FrameType | None) -> None:
+        server.should_exit = True
+
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @token_app.command("set")

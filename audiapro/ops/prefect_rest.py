@@ -5,6 +5,7 @@ No Prefect import, so `make down` works without the project's virtualenv.
 
 from __future__ import annotations
 
+import http.client
 import json
 import time
 import urllib.error
@@ -28,7 +29,15 @@ class ApiError(RuntimeError):
         self.status = status
 
 
-def call(api_url: str, method: str, path: str, body: Any = None, *, attempts: int = API_ATTEMPTS) -> Any:
+def call(
+    api_url: str,
+    method: str,
+    path: str,
+    body: Any = None,
+    *,
+    attempts: int = API_ATTEMPTS,
+    timeout: float = HTTP_TIMEOUT,
+) -> Any:
     """Call the Prefect REST API; return the decoded JSON (None for an empty body).
 
     A busy server on SQLite answers 503 ("database is locked") now and then: such answers and
@@ -40,7 +49,7 @@ def call(api_url: str, method: str, path: str, body: Any = None, *, attempts: in
             f"{api_url}{path}", data=data, method=method, headers={"Content-Type": "application/json"}
         )
         try:
-            with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT) as response:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
                 payload = response.read()
             return json.loads(payload) if payload else None
         except urllib.error.HTTPError as exc:
@@ -53,11 +62,11 @@ def call(api_url: str, method: str, path: str, body: Any = None, *, attempts: in
     raise AssertionError("unreachable")
 
 
-def healthy(api_url: str) -> bool:
-    """Whether the API answers its health check (one attempt)."""
+def healthy(api_url: str, timeout: float = HTTP_TIMEOUT) -> bool:
+    """Whether the API answers its health check (one attempt, waiting at most ``timeout`` seconds)."""
     try:
-        return bool(call(api_url, "GET", "/health", attempts=1))
-    except (ApiError, ValueError):
+        return bool(call(api_url, "GET", "/health", attempts=1, timeout=timeout))
+    except (ApiError, ValueError, OSError, http.client.HTTPException):  # also: reset, garbage answer
         return False
 
 

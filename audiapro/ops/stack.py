@@ -51,6 +51,10 @@ SERVER_START_TIMEOUT = 120.0
 SIM_START_TIMEOUT = 30.0
 DOWN_MESSAGE = "stopped by `make down`"
 WORKER_READY_TIMEOUT = 60.0
+#: File in the run directory holding the running stack's PREFECT_API_URL: the CLI's way to find it.
+API_URL_FILE = "prefect-api-url"
+#: How long the CLI waits for the recorded API's health check (loopback: it answers in milliseconds).
+DISCOVERY_TIMEOUT = 2.0
 
 
 class StackError(RuntimeError):
@@ -143,6 +147,28 @@ def start_server(cfg: StackConfig) -> None:
     )
     if not processes.is_running(tracked):
         raise StackError(f"Prefect server exited during start (log: {log})")
+    record_api_url(cfg)
+
+
+def record_api_url(cfg: StackConfig) -> None:
+    """Write the stack's API URL into the run directory (``running_api_url`` reads it)."""
+    cfg.run_dir.mkdir(parents=True, exist_ok=True)
+    (cfg.run_dir / API_URL_FILE).write_text(f"{cfg.api_url}\n")
+
+
+def running_api_url(run_dir: Path | None = None) -> str | None:
+    """The API URL of the stack `make up` runs from ``run_dir`` (default: this checkout's), if healthy.
+
+    Returns:
+        The recorded URL when the file exists and the server answers its health check; else None
+        (no stack, a stack that was stopped without `make down`, a hung server).
+    """
+    path = (run_dir or StackConfig.from_env().run_dir) / API_URL_FILE
+    try:
+        url = path.read_text().strip()
+    except OSError:
+        return None
+    return url if url and prefect_rest.healthy(url, timeout=DISCOVERY_TIMEOUT) else None
 
 
 def deploy(cfg: StackConfig) -> None:
@@ -233,6 +259,7 @@ def up(cfg: StackConfig) -> int:
     """Start the stack (or report that it already runs). Returns the exit code."""
     running = [p for p in processes.load_all(cfg.run_dir) if processes.is_running(p)]
     if running and prefect_rest.healthy(cfg.api_url):
+        record_api_url(cfg)  # a stack started before the CLI looked for this file
         print(f"stack already running ({', '.join(p.name for p in running)}): UI {cfg.ui_url}")
         return 0
     if running:
@@ -273,6 +300,8 @@ def up(cfg: StackConfig) -> int:
 def down(cfg: StackConfig) -> int:
     """Stop every recorded process (workers first, then simulator, then server); report leftovers."""
     tracked = processes.load_all(cfg.run_dir)
+    # The CLI must stop finding this stack's API whether or not the server still runs.
+    (cfg.run_dir / API_URL_FILE).unlink(missing_ok=True)
     if not tracked:
         print("nothing to stop")
         return 0
@@ -331,7 +360,7 @@ def _print_summary(cfg: StackConfig, tenants: list[Any], first_run: str, demo: b
         + (f"  (demo = live simulator on {HOST}:{cfg.sim_port})" if demo else ""),
         f"  warehouse:    {warehouse}",
         f"  logs, PIDs:   {cfg.run_dir}",
-        f"  CLI:          export PREFECT_API_URL={cfg.api_url}; audiapro status",
+        f"  CLI:          audiapro status  (finds this stack; elsewhere: PREFECT_API_URL={cfg.api_url})",
         "  stop:         make down",
     ]
     print("\n".join(lines))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,11 +18,29 @@ SQLITE_BUSY_TIMEOUT_MS: Final = 30_000
 #: Connection execution option asking the SQLite "begin" hook for BEGIN IMMEDIATE.
 _SQLITE_IMMEDIATE: Final = "audiapro_sqlite_immediate"
 _MEMORY_DATABASES: Final = ("", ":memory:")
+#: The Postgres driver the project ships (psycopg2-binary). SQLAlchemy 2.1 maps a bare
+#: ``postgresql://`` to psycopg 3, which is not installed, and knows no ``postgres://`` at all.
+POSTGRES_SCHEME: Final = "postgresql+psycopg2"
+#: The schemes Postgres hosts hand out (Heroku, RDS, Supabase, ``psql`` docs), mapped to ours.
+_BARE_POSTGRES: Final = re.compile(r"^\s*postgres(?:ql)?(?:\+psycopg2)?://", re.IGNORECASE)
+
+
+def canonical_url(url: str) -> str:
+    """``url`` with a bare ``postgresql://`` or ``postgres://`` scheme spelled for the shipped driver.
+
+    Everything after the scheme (user, password, host, query) is kept byte for byte; other URLs
+    (``sqlite:///...``, an explicit ``postgresql+<driver>://``) are returned unchanged.
+    """
+    match = _BARE_POSTGRES.match(url)
+    return f"{POSTGRES_SCHEME}://{url[match.end() :]}" if match else url
 
 
 def resolve_url(url: str | None = None) -> str:
-    """The database URL to use: the argument, else ``AUDIAPRO_DATABASE_URL``, else embedded SQLite."""
-    return url or os.environ.get(DATABASE_URL_ENV) or DEFAULT_DATABASE_URL
+    """The database URL to use: the argument, else ``AUDIAPRO_DATABASE_URL``, else embedded SQLite.
+
+    The result is in :func:`canonical_url` form, so every caller gets the shipped Postgres driver.
+    """
+    return canonical_url(url or os.environ.get(DATABASE_URL_ENV) or DEFAULT_DATABASE_URL)
 
 
 def get_engine(url: str | None = None) -> sa.Engine:

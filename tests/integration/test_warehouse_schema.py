@@ -87,7 +87,7 @@ def test_default_url_comes_from_env_then_settings(monkeypatch: pytest.MonkeyPatc
     assert resolve_url().startswith("sqlite:///")
     monkeypatch.setenv(DATABASE_URL_ENV, f"sqlite:///{tmp_path}/env.sqlite")
     assert resolve_url() == f"sqlite:///{tmp_path}/env.sqlite"
-    assert resolve_url("postgresql://h/db") == "postgresql://h/db"
+    assert resolve_url("postgresql://h/db") == "postgresql+psycopg2://h/db"  # the shipped driver
 
 
 def test_sqlite_engine_creates_directory_and_sets_pragmas(tmp_path: Path) -> None:

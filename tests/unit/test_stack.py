@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
@@ -53,3 +54,16 @@ def test_down_and_status_with_nothing_running(tmp_path: Path, capsys: pytest.Cap
     assert processes.load_all(tmp_path) == []
     assert "nothing to stop" in capsys.readouterr().out
     assert stack.main(["sideways"]) == 2
+
+
+def test_the_cli_ignores_the_api_file_of_a_stopped_stack(tmp_path: Path) -> None:
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    cfg = StackConfig(prefect_port=port, run_dir=tmp_path / "run")
+    stack.record_api_url(cfg)  # left behind by a stack that died without `make down`
+    assert (cfg.run_dir / stack.API_URL_FILE).read_text().strip() == f"http://127.0.0.1:{port}/api"
+    assert stack.running_api_url(cfg.run_dir) is None
+    assert stack.running_api_url(tmp_path / "nothing-here") is None
+    assert stack.down(cfg) == 0
+    assert not (cfg.run_dir / stack.API_URL_FILE).exists()
