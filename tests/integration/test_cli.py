@@ -6,8 +6,8 @@ import pytest
 from click.testing import Result
 from typer.testing import CliRunner
 
-from audiapro import cli
 from audiapro.cli import app
+from audiapro.commands import tenants as tenant_commands
 from blocks.clouducm import CloudUCM, load_tenant
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
@@ -56,7 +56,7 @@ def _add(*args: str, password: str | None = None) -> Result:
 def password_changes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Tenants for which `on_password_changed` was called, in order."""
     calls: list[str] = []
-    monkeypatch.setattr(cli, "on_password_changed", calls.append)
+    monkeypatch.setattr(tenant_commands, "on_password_changed", calls.append)
     return calls
 
 

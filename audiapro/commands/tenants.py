@@ -1,0 +1,311 @@
+"""Tenant commands: ``audiapro tenant add|set|list|test``.
+
+One CloudUCM block per tenant. ``add`` and ``set`` change only the options given, so rotating a
+password never resets the zone or the lookback; ``test`` asks the PBX what it really is (login,
+clock, zone, one page of CDRs) before the poll finds out the hard way.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import sys
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from audiapro import settings
+from audiapro.commands.common import ZONE_EXAMPLES, fail, tenant_name, time_zone, warehouse_url
+
+console = Console(width=max(Console().width, 110))
+logger = logging.getLogger(__name__)
+tenant_app = typer.Typer(help="Manage tenants (one CloudUCM block each).", no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    """Add this area's commands to the CLI."""
+    app.add_typer(tenant_app, name="tenant")
+
+
+class Scheme(enum.StrEnum):
+    """Transport to the PBX."""
+
+    https = "https"
+    http = "http"
+
+
+#: Options of `tenant add` and `tenant set`. None means "not given": an existing tenant keeps its value.
+HostOption = Annotated[str | None, typer.Option(help="PBX host; empty for an import-only tenant")]
+PortOption = Annotated[int | None, typer.Option(min=1, max=65535, help="HTTPS API port [new: 8443]")]
+UserOption = Annotated[str | None, typer.Option(help="API user [new: cdrapi]")]
+PasswordOption = Annotated[
+    bool, typer.Option("--password-stdin", help="Read the API password from stdin (first line)")
+]
+ZoneOption = Annotated[
+    str | None, typer.Option(help="PBX time zone (IANA, e.g. America/Chicago); required for a new PBX")
+]
+RegionOption = Annotated[
+    str | None, typer.Option(help=f"Default phone region [new: {settings.DEFAULT_PHONE_REGION}]")
+]
+CaFileOption = Annotated[str | None, typer.Option(help="CA bundle for the PBX certificate ('' clears)")]
+InsecureOption = Annotated[
+    bool | None, typer.Option("--insecure/--no-insecure", help="Skip TLS verification (not advised)")
+]
+SchemeOption = Annotated[Scheme | None, typer.Option(help="https, or http for a local simulator")]
+LookbackOption = Annotated[
+    int | None, typer.Option(min=0, help=f"Lookback seconds [new: {settings.DEFAULT_LOOKBACK_SECONDS}]")
+]
+SessionsOption = Annotated[
+    int | None,
+    typer.Option(min=1, max=8, help="API sessions the PBX may hold at once (poll + backfill) [new: 3]"),
+]
+FingerprintOption = Annotated[
+    str | None,
+    typer.Option(help="Pin the PBX certificate by its SHA-256 fingerprint (self-signed UCM; '' clears)"),
+]
+EnabledOption = Annotated[
+    bool | None, typer.Option("--enabled/--disabled", help="Whether poll-cdrs polls it [new: enabled]")
+]
+#: Fields whose change is verified against the PBX before saving (how it is reached and read).
+_PBX_FIELDS = frozenset({"host", "port", "api_user", "password", "timezone", "scheme", "ca_file", "insecure",
+                         "tls_fingerprint"})  # fmt: skip
+CheckOption = Annotated[
+    bool, typer.Option("--check/--no-check", help="Verify login, clock and zone with the PBX before saving")
+]
+#: The one block field `tenant add/set` never prints (only its name, when it changed).
+_PASSWORD_FIELD = "password"
+
+
+@tenant_app.command("add")
+def tenant_add(
+    name: Annotated[str, typer.Argument(help="Tenant name (Acme_Corp is stored as acme-corp)")],
+    host: HostOption = None,
+    port: PortOption = None,
+    user: UserOption = None,
+    password_stdin: PasswordOption = False,
+    timezone: ZoneOption = None,
+    region: RegionOption = None,
+    ca_file: CaFileOption = None,
+    insecure: InsecureOption = None,
+    scheme: SchemeOption = None,
+    lookback: LookbackOption = None,
+    api_sessions: SessionsOption = None,
+    enabled: EnabledOption = None,
+    tls_fingerprint: FingerprintOption = None,
+    check: CheckOption = True,
+) -> None:
+    """Add a tenant, or change the options given of an existing one (the rest stay as they are).
+
+    The password is read from stdin, never from the command line. A PBX tenant (--host) needs
+    --timezone: the PBX writes local times, and a wrong zone shifts every call by hours.
+    """
+    fields = {"host": host, "port": port, "api_user": user, "timezone": timezone, "region": region,
+              "ca_file": ca_file, "insecure": insecure, "scheme": scheme.value if scheme else None,
+              "lookback_seconds": lookback, "api_sessions": api_sessions, "enabled": enabled,
+              "tls_fingerprint": tls_fingerprint}  # fmt: skip
+    _save_tenant(name, fields, password_stdin=password_stdin, must_exist=False, check=check)
+
+
+@tenant_app.command("set")
+def tenant_set(
+    name: Annotated[str, typer.Argument(help="An existing tenant")],
+    host: HostOption = None,
+    port: PortOption = None,
+    user: UserOption = None,
+    password_stdin: PasswordOption = False,
+    timezone: ZoneOption = None,
+    region: RegionOption = None,
+    ca_file: CaFileOption = None,
+    insecure: InsecureOption = None,
+    scheme: SchemeOption = None,
+    lookback: LookbackOption = None,
+    api_sessions: SessionsOption = None,
+    enabled: EnabledOption = None,
+    tls_fingerprint: FingerprintOption = None,
+    check: CheckOption = True,
+) -> None:
+    """Change the options given of an existing tenant, e.g. rotate its password with --password-stdin."""
+    fields = {"host": host, "port": port, "api_user": user, "timezone": timezone, "region": region,
+              "ca_file": ca_file, "insecure": insecure, "scheme": scheme.value if scheme else None,
+              "lookback_seconds": lookback, "api_sessions": api_sessions, "enabled": enabled,
+              "tls_fingerprint": tls_fingerprint}  # fmt: skip
+    _save_tenant(name, fields, password_stdin=password_stdin, must_exist=True, check=check)
+
+
+def on_password_changed(tenant: str) -> None:
+    """Called after `tenant add` or `tenant set` stored a password given on stdin for ``tenant``.
+
+    A new password lifts the tenant's login pause at once: the pause exists because the PBX refused
+    the old one, and waiting it out would leave the tenant dark for up to 15 minutes for nothing.
+    """
+    if _clear_login_pause(tenant):
+        console.print(f"tenant {tenant!r}: login pause lifted (new password)", highlight=False)
+
+
+def _clear_login_pause(tenant: str) -> bool:
+    """Lift the tenant's login pause (``audiapro.logins``); whether there was one."""
+    from audiapro.warehouse import clear_login_block, get_engine, upgrade
+
+    engine = get_engine(warehouse_url())
+    upgrade(engine)  # a fresh warehouse has no login_blocks table yet
+    return clear_login_block(engine, tenant)
+
+
+def _verify_before_saving(name: str, block: Any) -> None:
+    """Ask the PBX before saving how it is reached or read: refuse what it contradicts."""
+    from datetime import UTC, datetime
+
+    check = _check_pbx(name, block, datetime.now(UTC))
+    if check.unreachable:
+        console.print(
+            f"could not reach the PBX to verify: saved anyway; run `audiapro tenant test {name}` "
+            "once it answers",
+            highlight=False,
+        )
+    elif not check.ok:
+        fail(
+            f"tenant {name!r} not saved: the PBX contradicts these settings "
+            "(see above; --no-check saves anyway)"
+        )
+
+
+def _save_tenant(
+    typed: str, given: dict[str, Any], *, password_stdin: bool, must_exist: bool, check: bool = True
+) -> None:
+    """Create or update the tenant's block with the options given; one-line errors for bad input."""
+    from pydantic import SecretStr, ValidationError
+
+    from blocks.clouducm import CloudUCM
+
+    name = tenant_name(typed)
+    fields = {key: value for key, value in given.items() if value is not None}
+    if "timezone" in fields:
+        time_zone(fields["timezone"])
+    for clearable in ("ca_file", "tls_fingerprint"):
+        if fields.get(clearable) == "":
+            fields[clearable] = None
+    existing = _existing_tenant(name)
+    if existing is None and must_exist:
+        fail(f"no tenant {name!r}: see `audiapro tenant list`, or add it with `audiapro tenant add`")
+    if password_stdin:
+        fields[_PASSWORD_FIELD] = SecretStr(_read_password())
+    current = {key: getattr(existing, key) for key in CloudUCM.model_fields} if existing else {}
+    try:
+        block = CloudUCM(**{**current, **fields})
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        fail(f"{'.'.join(map(str, error['loc']))}: {error['msg']}")
+    _check_tenant(block, existing, fields)
+    if password_stdin:
+        on_password_changed(name)  # the pause was about the old password: the check may log in now
+    if check and block.host and _PBX_FIELDS & fields.keys():
+        _verify_before_saving(name, block)
+    block.save(name, overwrite=True)
+    if name != typed:
+        console.print(f"tenant {typed!r} saved as {name!r}", highlight=False)
+    console.print(_saved_message(name, block, existing), highlight=False)
+
+
+def _existing_tenant(name: str) -> Any:
+    from blocks.clouducm import load_tenant
+
+    try:
+        return load_tenant(name)
+    except ValueError:  # no such block document
+        return None
+
+
+def _read_password() -> str:
+    password = sys.stdin.readline().rstrip("\r\n")
+    if not password:
+        fail("--password-stdin read an empty line: pipe the password in, e.g. < password.txt")
+    return password
+
+
+def _check_tenant(block: Any, existing: Any, fields: dict[str, Any]) -> None:
+    """Refuse a tenant that would poll wrongly: no zone or password for a PBX, contradictory TLS."""
+    if block.host and "timezone" not in fields and not (existing is not None and existing.host):
+        fail(
+            "a PBX tenant needs --timezone, the zone its CDR times are written in "
+            f"(e.g. {ZONE_EXAMPLES}); without it every call would be stored hours off"
+        )
+    if block.host and not block.password.get_secret_value():
+        fail("a PBX tenant needs its API password: add --password-stdin and pipe the password in")
+    if block.ca_file and block.insecure:
+        fail("--ca-file and --insecure exclude each other (--no-insecure or --ca-file '' undoes one)")
+
+
+def _saved_message(name: str, block: Any, existing: Any) -> str:
+    where = f"PBX {block.scheme}://{block.host}:{block.port}" if block.host else "import-only"
+    if existing is None:
+        return f"tenant {name!r} added ({where}, time zone {block.timezone})"
+    changed = [key for key in type(block).model_fields if _differs(block, existing, key)]
+    if not changed:
+        return f"tenant {name!r} unchanged ({where}, time zone {block.timezone})"
+    return f"tenant {name!r} updated: {', '.join(changed)} ({where}, time zone {block.timezone})"
+
+
+def _differs(block: Any, existing: Any, key: str) -> bool:
+    new, old = getattr(block, key), getattr(existing, key)
+    if key == _PASSWORD_FIELD:
+        return bool(new.get_secret_value() != old.get_secret_value())
+    return bool(new != old)
+
+
+@tenant_app.command("list")
+def tenant_list() -> None:
+    """List tenants (never prints secrets)."""
+    from blocks.clouducm import list_tenants, load_tenant
+
+    table = Table("tenant", "host", "port", "user", "timezone", "region", "tls", "sessions", "enabled")
+    for name in list_tenants(only_enabled=False):
+        block = load_tenant(name)
+        tls: str = "insecure" if block.insecure else ("ca-file" if block.ca_file else block.scheme)
+        tls = "pinned" if block.tls_fingerprint else tls
+        table.add_row(name, block.host, str(block.port), block.api_user, block.timezone, block.region, tls,
+                      str(block.api_sessions), str(block.enabled))  # fmt: skip
+    console.print(table)
+
+
+@tenant_app.command("test")
+def tenant_test(name: Annotated[str, typer.Argument(help="An existing tenant")]) -> None:
+    """Check a tenant against its PBX: login, PBX clock and zone, one page of CDRs.
+
+    Lifts a login pause first (this is the explicit retry after fixing the PBX side); a refused login
+    pauses logins again. Exit code 0 when everything agrees, 1 otherwise.
+    """
+    from datetime import UTC, datetime
+
+    key = tenant_name(name)
+    block = _existing_tenant(key)
+    if block is None:
+        fail(f"no tenant {key!r}: see `audiapro tenant list`")
+    if not block.host:
+        fail(f"tenant {key!r} is import-only (no PBX host): nothing to test")
+    if _clear_login_pause(key):
+        console.print(f"tenant {key!r}: login pause lifted for this test", highlight=False)
+    check = _check_pbx(key, block, datetime.now(UTC))
+    if not check.ok:
+        raise typer.Exit(1)
+
+
+def _check_pbx(name: str, block: Any, now: Any) -> Any:
+    """Run ``audiapro.tenant_check`` for a block (saved or about to be) and print its findings."""
+    from audiapro.logins import WarehouseLoginGuard
+    from audiapro.tenant_check import check_tenant
+    from audiapro.ucm.client import UcmClient
+    from audiapro.ucm.retry import RetryPolicy
+    from audiapro.warehouse import get_engine, upgrade
+
+    engine = get_engine(warehouse_url())
+    upgrade(engine)
+    # One attempt per request: an operator waits at the prompt, and an unreachable PBX is a finding.
+    connection = block.connection().model_copy(update={"retry": RetryPolicy(max_attempts=1)})
+    with UcmClient(connection, login_guard=WarehouseLoginGuard(engine, name)) as client:
+        check = check_tenant(client, block.timezone, now=now)
+    for label, text, ok in check.lines:
+        mark = "[green]ok[/]  " if ok else "[red]FAIL[/]"
+        console.print(f"{mark} {label:<10} {text}", highlight=False, soft_wrap=True)
+    return check
