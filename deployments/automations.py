@@ -43,6 +43,7 @@ POLL_DEPLOYMENT = "poll-cdrs/poll-cdrs"
 POLLER_SILENT = "audiapro: poll-cdrs silent for 10 minutes"
 TENANT_FAILING = "audiapro: tenant failing 5 polls in a row"
 CALLS_MISSING = "audiapro: a reconciled day is below 100 %"
+TENANT_SILENT = "audiapro: tenant silent where calls are expected"
 UNRESPONSIVE_RUNS = "audiapro: mark unresponsive flow runs crashed"
 #: Flow runs send a heartbeat every 180 s (PREFECT_FLOWS_HEARTBEAT_FREQUENCY); three missed = dead.
 HEARTBEAT_SECONDS = 180
@@ -106,6 +107,35 @@ def tenant_failing(actions: list[Any] | None = None) -> AutomationCore:
             for_each={"prefect.resource.id"},
             threshold=1,
             # A reactive trigger fires once, then ignores matching events for the rest of its window.
+            within=timedelta(seconds=alerts.TENANT_ALERT_REPEAT_SECONDS),
+        ),
+        actions=actions or [DoNothing()],
+    )
+
+
+TENANT_SILENT_BODY = (
+    "Tenant {{ event.resource['prefect.resource.name'] }} returned no CDRs for "
+    "{{ event.payload.empty_ticks }} polls in a row, at hours of the week that had calls in earlier "
+    "weeks (last window {{ event.payload.window_start }} .. {{ event.payload.window_end }} UTC). "
+    "Check the PBX: CDR storage full, CDR disabled, the API user's permissions, or the PBX clock."
+)
+
+
+def tenant_silent(actions: list[Any] | None = None) -> AutomationCore:
+    """Reactive automation: a tenant's ``audiapro.tenant.silent`` event, once an hour per tenant."""
+    return AutomationCore(
+        name=TENANT_SILENT,
+        description=(
+            "A tenant's poll windows came back empty several times in a row at hours when earlier weeks "
+            "had calls: data may be missing while every poll succeeds. See `audiapro status`."
+        ),
+        tags=AUTOMATION_TAGS,
+        trigger=EventTrigger(
+            posture=Posture.Reactive,
+            expect={alerts.TENANT_SILENT_EVENT},
+            match={"prefect.resource.id": f"{alerts.TENANT_RESOURCE_PREFIX}*"},
+            for_each={"prefect.resource.id"},
+            threshold=1,
             within=timedelta(seconds=alerts.TENANT_ALERT_REPEAT_SECONDS),
         ),
         actions=actions or [DoNothing()],
@@ -188,10 +218,12 @@ def install(client: SyncPrefectClient) -> dict[str, UUID]:
     silent_actions = _notification(client, POLLER_SILENT, POLLER_SILENT_BODY.format(minutes=minutes))
     failing_actions = _notification(client, TENANT_FAILING, TENANT_FAILING_BODY)
     missing_actions = _notification(client, CALLS_MISSING, CALLS_MISSING_BODY)
+    quiet_actions = _notification(client, TENANT_SILENT, TENANT_SILENT_BODY)
     return {
         POLLER_SILENT: upsert(client, poller_silent(deployment.id, silent_actions)),
         TENANT_FAILING: upsert(client, tenant_failing(failing_actions)),
         CALLS_MISSING: upsert(client, calls_missing(missing_actions)),
+        TENANT_SILENT: upsert(client, tenant_silent(quiet_actions)),
         UNRESPONSIVE_RUNS: upsert(client, unresponsive_runs()),
     }
 

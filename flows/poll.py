@@ -14,13 +14,14 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from blocks.clouducm import list_tenants
 from flows.analyze import trigger_analysis
-from tasks.events import emit_tenant_failed
+from tasks.events import emit_tenant_failed, emit_tenant_silent
 from tasks.poll import failure_row, poll_tenant_task
 
 #: How many tenants are polled at once (each tenant is still one PBX session at a time).
 MAX_PARALLEL_TENANTS = 4
-SUMMARY_COLUMNS = ("tenant", "status", "window_start", "window_end", "fetched", "inserted", "updated",
-                   "rejected", "seconds", "error")  # fmt: skip
+SUMMARY_COLUMNS = ("tenant", "status", "window_start", "window_end", "pieces", "fetched", "inserted",
+                   "updated", "rejected", "behind_seconds", "swept", "empty_ticks", "seconds",
+                   "error")  # fmt: skip
 
 
 @flow(
@@ -49,6 +50,10 @@ def poll_cdrs(tenant: str | None = None, analyze: bool = True) -> State:
     for name, future in futures.items():
         try:
             rows.append(future.result())
+            if rows[-1].get("silent"):
+                logger.warning("tenant %s: %d empty windows in a row where calls are usual", name,
+                               rows[-1]["empty_ticks"])  # fmt: skip
+                emit_tenant_silent(rows[-1])  # the automations alert on it
         except Exception as exc:
             rows.append(failure_row(name, exc))
             logger.error("tenant %s failed: %s", name, rows[-1]["error"])

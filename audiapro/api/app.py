@@ -19,7 +19,13 @@ from audiapro import __version__
 from audiapro.api.auth import bearer_token, token_matches
 from audiapro.api.health import Overall
 from audiapro.api.orchestrator import POLL_DEPLOYMENT, DeploymentMissing, Orchestrator
-from audiapro.api.service import CompletenessReader, SyncStateReader, describe, gather_health
+from audiapro.api.service import (
+    CompletenessReader,
+    LoginBlockReader,
+    SyncStateReader,
+    describe,
+    gather_health,
+)
 
 log = logging.getLogger("audiapro.api")
 
@@ -52,6 +58,7 @@ def create_app(
     *,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     read_completeness: CompletenessReader | None = None,
+    read_login_blocks: LoginBlockReader | None = None,
 ) -> FastAPI:
     """Build the API.
 
@@ -60,6 +67,7 @@ def create_app(
         read_states: Returns the warehouse's sync_state rows.
         clock: The current time (tests pin it).
         read_completeness: Returns the recent reconcile_days rows (per-tenant completeness).
+        read_login_blocks: Returns the tenants whose PBX logins are paused.
     """
     app = FastAPI(
         title="AudiaPro admin API",
@@ -90,7 +98,7 @@ def create_app(
 
     @app.get("/api/health", summary="Pipeline health: poller, per-tenant sync state and completeness")
     def health() -> JSONResponse:
-        report = gather_health(orchestrator, read_states, clock(), read_completeness)
+        report = gather_health(orchestrator, read_states, clock(), read_completeness, read_login_blocks)
         code = status.HTTP_503_SERVICE_UNAVAILABLE if report.status is Overall.error else status.HTTP_200_OK
         return JSONResponse(report.as_dict(), status_code=code)
 

@@ -13,11 +13,15 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from audiapro.settings import DEFAULT_SILENT_TICKS
+
 if TYPE_CHECKING:  # importing the warehouse package pulls in pandas: keep `audiapro status` quick
-    from audiapro.warehouse import DayReconciliation, SyncState
+    from audiapro.warehouse import DayReconciliation, LoginBlock, SyncState
 
 #: The poller (and a tenant) counts as active only with a success at most this old (5 ticks).
 STALE_AFTER = timedelta(minutes=10)
+#: A tenant whose cursor is further behind than this is catching up (after an outage or a pause).
+BEHIND_AFTER = timedelta(hours=1)
 #: Prefect state types that end a run; Cancelled is left out on purpose: CANCEL_NEW cancels a tick
 #: that collided with a running one, which says nothing about the poller's health.
 FINISHED_OK = "COMPLETED"
@@ -48,6 +52,9 @@ class TenantStatus(enum.StrEnum):
     never_polled = "never_polled"
     disabled = "disabled"  # not polled on purpose (enabled flag off)
     import_only = "import_only"  # no PBX host: files only, never polled
+    login_paused = "login_paused"  # the PBX refused a login: no path logs in before paused_until
+    silent = "silent"  # empty windows in a row where earlier weeks had calls at the same hours
+    behind = "behind"  # polls succeed, but the cursor is over BEHIND_AFTER behind (catching up)
 
 
 class Overall(enum.StrEnum):
@@ -98,11 +105,13 @@ class TenantInfo:
         name: Tenant name.
         enabled: Polled by poll-cdrs.
         has_pbx: Has a PBX host (import-only tenants have none).
+        silent_ticks: Unexpectedly empty windows in a row that make the tenant ``silent``.
     """
 
     name: str
     enabled: bool = True
     has_pbx: bool = True
+    silent_ticks: int = DEFAULT_SILENT_TICKS
 
 
 @dataclass(frozen=True)
@@ -154,6 +163,8 @@ class TenantHealth:
         consecutive_failures: Failed ticks since the last success.
         last_error: Redacted error of the latest failure (no secrets).
         completeness: Latest measured completeness; None before the first reconciliation.
+        paused_until: Logins to the PBX are paused until then after a refused login (else None).
+        empty_ticks: Unexpectedly empty poll windows in a row.
     """
 
     tenant: str
@@ -163,6 +174,8 @@ class TenantHealth:
     consecutive_failures: int
     last_error: str | None
     completeness: Completeness | None = None
+    paused_until: datetime | None = None
+    empty_ticks: int = 0
 
 
 @dataclass(frozen=True)
@@ -202,6 +215,8 @@ class HealthReport:
                     "consecutive_failures": t.consecutive_failures,
                     "last_error": t.last_error,
                     "completeness": t.completeness.as_dict() if t.completeness else None,
+                    "paused_until": _iso(t.paused_until),
+                    "empty_ticks": t.empty_ticks,
                 }
                 for t in self.tenants
             ],
@@ -260,19 +275,28 @@ def tenant_health(
     state: SyncState | None,
     now: datetime,
     completeness: Completeness | None = None,
+    paused: LoginBlock | None = None,
 ) -> TenantHealth:
-    """Classify one tenant from its configuration, sync state and measured completeness."""
+    """Classify one tenant from its configuration, sync state, login pause and completeness."""
     lag = int((now - state.cursor_at).total_seconds()) if state and state.cursor_at else None
+    paused_until = paused.blocked_until if paused is not None and paused.blocked_until > now else None
+    empty = state.empty_ticks if state else 0
     if not info.has_pbx:
         status = TenantStatus.import_only
     elif not info.enabled:
         status = TenantStatus.disabled
+    elif paused_until is not None:
+        status = TenantStatus.login_paused
     elif state is not None and state.consecutive_failures > 0:
         status = TenantStatus.failing
     elif state is None or state.last_success_at is None:
         status = TenantStatus.never_polled
     elif now - state.last_success_at > STALE_AFTER:
         status = TenantStatus.stale
+    elif empty >= info.silent_ticks:
+        status = TenantStatus.silent
+    elif lag is not None and lag > BEHIND_AFTER.total_seconds():
+        status = TenantStatus.behind
     else:
         status = TenantStatus.ok
     return TenantHealth(
@@ -283,6 +307,8 @@ def tenant_health(
         consecutive_failures=state.consecutive_failures if state else 0,
         last_error=state.last_error if state else None,
         completeness=completeness,
+        paused_until=paused_until,
+        empty_ticks=empty,
     )
 
 
@@ -309,6 +335,7 @@ def compute_health(
     errors: Sequence[str] = (),
     prefect_ok: bool = True,
     reconciled: Sequence[DayReconciliation] = (),
+    login_blocks: Sequence[LoginBlock] = (),
 ) -> HealthReport:
     """Combine the inputs into a report.
 
@@ -322,6 +349,7 @@ def compute_health(
         prefect_ok: False when the Prefect API could not be read (poller status ``unknown``).
         reconciled: Recent ``reconcile_days`` rows (``recent_reconcile_days``); a tenant whose latest
             reconciled day is below 100 % makes the pipeline ``degraded``.
+        login_blocks: Tenants whose PBX logins are paused (``list_login_blocks``).
     """
     poller, detail = (
         poller_status(deployment, now) if prefect_ok else (PollerStatus.unknown, "Prefect API unreachable")
@@ -333,8 +361,11 @@ def compute_health(
     infos = {t.name: t for t in tenants}
     for orphan in (by_name.keys() | days_of.keys()) - infos.keys():  # removed tenant with history: shown
         infos[orphan] = TenantInfo(name=orphan, enabled=False)
+    pauses = {block.tenant: block for block in login_blocks}
     lines = [
-        tenant_health(infos[name], by_name.get(name), now, tenant_completeness(days_of.get(name, [])))
+        tenant_health(
+            infos[name], by_name.get(name), now, tenant_completeness(days_of.get(name, [])), pauses.get(name)
+        )
         for name in sorted(infos)
     ]
     if errors:

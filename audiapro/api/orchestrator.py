@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from audiapro.api.health import FINISHED_BAD, FINISHED_OK, FinishedRun, PollDeployment, TenantInfo
+from audiapro.settings import DEFAULT_SILENT_TICKS
 
 POLL_DEPLOYMENT = "poll-cdrs/poll-cdrs"
 #: Prefect Secret block holding the admin API's bearer token (`audiapro admin-token set`).
@@ -115,7 +116,10 @@ class PrefectOrchestrator:
                 return []
         return [
             TenantInfo(
-                name=d.name, enabled=bool(d.data.get("enabled", True)), has_pbx=bool(d.data.get("host"))
+                name=d.name,
+                enabled=bool(d.data.get("enabled", True)),
+                has_pbx=bool(d.data.get("host")),
+                silent_ticks=int(d.data.get("silent_ticks") or DEFAULT_SILENT_TICKS),
             )
             for d in documents
             if d.name

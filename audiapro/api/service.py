@@ -10,12 +10,14 @@ from audiapro.api.health import HealthReport, PollDeployment, TenantInfo, comput
 from audiapro.api.orchestrator import Orchestrator
 
 if TYPE_CHECKING:
-    from audiapro.warehouse import DayReconciliation, SyncState
+    from audiapro.warehouse import DayReconciliation, LoginBlock, SyncState
 
 #: Reads the warehouse's sync_state rows (``list_sync_states`` bound to an engine, or a fake).
 SyncStateReader = Callable[[], "list[SyncState]"]
 #: Reads the recent reconcile_days rows (``recent_reconcile_days`` bound to an engine, or a fake).
 CompletenessReader = Callable[[], "list[DayReconciliation]"]
+#: Reads the login pauses in force (``list_login_blocks`` bound to an engine and now, or a fake).
+LoginBlockReader = Callable[[], "list[LoginBlock]"]
 
 
 def describe(source: str, exc: BaseException) -> str:
@@ -31,6 +33,7 @@ def gather_health(
     read_states: SyncStateReader,
     now: datetime | None = None,
     read_completeness: CompletenessReader | None = None,
+    read_login_blocks: LoginBlockReader | None = None,
 ) -> HealthReport:
     """Ask the orchestrator and the warehouse, then classify (see ``audiapro.api.health``).
 
@@ -43,6 +46,7 @@ def gather_health(
         now: The current time (UTC); the wall clock when omitted.
         read_completeness: Returns the recent reconcile_days rows; completeness is not reported
             without it.
+        read_login_blocks: Returns the tenants whose PBX logins are paused.
     """
     now = now or datetime.now(UTC)
     errors: list[str] = []
@@ -58,11 +62,19 @@ def gather_health(
     try:
         states = read_states()
         reconciled = read_completeness() if read_completeness else []
+        pauses = read_login_blocks() if read_login_blocks else []
     except Exception as exc:
-        states, reconciled = [], []
+        states, reconciled, pauses = [], [], []
         errors.append(describe("warehouse", exc))
     if tenants is None:  # without the tenant list, assume every tenant with a sync state is live
         tenants = [TenantInfo(name=s.tenant) for s in states]
     return compute_health(
-        now, deployment, tenants, states, errors=errors, prefect_ok=prefect_ok, reconciled=reconciled
+        now,
+        deployment,
+        tenants,
+        states,
+        errors=errors,
+        prefect_ok=prefect_ok,
+        reconciled=reconciled,
+        login_blocks=pauses,
     )

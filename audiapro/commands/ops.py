@@ -26,8 +26,8 @@ if TYPE_CHECKING:
     import sqlalchemy as sa
     import uvicorn
 
-    from audiapro.api.health import Completeness, HealthReport
-    from audiapro.warehouse import DayReconciliation, SyncState
+    from audiapro.api.health import Completeness, HealthReport, TenantHealth
+    from audiapro.warehouse import DayReconciliation, LoginBlock, SyncState
 
 console = Console(width=max(Console().width, 110))
 err_console = Console(stderr=True)
@@ -94,12 +94,31 @@ def read_recent_reconciliations() -> list[DayReconciliation]:
     return recent_reconcile_days(engine)
 
 
+def read_login_pauses() -> list[LoginBlock]:
+    """Tenants whose PBX logins are paused now (none when the schema predates login_blocks)."""
+    from datetime import UTC, datetime
+
+    import sqlalchemy as sa
+
+    from audiapro.warehouse import list_login_blocks
+    from blocks.warehouse import resolve_database_url
+
+    engine = _engine(resolve_database_url())
+    if not sa.inspect(engine).has_table("login_blocks"):
+        return []
+    return list_login_blocks(engine, active_at=datetime.now(UTC))
+
+
 def _health() -> HealthReport:
     from audiapro.api.orchestrator import PrefectOrchestrator
     from audiapro.api.service import gather_health
 
-    orchestrator = PrefectOrchestrator()
-    return gather_health(orchestrator, read_sync_states, read_completeness=read_recent_reconciliations)
+    return gather_health(
+        PrefectOrchestrator(),
+        read_sync_states,
+        read_completeness=read_recent_reconciliations,
+        read_login_blocks=read_login_pauses,
+    )
 
 
 def status(
@@ -144,7 +163,7 @@ def _print_report(report: HealthReport) -> None:
         lag = "" if t.lag_seconds is None else str(t.lag_seconds)
         table.add_row(
             t.tenant,
-            t.status.value,
+            status_cell(t),
             success,
             lag,
             str(t.consecutive_failures),
@@ -154,6 +173,15 @@ def _print_report(report: HealthReport) -> None:
     console.print(table)
     for error in report.errors:
         console.print(f"[red]error[/] {error}")
+
+
+def status_cell(line: TenantHealth) -> str:
+    """The status, with what an operator needs to act on it (until when logins are paused...)."""
+    if line.paused_until is not None:
+        return f"[red]login paused[/] until {line.paused_until:%m-%d %H:%M} UTC"
+    if line.status.value == "silent":
+        return f"[yellow]silent[/] ({line.empty_ticks} empty windows)"
+    return line.status.value
 
 
 def completeness_cell(completeness: Completeness | None) -> str:
@@ -182,7 +210,12 @@ def api(
     from audiapro.api.orchestrator import PrefectOrchestrator
 
     _warn_without_api_url()
-    app = create_app(PrefectOrchestrator(), read_sync_states, read_completeness=read_recent_reconciliations)
+    app = create_app(
+        PrefectOrchestrator(),
+        read_sync_states,
+        read_completeness=read_recent_reconciliations,
+        read_login_blocks=read_login_pauses,
+    )
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="info"))
     with _sigterm_stops(server), _temporary_prefect_api():
         warehouse_url()  # may read the Warehouse block: after the temporary API is up

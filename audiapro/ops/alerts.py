@@ -31,6 +31,11 @@ COMPLETENESS_LABEL = "audiapro.completeness-percent"
 RECONCILE_ALERT_REPEAT_SECONDS = 3600
 #: Incomplete days listed in one event (a run checks a few days; this only bounds the payload).
 MAX_EVENT_DAYS = 31
+#: Emitted by poll-cdrs for a tenant whose empty windows in a row reached its ``silent_ticks``:
+#: earlier weeks had calls at these hours, so a PBX that stopped writing CDRs looks like this.
+TENANT_SILENT_EVENT = "audiapro.tenant.silent"
+#: Resource label: unexpectedly empty windows in a row, as a decimal string.
+EMPTY_TICKS_LABEL = "audiapro.empty-ticks"
 
 
 def at_least_patterns(minimum: int) -> list[str]:
@@ -72,6 +77,26 @@ def tenant_failed_event(tenant: str, consecutive_failures: int, error: str) -> d
             CONSECUTIVE_FAILURES_LABEL: str(consecutive_failures),
         },
         "payload": {"consecutive_failures": consecutive_failures, "error": error[:MAX_EVENT_ERROR_CHARS]},
+    }
+
+
+def tenant_silent_event(tenant: str, empty_ticks: int, window_start: str, window_end: str) -> dict[str, Any]:
+    """Keyword arguments of ``prefect.events.emit_event`` for a tenant that went silent.
+
+    Args:
+        tenant: Tenant name.
+        empty_ticks: Unexpectedly empty windows in a row.
+        window_start: The last empty window's start (UTC, ISO).
+        window_end: Its end.
+    """
+    return {
+        "event": TENANT_SILENT_EVENT,
+        "resource": {
+            "prefect.resource.id": f"{TENANT_RESOURCE_PREFIX}{tenant}",
+            "prefect.resource.name": tenant,
+            EMPTY_TICKS_LABEL: str(empty_ticks),
+        },
+        "payload": {"empty_ticks": empty_ticks, "window_start": window_start, "window_end": window_end},
     }
 
 

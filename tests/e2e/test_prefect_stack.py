@@ -38,7 +38,13 @@ from audiapro.ops import alerts
 from audiapro.ucm.simulator import SimulatorConfig, UcmSimulator
 from audiapro.warehouse import RunInfo, get_engine, list_sync_states, read_sync_state, record_failure
 from blocks.clouducm import CloudUCM
-from deployments.automations import CALLS_MISSING, POLLER_SILENT, TENANT_FAILING, UNRESPONSIVE_RUNS
+from deployments.automations import (
+    CALLS_MISSING,
+    POLLER_SILENT,
+    TENANT_FAILING,
+    TENANT_SILENT,
+    UNRESPONSIVE_RUNS,
+)
 from tests.e2e.conftest import BIN, HOST, ROOT, PrefectServer, Worker
 
 pytestmark = pytest.mark.usefixtures("prefect_client_settings")
@@ -151,7 +157,7 @@ def test_deploy_creates_every_deployment_and_the_automations(deployed: str, poll
         poll = client.read_deployment(poll_deployment_id)
         automations = {
             name: client.read_automations_by_name(name)
-            for name in (POLLER_SILENT, TENANT_FAILING, CALLS_MISSING, UNRESPONSIVE_RUNS)
+            for name in (POLLER_SILENT, TENANT_FAILING, CALLS_MISSING, TENANT_SILENT, UNRESPONSIVE_RUNS)
         }
     assert expected <= names
     assert (

@@ -61,3 +61,15 @@ def test_calls_missing_alerts_once_an_hour_per_tenant_on_the_reconcile_event() -
     )  # fmt: skip
     pattern = trigger.match.model_dump()["prefect.resource.id"]
     assert fnmatchcase(event["resource"]["prefect.resource.id"], pattern)
+
+
+def test_tenant_silent_alerts_once_an_hour_per_tenant_on_the_silence_event() -> None:
+    from audiapro.ops import alerts
+    from deployments.automations import tenant_silent
+
+    trigger = tenant_silent().trigger
+    assert trigger.expect == {alerts.TENANT_SILENT_EVENT}
+    assert trigger.for_each == {"prefect.resource.id"}
+    event = alerts.tenant_silent_event("acme", 3, "2026-03-31T15:00:00+00:00", "2026-03-31T17:00:00+00:00")
+    assert event["resource"]["prefect.resource.id"] == "audiapro.tenant.acme"
+    assert event["resource"][alerts.EMPTY_TICKS_LABEL] == "3"

@@ -68,6 +68,8 @@ def test_health_reports_poller_and_tenants(client: TestClient) -> None:
         "consecutive_failures": 0,
         "last_error": None,
         "completeness": None,  # never reconciled
+        "paused_until": None,
+        "empty_ticks": 0,
     }
     assert off["status"] == "disabled"
 

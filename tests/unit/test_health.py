@@ -128,3 +128,35 @@ def test_stale_tenant_and_unreadable_dependencies() -> None:
     broken = compute_health(NOW, None, [], [], errors=["Prefect API: ConnectError"], prefect_ok=False)
     assert broken.status is Overall.error and broken.cdr_poller is PollerStatus.unknown
     assert broken.as_dict()["errors"] == ["Prefect API: ConnectError"]
+
+
+def test_a_login_pause_a_silent_pbx_and_a_backlog_each_show_and_degrade() -> None:
+    from dataclasses import replace
+
+    from audiapro.warehouse import LoginBlock
+
+    pause = LoginBlock("paused", NOW + timedelta(minutes=9), -37, "status -37 wrong password", NOW)
+    expired = LoginBlock("healthy", NOW - timedelta(minutes=1), -37, "status -37 wrong password", NOW)
+    states = [
+        replace(state("paused", success_minutes_ago=30, failures=3), last_error="paused until ..."),
+        replace(state("silent", success_minutes_ago=1), empty_ticks=3),
+        replace(state("quiet", success_minutes_ago=1), empty_ticks=2),
+        replace(state("behind", success_minutes_ago=1), cursor_at=NOW - timedelta(hours=5)),
+        state("healthy", success_minutes_ago=1),
+    ]
+    tenants = [TenantInfo(name=s.tenant) for s in states]
+    report = compute_health(
+        NOW, scheduled(run("COMPLETED", 1)), tenants, states, login_blocks=[pause, expired]
+    )
+    by_name = {t.tenant: t for t in report.tenants}
+    assert by_name["paused"].status is TenantStatus.login_paused
+    assert by_name["paused"].paused_until == pause.blocked_until
+    assert by_name["silent"].status is TenantStatus.silent and by_name["silent"].empty_ticks == 3
+    assert by_name["quiet"].status is TenantStatus.ok  # two empty windows: below the default of three
+    assert by_name["behind"].status is TenantStatus.behind
+    assert by_name["healthy"].status is TenantStatus.ok and by_name["healthy"].paused_until is None
+    assert report.status is Overall.degraded
+    payload = report.as_dict()["tenants"]
+    assert [t["paused_until"] for t in payload if t["tenant"] == "paused"] == [
+        pause.blocked_until.isoformat()
+    ]
