@@ -166,7 +166,10 @@ def poll_tenant(
         )  # fmt: skip
     swept = -1
     if not behind and _sweep_due(tenant, state.last_sweep_at if state else None, now):
-        swept = sweep_long_calls(source, engine, tenant, now=now, flow_run_id=flow_run_id, max_legs=max_legs)
+        last_sweep = state.last_sweep_at if state else None
+        swept = sweep_long_calls(
+            source, engine, tenant, now=now, since=last_sweep, flow_run_id=flow_run_id, max_legs=max_legs
+        )
     fetched = sum(s.fetched for s in loaded)
     empty_ticks = _note_traffic(engine, tenant, start, end, fetched=fetched, now=now)
     return TickSummary(
@@ -194,6 +197,7 @@ def sweep_long_calls(
     tenant: TenantSettings,
     *,
     now: datetime,
+    since: datetime | None = None,
     flow_run_id: str | None = None,
     piece_span: timedelta = timedelta(seconds=settings.POLL_PIECE_SECONDS),
     max_legs: int = settings.POLL_PIECE_MAX_LEGS,
@@ -205,11 +209,18 @@ def sweep_long_calls(
     END time finds it; everything else in the span is already stored and merges as unchanged. The
     cursor is not touched; the sweep's time is recorded once every piece is loaded.
 
+    Args:
+        since: When the previous sweep ran. After an outage longer than the span the sweep reaches
+            back to it, so the END times it covers stay contiguous from sweep to sweep.
+
     Returns:
         Legs read.
     """
+    safety = timedelta(seconds=tenant.safety_seconds)
     start = now - timedelta(seconds=tenant.sweep_span_seconds)
-    end = now - timedelta(seconds=tenant.safety_seconds)
+    if since is not None:
+        start = min(start, since - 2 * safety)  # the previous sweep ended at since - safety
+    end = now - safety
     read = new = 0
     for planned in plan_pieces(start, end, piece_span):
         for piece, legs in fetch_pieces(source, planned, time_filter=SWEEP_FILTER, max_legs=max_legs):

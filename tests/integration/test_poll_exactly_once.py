@@ -6,6 +6,7 @@ once, none twice, whatever faults the PBX or our own process threw in between.
 
 from __future__ import annotations
 
+import contextlib
 import random
 import threading
 from datetime import UTC, date, datetime, timedelta
@@ -18,6 +19,7 @@ import sqlalchemy as sa
 import audiapro.warehouse.load as warehouse_load
 from audiapro.ingest import ingest_window
 from audiapro.polling import poll_tenant, poll_window
+from audiapro.reconcile import reconcile_day
 from audiapro.ucm.client import UcmClient
 from audiapro.ucm.simulator import FaultConfig, UcmSimulator
 from audiapro.warehouse import get_engine, read_sync_state, tenant_lock, upgrade
@@ -197,3 +199,66 @@ def test_two_concurrent_ticks_store_no_duplicates(pg_url: str) -> None:
     assert len(rows) == len(truth)
     assert start < state.cursor_at
     eng.dispose()
+
+
+def test_exactly_once_through_a_multi_day_outage_with_three_hour_calls(
+    pg_engine: sa.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Faults as above, plus: 3-hour calls (longer than the 2-hour lookback), malformed cdrapi
+    entries, a page cap of 8 x 25 and a three-day outage. Afterwards every closed day reconciles at
+    100 % with nothing left to load."""
+    rng = random.Random(7)
+    sim = simulator(days=6, calls_per_day=90, long_call_share=0.06, max_call_seconds=4 * 3600)
+    sim.clock.set(datetime(2026, 3, 3, 5, tzinfo=UTC))
+    crashes = {"armed": False, "fired": 0}
+    real_commit_cursor = warehouse_load.commit_cursor
+
+    def crashing_commit_cursor(*args: Any, **kwargs: Any) -> Any:
+        if crashes["armed"]:
+            crashes["fired"] += 1
+            raise RuntimeError("injected crash between load and cursor commit")
+        return real_commit_cursor(*args, **kwargs)
+
+    monkeypatch.setattr(warehouse_load, "commit_cursor", crashing_commit_cursor)
+
+    def tick(*, faults: bool = True) -> None:
+        sim.faults = FaultConfig(
+            fault_seed=rng.randrange(1 << 30),
+            cookie_expire_every=rng.choice([0, 5]) if faults else 0,
+            throttle_rate=rng.choice([0.0, 0.05]) if faults else 0.0,
+            http500_rate=rng.choice([0.0, 0.05]) if faults else 0.0,
+            repeat_page_rate=rng.choice([0.0, 0.05]) if faults else 0.0,
+            short_page_rate=rng.choice([0.0, 0.1]) if faults else 0.0,
+            malformed_item_rate=0.01,
+        )
+        crashes["armed"] = faults and rng.random() < 0.1
+        transport = _AdvancingTransport(sim, seconds=rng.choice([0, 30]) if faults else 0)
+        with (
+            contextlib.suppress(Exception),
+            make_client(sim, url, transport=transport, page_size=25, max_pages=8) as client,
+        ):
+            poll_tenant(client, pg_engine, TENANT, now=sim.clock.now(), max_legs=150, max_pieces=12)
+
+    with sim.serve() as url:
+        for _ in range(12):  # a day of ticks every two hours
+            tick()
+            sim.clock.advance(7200)
+        sim.clock.advance(3 * 86400)  # the worker was down for three days
+        for _ in range(12):  # catching up, then a day of ticks
+            tick()
+            sim.clock.advance(7200)
+        sim.clock.set(datetime(2026, 3, 8, 12, tzinfo=UTC))  # every call has ended
+        for _ in range(3):
+            tick(faults=False)
+        crashes["armed"] = False
+        assert crashes["fired"] > 0
+        assert_matches_truth(pg_engine, sim)
+        long_calls = [leg for leg in sim.ground_truth() if int(leg["duration"]) > TENANT.lookback_seconds]
+        assert long_calls, "the campaign must include calls longer than the lookback"
+
+        sim.faults = FaultConfig()
+        with make_client(sim, url) as client:
+            days = [DAY + timedelta(days=k) for k in range(6)]
+            results = [reconcile_day(client, pg_engine, TENANT, day, now=sim.clock.now()) for day in days]
+    assert [r.completeness for r in results] == [1.0] * 6
+    assert sum(r.loaded_now for r in results) == 0 and sum(r.pbx_legs for r in results) > 1000
