@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import random
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 
-from audiapro.warehouse import calls, cdr_legs
-from tests.integration.test_warehouse_frames import T0, leg
+from audiapro.cdr.normalize import NormalizeContext, normalize_legs
+from audiapro.ucm.simulator import SimulatorConfig, UcmSimulator
+from audiapro.warehouse import RunInfo, calls, cdr_legs, load_batch
+from tests.integration.test_warehouse_frames import T0, TENANT, leg
 from tests.integration.test_warehouse_load import load, stored_calls, table_count
 
 FILE = '["2026-03/auto-1772460000-1001-5550123.wav"]'
@@ -130,7 +132,8 @@ def test_talk_matches_a_reference_union_on_random_calls(engine: sa.Engine) -> No
     rng = random.Random(5)
     rows, expected = [], {}
     for call in range(60):
-        session, intervals = f"s{call}", []
+        session = f"s{call}"
+        talk_of: dict[bool, list[tuple[int, int]]] = {True: [], False: []}  # by "is bookkeeping"
         for n in range(rng.randint(1, 6)):
             start, ring, talk = rng.randint(0, 600), rng.randint(0, 30), rng.randint(0, 400)
             answered = rng.random() < 0.7
@@ -146,13 +149,54 @@ def test_talk_matches_a_reference_union_on_random_calls(engine: sa.Engine) -> No
                     lastapp="ForkCDR" if bookkeeping else "Dial",
                 )
             )
-            if answered and not bookkeeping:
-                intervals.append((start + ring, start + ring + talk))
-        if all(row["lastapp"] == "ForkCDR" for row in rows if row["session"] == session):
-            intervals = [(row["answer_at"], row["end_at"]) for row in rows if row["session"] == session]
-            intervals = [(int((a - T0).total_seconds()), int((b - T0).total_seconds())) for a, b in intervals]
-        expected[session] = union_seconds(intervals)
+            if answered:
+                talk_of[bookkeeping].append((start + ring, start + ring + talk))
+        only_copies = all(row["lastapp"] == "ForkCDR" for row in rows if row["session"] == session)
+        expected[session] = union_seconds(talk_of[only_copies])
     load(engine, rows)
     assert {session: call["talk_s"] for session, call in stored_calls(engine).items()} == expected
     with engine.connect() as conn:
         assert conn.scalar(sa.select(sa.func.count()).select_from(calls)) == len(expected)
+
+
+def test_calls_match_the_simulators_truth_over_a_day_with_copies_and_parallel_legs(
+    engine: sa.Engine,
+) -> None:
+    sim = UcmSimulator(
+        SimulatorConfig(
+            seed=31,
+            calls_per_day=250,
+            start=date(2026, 3, 2),
+            days=1,
+            fork_share=0.3,
+            fork_recordings=True,
+            parallel_trunk_share=0.3,
+            twin_leg_share=0.3,
+            long_call_share=0.02,
+            max_call_seconds=4 * 3600,
+        )
+    )
+    legs = sim.ground_truth()
+    truth = sim.call_truth()
+    # The day holds every shape this is about: copies, doubled talk, parallel trunks, long calls.
+    assert sum(call.bookkeeping > 0 for call in truth.values()) > 20
+    assert sum(call.naive_talk_s > call.talk_s > 0 for call in truth.values()) > 30
+    assert sum("&" in raw["lastdata"] for raw in legs) > 10
+    assert any(int(raw["billsec"]) == 3 * 3600 for raw in legs)
+
+    # Loaded in three pieces in AcctId (= end) order, as polls would: calls span batches.
+    batch = normalize_legs(legs, NormalizeContext(tenant=TENANT, timezone=sim.config.tz))
+    assert len(batch.rejects) == 0
+    frame = batch.legs.sort_values("acct_id", key=lambda ids: ids.astype(int)).reset_index(drop=True)
+    for piece in (frame.iloc[:300], frame.iloc[300:600], frame.iloc[600:]):
+        load_batch(engine, tenant=TENANT, legs=piece, rejects=batch.rejects, run=RunInfo(kind="poll"))
+
+    stored = stored_calls(engine)
+    assert set(stored) == set(truth)
+    columns = ("leg_count", "talk_s", "answered", "recording_count", "started_at", "ended_at")
+    mismatched = {
+        session: [(name, stored[session][name], getattr(call, name)) for name in columns]
+        for session, call in truth.items()
+        if any(stored[session][name] != getattr(call, name) for name in columns)
+    }
+    assert mismatched == {}
