@@ -22,7 +22,7 @@ from audiapro.cdr.readers import (
     file_sha256,
     iter_cdr_file,
 )
-from audiapro.cdr.readers.common import MAX_UNDECODABLE_LINE_SHARE, UNPARSED_KEY
+from audiapro.cdr.readers.common import ENCODING_SAMPLE_BYTES, MAX_UNDECODABLE_LINE_SHARE, UNPARSED_KEY
 
 MODERN_HEADERS = [
     "Account Code", "Caller Number", "Caller NAT", "Callee Number", "Callee NAT", "Context", "Caller ID",
@@ -49,6 +49,11 @@ KEY_HEADERS = ["Unique ID", "Source Channel", "Dest. Channel", "Start Time", "La
 def write(path: Path, text: str, *, bom: bool = False, encoding: str = "utf-8") -> Path:
     """Write text byte-exactly (no newline translation)."""
     path.write_bytes((b"\xef\xbb\xbf" if bom else b"") + text.encode(encoding))
+    return path
+
+
+def write_bytes(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
     return path
 
 
@@ -296,10 +301,29 @@ def test_a_file_mostly_not_utf8_is_refused_before_any_chunk(tmp_path: Path) -> N
     assert [r for chunk in read_all(tmp_path / "half.csv") for r in rejects_of(chunk)] == accepted
     export_with_bad_bytes(tmp_path / "latin1.csv", rows, dict.fromkeys(range(limit + 1), b"\xe9"))
     message = (
-        rf"not UTF-8 text: byte 0xE9 on line 2 cannot be decoded, nor can {limit + 1} of its first 11 lines"
+        rf"not UTF-8 text: byte 0xE9 on line 2 cannot be decoded, like {limit} more of its first 11 lines"
     )
     with pytest.raises(ImportFormatError, match=message):
         next(iter_cdr_file(tmp_path / "latin1.csv"))
+
+
+def test_one_bad_row_after_the_header_is_a_row_not_a_refusal(tmp_path: Path) -> None:
+    expected = export_with_bad_bytes(tmp_path / "x.csv", 1, {0: b"\xe9"})  # 1 of 2 lines
+    assert [r for chunk in read_all(tmp_path / "x.csv") for r in rejects_of(chunk)] == expected
+
+
+def test_a_character_cut_by_the_end_of_the_sample_is_no_error(tmp_path: Path) -> None:
+    # Three lines in the sample: the header, a row with a bad byte, and a long row whose "é"s run
+    # past the sample's end, cut within one. Only one line of three is bad: the file loads.
+    head = csv_text([KEY_HEADERS]).encode() + csv_text([key_row(2)]).encode().replace(b"PJSIP/204", b"\xe9")
+    start = head + b"3.7,PJSIP/203-3,"
+    pad = b"x" * ((ENCODING_SAMPLE_BYTES - len(start) - 1) % 2)  # the sample ends after a lead byte
+    long_value = pad + "\u00e9".encode() * (ENCODING_SAMPLE_BYTES // 2)
+    path = write_bytes(tmp_path / "x.csv", start + long_value + b",2026-03-04 10:15:37,Dial\n")
+    assert path.read_bytes()[ENCODING_SAMPLE_BYTES - 1] == 0xC3
+    chunk = one_chunk(path)
+    assert rejects_of(chunk) == [(2, "invalid UTF-8 byte 0xE9 in column 'Dest. Channel'")]
+    assert chunk.frame["uniqueid"].tolist() == ["", "3.7"]
 
 
 def test_a_header_that_is_not_utf8_is_refused(tmp_path: Path) -> None:

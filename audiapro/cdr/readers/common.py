@@ -32,9 +32,13 @@ TEXT_ENCODING: Final = "utf-8-sig"
 UNPARSED_KEY: Final = "__unparsed__"
 #: Bytes at the start of a file that decide whether it is UTF-8 text at all.
 ENCODING_SAMPLE_BYTES: Final = 1 << 18
-#: A file is refused as "not UTF-8" when more than this share of the sample's lines do not decode;
-#: with fewer, each such line is a quarantined row and the rest of the file loads.
+#: A file is refused as "not UTF-8" when more than this share of the sample's lines do not decode
+#: (and at least ``MIN_UNDECODABLE_LINES`` of them); otherwise each such line is a quarantined row
+#: and the rest of the file loads.
 MAX_UNDECODABLE_LINE_SHARE: Final = 0.5
+#: So a sample of one or two lines (a header and one row, a one-line JSON document) with one bad
+#: byte costs that row, not the file.
+MIN_UNDECODABLE_LINES: Final = 2
 #: Error handler of the readers' text decoding: undecodable bytes become lone surrogates (Python's
 #: ``surrogateescape``), so the row holding them can be found and quarantined, and their number is
 #: counted per thread (:func:`bad_bytes_decoded`), so clean text is never searched.
@@ -90,9 +94,10 @@ def check_text_encoding(path: Path) -> None:
 
     Only the start of the file is looked at: a UTF-16 byte-order mark, a NUL byte in the first
     :data:`ENCODING_SAMPLE_BYTES` (UTF-16 without a mark, or a binary file), or more than
-    :data:`MAX_UNDECODABLE_LINE_SHARE` of the sample's lines that do not decode (a file saved in
-    another encoding) refuse the whole file. Below that, a line with bytes that are not UTF-8 is one
-    bad row: the readers quarantine it (see :func:`bad_bytes_reason`) and load the rest.
+    :data:`MAX_UNDECODABLE_LINE_SHARE` of the sample's lines that do not decode, at least
+    :data:`MIN_UNDECODABLE_LINES` of them (a file saved in another encoding), refuse the whole file.
+    Otherwise a line with bytes that are not UTF-8 is one bad row: the readers quarantine it (see
+    :func:`bad_bytes_reason`) and load the rest.
 
     Raises:
         ImportFormatError: The file is UTF-16, binary, or mostly not UTF-8.
@@ -110,32 +115,36 @@ def check_text_encoding(path: Path) -> None:
             "not a text file). Re-export it from the UCM or save it as 'CSV UTF-8'."
         )
     lines = sample.removeprefix(codecs.BOM_UTF8).splitlines()
-    if cut and len(lines) > 1:
-        lines.pop()  # may end in the middle of a character
-    try:
-        b"\n".join(lines).decode("utf-8")
-        return
-    except UnicodeDecodeError:
-        pass
-    bad = _undecodable(lines)
-    if len(bad) > MAX_UNDECODABLE_LINE_SHARE * len(lines):
+    bad = _undecodable(lines, last_cut=cut)
+    if len(bad) >= MIN_UNDECODABLE_LINES and len(bad) > MAX_UNDECODABLE_LINE_SHARE * len(lines):
         number, exc = bad[0]
         raise ImportFormatError(
             f"{path.name} is not UTF-8 text: byte 0x{exc.object[exc.start]:02X} on line {number} cannot be "
-            f"decoded, nor can {len(bad)} of its first {len(lines)} lines. The UCM exports UTF-8; if the "
-            "file was re-saved (e.g. in Excel), save it as 'CSV UTF-8' or export it again."
+            f"decoded, like {len(bad) - 1} more of its first {len(lines)} lines. The UCM exports UTF-8; if "
+            "the file was re-saved (e.g. in Excel), save it as 'CSV UTF-8' or export it again."
         )
 
 
-def _undecodable(lines: list[bytes]) -> list[tuple[int, UnicodeDecodeError]]:
-    """(1-based line number, error) of each line that is not UTF-8."""
-    bad = []
-    for number, line in enumerate(lines, start=1):
-        try:
-            line.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            bad.append((number, exc))
-    return bad
+def _undecodable(lines: list[bytes], *, last_cut: bool) -> list[tuple[int, UnicodeDecodeError]]:
+    """(1-based line number, error) of each line that is not UTF-8.
+
+    ``last_cut``: the last line was cut by the sample's end, maybe within a character, which is
+    not an error.
+    """
+    if _decode_error(b"\n".join(lines), final=not last_cut) is None:  # the usual case: one C pass
+        return []
+    last = len(lines)
+    errors = ((n, _decode_error(line, final=not last_cut or n < last)) for n, line in enumerate(lines, 1))
+    return [(number, exc) for number, exc in errors if exc is not None]
+
+
+def _decode_error(data: bytes, *, final: bool) -> UnicodeDecodeError | None:
+    """Why ``data`` is not UTF-8, or None; ``final=False`` accepts a character cut at the end."""
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(data, final=final)
+    except UnicodeDecodeError as exc:
+        return exc
+    return None
 
 
 class _BadBytes(threading.local):
