@@ -4,6 +4,30 @@ Legs of one call can arrive in different batches (a long call's last leg ends af
 so a call is always rebuilt from *all* of its stored legs, never from one batch in pandas. Only
 sessions that gained, lost or changed a leg in this batch are rebuilt, inside the load transaction.
 Legs without a session belong to no call.
+
+Every leg stays in ``cdr_legs``; a call is computed from the session's *call legs*, so nothing is
+counted twice:
+
+* **Bookkeeping rows are left out.** A ForkCDR row (``lastapp = 'ForkCDR'``) is a copy of another leg
+  (same uniqueid, channels and end), so it changes none of the call's columns: not ``leg_count``,
+  ``talk_s`` or ``recording_count``, not ``answered``/``answered_by`` (the call's answer is its
+  real legs' answer), not ``started_at``/``ended_at``/``duration_s``, not the first leg's
+  ``direction`` and numbers. Only a session whose stored legs are *all* bookkeeping rows (its real
+  leg not loaded, e.g. a filtered export) is described by them, so every session with legs has a call.
+* **talk_s is the length of the union of the answered intervals.** Each ANSWERED call leg talks
+  from ``answer_at`` to ``end_at``; overlapping talk (a leg and its twin over a Local channel, two
+  trunks dialled at once that both answered) counts once, disjoint talk (a transfer, a pickup after
+  parking) adds up. The interval is taken as the ``billsec_s`` seconds that end at ``end_at``: the
+  PBX writes answer and end cut to the second but computes billsec from exact times, so a call with
+  one answered leg keeps ``talk_s = billsec_s`` exactly. (Without ``end_at`` the end is
+  ``start_at + duration_s``; without ``billsec_s`` the interval starts at ``answer_at``.) It is
+  computed in the same pass as the other columns, with one more window per session: each interval
+  adds what lies beyond the latest end of the intervals starting before it.
+* ``leg_count`` counts the call legs; ``recording_count`` counts the *distinct* recording files
+  they list (a file named by two legs counts once).
+* ``answered``: some call leg is ANSWERED; ``answered_by``: the ANSWERED call leg with the longest
+  billsec; ``started_at``/``ended_at``: earliest start, latest end; ``duration_s`` between them;
+  ``direction``, ``src_*``, ``dst_raw``: of the first call leg (earliest start, then uniqueid).
 """
 
 from __future__ import annotations
@@ -13,9 +37,19 @@ from typing import Any, Final
 
 import sqlalchemy as sa
 
-from audiapro.warehouse.dialect import in_small_set, seconds_between, upsert_insert
+from audiapro.warehouse.dialect import (
+    count_distinct_strings,
+    epoch_seconds,
+    in_small_set,
+    joined_text,
+    seconds_between,
+    upsert_insert,
+)
 from audiapro.warehouse.tables import ANSWERED, UtcDateTime, calls, cdr_legs
 from audiapro.warehouse.upsert import changed, touched_sessions
+
+#: ``lastapp`` values of bookkeeping rows: copies of another leg that add nothing to the call.
+BOOKKEEPING_APPS: Final = ("ForkCDR",)
 
 #: Call columns derived from legs; a recomputed call is only written when one of them differs.
 CALL_VALUE_COLUMNS: Final = (
@@ -88,48 +122,158 @@ def _legs_moved(conn: sa.Connection) -> bool:
 def _computed_calls(
     conn: sa.Connection, *, tenant: str, sessions: sa.Select[Any], run_id: int, now: datetime
 ) -> sa.Select[Any]:
+    per_call = _aggregated_legs(conn, _ranked(_call_legs(conn, tenant=tenant, sessions=sessions)))
+    p = per_call.c
+    # Only a call listing several files needs its lists parsed to find a file listed twice.
+    recordings = sa.case(
+        (p.recording_sum > 1, count_distinct_strings(conn, "[" + p.recording_lists + "]")),
+        else_=p.recording_sum,
+    )
+    return (
+        sa.select(
+            sa.literal(tenant).label("tenant"),
+            *(p[name] for name in _AGGREGATED),
+            recordings.label("recording_count"),
+            sa.literal(run_id, sa.BigInteger).label("ingest_run_id"),
+            sa.literal(run_id, sa.BigInteger).label("last_ingest_run_id"),
+            sa.literal(now, UtcDateTime).label("created_at"),
+            sa.literal(now, UtcDateTime).label("updated_at"),
+        )
+        # SQLite needs a WHERE in INSERT ... SELECT ... ON CONFLICT to parse it; harmless elsewhere.
+        .where(sa.true())
+    )
+
+
+def _call_legs(conn: sa.Connection, *, tenant: str, sessions: sa.Select[Any]) -> sa.Subquery:
+    """The call legs of the sessions (see the module docstring) with their talk intervals.
+
+    ``talk_to``/``answer_s`` are epoch seconds of answered legs (NULL otherwise).
+    """
     legs = cdr_legs
     is_answered = legs.c.disposition == ANSWERED
+    end_s = sa.func.coalesce(
+        epoch_seconds(conn, legs.c.end_at),
+        epoch_seconds(conn, legs.c.start_at) + legs.c.duration_s,
+        epoch_seconds(conn, legs.c.answer_at) + legs.c.billsec_s,
+    )
+    # A bookkeeping row counts only when its session has no other leg: an index probe run for
+    # bookkeeping rows alone (a few percent of the legs), cheaper than a window over all of them.
+    real = cdr_legs.alias("real")
+    real_leg_exists = sa.exists().where(
+        real.c.tenant == legs.c.tenant, real.c.session == legs.c.session, _not_bookkeeping(real)
+    )
+    return (
+        sa.select(
+            *(legs.c[name] for name in _LEG_COLUMNS_USED),
+            sa.case((is_answered, 1), else_=0).label("answered"),
+            sa.case((is_answered, end_s)).label("talk_to"),
+            sa.case((is_answered, epoch_seconds(conn, legs.c.answer_at))).label("answer_s"),
+        )
+        .where(
+            legs.c.tenant == tenant,
+            in_small_set(conn, legs.c.session, sessions),
+            sa.or_(_not_bookkeeping(legs), ~real_leg_exists),
+        )
+        .subquery("call_legs")
+    )
+
+
+def _not_bookkeeping(legs: sa.FromClause) -> sa.ColumnElement[bool]:
+    """The leg is a call leg of its own (a NULL ``lastapp`` is one too)."""
+    return sa.func.coalesce(legs.c.lastapp, "").not_in(BOOKKEEPING_APPS)
+
+
+#: Columns of ``_aggregated_legs`` that are call columns as they are.
+_AGGREGATED: Final = (
+    "session",
+    "started_at",
+    "ended_at",
+    "direction",
+    "answered",
+    "answered_by",
+    "leg_count",
+    "talk_s",
+    "duration_s",
+    "src_e164",
+    "src_raw",
+    "dst_raw",
+)
+
+#: The ``cdr_legs`` columns a call is computed from.
+_LEG_COLUMNS_USED: Final = (
+    "session",
+    "start_at",
+    "end_at",
+    "uniqueid",
+    "leg_key",
+    "direction",
+    "billsec_s",
+    "recording_files",
+    "recording_count",
+    "answered_by",
+    "src_e164",
+    "src_raw",
+    "dst_raw",
+)
+
+
+def _ranked(legs: sa.Subquery) -> sa.Subquery:
+    """The call legs with their rank as first leg and as answering leg, and their talk interval.
+
+    ``covered_until``: the latest end among the answered intervals that start before this one.
+    """
+    c = legs.c
     # "First leg": earliest start; ties by uniqueid in numeric order ("<epoch>.<seq>": shorter text
     # first, then lexical), then leg_key, so the choice never depends on arrival order.
     first_order = (
-        legs.c.start_at.asc().nulls_last(),
-        sa.func.length(legs.c.uniqueid).asc().nulls_last(),
-        legs.c.uniqueid.asc().nulls_last(),
-        legs.c.leg_key.asc(),
+        c.start_at.asc().nulls_last(),
+        sa.func.length(c.uniqueid).asc().nulls_last(),
+        c.uniqueid.asc().nulls_last(),
+        c.leg_key.asc(),
     )
-    answer_order = (sa.case((is_answered, 0), else_=1), legs.c.billsec_s.desc().nulls_last(), *first_order)
-    ranked = (
-        sa.select(
-            legs.c.session,
-            legs.c.start_at,
-            legs.c.end_at,
-            legs.c.direction,
-            legs.c.billsec_s,
-            legs.c.recording_count,
-            legs.c.answered_by,
-            legs.c.src_e164,
-            legs.c.src_raw,
-            legs.c.dst_raw,
-            sa.case((is_answered, 1), else_=0).label("answered"),
-            sa.func.row_number().over(partition_by=legs.c.session, order_by=first_order).label("first_rank"),
-            sa.func.row_number()
-            .over(partition_by=legs.c.session, order_by=answer_order)
-            .label("answer_rank"),
-        )
-        .where(legs.c.tenant == tenant, in_small_set(conn, legs.c.session, sessions))
-        .subquery("ranked")
-    )
+    answer_order = (c.answered.desc(), c.billsec_s.desc().nulls_last(), *first_order)
+    talk_from = sa.func.coalesce(c.talk_to - c.billsec_s, c.answer_s)
+    return sa.select(
+        c.session,
+        c.start_at,
+        c.end_at,
+        c.direction,
+        c.answered_by,
+        c.src_e164,
+        c.src_raw,
+        c.dst_raw,
+        c.recording_files,
+        c.recording_count,
+        c.answered,
+        talk_from.label("talk_from"),
+        c.talk_to,
+        sa.func.max(c.talk_to)
+        .over(partition_by=c.session, order_by=(talk_from, c.talk_to), rows=(None, -1))
+        .label("covered_until"),
+        sa.func.row_number().over(partition_by=c.session, order_by=first_order).label("first_rank"),
+        sa.func.row_number().over(partition_by=c.session, order_by=answer_order).label("answer_rank"),
+    ).subquery("ranked")
+
+
+def _aggregated_legs(conn: sa.Connection, ranked: sa.Subquery) -> sa.Subquery:
+    """Per session, every call column computed from its ranked call legs.
+
+    For the file count: ``recording_sum`` (files listed, over all legs) and ``recording_lists``
+    (the JSON lists of the legs listing any, joined by commas).
+    """
     r = ranked.c
 
     def of_first_leg(column: Any) -> Any:
         return sa.func.max(sa.case((r.first_rank == 1, column)))
 
+    # Sweep over the answered intervals by start: each adds only what lies beyond the latest end
+    # of those before it (whatever the order among equal starts), so overlaps count once.
+    covered_from = sa.case((r.covered_until > r.talk_from, r.covered_until), else_=r.talk_from)
+    added = sa.case((r.talk_to > covered_from, r.talk_to - covered_from), else_=0)
     started_at = sa.func.min(r.start_at)
     ended_at = sa.func.max(r.end_at)
     return (
         sa.select(
-            sa.literal(tenant).label("tenant"),
             r.session.label("session"),
             started_at.label("started_at"),
             ended_at.label("ended_at"),
@@ -139,18 +283,16 @@ def _computed_calls(
                 "answered_by"
             ),
             sa.func.count().label("leg_count"),
-            sa.func.coalesce(sa.func.sum(r.answered * sa.func.coalesce(r.billsec_s, 0)), 0).label("talk_s"),
+            sa.cast(sa.func.round(sa.func.coalesce(sa.func.sum(added), 0)), sa.Integer).label("talk_s"),
             seconds_between(conn, started_at, ended_at).label("duration_s"),
-            sa.func.coalesce(sa.func.sum(r.recording_count), 0).label("recording_count"),
             of_first_leg(r.src_e164).label("src_e164"),
             of_first_leg(r.src_raw).label("src_raw"),
             of_first_leg(r.dst_raw).label("dst_raw"),
-            sa.literal(run_id, sa.BigInteger).label("ingest_run_id"),
-            sa.literal(run_id, sa.BigInteger).label("last_ingest_run_id"),
-            sa.literal(now, UtcDateTime).label("created_at"),
-            sa.literal(now, UtcDateTime).label("updated_at"),
+            sa.func.coalesce(sa.func.sum(r.recording_count), 0).label("recording_sum"),
+            joined_text(conn, sa.case((r.recording_count > 0, r.recording_files)), ",").label(
+                "recording_lists"
+            ),
         )
-        # SQLite needs a WHERE in INSERT ... SELECT ... ON CONFLICT to parse it; harmless elsewhere.
-        .where(sa.true())
         .group_by(r.session)
+        .subquery("per_call")
     )

@@ -9,6 +9,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 POSTGRES = "postgresql"
 SQLITE = "sqlite"
+_UNIX_EPOCH_JULIAN_DAY = 2440587.5
+_SECONDS_PER_DAY = 86400.0
 
 
 def upsert_insert(conn: sa.Connection, table: sa.Table) -> Any:
@@ -27,6 +29,40 @@ def seconds_between(conn: sa.Connection, start: Any, end: Any) -> sa.ColumnEleme
     # SQLite keeps timestamps as text; julianday() reads that format, in days.
     days = sa.func.julianday(end) - sa.func.julianday(start)
     return sa.cast(sa.func.round(days * 86400), sa.Integer)
+
+
+def epoch_seconds(conn: sa.Connection, instant: Any) -> sa.ColumnElement[Any]:
+    """Seconds since 1970-01-01 UTC of a stored instant, as a float (NULL stays NULL).
+
+    Fractions are kept (timestamps may carry microseconds), so sums of differences round once.
+    """
+    if conn.dialect.name == POSTGRES:
+        # date_part() is double precision; EXTRACT is numeric since PG 14, several times slower.
+        return sa.func.date_part("epoch", instant, type_=sa.Float)
+    # julianday() of SQLite's UTC text timestamps, shifted to the Unix epoch (Julian day 2440587.5).
+    return (sa.func.julianday(instant, type_=sa.Float) - _UNIX_EPOCH_JULIAN_DAY) * _SECONDS_PER_DAY
+
+
+def joined_text(conn: sa.Connection, text: Any, separator: str) -> sa.FunctionElement[Any]:
+    """Aggregate: the values of ``text`` joined by ``separator`` (NULL when there is none)."""
+    if conn.dialect.name == POSTGRES:
+        return sa.func.string_agg(text, sa.literal(separator), type_=sa.Text)
+    return sa.func.group_concat(text, sa.literal(separator), type_=sa.Text)
+
+
+def count_distinct_strings(conn: sa.Connection, arrays: Any) -> sa.ScalarSelect[Any]:
+    """Scalar subquery: the number of distinct strings in a JSON array of string arrays (text)."""
+    if conn.dialect.name == POSTGRES:
+        lists = sa.func.json_array_elements(sa.cast(arrays, postgresql.JSON)).table_valued("value")
+        strings = sa.func.json_array_elements_text(lists.c.value).table_valued("value")
+    else:
+        lists = sa.func.json_each(arrays).table_valued("value")
+        strings = sa.func.json_each(lists.c.value).table_valued("value")
+    return (
+        sa.select(sa.func.count(sa.distinct(strings.c.value)))
+        .select_from(lists.join(strings, sa.true()))
+        .scalar_subquery()
+    )
 
 
 def in_small_set(conn: sa.Connection, column: Any, values: sa.Select[Any]) -> sa.ColumnElement[bool]:

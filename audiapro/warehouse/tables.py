@@ -135,15 +135,16 @@ calls = sa.Table(
     sa.Column("id", IdType, primary_key=True, autoincrement=True),
     sa.Column("tenant", sa.Text, nullable=False),
     sa.Column("session", sa.Text, nullable=False),
+    # Computed from the session's call legs: ForkCDR bookkeeping rows left out (see warehouse.calls).
     sa.Column("started_at", UtcDateTime),  # earliest leg start
     sa.Column("ended_at", UtcDateTime),  # latest leg end
     sa.Column("direction", sa.Text),  # of the first leg
     sa.Column("answered", sa.Boolean, nullable=False),  # any leg ANSWERED
     sa.Column("answered_by", sa.Text),  # answered leg with the longest billsec
     sa.Column("leg_count", sa.Integer, nullable=False),
-    sa.Column("talk_s", sa.Integer, nullable=False),  # billsec summed over answered legs
+    sa.Column("talk_s", sa.Integer, nullable=False),  # union of the answered legs' talk intervals
     sa.Column("duration_s", sa.Integer),  # ended_at - started_at
-    sa.Column("recording_count", sa.Integer, nullable=False),
+    sa.Column("recording_count", sa.Integer, nullable=False),  # distinct recording files
     sa.Column("src_e164", sa.Text),  # first leg's numbers
     sa.Column("src_raw", sa.Text),
     sa.Column("dst_raw", sa.Text),

@@ -6,6 +6,7 @@ cdrapi answers), so the warehouse can be compared with the legs the API path pro
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import json
@@ -222,6 +223,40 @@ def test_bad_rows_are_quarantined_with_line_and_reason_while_good_rows_load(
     }
     assert [(r.line, r.reason) for r in listed] == expected
     assert table_count(engine, cdr_legs) == good
+
+
+def test_a_byte_that_is_not_utf8_costs_one_row_not_the_file(
+    engine: sa.Engine, truth: list[dict[str, str]], api_keys: set[str], tmp_path: Path
+) -> None:
+    path = write_ui_export(truth, tmp_path / "export.csv")
+    lines = path.read_bytes().split(b"\n")
+    line = len(lines) // 2  # 1-based number of the physical line lines[line - 1]
+    name = truth[line - 2]["caller_name"] or truth[line - 2]["uniqueid"]
+    assert name.encode() in lines[line - 1]
+    # Someone fixed a name in a text editor that saved it as Latin-1: one byte 0xE9.
+    lines[line - 1] = lines[line - 1].replace(name.encode(), name.encode() + b"\xe9", 1)
+    path.write_bytes(b"\n".join(lines))
+    summary = import_file(path, engine, TENANT, chunk_rows=20)
+    assert (summary.read, summary.new, summary.rejected) == (len(truth), len(truth) - 1, 1)
+    with engine.connect() as conn:
+        stored = conn.execute(sa.select(rejected_rows)).mappings().one()
+    assert stored["position"] == line and stored["source"] == "csv"
+    assert stored["reason"].startswith("invalid UTF-8 byte 0xE9 in column ")
+    assert json.loads(stored["raw"]) == {
+        "__unparsed__": lines[line - 1].rstrip(b"\r").decode("utf-8", "backslashreplace")
+    }
+    assert len(set(leg_rows(engine)) - api_keys) == 0  # every other leg loaded, as the API gives it
+
+
+def test_a_utf16_export_is_refused_before_anything_is_written(
+    engine: sa.Engine, truth: list[dict[str, str]], tmp_path: Path
+) -> None:
+    utf8 = write_ui_export(truth, tmp_path / "export.csv")
+    path = tmp_path / "utf16.csv"
+    path.write_bytes(codecs.BOM_UTF16_LE + utf8.read_text(encoding="utf-8").encode("utf-16-le"))
+    with pytest.raises(ImportFormatError, match=r"utf16\.csv is UTF-16 text; .* save it as 'CSV UTF-8'"):
+        import_file(path, engine, TENANT)
+    assert table_count(engine, imported_files) == 0 and table_count(engine, cdr_legs) == 0
 
 
 def test_file_without_leg_identity_columns_is_refused_before_anything_is_written(

@@ -154,7 +154,13 @@ def test_calls_recomputed_across_batches(engine: sa.Engine) -> None:
     assert (call["leg_count"], call["answered"], call["answered_by"], call["talk_s"]) == (1, False, None, 0)
 
     answered = leg(
-        "b", start=T0 + timedelta(seconds=2), ring_s=3, billsec=95, answered_by="1002", recording_count=1
+        "b",
+        start=T0 + timedelta(seconds=2),
+        ring_s=3,
+        billsec=95,
+        answered_by="1002",
+        recording_files='["2026-03/auto-1.wav"]',
+        recording_count=1,
     )
     short = leg("c", start=T0 + timedelta(seconds=1), ring_s=1, billsec=10, answered_by="1003")
     result = load(engine, [ring, answered, short])
@@ -163,7 +169,8 @@ def test_calls_recomputed_across_batches(engine: sa.Engine) -> None:
     assert call["leg_count"] == 3
     assert call["answered"] is True
     assert call["answered_by"] == "1002"  # the answered leg with the longest billsec
-    assert call["talk_s"] == 105
+    # Talk is the union of the answered intervals: c talks T0+2..T0+12, b T0+5..T0+100.
+    assert call["talk_s"] == 98
     assert call["started_at"] == T0
     assert call["ended_at"] == T0 + timedelta(seconds=100)
     assert call["duration_s"] == 100

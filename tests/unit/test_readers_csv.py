@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import threading
 import time
 import tracemalloc
 from pathlib import Path
@@ -21,6 +22,7 @@ from audiapro.cdr.readers import (
     file_sha256,
     iter_cdr_file,
 )
+from audiapro.cdr.readers.common import ENCODING_SAMPLE_BYTES, MAX_UNDECODABLE_LINE_SHARE, UNPARSED_KEY
 
 MODERN_HEADERS = [
     "Account Code", "Caller Number", "Caller NAT", "Callee Number", "Callee NAT", "Context", "Caller ID",
@@ -47,6 +49,11 @@ KEY_HEADERS = ["Unique ID", "Source Channel", "Dest. Channel", "Start Time", "La
 def write(path: Path, text: str, *, bom: bool = False, encoding: str = "utf-8") -> Path:
     """Write text byte-exactly (no newline translation)."""
     path.write_bytes((b"\xef\xbb\xbf" if bom else b"") + text.encode(encoding))
+    return path
+
+
+def write_bytes(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
     return path
 
 
@@ -211,12 +218,130 @@ def test_header_only_gives_no_chunks(tmp_path: Path) -> None:
     assert read_all(write(tmp_path / "x.csv", csv_text([KEY_HEADERS]))) == []
 
 
-def test_non_utf8_file_fails_before_any_chunk_with_the_line(tmp_path: Path) -> None:
-    rows = [KEY_HEADERS, key_row(2), key_row(3), [*key_row(4)[:4], "Dial"]]
-    text = csv_text(rows).replace("PJSIP/204-00000004", "Jos\u00e9")
-    path = write(tmp_path / "x.csv", text, encoding="latin-1")
-    with pytest.raises(ImportFormatError, match=r"not UTF-8 text: byte 0xE9 on line 4"):
-        next(iter_cdr_file(path))
+def test_a_row_with_a_byte_that_is_not_utf8_is_quarantined_and_the_rest_loads(tmp_path: Path) -> None:
+    rows = [KEY_HEADERS, key_row(2), key_row(3), [*key_row(4)[:2], "Jos\u00e9", *key_row(4)[3:]], key_row(5)]
+    path = write(tmp_path / "x.csv", csv_text(rows), encoding="latin-1")  # one value saved in Latin-1
+    chunk = one_chunk(path)
+    assert chunk.positions == [2, 3, 4, 5]
+    assert rejects_of(chunk) == [(4, "invalid UTF-8 byte 0xE9 in column 'Dest. Channel'")]
+    assert chunk.frame["uniqueid"].tolist() == ["2.7", "3.7", "", "5.7"]
+    # The raw line is kept, its bad byte written out as text.
+    raw = "4.7,PJSIP/203-00000004,Jos\\xe9,2026-03-04 10:15:37,Dial"
+    assert json.loads(chunk.raw_json[2]) == {UNPARSED_KEY: raw}
+    assert [text.encode("utf-8") for text in chunk.raw_json]  # valid text throughout
+
+
+def export_with_bad_bytes(
+    path: Path, rows: int, bad: dict[int, bytes], multiline: frozenset[int] = frozenset()
+) -> list[tuple[int, str]]:
+    """Write an export of ``rows`` data rows; row ``i`` in ``bad`` gets those bytes in its Dest.
+    Channel, rows in ``multiline`` a quoted two-line Source Channel. Returns the expected rejects."""
+    out, expected, line = [",".join(KEY_HEADERS).encode() + b"\n"], [], 2
+    for i in range(rows):
+        row = key_row(line)
+        if i in multiline:
+            row[1] = "two\nlines"
+        text = csv_text([row]).encode()
+        if i in bad:
+            text = text.replace(row[2].encode(), b"x" + bad[i] + b"y")
+            expected.append((line, f"invalid UTF-8 byte 0x{bad[i][0]:02X} in column 'Dest. Channel'"))
+        out.append(text)
+        line += text.count(b"\n")
+    path.write_bytes(b"".join(out))
+    return expected
+
+
+#: Bad bytes in the first row (decoded with the header), past the first batch and the decoder's
+#: read-ahead, at a batch boundary, inside a multi-line record, a character cut short, two in a row.
+BAD_ROWS = {
+    0: b"\xe9",
+    900: b"\xe9",
+    1023: b"\xe9",
+    1024: b"\x80",
+    2500: b"\xe9",
+    2600: b"\xc3",
+    2700: b"\xff\xfe",
+}
+
+
+@pytest.mark.parametrize("chunk_rows", [7, 1000, 50_000])
+def test_bad_bytes_anywhere_cost_only_their_rows(tmp_path: Path, chunk_rows: int) -> None:
+    path = tmp_path / "x.csv"
+    expected = export_with_bad_bytes(path, 3000, BAD_ROWS, multiline=frozenset({2499, 2500}))
+    # The last row ends the file in the middle of a character (no line break).
+    path.write_bytes(path.read_bytes() + b"9.9,a,b,2026-03-04 10:15:37,Dial\xe2\x82")
+    after_rows = 1 + 3000 + 2  # the header, one line per row, one more per multi-line row
+    expected.append((after_rows + 1, "invalid UTF-8 byte 0xE2 in column 'Last app.'"))
+    chunks = read_all(path, chunk_rows)
+    assert [r for chunk in chunks for r in rejects_of(chunk)] == expected
+    uniqueids = [u for chunk in chunks for u in chunk.frame["uniqueid"] if u]
+    assert len(uniqueids) == 3000 - len(BAD_ROWS) and len(set(uniqueids)) == len(uniqueids)
+
+
+def test_the_reader_may_move_between_threads(tmp_path: Path) -> None:
+    path = tmp_path / "x.csv"
+    expected = export_with_bad_bytes(path, 3000, BAD_ROWS)
+    chunks = iter_cdr_file(path, chunk_rows=300)
+    produced: list[RawChunk | None] = []
+
+    def produce_one() -> None:
+        produced.append(next(chunks, None))
+
+    while not produced or produced[-1] is not None:  # every chunk produced in a thread of its own
+        thread = threading.Thread(target=produce_one)
+        thread.start()
+        thread.join()
+    assert [r for chunk in produced if chunk is not None for r in rejects_of(chunk)] == expected
+
+
+def test_a_file_mostly_not_utf8_is_refused_before_any_chunk(tmp_path: Path) -> None:
+    rows = 10  # the header and 10 rows: 11 lines
+    limit = int(MAX_UNDECODABLE_LINE_SHARE * (rows + 1))
+    accepted = export_with_bad_bytes(tmp_path / "half.csv", rows, dict.fromkeys(range(limit), b"\xe9"))
+    assert [r for chunk in read_all(tmp_path / "half.csv") for r in rejects_of(chunk)] == accepted
+    export_with_bad_bytes(tmp_path / "latin1.csv", rows, dict.fromkeys(range(limit + 1), b"\xe9"))
+    message = (
+        rf"not UTF-8 text: byte 0xE9 on line 2 cannot be decoded, like {limit} more of its first 11 lines"
+    )
+    with pytest.raises(ImportFormatError, match=message):
+        next(iter_cdr_file(tmp_path / "latin1.csv"))
+
+
+def test_one_bad_row_after_the_header_is_a_row_not_a_refusal(tmp_path: Path) -> None:
+    expected = export_with_bad_bytes(tmp_path / "x.csv", 1, {0: b"\xe9"})  # 1 of 2 lines
+    assert [r for chunk in read_all(tmp_path / "x.csv") for r in rejects_of(chunk)] == expected
+
+
+def test_a_character_cut_by_the_end_of_the_sample_is_no_error(tmp_path: Path) -> None:
+    # Three lines in the sample: the header, a row with a bad byte, and a long row whose "é"s run
+    # past the sample's end, cut within one. Only one line of three is bad: the file loads.
+    head = csv_text([KEY_HEADERS]).encode() + csv_text([key_row(2)]).encode().replace(b"PJSIP/204", b"\xe9")
+    start = head + b"3.7,PJSIP/203-3,"
+    pad = b"x" * ((ENCODING_SAMPLE_BYTES - len(start) - 1) % 2)  # the sample ends after a lead byte
+    long_value = pad + "\u00e9".encode() * (ENCODING_SAMPLE_BYTES // 2)
+    path = write_bytes(tmp_path / "x.csv", start + long_value + b",2026-03-04 10:15:37,Dial\n")
+    assert path.read_bytes()[ENCODING_SAMPLE_BYTES - 1] == 0xC3
+    chunk = one_chunk(path)
+    assert rejects_of(chunk) == [(2, "invalid UTF-8 byte 0xE9 in column 'Dest. Channel'")]
+    assert chunk.frame["uniqueid"].tolist() == ["", "3.7"]
+
+
+def test_a_header_that_is_not_utf8_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "x.csv"
+    path.write_bytes(
+        ",".join(KEY_HEADERS).encode() + b",Caller N\xe4me\n" + csv_text([[*key_row(2), "x"]]).encode()
+    )
+    with pytest.raises(
+        ImportFormatError, match=r"header row \(line 1\) is not UTF-8 text: invalid UTF-8 byte 0xE4"
+    ):
+        read_all(path)
+
+
+def test_utf16_without_byte_order_mark_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "x.csv"
+    path.write_bytes(csv_text([KEY_HEADERS, key_row(2)]).encode("utf-16-le"))
+    with pytest.raises(ImportFormatError, match="not UTF-8 text: it holds NUL bytes"):
+        read_all(path)
 
 
 def test_utf16_file_is_refused_clearly(tmp_path: Path) -> None:

@@ -166,6 +166,47 @@ def test_json_lines_with_bom_and_crlf(tmp_path: Path) -> None:
     assert rows(path) == [(1, "1", ""), (2, "2", "")]
 
 
+def with_bytes(document_text: str, marker: str, raw: bytes) -> bytes:
+    """UTF-8 text of ``document_text`` with ``marker`` replaced by the raw bytes ``raw``."""
+    return document_text.encode("utf-8").replace(marker.encode(), raw)
+
+
+def test_a_leg_holding_bytes_that_are_not_utf8_is_quarantined_alone(tmp_path: Path) -> None:
+    document = {"cdr_root": [leg(1), grouped(leg(2), leg(3, caller_name="Jos@@"), leg(4)), leg(5)]}
+    path = tmp_path / "x.json"
+    path.write_bytes(with_bytes(json.dumps(document, indent=1), "@@", b"\xe9"))  # saved in Latin-1
+    result = rows(path, chunk_rows=2)
+    assert [(pos, acct, reason) for pos, acct, reason in result] == [
+        (1, "1", ""), (2, "2", ""), (3, "", "invalid UTF-8 byte 0xE9 in column 'caller_name'"), (4, "4", ""),
+        (5, "5", ""),
+    ]  # fmt: skip
+    raw = json.loads(read_all(path)[0].raw_json[2])
+    assert (raw["AcctId"], raw["caller_name"]) == ("3", "Jos\\xe9")
+
+
+def test_json_lines_with_bytes_that_are_not_utf8(tmp_path: Path) -> None:
+    lines = [
+        json.dumps(leg(1)),
+        json.dumps(leg(2, caller_name="Jos@@")),
+        '{"AcctId": @@}',
+        json.dumps(leg(4)),
+    ]
+    path = tmp_path / "x.jsonl"
+    path.write_bytes(with_bytes("\n".join(lines) + "\n", "@@", b"\xff"))
+    result = rows(path)
+    assert [(pos, acct) for pos, acct, _ in result] == [(1, "1"), (2, ""), (3, ""), (4, "4")]
+    assert result[1][2] == "invalid UTF-8 byte 0xFF in column 'caller_name'"
+    assert result[2][2].startswith("line 3 is not valid JSON")
+    assert json.loads(read_all(path)[0].raw_json[2]) == {"__unparsed__": '{"AcctId": \\xff}'}
+
+
+def test_a_byte_that_is_not_utf8_outside_a_string_breaks_the_document(tmp_path: Path) -> None:
+    path = tmp_path / "x.json"
+    path.write_bytes(with_bytes(json.dumps({"cdr_root": [leg(1), leg(2)]}, indent=1), '"2"', b"\xe9"))
+    with pytest.raises(ImportFormatError, match=r"is not a readable JSON document: .* \(line \d+\)"):
+        read_all(path)
+
+
 def test_empty_list_gives_no_chunks(tmp_path: Path) -> None:
     assert read_all(save(tmp_path / "x.json", {"cdr_root": []})) == []
     assert read_all(save(tmp_path / "y.json", [])) == []

@@ -9,10 +9,15 @@ Memory is bounded by ``chunk_rows``, not by the file size: CSV is parsed record 
 document is walked item by item (:mod:`audiapro.cdr.readers.jsonstream`). A row that cannot be read
 (wrong number of fields, an item that is not an object, a JSON Lines line that is not JSON) is never
 dropped and never stops the file: it comes out with its reason in the ``__reject__`` column, its
-position and its raw text, and normalization quarantines it. Whole-file problems (no key columns,
-not UTF-8, not JSON) raise :class:`ImportFormatError` before the first chunk; only a JSON document
-that breaks off part-way raises it later, where the break is (load a file's chunks in one
-transaction if all-or-nothing matters).
+position and its raw text, and normalization quarantines it. So does a row holding bytes that are
+not UTF-8 (reason ``invalid UTF-8 byte 0xE9 in column 'Caller Name'``, raw text with the bytes
+written as ``\\xe9``): CSV quarantines the record, JSON the leg whose values hold them (a bad byte
+outside a JSON string is a syntax error: in JSON Lines that line is rejected, a JSON document is
+refused where it happens, as below). Whole-file problems (no key columns, not UTF-8 at all: UTF-16,
+NUL bytes, or more than half of the first 256 KiB's lines undecodable, see
+:func:`.common.check_text_encoding`; not JSON) raise :class:`ImportFormatError` before the first
+chunk; only a JSON document that breaks off part-way raises it later, where the break is (load a
+file's chunks in one transaction if all-or-nothing matters).
 
 Positions: CSV rows carry the physical line their record starts on (the header is line 1, so the
 first data row of a plain export is line 2; line breaks inside quoted fields, blank lines and an Excel
@@ -32,7 +37,7 @@ from audiapro.cdr.readers.common import (
     READ_BLOCK_BYTES,
     ImportFormatError,
     RawChunk,
-    check_utf8,
+    check_text_encoding,
     file_sha256,
 )
 from audiapro.cdr.readers.csvfile import iter_csv
@@ -99,7 +104,7 @@ def iter_cdr_file(
 
 def _iter(path: Path, chunk_rows: int) -> Generator[RawChunk, None, None]:
     file_format = detect_format(path)
-    check_utf8(path)
+    check_text_encoding(path)
     if file_format == "csv":
         yield from iter_csv(path, chunk_rows)
     else:

@@ -1,11 +1,19 @@
-"""Pieces every CDR file reader shares: the chunk type, the error type, text decoding, chunk building."""
+"""Pieces every CDR file reader shares: the chunk type, the error type, text decoding, chunk building.
+
+Text decoding: a file that is not UTF-8 at all is refused up front (:func:`check_text_encoding`);
+otherwise it is decoded with :data:`COUNTING_ERRORS`, so a stray undecodable byte (one row edited in
+another encoding) costs only the row that holds it, which is quarantined with its position, the
+byte, the column and its raw text (bytes written as ``\\xNN``).
+"""
 
 from __future__ import annotations
 
 import codecs
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+import re
+import threading
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -22,8 +30,26 @@ DEFAULT_CHUNK_ROWS: Final = 50_000
 TEXT_ENCODING: Final = "utf-8-sig"
 #: Key holding the text of a record that could not be parsed at all, in its raw JSON.
 UNPARSED_KEY: Final = "__unparsed__"
+#: Bytes at the start of a file that decide whether it is UTF-8 text at all.
+ENCODING_SAMPLE_BYTES: Final = 1 << 18
+#: A file is refused as "not UTF-8" when more than this share of the sample's lines do not decode
+#: (and at least ``MIN_UNDECODABLE_LINES`` of them); otherwise each such line is a quarantined row
+#: and the rest of the file loads.
+MAX_UNDECODABLE_LINE_SHARE: Final = 0.5
+#: So a sample of one or two lines (a header and one row, a one-line JSON document) with one bad
+#: byte costs that row, not the file.
+MIN_UNDECODABLE_LINES: Final = 2
+#: Error handler of the readers' text decoding: undecodable bytes become lone surrogates (Python's
+#: ``surrogateescape``), so the row holding them can be found and quarantined, and their number is
+#: counted per thread (:func:`bad_bytes_decoded`), so clean text is never searched.
+COUNTING_ERRORS: Final = "audiapro-count-bad-bytes"
+#: Error handler for text decoded a second time (not counted again).
+ESCAPE_ERRORS: Final = "surrogateescape"
 
 _UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+#: What ``surrogateescape`` turns an undecodable byte 0xNN into: the lone surrogate U+DCNN.
+_SURROGATE_BASE = 0xDC00
+_BAD_BYTE = re.compile("[\udc80-\udcff]")
 
 
 class ImportFormatError(ValueError):
@@ -63,40 +89,121 @@ def file_sha256(path: str | Path) -> str:
         return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
-def check_utf8(path: Path) -> None:
-    """Make sure the whole file decodes as UTF-8 before any row is produced.
+def check_text_encoding(path: Path) -> None:
+    """Refuse a file that is not UTF-8 text at all, before any row is produced.
 
-    Checking up front (one fast sequential read) means a wrongly encoded file fails as a whole with a
-    clear message instead of after some chunks have already been loaded.
+    Only the start of the file is looked at: a UTF-16 byte-order mark, a NUL byte in the first
+    :data:`ENCODING_SAMPLE_BYTES` (UTF-16 without a mark, or a binary file), or more than
+    :data:`MAX_UNDECODABLE_LINE_SHARE` of the sample's lines that do not decode, at least
+    :data:`MIN_UNDECODABLE_LINES` of them (a file saved in another encoding), refuse the whole file.
+    Otherwise a line with bytes that are not UTF-8 is one bad row: the readers quarantine it (see
+    :func:`bad_bytes_reason`) and load the rest.
 
     Raises:
-        ImportFormatError: The file is UTF-16 or contains bytes that are not UTF-8.
+        ImportFormatError: The file is UTF-16, binary, or mostly not UTF-8.
     """
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    lines_before = 0
     with open(path, "rb") as fh:
-        head = fh.read(2)
-        if head in _UTF16_BOMS:
-            raise ImportFormatError(
-                f"{path.name} is UTF-16 text; re-export it from the UCM or save it as 'CSV UTF-8'."
-            )
-        block = head + fh.read(READ_BLOCK_BYTES)
-        while block:
-            try:
-                decoder.decode(block, final=False)
-            except UnicodeDecodeError as exc:
-                line = lines_before + block.count(b"\n", 0, exc.start) + 1
-                raise ImportFormatError(
-                    f"{path.name} is not UTF-8 text: byte 0x{block[exc.start]:02X} on line {line} cannot be "
-                    "decoded. The UCM exports UTF-8; if the file was re-saved (e.g. in Excel), save it as "
-                    "'CSV UTF-8' or export it again."
-                ) from None
-            lines_before += block.count(b"\n")
-            block = fh.read(READ_BLOCK_BYTES)
-        try:
-            decoder.decode(b"", final=True)
-        except UnicodeDecodeError:
-            raise ImportFormatError(f"{path.name} ends in the middle of a UTF-8 character.") from None
+        sample = fh.read(ENCODING_SAMPLE_BYTES)
+        cut = bool(fh.read(1))
+    if sample[:2] in _UTF16_BOMS:
+        raise ImportFormatError(
+            f"{path.name} is UTF-16 text; re-export it from the UCM or save it as 'CSV UTF-8'."
+        )
+    if b"\x00" in sample:
+        raise ImportFormatError(
+            f"{path.name} is not UTF-8 text: it holds NUL bytes (UTF-16 without a byte-order mark, or "
+            "not a text file). Re-export it from the UCM or save it as 'CSV UTF-8'."
+        )
+    lines = sample.removeprefix(codecs.BOM_UTF8).splitlines()
+    bad = _undecodable(lines, last_cut=cut)
+    if len(bad) >= MIN_UNDECODABLE_LINES and len(bad) > MAX_UNDECODABLE_LINE_SHARE * len(lines):
+        number, exc = bad[0]
+        raise ImportFormatError(
+            f"{path.name} is not UTF-8 text: byte 0x{exc.object[exc.start]:02X} on line {number} cannot be "
+            f"decoded, like {len(bad) - 1} more of its first {len(lines)} lines. The UCM exports UTF-8; if "
+            "the file was re-saved (e.g. in Excel), save it as 'CSV UTF-8' or export it again."
+        )
+
+
+def _undecodable(lines: list[bytes], *, last_cut: bool) -> list[tuple[int, UnicodeDecodeError]]:
+    """(1-based line number, error) of each line that is not UTF-8.
+
+    ``last_cut``: the last line was cut by the sample's end, maybe within a character, which is
+    not an error.
+    """
+    if _decode_error(b"\n".join(lines), final=not last_cut) is None:  # the usual case: one C pass
+        return []
+    last = len(lines)
+    errors = ((n, _decode_error(line, final=not last_cut or n < last)) for n, line in enumerate(lines, 1))
+    return [(number, exc) for number, exc in errors if exc is not None]
+
+
+def _decode_error(data: bytes, *, final: bool) -> UnicodeDecodeError | None:
+    """Why ``data`` is not UTF-8, or None; ``final=False`` accepts a character cut at the end."""
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(data, final=final)
+    except UnicodeDecodeError as exc:
+        return exc
+    return None
+
+
+class _BadBytes(threading.local):
+    """Bytes the counting error handler escaped, per thread (the thread that reads decodes)."""
+
+    count = 0
+
+
+_bad_bytes = _BadBytes()
+_escape = codecs.lookup_error("surrogateescape")
+
+
+def _count_and_escape(exc: UnicodeError) -> tuple[str | bytes, int]:
+    replacement, end = _escape(exc)
+    _bad_bytes.count += len(replacement)
+    return replacement, end
+
+
+codecs.register_error(COUNTING_ERRORS, _count_and_escape)
+
+
+def bad_bytes_decoded() -> int:
+    """How many undecodable bytes this thread's :data:`COUNTING_ERRORS` decoding has escaped so far.
+
+    The difference around a read tells whether that read met bad bytes, without looking at the text.
+    """
+    return _bad_bytes.count
+
+
+def has_bad_bytes(text: str) -> bool:
+    """Whether ``text`` holds escaped undecodable bytes (constant time for ASCII text)."""
+    return not text.isascii() and _BAD_BYTE.search(text) is not None
+
+
+def count_bad_bytes(text: str) -> int:
+    """How many escaped undecodable bytes ``text`` holds."""
+    return 0 if text.isascii() else len(_BAD_BYTE.findall(text))
+
+
+def escape_bad_bytes(text: str) -> str:
+    """``text`` with each escaped undecodable byte written as ``\\xNN`` (valid text again)."""
+    if not has_bad_bytes(text):
+        return text
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def bad_bytes_reason(fields: Iterable[tuple[str, str]]) -> str:
+    """Reject reason naming the first undecodable byte and the column (field) holding it.
+
+    Args:
+        fields: (column name, value) pairs in file order; names may hold bad bytes too.
+    """
+    for name, value in fields:
+        for text in (value, name):
+            found = _BAD_BYTE.search(text) if not text.isascii() else None
+            if found:
+                byte = ord(found.group()) - _SURROGATE_BASE
+                return f"invalid UTF-8 byte 0x{byte:02X} in column {escape_bad_bytes(name)!r}"
+    return "invalid UTF-8 bytes"
 
 
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str)
@@ -107,9 +214,25 @@ def dump_json(value: Any) -> str:
     return _ENCODER.encode(value)
 
 
+def safe_json(value: Any) -> str:
+    """:func:`dump_json`, with undecodable bytes in any string written as ``\\xNN`` (valid text)."""
+    text = dump_json(value)
+    return dump_json(_escaped(value)) if has_bad_bytes(text) else text
+
+
+def _escaped(value: Any) -> Any:
+    if isinstance(value, str):
+        return escape_bad_bytes(value)
+    if isinstance(value, Mapping):
+        return {escape_bad_bytes(str(key)): _escaped(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_escaped(item) for item in value]
+    return value
+
+
 def reject_record(reason: str, raw: Any) -> tuple[dict[str, str], str]:
     """A row for the chunk that carries only its reject reason, and its raw JSON text."""
-    return {REJECT_MARKER: reason}, dump_json(raw)
+    return {REJECT_MARKER: reason}, safe_json(raw)
 
 
 def frame_from_records(records: Sequence[Mapping[str, str]]) -> pd.DataFrame:

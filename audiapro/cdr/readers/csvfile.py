@@ -18,7 +18,21 @@ from pathlib import Path
 from typing import IO, Final, Protocol
 
 from audiapro.cdr.headers import KEY_FIELD_UI_NAMES, HeaderMapping, map_headers
-from audiapro.cdr.readers.common import TEXT_ENCODING, UNPARSED_KEY, ImportFormatError, RawChunk, dump_json
+from audiapro.cdr.readers.common import (
+    COUNTING_ERRORS,
+    ESCAPE_ERRORS,
+    TEXT_ENCODING,
+    UNPARSED_KEY,
+    ImportFormatError,
+    RawChunk,
+    bad_bytes_decoded,
+    bad_bytes_reason,
+    count_bad_bytes,
+    dump_json,
+    escape_bad_bytes,
+    has_bad_bytes,
+    safe_json,
+)
 from audiapro.cdr.readers.csvchunk import ChunkBuilder
 
 #: Delimiters tried on the header line. The UI writes commas; spreadsheets re-saved in locales with a
@@ -50,16 +64,24 @@ def iter_csv(path: Path, chunk_rows: int) -> Iterator[RawChunk]:
     Raises:
         ImportFormatError: No header row, or a leg-key column cannot be found.
     """
-    with open(path, newline="", encoding=TEXT_ENCODING) as fh, _LineFetcher(path) as fetcher:
+    with (
+        open(path, newline="", encoding=TEXT_ENCODING, errors=COUNTING_ERRORS) as fh,
+        _LineFetcher(path) as fetcher,
+    ):
         delimiter, skip_sep_line = _sniff_delimiter(fh)
         reader = csv.reader(fh, delimiter=delimiter)
+        decoded_before = bad_bytes_decoded()
         if skip_sep_line:
             next(reader)
         headers = _read_header(reader, path)
+        if has_bad_bytes("".join(headers)):
+            raise ImportFormatError(_bad_header_message(path, reader.line_num, headers))
         mapping = map_headers(headers)
         if mapping.missing_keys:
             raise ImportFormatError(_missing_columns_message(mapping, headers))
-        yield from _iter_records(reader, mapping, chunk_rows, fetcher, delimiter)
+        # Undecodable bytes already decoded (read ahead with the header) belong to data rows.
+        pending = bad_bytes_decoded() - decoded_before
+        yield from _iter_records(reader, mapping, chunk_rows, fetcher, delimiter, pending)
 
 
 def _sniff_delimiter(fh: IO[str]) -> tuple[str, bool]:
@@ -84,6 +106,14 @@ def _read_header(reader: _CsvReader, path: Path) -> list[str]:
     raise ImportFormatError(f"{path.name} has no header row (the file is empty or blank).")
 
 
+def _bad_header_message(path: Path, line: int, headers: list[str]) -> str:
+    reason = bad_bytes_reason((header, header) for header in headers).replace(" in column", " in")
+    return (
+        f"{path.name}: the header row (line {line}) is not UTF-8 text: {reason}. The UCM exports "
+        "UTF-8; if the file was re-saved (e.g. in Excel), save it as 'CSV UTF-8' or export it again."
+    )
+
+
 def _missing_columns_message(mapping: HeaderMapping, headers: list[str]) -> str:
     missing = ", ".join(f"{KEY_FIELD_UI_NAMES[field]} ({field})" for field in mapping.missing_keys)
     shown = ", ".join(repr(header) for header in headers[:_MAX_HEADERS_IN_MESSAGE])
@@ -97,31 +127,47 @@ def _missing_columns_message(mapping: HeaderMapping, headers: list[str]) -> str:
 
 
 def _iter_records(
-    reader: _CsvReader, mapping: HeaderMapping, chunk_rows: int, fetcher: _LineFetcher, delimiter: str
+    reader: _CsvReader,
+    mapping: HeaderMapping,
+    chunk_rows: int,
+    fetcher: _LineFetcher,
+    delimiter: str,
+    pending: int,
 ) -> Iterator[RawChunk]:
     """All records after the header, as chunks; exact start line per record, bad rows as rejects.
 
     Fast path: records are pulled in batches by C code (``islice``). When a batch consumed exactly one
     line per record and every record has the header's width, its start lines are consecutive and no
     per-record Python work is needed. Any other batch (blank lines, multi-line quoted fields, wrong
-    field counts, a csv error) is read again from its lines by :func:`_exact_records`, record by record.
+    field counts, a csv error, undecodable bytes) is read again from its lines by
+    :func:`_exact_records`, record by record.
+
+    ``pending`` counts undecodable bytes decoded but not yet found in a record. Decoding runs ahead
+    of parsing, so bytes decoded during one batch may sit in a later one: batches are searched for
+    them only while some are pending, so a clean file is never searched at all.
     """
     width = len(mapping.columns)
     builder = ChunkBuilder(mapping)
     while True:
         before = reader.line_num
+        decoded_before = bad_bytes_decoded()
         try:
             batch = list(itertools.islice(reader, min(BATCH_ROWS, chunk_rows - len(builder))))
             failed = False
         except csv.Error:  # the rows of this batch read before the error are re-read below
             batch, failed = [], True
         after = reader.line_num
+        # Measured around the read alone: the generator may resume in another thread.
+        pending += bad_bytes_decoded() - decoded_before
         if not batch and not failed:
             break
-        if not failed and _regular(batch, width, lines_read=after - before):
+        dirty = pending > 0 and has_bad_bytes("".join(itertools.chain.from_iterable(batch)))
+        if not failed and not dirty and _regular(batch, width, lines_read=after - before):
             builder.add_rows(batch, first_line=before + 1)
         else:
             lines = fetcher.lines(before + 1, after)
+            if pending:
+                pending = max(0, pending - sum(map(count_bad_bytes, lines)))
             for position, row, reason, raw in _exact_records(lines, before, delimiter, mapping.raw_names):
                 if reason:
                     builder.add_reject(position, reason, raw)
@@ -146,7 +192,8 @@ def _exact_records(
     """Parse ``lines`` record by record: (start line, fields, reject reason or "", raw JSON of a reject).
 
     Blank lines are skipped. ``line_num`` of a fresh reader over exactly these lines gives each record's
-    span, so multi-line quoted fields keep the following line numbers exact.
+    span, so multi-line quoted fields keep the following line numbers exact. A record holding
+    undecodable bytes is rejected whatever else it has, with its text (bytes as ``\\xNN``) as raw.
     """
     reader = csv.reader(lines, delimiter=delimiter)
     width = len(raw_names)
@@ -159,10 +206,14 @@ def _exact_records(
         except csv.Error as exc:  # only a field beyond csv.field_size_limit(): a runaway quote
             first, last = last + 1, reader.line_num
             text = "".join(lines[first - 1 : last])
-            yield lines_before + first, [], f"unreadable CSV record: {exc}", dump_json({UNPARSED_KEY: text})
+            yield lines_before + first, [], f"unreadable CSV record: {exc}", safe_json({UNPARSED_KEY: text})
             continue
         first, last = last + 1, reader.line_num
-        if len(row) == width:
+        if has_bad_bytes("".join(row)):
+            text = escape_bad_bytes("".join(lines[first - 1 : last]).rstrip("\r\n"))
+            reason = bad_bytes_reason(zip(raw_names, row, strict=False))
+            yield lines_before + first, [], reason, dump_json({UNPARSED_KEY: text})
+        elif len(row) == width:
             yield lines_before + first, row, "", ""
         elif row and (len(row) > 1 or row[0].strip()):  # else a blank line (e.g. the trailing one)
             reason = f"row has {len(row)} fields, header has {width}"
@@ -199,8 +250,9 @@ class _LineFetcher:
     def lines(self, first: int, last: int) -> list[str]:
         """Lines ``first``..``last`` (1-based, inclusive), line breaks kept."""
         if self._fh is None:
-            # Same decoding and newline handling as the reader, so line numbers agree.
-            self._fh = open(self._path, newline="", encoding=TEXT_ENCODING)  # noqa: SIM115
+            # Same decoding and newline handling as the reader, so line numbers agree; undecodable
+            # bytes escaped the same way, but not counted a second time.
+            self._fh = open(self._path, newline="", encoding=TEXT_ENCODING, errors=ESCAPE_ERRORS)  # noqa: SIM115
             self._lines = iter(self._fh)
         skip = first - self._next_line
         if skip < 0:  # cannot happen: batches are requested in file order

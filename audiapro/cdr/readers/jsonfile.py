@@ -13,6 +13,11 @@ limited; one item may be at most ``jsonstream.MAX_VALUE_CHARS`` (64 Mi character
 recognised by a first line of at most ``MAX_JSON_LINE_CHARS`` (256 Ki characters) that is complete
 JSON on its own, followed by more lines; a JSON Lines file whose first line is broken is therefore
 read as one document and refused with the position of the error.
+
+Bytes that are not UTF-8: inside a JSON string they make that leg a reject (reason naming the byte
+and the field, raw JSON with the bytes written as ``\\xNN``) while the other legs, of the same
+grouped call too, load; outside a string they are a syntax error (a JSON Lines line is rejected, a
+document is refused where it happens).
 """
 
 from __future__ import annotations
@@ -23,12 +28,15 @@ from pathlib import Path
 from typing import IO, Any, Final
 
 from audiapro.cdr.readers.common import (
+    ESCAPE_ERRORS,
     TEXT_ENCODING,
     UNPARSED_KEY,
     ImportFormatError,
     RawChunk,
+    bad_bytes_reason,
     dump_json,
     frame_from_records,
+    has_bad_bytes,
     reject_record,
 )
 from audiapro.cdr.readers.jsonstream import LIST_KEYS, WRAPPER_KEY, JsonDocumentStream
@@ -51,7 +59,8 @@ def iter_json(path: Path, chunk_rows: int) -> Iterator[RawChunk]:
     Raises:
         ImportFormatError: The document is not well-formed JSON, or holds no CDR list.
     """
-    with open(path, encoding=TEXT_ENCODING) as fh:
+    # Undecodable bytes are escaped; a leg whose values hold some is quarantined (see _leg_rows).
+    with open(path, encoding=TEXT_ENCODING, errors=ESCAPE_ERRORS) as fh:
         json_lines = _is_json_lines(fh)
         fh.seek(0)
         rows = _json_lines_rows(fh) if json_lines else _document_rows(fh, path.name)
@@ -156,10 +165,18 @@ def _value_rows(value: Any) -> Iterator[Row]:
         # One item at a time keeps legs and rejects of different items in file order.
         page = parse_cdr_items([item])
         for leg in page.legs:
-            yield leg, dump_json(leg)
+            yield _leg_row(leg)
         for bad in page.malformed:
             where = f" ({bad.path})" if bad.path else ""
             yield reject_record(f"{bad.reason}{where}", bad.value)
+
+
+def _leg_row(leg: dict[str, str]) -> Row:
+    """A leg's row; a leg holding undecodable bytes (in a value or a key) becomes a reject instead."""
+    raw = dump_json(leg)
+    if has_bad_bytes(raw):  # constant time for the usual all-ASCII leg
+        return reject_record(bad_bytes_reason(leg.items()), leg)
+    return leg, raw
 
 
 def _is_envelope(value: Mapping[str, Any]) -> bool:

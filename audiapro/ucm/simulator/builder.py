@@ -11,14 +11,14 @@ import random
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
+from audiapro.ucm.simulator.config import FORK_SHARE, LONG_CALL_SECONDS, SimulatorConfig
 from audiapro.ucm.simulator.legs import NO_ANSWER, Leg, local_string
 from audiapro.ucm.simulator.plan import TRUNK_NAMES, Extension, Plan
 
 #: Seconds a phone rings before Dial gives up (also the ring-group timeout).
 RING_TIMEOUT = 30
-#: Share of answered Dial legs that get a ForkCDR bookkeeping copy.
-FORK_SHARE = 0.03
-#: Share of conversations that run 20 minutes or more (up to the tenant's max_call_seconds).
+#: Share of conversations that run 20 minutes or more (up to the tenant's max_call_seconds); the
+#: ``long_call_share`` knob forces calls of an exact length on top of this natural tail.
 LONG_CALL_SHARE = 0.03
 LONG_CALL_MIN = 20 * 60
 #: Median talk time; talk times are log-normal around it.
@@ -45,12 +45,34 @@ class ChannelCounter:
 
 @dataclass(frozen=True)
 class Tenant:
-    """What every call of one tenant shares."""
+    """What every call of one tenant shares (the call-shape knobs: see :class:`SimulatorConfig`)."""
 
     plan: Plan
     zone: ZoneInfo
     max_call_seconds: int
     recording_share: float
+    long_call_share: float = 0.0
+    long_call_seconds: int = LONG_CALL_SECONDS
+    parallel_trunk_share: float = 0.0
+    twin_leg_share: float = 0.0
+    fork_share: float = FORK_SHARE
+    fork_recordings: bool = False
+
+    @classmethod
+    def from_config(cls, plan: Plan, zone: ZoneInfo, config: SimulatorConfig) -> Tenant:
+        """The tenant a simulator configuration describes."""
+        return cls(
+            plan,
+            zone,
+            config.max_call_seconds,
+            config.recording_share,
+            long_call_share=config.long_call_share,
+            long_call_seconds=config.long_call_seconds,
+            parallel_trunk_share=config.parallel_trunk_share,
+            twin_leg_share=config.twin_leg_share,
+            fork_share=config.fork_share,
+            fork_recordings=config.fork_recordings,
+        )
 
 
 class CallBuilder:
@@ -87,6 +109,10 @@ class CallBuilder:
     def talk(self, begins: int) -> int:
         """Talk seconds for a conversation starting at ``begins``, ending by the deadline."""
         room = self.deadline - begins
+        forced = self.tenant.long_call_share
+        # Drawn only when asked for, so the default configuration generates what it always did.
+        if forced and self.rng.random() < forced:
+            return max(1, min(self.tenant.long_call_seconds, room))
         if self.rng.random() < LONG_CALL_SHARE:
             seconds = self.rng.randint(LONG_CALL_MIN, max(LONG_CALL_MIN, room))
         else:
@@ -217,19 +243,21 @@ class CallBuilder:
 
     # --- scenarios -------------------------------------------------------------------------------
     def with_forks(self, legs: list[Leg]) -> list[Leg]:
-        """Add ForkCDR bookkeeping copies of some answered legs (same uniqueid/channels)."""
+        """Add ForkCDR bookkeeping copies of some answered legs (same uniqueid/channels and end)."""
         out = list(legs)
+        share = self.tenant.fork_share
         for leg in legs:
-            if leg.answer == NO_ANSWER or leg.lastapp != "Dial" or self.rng.random() >= FORK_SHARE:
+            if leg.answer == NO_ANSWER or leg.lastapp != "Dial" or self.rng.random() >= share:
                 continue
             same_start = self.rng.random() < 0.7
+            keep = self.tenant.fork_recordings
             out.append(
                 leg.clone(
                     start=leg.start if same_start else leg.answer,
                     lastapp="ForkCDR",
                     lastdata="",
-                    recordings=(),
-                    rec_spans=(),
+                    recordings=leg.recordings if keep else (),
+                    rec_spans=leg.rec_spans if keep else (),
                 )
             )
         return out

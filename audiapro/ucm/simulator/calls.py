@@ -293,7 +293,67 @@ class _Call(CallBuilder):
             userfield="Outbound",
         )
         self.record(leg, number)
+        shape = self._outbound_shape()
+        if shape == "parallel":
+            return [leg, self._losing_trunk_leg(leg, number, trunk)]
+        if shape == "twin":
+            return self._via_local_channel(leg, number)
         return [leg]
+
+    def _outbound_shape(self) -> str:
+        """``parallel``, ``twin`` or ``plain``: drawn only when a shape is switched on."""
+        parallel, twin = self.tenant.parallel_trunk_share, self.tenant.twin_leg_share
+        if not parallel and not twin:
+            return "plain"
+        draw = self.rng.random()
+        if draw < parallel:
+            return "parallel"
+        return "twin" if draw < parallel + twin else "plain"
+
+    def _losing_trunk_leg(self, leg: Leg, number: str, trunk: int) -> Leg:
+        """Both trunks dialled at once: ``leg`` (its trunk won) gets the losing trunk's leg beside it.
+
+        Asterisk writes one CDR per dialled channel, sharing uniqueid, channel, start and lastdata.
+        The loser rang until the winner answered (or the dial ended) and is NO ANSWER.
+        """
+        other = 3 - trunk  # the plan has two trunks
+        both = f"PJSIP/trunk_{trunk}/{number}&PJSIP/trunk_{other}/{number},60,T"
+        leg.lastdata = both
+        rang_until = leg.answer if leg.answer != NO_ANSWER else leg.end
+        return leg.clone(
+            **{**outside_dial_fields(other, number, "NO ANSWER", timeout=60), "lastdata": both},
+            answer=NO_ANSWER,
+            end=max(leg.start, rang_until),
+            disposition="NO ANSWER",
+            recordings=(),
+            rec_spans=(),
+        )
+
+    def _via_local_channel(self, leg: Leg, number: str) -> list[Leg]:
+        """The call went out through a Local channel: the caller's leg to ``Local/...;1`` and the
+        Local channel's own leg (``;2``, its own uniqueid) to the trunk, in the same session.
+
+        Answered, both legs are ANSWERED for the same conversation; the trunk side sees the answer
+        first (up to a second earlier). The recording stays with the caller's leg.
+        """
+        local = f"Local/{number}@{leg.dcontext}-{self.counter.next():08x}"
+        twin = leg.clone(
+            uid=f"{self.t0}.{self.counter.next()}",
+            channel=f"{local};2",
+            channel_ext="",
+            device_info="",
+            nat_call="no",
+            wave_src="0",
+            recordings=(),
+            rec_spans=(),
+        )
+        if leg.answer != NO_ANSWER:
+            twin.answer = max(leg.start, leg.answer - self.rng.randint(0, 1))
+        leg.dstchannel = "" if leg.disposition == "FAILED" else f"{local};1"
+        leg.lastdata = f"Local/{number}@{leg.dcontext}/n"
+        leg.dstchannel_ext = ""
+        leg.dst_trunk = ""
+        return [leg, twin]
 
     def external(self) -> list[Leg]:
         """Trunk to trunk: an inbound call forwarded to a user's mobile (follow me)."""

@@ -17,6 +17,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 MAX_NUM_RECORDS = 1000
 #: Longest call the generator may produce; day bookkeeping assumes a leg ends at most one day later.
 MAX_CALL_SECONDS_LIMIT = 12 * 3600
+#: Default length of a forced long call (``long_call_seconds``): longer than the poll's 2-hour lookback.
+LONG_CALL_SECONDS = 3 * 3600
+#: Default share of answered Dial legs that get a ForkCDR bookkeeping copy.
+FORK_SHARE = 0.03
 #: The real PBX's status codes used by the knobs below.
 STATUS_WRONG_PASSWORD = -37
 STATUS_LOGIN_RESTRICTED = -68
@@ -88,6 +92,21 @@ class SimulatorConfig:
         day_cache_size: Generated days kept in memory (about 1 MB per 1000 legs; an evicted day is
             regenerated identically when needed again).
         control_endpoints: Serve the ``/__sim__/`` endpoints (truth, clock, stats, faults).
+        long_call_share: Share of conversations (answered talk periods) forced to last
+            ``long_call_seconds``, cut at the call's ``max_call_seconds`` deadline; 0 = off.
+        long_call_seconds: Length of those conversations; must fit ``max_call_seconds`` when used.
+        parallel_trunk_share: Share of outbound calls dialled on both trunks at once
+            (``Dial(PJSIP/trunk_1/N&PJSIP/trunk_2/N)``): two legs sharing uniqueid, channel, session
+            and start, with different ``dstchannel``/``dst_trunk_name``. The first trunk to answer
+            wins; the other leg is NO ANSWER and ends when the winner answers (when nobody answers,
+            when the dial ends).
+        twin_leg_share: Share of outbound calls placed through a Local channel: the caller's leg
+            (to ``Local/N@route;1``) and the Local channel's leg (``;2``, its own uniqueid, to the
+            trunk) in one session, same disposition; answered, both are ANSWERED over the same
+            conversation (the trunk side up to a second earlier), so summing billsec doubles talk.
+            Drawn after ``parallel_trunk_share``; the two shares together are at most 1.
+        fork_share: Share of answered Dial legs that get a ForkCDR bookkeeping copy.
+        fork_recordings: ForkCDR copies list the recording files of the leg they copy.
     """
 
     seed: int = 0
@@ -131,6 +150,12 @@ class SimulatorConfig:
     firmware: str = "1.0.17.11"
     day_cache_size: int = 120
     control_endpoints: bool = True
+    long_call_share: float = 0.0
+    long_call_seconds: int = LONG_CALL_SECONDS
+    parallel_trunk_share: float = 0.0
+    twin_leg_share: float = 0.0
+    fork_share: float = FORK_SHARE
+    fork_recordings: bool = False
 
     def __post_init__(self) -> None:
         """Reject values that would make the simulator misbehave silently."""
@@ -165,6 +190,22 @@ class SimulatorConfig:
         for aware in (self.now, self.live_start):
             if aware is not None and aware.tzinfo is None:
                 raise ValueError("now and live_start must be timezone-aware datetimes")
+        self._check_call_shapes()
+
+    def _check_call_shapes(self) -> None:
+        for name in ("long_call_share", "parallel_trunk_share", "twin_leg_share", "fork_share"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name} must be within 0..1, got {value}")
+        if self.parallel_trunk_share + self.twin_leg_share > 1.0:
+            raise ValueError("parallel_trunk_share + twin_leg_share must be at most 1")
+        if self.long_call_seconds < 1:
+            raise ValueError("long_call_seconds must be >= 1")
+        if self.long_call_share > 0 and self.long_call_seconds > self.max_call_seconds:
+            raise ValueError(
+                f"long_call_seconds ({self.long_call_seconds}) exceeds max_call_seconds "
+                f"({self.max_call_seconds}); raise max_call_seconds (at most {MAX_CALL_SECONDS_LIMIT})"
+            )
 
 
 @dataclass(frozen=True, kw_only=True)

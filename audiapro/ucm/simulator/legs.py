@@ -8,8 +8,9 @@ every value a string, ``""`` for empty.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, fields
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import lru_cache
 from operator import attrgetter
 from typing import Any
@@ -34,6 +35,8 @@ LOCAL_FORMAT = "%Y-%m-%d %H:%M:%S"
 WAV_BYTES_PER_SECOND = 16000
 WAV_HEADER_BYTES = 44
 NO_ANSWER = -1
+#: ``lastapp`` of bookkeeping rows: copies of another leg, not legs of the call.
+BOOKKEEPING_APP = "ForkCDR"
 #: UTC offsets change on quarter-hour boundaries in every current zone, so they can be cached per
 #: 15-minute bucket of UTC time (much faster than asking zoneinfo for every timestamp).
 _OFFSET_BUCKET = 900
@@ -222,7 +225,7 @@ def main_cdr(legs: list[Leg], zone: ZoneInfo, fields: tuple[str, ...]) -> dict[s
     first = min(legs, key=lambda leg: (leg.start, leg.seq))
     start = first.start
     end = max(leg.end for leg in legs)
-    talk = sum(leg.billsec for leg in legs if leg.lastapp != "ForkCDR")
+    talk = talk_seconds(legs)
     summary = dict.fromkeys(fields, "")
     summary.update(
         src=first.src,
@@ -234,3 +237,75 @@ def main_cdr(legs: list[Leg], zone: ZoneInfo, fields: tuple[str, ...]) -> dict[s
         action_type=first.action_type,
     )
     return summary
+
+
+def call_legs(legs: Iterable[Leg]) -> list[Leg]:
+    """The legs that make up a call: ForkCDR bookkeeping copies left out, unless there is nothing else."""
+    legs = list(legs)
+    real = [leg for leg in legs if leg.lastapp != BOOKKEEPING_APP]
+    return real or legs
+
+
+def talk_seconds(legs: Iterable[Leg]) -> int:
+    """Talk time of a call: the length of the union of its call legs' answered intervals.
+
+    Overlapping talk (a leg and its twin, parallel legs that both answered) counts once; disjoint
+    talk (a transfer, a pickup after parking) adds up.
+    """
+    spans = sorted((leg.answer, leg.end) for leg in call_legs(legs) if leg.answer != NO_ANSWER)
+    total, reach = 0, None
+    for first, last in spans:
+        if reach is None or first > reach:
+            total, reach = total + last - first, last
+        elif last > reach:
+            total, reach = total + last - reach, last
+    return total
+
+
+@dataclass(frozen=True)
+class CallTruth:
+    """What the warehouse's ``calls`` row of one session should hold (ground truth for tests).
+
+    Attributes:
+        session: The call's session.
+        leg_count: Call legs (ForkCDR copies left out, unless the session has nothing else).
+        bookkeeping: ForkCDR copies among the session's legs.
+        answered: Some call leg is ANSWERED.
+        talk_s: :func:`talk_seconds`.
+        naive_talk_s: billsec summed over every leg, copies included (what double counting gives).
+        recording_count: Distinct recording files of the call legs.
+        started_at: Earliest call-leg start (UTC).
+        ended_at: Latest call-leg end (UTC).
+    """
+
+    session: str
+    leg_count: int
+    bookkeeping: int
+    answered: bool
+    talk_s: int
+    naive_talk_s: int
+    recording_count: int
+    started_at: datetime
+    ended_at: datetime
+
+
+def call_truth(legs: Iterable[Leg]) -> dict[str, CallTruth]:
+    """Per session, the :class:`CallTruth` of the given legs."""
+    sessions: dict[str, list[Leg]] = {}
+    for leg in legs:
+        sessions.setdefault(leg.session, []).append(leg)
+    truth = {}
+    for session, all_legs in sessions.items():
+        own = call_legs(all_legs)
+        truth[session] = CallTruth(
+            session=session,
+            leg_count=len(own),
+            bookkeeping=sum(leg.lastapp == BOOKKEEPING_APP for leg in all_legs),
+            answered=any(leg.answer != NO_ANSWER for leg in own),
+            talk_s=talk_seconds(own),
+            naive_talk_s=sum(leg.billsec for leg in all_legs),
+            recording_count=len({path for leg in own for path in leg.recordings}),
+            started_at=datetime.fromtimestamp(min(leg.start for leg in own), UTC),
+            ended_at=datetime.fromtimestamp(max(leg.end for leg in own), UTC),
+        )
+    return truth

@@ -17,7 +17,7 @@ from audiapro.ucm.simulator.config import FaultConfig, SimulatorConfig
 from audiapro.ucm.simulator.control import ControlEndpoints
 from audiapro.ucm.simulator.faults import FaultInjector, SimulatorStats
 from audiapro.ucm.simulator.generator import DataStore, Timeline
-from audiapro.ucm.simulator.legs import Leg, render_leg
+from audiapro.ucm.simulator.legs import CallTruth, Leg, call_truth, render_leg
 from audiapro.ucm.simulator.plan import Plan, build_plan, country_for_zone
 from audiapro.ucm.simulator.server import ServerHandle, start_server
 from audiapro.ucm.simulator.tls import TlsFiles, create_tls_files
@@ -58,7 +58,7 @@ class UcmSimulator:
         store = DataStore(
             seed=cfg.seed,
             zone=self.zone,
-            factory=CallFactory(Tenant(self.plan, self.zone, cfg.max_call_seconds, cfg.recording_share)),
+            factory=CallFactory(Tenant.from_config(self.plan, self.zone, cfg)),
             timeline=Timeline(self.history_start, cfg.days, cfg.live_rate, int(live_start.timestamp())),
             calls_per_day=cfg.calls_per_day,
             weekend_factor=cfg.weekend_factor,
@@ -123,6 +123,18 @@ class UcmSimulator:
         """
         with self._api.lock:
             return [render_leg(leg, self.zone, self._api.fields) for leg in self._visible(start, end)]
+
+    def call_truth(
+        self, *, start: datetime | None = None, end: datetime | None = None
+    ) -> dict[str, CallTruth]:
+        """Per session, the call the warehouse should hold for the visible legs (leg end <= now).
+
+        ForkCDR copies left out, talk as the union of the answered intervals: see
+        :class:`~audiapro.ucm.simulator.legs.CallTruth`. ``start``/``end`` select legs as in
+        :meth:`ground_truth` (a call with legs outside them is described by the others).
+        """
+        with self._api.lock:
+            return call_truth(self._visible(start, end))
 
     def true_start_utc(
         self, *, start: datetime | None = None, end: datetime | None = None
