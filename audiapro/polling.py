@@ -165,7 +165,11 @@ def poll_tenant(
             tenant.name, len(loaded), behind / 3600,
         )  # fmt: skip
     swept = -1
-    if not behind and _sweep_due(tenant, state.last_sweep_at if state else None, now):
+    if state is None or state.cursor_at is None:
+        # A first tick reads its whole initial history by start time; what began before it is a
+        # backfill's job, so there is nothing for a sweep to add yet: the first is due in an hour.
+        note_sweep(engine, tenant=tenant.name, at=now)
+    elif not behind and _sweep_due(tenant, state.last_sweep_at, now):
         last_sweep = state.last_sweep_at if state else None
         swept = sweep_long_calls(
             source, engine, tenant, now=now, since=last_sweep, flow_run_id=flow_run_id, max_legs=max_legs

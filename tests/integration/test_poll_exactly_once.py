@@ -233,10 +233,10 @@ def test_exactly_once_through_a_multi_day_outage_with_three_hour_calls(
         )
         crashes["armed"] = faults and rng.random() < 0.1
         transport = _AdvancingTransport(sim, seconds=rng.choice([0, 30]) if faults else 0)
-        with (
-            contextlib.suppress(Exception),
-            make_client(sim, url, transport=transport, page_size=25, max_pages=8) as client,
-        ):
+        capped = pipeline_support.make_client(
+            sim, url, attempts=8, transport=transport, page_size=25, max_pages=8, max_throttle_retries=20
+        )
+        with contextlib.suppress(Exception), capped as client:  # a failed tick: the next one retries
             poll_tenant(client, pg_engine, TENANT, now=sim.clock.now(), max_legs=150, max_pieces=12)
 
     with sim.serve() as url:
