@@ -26,6 +26,7 @@ from audiapro.api.service import (
     describe,
     gather_health,
 )
+from audiapro.tenants import tenant_key
 
 log = logging.getLogger("audiapro.api")
 
@@ -111,6 +112,10 @@ def create_app(
     def sync_cdrs(body: SyncRequest | None = None) -> SyncStarted:
         tenant = body.tenant if body else None
         if tenant is not None:
+            try:
+                tenant = tenant_key(tenant)  # the spellings the CLI accepts: "Acme_Corp" is acme-corp
+            except ValueError as exc:
+                raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc)) from None
             _check_tenant(orchestrator, tenant)
         try:
             run = orchestrator.start_poll(tenant)

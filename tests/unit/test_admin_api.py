@@ -161,3 +161,12 @@ def test_sync_when_not_configured_or_not_deployed(
 def test_wrong_token_is_refused_before_the_body_is_looked_at(client: TestClient) -> None:
     response = client.post(SYNC, headers={"Authorization": "Bearer nope"}, json={"tenant": 12345})
     assert response.status_code == 401
+
+
+def test_sync_accepts_the_tenant_spellings_the_cli_accepts(
+    orchestrator: InMemoryOrchestrator, client: TestClient
+) -> None:
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    assert client.post(SYNC, headers=auth, json={"tenant": "ACME"}).status_code == 202
+    assert client.post(SYNC, headers=auth, json={"tenant": "___"}).status_code == 422
+    assert orchestrator.started == ["acme"]
