@@ -115,7 +115,7 @@ def create_app(
             try:
                 tenant = tenant_key(tenant)  # the spellings the CLI accepts: "Acme_Corp" is acme-corp
             except ValueError as exc:
-                raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc)) from None
+                raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
             _check_tenant(orchestrator, tenant)
         try:
             run = orchestrator.start_poll(tenant)
