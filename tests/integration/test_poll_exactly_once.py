@@ -95,22 +95,26 @@ class _AdvancingTransport(httpx.BaseTransport):
         return response
 
 
-def test_exactly_once_under_a_randomized_fault_campaign(
-    engine: sa.Engine, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    rng = random.Random(2026)
-    sim = simulator()
-    crashes = {"armed": False, "fired": 0}
+@pytest.fixture
+def crashes(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """``armed``: the next cursor commits crash (counted in ``fired``), after the legs are upserted."""
+    switch: dict[str, Any] = {"armed": False, "fired": 0}
     real_commit_cursor = warehouse_load.commit_cursor
 
     def crashing_commit_cursor(*args: Any, **kwargs: Any) -> Any:
         # Legs are staged and upserted by now; dying here must roll all of it back.
-        if crashes["armed"]:
-            crashes["fired"] += 1
+        if switch["armed"]:
+            switch["fired"] += 1
             raise RuntimeError("injected crash between load and cursor commit")
         return real_commit_cursor(*args, **kwargs)
 
     monkeypatch.setattr(warehouse_load, "commit_cursor", crashing_commit_cursor)
+    return switch
+
+
+def test_exactly_once_under_a_randomized_fault_campaign(engine: sa.Engine, crashes: dict[str, Any]) -> None:
+    rng = random.Random(2026)
+    sim = simulator()
     failures = 0
     with sim.serve() as url:
         for tick in range(60):
@@ -202,7 +206,7 @@ def test_two_concurrent_ticks_store_no_duplicates(pg_url: str) -> None:
 
 
 def test_exactly_once_through_a_multi_day_outage_with_three_hour_calls(
-    pg_engine: sa.Engine, monkeypatch: pytest.MonkeyPatch
+    pg_engine: sa.Engine, crashes: dict[str, Any]
 ) -> None:
     """Faults as above, plus: 3-hour calls (longer than the 2-hour lookback), malformed cdrapi
     entries, a page cap of 8 x 25 and a three-day outage. Afterwards every closed day reconciles at
@@ -210,16 +214,6 @@ def test_exactly_once_through_a_multi_day_outage_with_three_hour_calls(
     rng = random.Random(7)
     sim = simulator(days=6, calls_per_day=90, long_call_share=0.06, max_call_seconds=4 * 3600)
     sim.clock.set(datetime(2026, 3, 3, 5, tzinfo=UTC))
-    crashes = {"armed": False, "fired": 0}
-    real_commit_cursor = warehouse_load.commit_cursor
-
-    def crashing_commit_cursor(*args: Any, **kwargs: Any) -> Any:
-        if crashes["armed"]:
-            crashes["fired"] += 1
-            raise RuntimeError("injected crash between load and cursor commit")
-        return real_commit_cursor(*args, **kwargs)
-
-    monkeypatch.setattr(warehouse_load, "commit_cursor", crashing_commit_cursor)
 
     def tick(*, faults: bool = True) -> None:
         sim.faults = FaultConfig(
