@@ -2,7 +2,9 @@
 
 Two process workers serve the `audiapro` pool as if on two machines; ten simulated PBXs (in this
 process, on loopback) are the tenants. The simulators' clocks are manual, so the warehouse can be
-compared with exactly what each PBX had written at the time of the last tick.
+compared with exactly what each PBX had written at the time of the last tick. The workers' poll
+windows follow their own wall clock, so the PBXs are built around it (`tests/wall_clock_pbx.py`): the
+expectations hold at any time of day and on any weekday (`scripts/clock-shift-test.sh` proves it).
 
 The tests share the module's server, workers and tenants and run in file order; each still works on
 its own (it makes the ticks it needs), and the alert test, which leaves a failing tenant behind,
@@ -19,7 +21,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -35,6 +37,7 @@ from typer.testing import CliRunner
 from audiapro.api.app import create_app
 from audiapro.api.orchestrator import PrefectOrchestrator
 from audiapro.ops import alerts
+from audiapro.settings import DEFAULT_SAFETY_SECONDS
 from audiapro.ucm.simulator import SimulatorConfig, UcmSimulator
 from audiapro.warehouse import RunInfo, get_engine, list_sync_states, read_sync_state, record_failure
 from blocks.clouducm import CloudUCM
@@ -46,6 +49,7 @@ from deployments.automations import (
     UNRESPONSIVE_RUNS,
 )
 from tests.e2e.conftest import BIN, HOST, ROOT, PrefectServer, Worker
+from tests.wall_clock_pbx import BEHIND, FIRST_WINDOW, wall_clock_pbx
 
 pytestmark = pytest.mark.usefixtures("prefect_client_settings")
 
@@ -54,6 +58,7 @@ TENANTS = [f"pbx-{i:02d}" for i in range(10)]
 #: UTC keeps the ground-truth comparison simple (CDR wall-clock times are UTC); DST is tested elsewhere.
 TZ = "UTC"
 SIM_PASSWORD = "E2e-Pbx-Pa55word!"
+CALLS_PER_DAY = 120
 WRONG_PASSWORD = "not-the-Pa55word"
 ADMIN_TOKEN = "e2e-admin-token-0123456789-abcdefghijklmnop"
 RUN_TIMEOUT = 150.0
@@ -81,14 +86,13 @@ def poll_deployment_id(deployed: str) -> UUID:
 
 @pytest.fixture(scope="module")
 def pbxs(deployed: str) -> Iterator[dict[str, UcmSimulator]]:
-    """Ten simulated CloudUCMs, each saved as a CloudUCM block (``scheme="http"``, loopback)."""
-    start_clock = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=10)
-    yesterday = (start_clock - timedelta(days=1)).date()
+    """Ten simulated CloudUCMs around the wall clock, each saved as a CloudUCM block (``scheme="http"``)."""
     sims: dict[str, UcmSimulator] = {}
     with ExitStack() as stack:
         for index, name in enumerate(TENANTS):
-            config = SimulatorConfig(seed=200 + index, calls_per_day=120, start=yesterday, days=2, tz=TZ,
-                                     password=SIM_PASSWORD, clock="manual", now=start_clock)  # fmt: skip
+            config = wall_clock_pbx(
+                seed=200 + index, calls_per_day=CALLS_PER_DAY, tz=TZ, password=SIM_PASSWORD
+            )
             sim = UcmSimulator(config)
             url = stack.enter_context(sim.serve())
             CloudUCM(host=HOST, port=int(url.rsplit(":", 1)[1]), scheme="http", timezone=TZ,
@@ -216,7 +220,10 @@ def test_scale_out_two_workers_ten_tenants_exactly_once(
         mine = sorted(str(acct) for tenant, acct in stored if tenant == name)
         expected = truth(sim, starts[name])
         assert mine == expected, f"{name}: {len(mine)} stored vs {len(expected)} written by the PBX"
-    assert sum(len(truth(sim, starts[n])) for n, sim in pbxs.items()) > 1000
+        # The first window reached a whole day back, and every day has about calls_per_day calls of
+        # one or more legs each: at any time of day, on any weekday, each PBX delivered at least that.
+        assert len(expected) >= sim.config.calls_per_day, f"{name}: only {len(expected)} legs in the window"
+    assert_first_windows_follow_this_clock(e2e_warehouse, pbxs)
 
     runs = [r for r in deployment_runs(poll_deployment_id) if r.start_time and state_of(r) != "CANCELLED"]
     spans = sorted((r.start_time, r.end_time or datetime.now(UTC)) for r in runs)
@@ -244,6 +251,34 @@ def test_scale_out_two_workers_ten_tenants_exactly_once(
             table = summary[0].data if isinstance(summary[0].data, list) else json.loads(str(summary[0].data))
             assert sorted(row["tenant"] for row in table) == TENANTS
             assert {row["status"] for row in table} == {"ok"}
+
+
+def assert_first_windows_follow_this_clock(warehouse_url: str, pbxs: dict[str, UcmSimulator]) -> None:
+    """Each tenant's first poll window is the last 24 h + lookback by a clock that agrees with ours.
+
+    The workers' flow runs take ``now`` from their own wall clock; under a shifted clock
+    (`scripts/clock-shift-test.sh`) this fails unless they were shifted alike.
+    """
+    with get_engine(warehouse_url).connect() as conn:
+        firsts = conn.execute(
+            sa.text(
+                "SELECT tenant, window_start, window_end FROM ingest_runs WHERE kind='poll' "
+                "AND id IN (SELECT min(id) FROM ingest_runs WHERE kind='poll' GROUP BY tenant)"
+            )
+        ).all()
+    latest = datetime.now(UTC)
+    for tenant, start, end in firsts:
+        start, end = as_utc(start), as_utc(end)
+        assert end - start == FIRST_WINDOW, f"{tenant}: first window {start} → {end}"
+        # The PBX was built BEHIND our clock before the run started; the run ended before now.
+        built = pbxs[tenant].config.now
+        assert built is not None
+        assert built + BEHIND - timedelta(seconds=DEFAULT_SAFETY_SECONDS) <= end <= latest, (tenant, end)
+
+
+def as_utc(value: datetime) -> datetime:
+    """A timestamp read back from the warehouse, as aware UTC."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def read_states_of(url: str) -> Any:
@@ -327,7 +362,11 @@ def test_a_tenant_failing_five_ticks_in_a_row_raises_the_alert(
     for _ in range(alerts.TENANT_FAILURE_THRESHOLD - 1):  # four failed ticks already behind it
         record_failure(engine, tenant=BROKEN, run=RunInfo(kind="poll"), error="UcmTransportError: timeout")
     since = datetime.now(UTC)
-    sim = UcmSimulator(SimulatorConfig(seed=9, calls_per_day=20, tz=TZ, password=SIM_PASSWORD))
+    # Its history never gets read (the login fails), but no simulator here follows the wall clock.
+    config = SimulatorConfig(
+        seed=9, calls_per_day=20, start=date(2026, 3, 2), days=1, tz=TZ, password=SIM_PASSWORD
+    )
+    sim = UcmSimulator(config)
     with sim.serve() as url:
         CloudUCM(host=HOST, port=int(url.rsplit(":", 1)[1]), scheme="http", timezone=TZ,
                  password=SecretStr(WRONG_PASSWORD)).save(BROKEN, overwrite=True)  # fmt: skip

@@ -37,6 +37,8 @@ TENANT = "acme"
 TZ = "America/New_York"
 DAY = date(2026, 3, 2)  # a Monday
 SINCE = datetime.combine(DAY, time(0), tzinfo=UTC) - timedelta(hours=12)
+#: A pinned "now" for analysis runs: the next day's noon, when every call of ``DAY`` has ended.
+AFTER_DAY = datetime.combine(DAY + timedelta(days=1), time(12), tzinfo=UTC)
 UCM_PASSWORD = "Ucm-Analysis-Pa55!"
 API_KEY = "sk-test-integration-3c9d1e7f2a6b8d40"
 TRANSCRIBE_PATH = "/v1/audio/transcriptions"

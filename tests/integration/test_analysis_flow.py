@@ -8,7 +8,6 @@ import logging
 import re
 from collections.abc import Iterator
 from contextlib import ExitStack
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -23,7 +22,7 @@ from typer.testing import CliRunner
 import flows.analyze as analyze_flow
 from audiapro.analysis.openai_simulator import OpenAISimConfig, OpenAISimulator
 from audiapro.cli import app
-from audiapro.ucm.simulator import SimulatorConfig, UcmSimulator
+from audiapro.ucm.simulator import UcmSimulator
 from audiapro.warehouse import get_engine, upgrade
 from blocks.clouducm import CloudUCM
 from blocks.openai import AnalysisSettings, OpenAICredentials, load_openai_credentials
@@ -41,6 +40,7 @@ from tests.integration.analysis_support import (
     ucm_config,
 )
 from tests.integration.pipeline_support import save_simulated_tenant
+from tests.wall_clock_pbx import wall_clock_pbx
 
 pytestmark = [pytest.mark.usefixtures("prefect_api"), pytest.mark.timeout(180)]
 REPO = Path(__file__).resolve().parents[2]
@@ -160,11 +160,8 @@ def test_poll_triggers_offline_analysis_of_new_calls_without_network(
 ) -> None:
     tenant = "an-poll"
     assert load_openai_credentials() is None  # no key configured: offline
-    yesterday = (datetime.now(UTC) - timedelta(days=1)).date()
-    config = SimulatorConfig(
-        seed=9, calls_per_day=40, start=yesterday, days=2, tz=TZ, password=UCM_PASSWORD, clock="real"
-    )
-    ucm = UcmSimulator(config)
+    # The poll's window follows the wall clock: the PBX is built around it (manual clock).
+    ucm = UcmSimulator(wall_clock_pbx(seed=9, calls_per_day=40, tz=TZ, password=UCM_PASSWORD))
     openai_sim = OpenAISimulator(OpenAISimConfig(api_key=API_KEY))
     with ExitStack() as stack:
         ucm_url = stack.enter_context(ucm.serve())

@@ -15,6 +15,7 @@ from audiapro.analysis.tenant import TenantAnalysisConfig
 from audiapro.ucm.simulator import UcmSimulator
 from audiapro.warehouse import analysis_counts, read_calls, spent_today
 from tests.integration.analysis_support import (
+    AFTER_DAY,
     SINCE,
     TENANT,
     TZ,
@@ -35,8 +36,8 @@ def test_offline_rules_fill_every_call_without_any_network(engine: sa.Engine) ->
     with ucm.serve() as ucm_url:
         load_day(engine, ucm_url)
         with recorded_connections() as connections:
-            first = analyze_tenant(engine, config, analyzer=None, since=SINCE)
-            second = analyze_tenant(engine, config, analyzer=None, since=SINCE)
+            first = analyze_tenant(engine, config, analyzer=None, since=SINCE, now=AFTER_DAY)
+            second = analyze_tenant(engine, config, analyzer=None, since=SINCE, now=AFTER_DAY)
         served = ucm.stats.recordings_served
     assert connections == []  # (Postgres connects from libpq, not Python sockets)
     assert served == 0
@@ -48,7 +49,7 @@ def test_offline_rules_fill_every_call_without_any_network(engine: sa.Engine) ->
         assert (row["analyzer"], row["status"], row["model"]) == ("offline", "succeeded", None)
         assert row["prompt_version"] == OFFLINE_RULES_VERSION and row["cost_usd"] == 0
         assert row["transcript"] is None and row["insights"] is None
-    assert spent_today(engine, TENANT, timezone=TZ, now=datetime.now(UTC)).usd == 0
+    assert spent_today(engine, TENANT, timezone=TZ, now=AFTER_DAY).usd == 0
     assert analysis_counts(engine, TENANT) == [
         {"tenant": TENANT, "analyzer": "offline", "status": "succeeded", "skip_reason": "",
          "rows": len(rows), "cost_usd": 0.0}

@@ -20,7 +20,7 @@ from audiapro.ucm.simulator import SimulatorConfig, UcmSimulator
 from audiapro.warehouse import backfill_windows, get_engine, ingest_runs, read_sync_state
 from blocks.clouducm import CloudUCM
 from flows.backfill import backfill_cdrs
-from tests.integration.pipeline_support import save_simulated_tenant
+from tests.integration.pipeline_support import DAY, save_simulated_tenant
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 
@@ -33,11 +33,12 @@ FAILING_WINDOW = 2  # 0-based: the third of four windows
 
 @pytest.fixture
 def pbx() -> Iterator[UcmSimulator]:
-    """Three past days of calls on a real-clock simulator, saved as the tenant's CloudUCM block."""
-    first_day = datetime.now(ZoneInfo(TZ)).date() - timedelta(days=3)
-    config = SimulatorConfig(
-        seed=8, calls_per_day=70, start=first_day, days=3, tz=TZ, password=PASSWORD, clock="real"
-    )
+    """Three past weekdays of calls, saved as the tenant's CloudUCM block.
+
+    Its manual clock stands where every call of those days has ended. The flow clamps the range to
+    its own wall clock, which is months later: the dates, not the time of day, decide what loads.
+    """
+    config = SimulatorConfig(seed=8, calls_per_day=70, start=DAY, days=3, tz=TZ, password=PASSWORD)
     sim = UcmSimulator(config)
     with sim.serve() as url:
         save_simulated_tenant(TENANT, url, password=PASSWORD, timezone=TZ)

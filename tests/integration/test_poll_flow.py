@@ -6,16 +6,17 @@ import logging
 import re
 from collections.abc import Iterator
 from contextlib import ExitStack
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 
 import pytest
 import sqlalchemy as sa
 
-from audiapro.ucm.simulator import SimulatorConfig, UcmSimulator
+from audiapro.ucm.simulator import UcmSimulator
 from audiapro.warehouse import get_engine, read_sync_state
 from blocks.clouducm import CloudUCM, list_tenants
 from flows.poll import poll_cdrs
 from tests.integration.pipeline_support import save_simulated_tenant
+from tests.wall_clock_pbx import wall_clock_pbx
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 
@@ -26,21 +27,14 @@ WRONG_PASSWORD = "not-the-password"
 
 @pytest.fixture
 def two_pbxs() -> Iterator[dict[str, UcmSimulator]]:
-    """A healthy tenant and one whose stored password is wrong, each on its own simulated PBX."""
+    """A healthy tenant and one whose stored password is wrong, each on its own simulated PBX.
+
+    The flow takes its window from the wall clock, so the PBXs are built around it (manual clocks).
+    """
     sims: dict[str, UcmSimulator] = {}
     with ExitStack() as stack:
         for name, seed, password in (("healthy", 3, GOOD_PASSWORD), ("broken", 4, WRONG_PASSWORD)):
-            yesterday = (datetime.now(UTC) - timedelta(days=1)).date()
-            config = SimulatorConfig(
-                seed=seed,
-                calls_per_day=80,
-                start=yesterday,
-                days=2,
-                tz=TZ,
-                password=GOOD_PASSWORD,
-                clock="real",
-            )
-            sim = UcmSimulator(config)
+            sim = UcmSimulator(wall_clock_pbx(seed=seed, calls_per_day=80, tz=TZ, password=GOOD_PASSWORD))
             url = stack.enter_context(sim.serve())
             save_simulated_tenant(name, url, password=password, timezone=TZ)
             sims[name] = sim
@@ -71,7 +65,12 @@ def test_failing_tenant_does_not_block_a_healthy_one(
     assert state.is_failed()
     assert "broken" in (state.message or "") and "healthy" not in (state.message or "")
     rows = {row["tenant"]: row for row in state.result(raise_on_failure=False)}
-    assert rows["healthy"]["status"] == "ok" and rows["healthy"]["inserted"] > 0
+    assert rows["healthy"]["status"] == "ok"
+    # Every leg the PBX had written since the window start (floored to the second, as cdrapi takes it):
+    # a whole day of calls, whatever the time of day.
+    since = datetime.fromisoformat(rows["healthy"]["window_start"]).replace(microsecond=0)
+    written = two_pbxs["healthy"].ground_truth(start=since)
+    assert rows["healthy"]["inserted"] == len(written) >= two_pbxs["healthy"].config.calls_per_day
     assert rows["broken"]["status"] == "failed" and "password" in rows["broken"]["error"].lower()
 
     engine = get_engine(warehouse_url)
@@ -122,6 +121,9 @@ def test_second_tick_adds_nothing_and_moves_the_cursor(
     second = poll_cdrs(tenant="healthy", return_state=True)
     cursor_2 = read_sync_state(engine, "healthy")
     assert first.is_completed() and second.is_completed()
+    # The PBX's clock did not move between the ticks: nothing new, nothing changed, at any time of day.
+    (first_row,) = first.result()
+    assert first_row["inserted"] > 0
     (row,) = second.result()
     assert row["inserted"] == 0 and row["updated"] == 0
     assert cursor_1 is not None and cursor_2 is not None

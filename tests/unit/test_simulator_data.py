@@ -231,14 +231,28 @@ def test_live_mode_adds_legs_as_time_passes() -> None:
 
 
 def test_real_clock_defaults_to_history_ending_today() -> None:
+    # The one test of the wall-clock default: it brackets the wall clock, so midnight may pass.
+    before = datetime.now(NY)
     sim = UcmSimulator(SimulatorConfig(clock="real", days=2, calls_per_day=100))
-    today = datetime.now(NY).date()
-    assert sim.history_start == today - timedelta(days=1)
+    after = datetime.now(NY)
+    assert sim.history_start in {before.date() - timedelta(days=1), after.date() - timedelta(days=1)}
+    assert before <= sim.clock.now() <= datetime.now(NY)
+
+
+def test_real_clock_shows_what_has_ended_by_its_own_now() -> None:
+    sim = UcmSimulator(SimulatorConfig(clock="real", start=date(2026, 3, 2), days=2, calls_per_day=100))
+    # In real mode `set` pins an offset from the wall clock: the clock keeps running from there.
+    noon = datetime(2026, 3, 3, 12, 0, tzinfo=NY)
+    sim.clock.set(noon)
     legs = sim.ground_truth()
-    assert legs and max(leg["end"] for leg in legs) <= datetime.now(NY).strftime(LOCAL_FORMAT)
+    seen_at = sim.clock.now()
+    last_end = max(leg["end"] for leg in legs)
+    assert noon <= seen_at
+    assert seen_at.astimezone(NY).strftime(LOCAL_FORMAT) >= last_end >= "2026-03-03 11:00:00"  # busy morning
     before = sim.clock.now()
     sim.clock.advance(3600)
     assert (sim.clock.now() - before).total_seconds() >= 3600
+    assert len(sim.ground_truth()) > len(legs)
 
 
 def test_config_validation() -> None:
