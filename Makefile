@@ -6,6 +6,9 @@ export DO_NOT_TRACK := 1
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 # Prefect state of this checkout (ephemeral API database, blocks) stays in the project.
 export PREFECT_HOME ?= $(CURDIR)/.prefect
+# The temporary local Prefect API (no PREFECT_API_URL) migrates a fresh database on its first start:
+# on a slow or busy machine that takes longer than Prefect's default 20 s wait.
+export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 120
 
 .PHONY: venv demo test lint typecheck pytest bench clean up down
 

@@ -172,15 +172,27 @@ def _run_poll(tenant: str | None) -> list[dict[str, Any]]:
     return list(rows) if isinstance(rows, list) else []
 
 
+#: Counts of a poll row shown by `audiapro poll` and the demo.
+_ROW_COUNTS = ("pieces", "fetched", "inserted", "updated", "rejected", "seconds")
+
+
+def _clock(iso: str) -> str:
+    """``MM-DD HH:MM`` of an ISO timestamp."""
+    return iso[5:16].replace("T", " ")
+
+
 def _print_rows(rows: list[dict[str, Any]]) -> None:
-    table = Table("tenant", "status", "window (UTC)", "fetched", "new", "updated", "rejected", "seconds")
+    table = Table(
+        "tenant", "status", "window (UTC)", "pieces", "fetched", "new", "updated", "rejected", "seconds"
+    )
     for row in rows:
-        window = f"{row['window_start'][5:16]} → {row['window_end'][5:16]}" if row.get("window_end") else ""
+        ends = (_clock(row["window_start"]), _clock(row["window_end"])) if row.get("window_end") else None
+        window = f"{ends[0]} → {ends[1]}" if ends else ""
         table.add_row(
             row["tenant"],
             row["status"] if row["status"] != "failed" else f"[red]failed[/] {row.get('error', '')}",
             window,
-            *(str(row.get(k, "")) for k in ("fetched", "inserted", "updated", "rejected", "seconds")),
+            *(str(row.get(k, "")) for k in _ROW_COUNTS),
         )
     console.print(table)
 
