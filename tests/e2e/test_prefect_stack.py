@@ -256,14 +256,16 @@ def test_scale_out_two_workers_ten_tenants_exactly_once(
 def assert_first_windows_follow_this_clock(warehouse_url: str, pbxs: dict[str, UcmSimulator]) -> None:
     """Each tenant's first poll window is the last 24 h + lookback by a clock that agrees with ours.
 
-    The workers' flow runs take ``now`` from their own wall clock; under a shifted clock
+    The first tick loads that window in pieces (one ingest run each, same flow run): their union is
+    the window. The workers' flow runs take ``now`` from their own wall clock; under a shifted clock
     (`scripts/clock-shift-test.sh`) this fails unless they were shifted alike.
     """
     with get_engine(warehouse_url).connect() as conn:
         firsts = conn.execute(
             sa.text(
-                "SELECT tenant, window_start, window_end FROM ingest_runs WHERE kind='poll' "
-                "AND id IN (SELECT min(id) FROM ingest_runs WHERE kind='poll' GROUP BY tenant)"
+                "SELECT tenant, min(window_start), max(window_end) FROM ingest_runs r WHERE kind='poll' "
+                "AND flow_run_id = (SELECT flow_run_id FROM ingest_runs f WHERE f.kind='poll' "
+                "AND f.tenant = r.tenant ORDER BY f.id LIMIT 1) GROUP BY tenant"
             )
         ).all()
     latest = datetime.now(UTC)
