@@ -96,7 +96,7 @@ class RequestGate:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        path: str = scope["path"]
+        path = _route_path(scope)
         headers = _headers(scope)
         if path.startswith(ADMIN_PREFIX) or (path in TOKEN_OPTIONAL_PATHS and "authorization" in headers):
             refusal = await self._check_token(scope, headers.get("authorization"))
@@ -156,6 +156,15 @@ class RequestGate:
             await _too_large(scope, count.limit)(scope, receive, send)
 
 
+def _route_path(scope: Scope) -> str:
+    """The path the router matches (without the ``root_path`` a proxy mount adds), like Starlette."""
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    if root and path.startswith(root) and path[len(root) : len(root) + 1] in ("/", ""):
+        return path[len(root) :]
+    return path
+
+
 def _headers(scope: Scope) -> dict[str, str]:
     """Request headers by lower-case name (a repeated header: the last one, Content-Length: see below)."""
     found: dict[str, str] = {}
@@ -172,7 +181,7 @@ def _refuse(code: int, detail: str, headers: Mapping[str, str] | None = None) ->
 
 
 def _too_large(scope: Scope, limit: int) -> JSONResponse:
-    route = f"{scope.get('method', '')} {scope['path']}".strip()
+    route = f"{scope.get('method', '')} {_route_path(scope)}".strip()
     return _refuse(413, f"request body over {limit} bytes, the limit of {route}")
 
 

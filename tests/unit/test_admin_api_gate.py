@@ -87,7 +87,7 @@ class Answer:
     taken: int  # body bytes the application took from receive()
 
 
-def call(app: FastAPI, headers: dict[str, str], chunks: Iterable[bytes]) -> Answer:
+def call(app: FastAPI, headers: dict[str, str], chunks: Iterable[bytes], root_path: str = "") -> Answer:
     """POST ``chunks`` to sync-cdrs as one streamed body; nothing limits it but the application."""
     stream = iter(chunks)
     taken = 0
@@ -106,7 +106,8 @@ def call(app: FastAPI, headers: dict[str, str], chunks: Iterable[bytes]) -> Answ
 
     scope = {
         "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
-        "scheme": "http", "path": SYNC, "raw_path": SYNC.encode(), "query_string": b"", "root_path": "",
+        "scheme": "http", "path": root_path + SYNC, "raw_path": (root_path + SYNC).encode(),
+        "query_string": b"", "root_path": root_path,
         "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
         "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 8000), "state": {},
     }  # fmt: skip
@@ -163,6 +164,16 @@ def test_streamed_bytes_over_the_cap_are_413_whatever_was_declared(
     assert answer.taken <= SYNC_LIMIT + len(BLOCK)  # it stopped reading at the first block over the cap
     assert peak < BOUNDED, peak
     assert orchestrator.started == []
+
+
+def test_the_gate_sees_admin_routes_under_a_proxy_prefix_too(
+    app: FastAPI, orchestrator: InMemoryOrchestrator
+) -> None:
+    refused = call(app, {"Content-Type": "application/json"}, big_body(), root_path="/ops")
+    assert (refused.status, refused.taken) == (401, 0)
+    body = json.dumps({"tenant": "acme"}).encode()
+    assert call(app, {**AUTH, "Content-Type": "application/json"}, [body], root_path="/ops").status == 202
+    assert orchestrator.started == ["acme"]
 
 
 @pytest.mark.parametrize("length", ["12x", "-1", "5, 6"])
