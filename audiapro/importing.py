@@ -18,6 +18,12 @@
   AcctId and richer fields than an export. They count as duplicates.
 * Rows that cannot be read or normalized are quarantined in ``rejected_rows`` with their 1-based line
   (CSV) or record number (JSON) and the reason, while the good rows load.
+
+Import roots: the flow's ``path`` comes from whoever can start a run (the Prefect UI, the API), so
+:func:`allowed_import_path` admits only files inside the spool (``settings.IMPORT_SPOOL_DIR``) or a
+directory listed in ``AUDIAPRO_IMPORT_ROOTS``, after resolving links and ``..``, before the file is
+opened. ``audiapro import FILE`` runs the flow in its own process and grants exactly FILE for that
+run (:func:`granted_import_file`): its user names a file they can read themselves.
 """
 
 from __future__ import annotations
@@ -25,9 +31,11 @@ from __future__ import annotations
 import hashlib
 import itertools
 import logging
+import os
+import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import closing
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import closing, contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Final
@@ -36,6 +44,7 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
+from audiapro import settings
 from audiapro.cdr.normalize import REJECT_MARKER, NormalizeContext, normalize_frame
 from audiapro.cdr.readers import RawChunk, detect_format, iter_cdr_file
 from audiapro.cdr.readers.prefetch import read_ahead
@@ -76,6 +85,80 @@ _JSON_LEG_MARKER: Final = b'"uniqueid"'
 
 #: ``on_progress(fraction_done, rows_done)``, called after every committed chunk.
 ProgressCallback = Callable[[float, int], None]
+
+
+class ImportPathRefused(ValueError):
+    """The file lies outside every import root (decided from its resolved path, before opening it)."""
+
+
+#: Files granted to this process for imports (``audiapro import FILE``), with how often each is held.
+_granted: dict[Path, int] = {}
+_granted_lock = threading.Lock()
+
+
+def import_roots(environ: Mapping[str, str] | None = None) -> tuple[Path, ...]:
+    """The directories imports may read from, resolved: the spool, then ``AUDIAPRO_IMPORT_ROOTS``.
+
+    Args:
+        environ: Where to read the variable (``os.environ`` when omitted).
+    """
+    listed = (os.environ if environ is None else environ).get(settings.IMPORT_ROOTS_ENV, "")
+    roots = [settings.IMPORT_SPOOL_DIR, *(Path(entry) for entry in listed.split(os.pathsep) if entry.strip())]
+    return tuple(dict.fromkeys(root.resolve() for root in roots))
+
+
+def allowed_import_path(path: str | Path, roots: Sequence[Path] | None = None) -> Path:
+    """``path`` resolved (links and ``..`` followed), when it lies inside an import root.
+
+    Nothing is opened: only the path's links are read. A link inside a root that leads outside every
+    root is refused like the place it leads to. A file granted with :func:`granted_import_file` is
+    admitted wherever it lies.
+
+    Args:
+        path: The file to import, as given (relative paths are taken from the current directory).
+        roots: The import roots; :func:`import_roots` when omitted.
+
+    Raises:
+        ImportPathRefused: Outside every root; the one-line message names the roots and how to add one.
+    """
+    roots = import_roots() if roots is None else tuple(roots)
+    try:
+        resolved = Path(path).resolve()
+    except (OSError, ValueError, RuntimeError):  # a NUL byte, a link loop
+        resolved = None
+    if resolved is not None:
+        with _granted_lock:
+            granted = resolved in _granted
+        if granted or any(resolved.is_relative_to(root) for root in roots):
+            return resolved
+    shown = ", ".join(str(root) for root in roots)
+    raise ImportPathRefused(
+        f"refused to read {str(path)!r}: imports read only files inside the import roots ({shown}); "
+        f"put the file into {settings.IMPORT_SPOOL_DIR.resolve()} or add its directory "
+        f"to {settings.IMPORT_ROOTS_ENV} ({os.pathsep!r}-separated) where the flow runs"
+    )
+
+
+@contextmanager
+def granted_import_file(path: str | Path) -> Iterator[Path]:
+    """Admit exactly this file (resolved) for imports in this process while the block runs.
+
+    For ``audiapro import FILE``, which runs the flow in its own process for a user who can read the
+    file anyway; flows started from the UI or the API run elsewhere and never see the grant.
+
+    Yields:
+        The resolved path to hand to the flow.
+    """
+    resolved = Path(path).resolve()
+    with _granted_lock:
+        _granted[resolved] = _granted.get(resolved, 0) + 1
+    try:
+        yield resolved
+    finally:
+        with _granted_lock:
+            _granted[resolved] -= 1
+            if not _granted[resolved]:
+                del _granted[resolved]
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,13 @@ STATE_DIR = Path(os.environ.get("AUDIAPRO_HOME", ".audiapro"))
 DEFAULT_DATABASE_URL = f"sqlite:///{STATE_DIR / 'warehouse.sqlite'}"
 DATABASE_URL_ENV = "AUDIAPRO_DATABASE_URL"
 
+#: The import-cdr-file flow reads files only inside its import roots (its ``path`` parameter comes from
+#: the Prefect UI and API): this spool directory, where upload pages and pickup sources put files...
+IMPORT_SPOOL_DIR = STATE_DIR / "spool"
+#: ...and the directories listed in this variable (``os.pathsep``-separated, ``:`` on Linux) in the
+#: environment where the flows run (the worker's).
+IMPORT_ROOTS_ENV = "AUDIAPRO_IMPORT_ROOTS"
+
 #: cdrapi returns at most 1000 records per request (UCM CDR API guide).
 MAX_PAGE_SIZE = 1000
 DEFAULT_PAGE_SIZE = 1000

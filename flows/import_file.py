@@ -38,7 +38,9 @@ def import_cdr_file(
 
     Args:
         path: The file, as seen by the worker: a UCM web-UI CSV export ("Download All Records") or a
-            saved cdrapi JSON reply (format detected from the content).
+            saved cdrapi JSON reply (format detected from the content). It must lie in an import
+            root: the spool directory (.audiapro/spool) or a directory listed in
+            AUDIAPRO_IMPORT_ROOTS on the worker; any other path is refused unread.
         tenant: Tenant name (its CloudUCM block; an import-only tenant needs no PBX host).
         timezone: IANA zone the file's times are in, when it is not the tenant's.
         chunk_rows: Rows read, normalized and committed at a time (memory is bounded by it).

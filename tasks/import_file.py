@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from audiapro.importing import import_file
+from audiapro.importing import allowed_import_path, import_file
 from audiapro.tenants import TenantSettings
 from blocks.clouducm import load_tenant
 from tasks.progress import ProgressReporter
@@ -62,9 +61,12 @@ def import_file_task(path: str, tenant: str, timezone: str | None, chunk_rows: i
 
     Returns:
         The import summary (read, new, duplicate, rejected, first rejects, ...).
+
+    Raises:
+        ImportPathRefused: ``path`` lies outside the import roots (nothing was opened).
     """
+    file = allowed_import_path(path)  # first: the path comes from whoever started the run
     settings = import_tenant(tenant, timezone)
-    file = Path(path)
     if not file.is_file():
         raise FileNotFoundError(f"{path}: no such file (the path must be readable where the flow runs)")
     progress = ProgressReporter(

@@ -87,15 +87,24 @@ def import_file(
         int | None, typer.Option(help="Rows per chunk (default 20000); memory is about 9 KB a row")
     ] = None,
 ) -> None:
-    """Import a CDR file (the import-cdr-file flow); the same file twice adds nothing."""
+    """Import a CDR file (the import-cdr-file flow); the same file twice adds nothing.
+
+    The flow runs in this process and may read exactly FILE, wherever it is (you can read it
+    yourself); runs started from the UI or the API read only from the import roots.
+    """
     tenant, timezone = tenant_name(tenant), optional_time_zone(timezone)
     warehouse_url()
+    from audiapro.importing import granted_import_file
     from flows.import_file import import_cdr_file
 
     options = {} if chunk_rows is None else {"chunk_rows": chunk_rows}  # else the flow's default
-    with _progress_bar(f"import {file.name}") as listener, _listening(listener):
+    with (
+        granted_import_file(file) as path,
+        _progress_bar(f"import {file.name}") as listener,
+        _listening(listener),
+    ):
         state = import_cdr_file(
-            path=str(file.resolve()), tenant=tenant, timezone=timezone, return_state=True, **options
+            path=str(path), tenant=tenant, timezone=timezone, return_state=True, **options
         )
     summary = state.result(raise_on_failure=False)
     if not isinstance(summary, dict):

@@ -122,7 +122,9 @@ def _health() -> HealthReport:
 
 
 def status(
-    as_json: Annotated[bool, typer.Option("--json", help="Print the same JSON as GET /api/health")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the JSON GET /api/health answers with the admin token")
+    ] = False,
 ) -> None:
     """Show the pipeline's health: the poll deployment, every tenant's sync state and completeness.
 
@@ -200,6 +202,8 @@ def api(
     port: Annotated[int, typer.Option(help="TCP port")] = DEFAULT_API_PORT,
 ) -> None:
     """Serve the admin HTTP API (GET /api/health, POST /api/admin/sync-cdrs; docs at /api/docs).
+
+    Health without the admin token says only ok, degraded or error; with it, the full report.
 
     Without PREFECT_API_URL (and no `make up` stack) it runs a temporary Prefect API of its own,
     which stops with it: on Ctrl-C, on SIGTERM, and when the API fails to start.

@@ -283,6 +283,17 @@ def as_utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+def admin_api(url: str) -> TestClient:
+    """The admin API on the e2e Prefect server, called with the admin token (stored here, so that
+    the test does not depend on the one that stores it through the CLI running first)."""
+    from audiapro.cli import app as cli
+
+    stored = CliRunner().invoke(cli, ["admin-token", "set", "--stdin"], input=f"{ADMIN_TOKEN}\n")
+    assert stored.exit_code == 0, stored.output
+    api = create_app(PrefectOrchestrator(), read_states_of(url))
+    return TestClient(api, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+
+
 def read_states_of(url: str) -> Any:
     engine = get_engine(url)
     return lambda: list_sync_states(engine)
@@ -321,8 +332,9 @@ def test_health_and_status_report_an_active_poller(
     if not any(state_of(r) == "COMPLETED" and r.end_time and r.end_time > recent
                for r in deployment_runs(poll_deployment_id)):  # fmt: skip
         assert state_of(tick(poll_deployment_id)) == "COMPLETED"  # run on its own: make a tick first
-    client = TestClient(create_app(PrefectOrchestrator(), read_states_of(e2e_warehouse)))
-    response = client.get("/api/health")
+    anonymous = TestClient(create_app(PrefectOrchestrator(), read_states_of(e2e_warehouse)))
+    assert list(anonymous.get("/api/health").json()) == ["status"]  # details need the token
+    response = admin_api(e2e_warehouse).get("/api/health")
     assert response.status_code == 200, response.text
     body = response.json()
     assert (body["status"], body["cdr_poller"]) == ("ok", "active"), body
@@ -374,9 +386,7 @@ def test_a_tenant_failing_five_ticks_in_a_row_raises_the_alert(
                  password=SecretStr(WRONG_PASSWORD)).save(BROKEN, overwrite=True)  # fmt: skip
         try:
             run = tick(poll_deployment_id, {"tenant": BROKEN})
-            health = TestClient(create_app(PrefectOrchestrator(), read_states_of(e2e_warehouse))).get(
-                "/api/health"
-            )
+            health = admin_api(e2e_warehouse).get("/api/health")
         finally:
             CloudUCM.delete(BROKEN)
     assert state_of(run) == "FAILED"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -12,6 +14,7 @@ import sqlalchemy as sa
 from typer.testing import CliRunner
 
 import tasks.import_file
+from audiapro import settings
 from audiapro.cdr.normalize import NormalizeContext, normalize_legs
 from audiapro.cli import app
 from audiapro.ucm.simulator import SimulatorConfig, UcmSimulator, write_ui_export
@@ -25,7 +28,42 @@ pytestmark = pytest.mark.usefixtures("prefect_api")
 
 TENANT = "files-only"
 FILE_TZ = "America/New_York"
+#: The first line of a file that is no CDR export (it must never reach an error message).
+SECRET_LINE = "root:$6$hunter2-salt$c2VjcmV0:0:0:root:/root:/bin/bash"
 runner = CliRunner()
+
+#: Paths opened in this process while a test watches (an audit hook cannot be removed: it stays idle).
+_opened: list[str] | None = None
+
+
+def _record_open(event: str, args: tuple[Any, ...]) -> None:
+    if event == "open" and _opened is not None and isinstance(args[0], str | bytes | Path):
+        _opened.append(str(Path(args[0].decode() if isinstance(args[0], bytes) else args[0]).resolve()))
+
+
+sys.addaudithook(_record_open)
+
+
+@contextmanager
+def files_opened() -> Iterator[list[str]]:
+    """Every file opened in this process (the flow runs here) within the block, resolved."""
+    global _opened
+    seen: list[str] = []
+    _opened = seen
+    try:
+        yield seen
+    finally:
+        _opened = None
+
+
+@pytest.fixture
+def spool(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The import spool in a state dir of its own; no other import roots."""
+    path = tmp_path / "state" / "spool"
+    path.mkdir(parents=True)
+    monkeypatch.setattr(settings, "IMPORT_SPOOL_DIR", path)
+    monkeypatch.delenv(settings.IMPORT_ROOTS_ENV, raising=False)
+    return path
 
 
 @pytest.fixture
@@ -76,6 +114,7 @@ def test_big_files_get_a_progress_artifact(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:  # fmt: skip
     monkeypatch.setattr(tasks.import_file, "PROGRESS_MIN_BYTES", 1)  # every file counts as big here
+    monkeypatch.setenv(settings.IMPORT_ROOTS_ENV, str(tmp_path))  # a run reads only from import roots
     path = write_ui_export(truth, tmp_path / "export.csv")
     summary = import_cdr_file(path=str(path), tenant=import_only_tenant, chunk_rows=100)
     assert (summary["read"], summary["new"], summary["status"]) == (len(truth), len(truth), "imported")
@@ -106,3 +145,57 @@ def test_cli_refuses_clearly(
     result = runner.invoke(app, ["import", str(path), "--tenant", tenant, *extra])
     assert result.exit_code == (2 if case == "unknown zone" else 1)  # 2: refused before the flow runs
     assert message in " ".join(result.output.split())
+
+
+@pytest.mark.parametrize("escape", ["absolute", "link", "dotdot"])
+def test_a_run_refuses_paths_outside_the_import_roots_unread(
+    warehouse_url: str, import_only_tenant: str, spool: Path, tmp_path: Path, escape: str
+) -> None:
+    secret = tmp_path / "etc" / "passwd"
+    secret.parent.mkdir()
+    secret.write_text(f"{SECRET_LINE}\ndaemon:x:1:1::/:/bin/false\n")
+    path = {
+        "absolute": secret,
+        "link": spool / "export.csv",
+        "dotdot": spool / ".." / ".." / "etc" / "passwd",
+    }
+    if escape == "link":  # a link inside the spool that leads out of it
+        path["link"].symlink_to(secret)
+    with files_opened() as opened:
+        state = import_cdr_file(path=str(path[escape]), tenant=import_only_tenant, return_state=True)
+    assert state.is_failed()
+    message = state.message or ""
+    assert f"refused to read {str(path[escape])!r}" in message and str(spool.resolve()) in message
+    assert "AUDIAPRO_IMPORT_ROOTS" in message and "hunter2" not in message
+    assert str(secret) not in opened  # refused before the file was opened
+
+
+def test_a_file_in_a_root_that_is_no_cdr_export_fails_without_quoting_it(
+    warehouse_url: str, import_only_tenant: str, spool: Path
+) -> None:
+    path = spool / "passwd.csv"
+    path.write_text(f"{SECRET_LINE}\n")
+    state = import_cdr_file(path=str(path), tenant=import_only_tenant, return_state=True)
+    assert state.is_failed()
+    assert "lacks columns needed to identify a leg" in (state.message or "")
+    assert "Found: 1 column, none of them a UCM CDR column" in (state.message or "")
+    assert "hunter2" not in (state.message or "")
+
+
+def test_cli_import_reads_the_named_file_wherever_it_is_but_never_quotes_it(
+    warehouse_url: str, import_only_tenant: str, truth: list[dict[str, str]], spool: Path, tmp_path: Path
+) -> None:
+    (tmp_path / "home").mkdir()
+    good = write_ui_export(truth, tmp_path / "home" / "export.csv")  # outside every root: the CLI grants it
+    result = runner.invoke(app, ["import", str(good), "--tenant", import_only_tenant, "--timezone", FILE_TZ])
+    assert result.exit_code == 0, result.output
+    assert number_rows(result.output)[0] == [len(truth), len(truth), 0, 0]
+    secret = tmp_path / "home" / "notes.csv"
+    secret.write_text(f"{SECRET_LINE}\n")
+    refused = runner.invoke(app, ["import", str(secret), "--tenant", import_only_tenant])
+    assert refused.exit_code == 1
+    output = " ".join(refused.output.split())
+    assert "lacks columns needed to identify a leg" in output and "hunter2" not in output
+    # The grant ended with the command: a run started from elsewhere may not read the file.
+    state = import_cdr_file(path=str(good), tenant=import_only_tenant, return_state=True)
+    assert state.is_failed() and "refused to read" in (state.message or "")

@@ -1,4 +1,8 @@
-"""The admin HTTP API on an in-memory orchestrator: health JSON, and sync-cdrs behind a bearer token."""
+"""The admin HTTP API on an in-memory orchestrator: health JSON, and sync-cdrs behind a bearer token.
+
+The full health report is for the admin token only (anonymous callers get ``{"status": ...}``, see
+test_admin_api_gate.py); the tests of the report present the token.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ from audiapro.warehouse import SyncState
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 TOKEN = "s3cret-admin-token-0123456789abcdef"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
 SYNC = "/api/admin/sync-cdrs"
 
 
@@ -50,7 +55,7 @@ def client(orchestrator: InMemoryOrchestrator) -> TestClient:
 
 
 def test_health_reports_poller_and_tenants(client: TestClient) -> None:
-    response = client.get("/api/health")
+    response = client.get("/api/health", headers=AUTH)
     assert response.status_code == 200
     body = response.json()
     assert body["status"] == "ok" and body["cdr_poller"] == "active"
@@ -82,16 +87,23 @@ def test_health_when_the_poller_is_not_active(
     orchestrator: InMemoryOrchestrator, client: TestClient, deployment: PollDeployment | None, poller: str
 ) -> None:
     orchestrator.deployment = deployment
-    body = client.get("/api/health").json()
+    body = client.get("/api/health", headers=AUTH).json()
     assert (body["status"], body["cdr_poller"]) == ("degraded", poller)
 
 
-def test_health_is_503_when_prefect_is_unreachable_and_hides_credentials(
-    orchestrator: InMemoryOrchestrator,
-) -> None:
+class DeploymentReadsFail(InMemoryOrchestrator):
+    """Its deployment and tenant queries fail (``fail_with``) while the token can still be read."""
+
+    def admin_token(self) -> str | None:
+        """The token, whatever ``fail_with`` says."""
+        return self.token
+
+
+def test_health_is_503_when_prefect_is_unreachable_and_hides_credentials() -> None:
+    orchestrator = DeploymentReadsFail(deployment=deployed(), token=TOKEN)
     orchestrator.fail_with = ConnectionError("cannot reach postgresql://svc:hunter2@db.internal/prefect")
     app = create_app(orchestrator, lambda: [synced("acme")], clock=lambda: NOW)
-    response = TestClient(app).get("/api/health")
+    response = TestClient(app).get("/api/health", headers=AUTH)
     assert response.status_code == 503
     body = response.json()
     assert body["status"] == "error" and body["cdr_poller"] == "unknown"

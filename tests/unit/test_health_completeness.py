@@ -96,11 +96,13 @@ def test_a_tenant_whose_latest_day_is_below_100_makes_the_pipeline_degraded() ->
 
 
 def test_health_endpoint_and_status_show_completeness() -> None:
-    orchestrator = InMemoryOrchestrator(deployment=POLLING, tenant_list=[TenantInfo("acme")])
+    token = "completeness-admin-token-0123456789"
+    auth = {"Authorization": f"Bearer {token}"}  # the full report is for the admin only
+    orchestrator = InMemoryOrchestrator(deployment=POLLING, tenant_list=[TenantInfo("acme")], token=token)
     history = [day("acme", LATEST, 396), day("acme", days_ago(2), 300)]
     states = lambda: [synced("acme")]  # noqa: E731
     app = create_app(orchestrator, states, clock=lambda: NOW, read_completeness=lambda: history)
-    body = TestClient(app).get("/api/health").json()
+    body = TestClient(app).get("/api/health", headers=auth).json()
     assert body["status"] == "degraded"
     assert body["tenants"][0]["completeness"]["percent"] == 99.0
     assert body["tenants"][0]["completeness"]["worst_day"] == "2026-03-09"
@@ -109,7 +111,7 @@ def test_health_endpoint_and_status_show_completeness() -> None:
         raise ConnectionError("warehouse down")
 
     failing = create_app(orchestrator, states, clock=lambda: NOW, read_completeness=broken)
-    response = TestClient(failing).get("/api/health")
+    response = TestClient(failing).get("/api/health", headers=auth)
     assert response.status_code == 503 and "warehouse" in response.json()["errors"][0]
 
     found = tenant_completeness(history)

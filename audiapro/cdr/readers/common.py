@@ -199,11 +199,16 @@ def bad_bytes_reason(fields: Iterable[tuple[str, str]]) -> str:
     """
     for name, value in fields:
         for text in (value, name):
-            found = _BAD_BYTE.search(text) if not text.isascii() else None
-            if found:
-                byte = ord(found.group()) - _SURROGATE_BASE
+            byte = first_bad_byte(text)
+            if byte is not None:
                 return f"invalid UTF-8 byte 0x{byte:02X} in column {escape_bad_bytes(name)!r}"
     return "invalid UTF-8 bytes"
+
+
+def first_bad_byte(text: str) -> int | None:
+    """The value of the first escaped undecodable byte in ``text``, None when it holds none."""
+    found = _BAD_BYTE.search(text) if not text.isascii() else None
+    return None if found is None else ord(found.group()) - _SURROGATE_BASE
 
 
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str)

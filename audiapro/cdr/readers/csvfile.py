@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Final, Protocol
 
-from audiapro.cdr.headers import KEY_FIELD_UI_NAMES, HeaderMapping, map_headers
+from audiapro.cdr.headers import ALIAS_INDEX, KEY_FIELD_UI_NAMES, HeaderMapping, header_key, map_headers
 from audiapro.cdr.readers.common import (
     COUNTING_ERRORS,
     ESCAPE_ERRORS,
@@ -30,6 +30,7 @@ from audiapro.cdr.readers.common import (
     count_bad_bytes,
     dump_json,
     escape_bad_bytes,
+    first_bad_byte,
     has_bad_bytes,
     safe_json,
 )
@@ -107,18 +108,32 @@ def _read_header(reader: _CsvReader, path: Path) -> list[str]:
 
 
 def _bad_header_message(path: Path, line: int, headers: list[str]) -> str:
-    reason = bad_bytes_reason((header, header) for header in headers).replace(" in column", " in")
+    # The column by number: a header's text is the file's content (see _missing_columns_message).
+    number, byte = next((n, b) for n, b in enumerate(map(first_bad_byte, headers), 1) if b is not None)
     return (
-        f"{path.name}: the header row (line {line}) is not UTF-8 text: {reason}. The UCM exports "
+        f"{path.name}: the header row (line {line}) is not UTF-8 text: invalid UTF-8 byte 0x{byte:02X} "
+        f"in column {number}. The UCM exports "
         "UTF-8; if the file was re-saved (e.g. in Excel), save it as 'CSV UTF-8' or export it again."
     )
 
 
 def _missing_columns_message(mapping: HeaderMapping, headers: list[str]) -> str:
+    """Which key columns are missing, and which CDR columns the file has.
+
+    Only headers that are known CDR column names (ignoring case and punctuation) are quoted; the others
+    are counted. The "header" of a file that is no CDR export at all is its first line, which must
+    not show up in a run's error (the Prefect UI shows it to anyone who can open the run).
+    """
     missing = ", ".join(f"{KEY_FIELD_UI_NAMES[field]} ({field})" for field in mapping.missing_keys)
-    shown = ", ".join(repr(header) for header in headers[:_MAX_HEADERS_IN_MESSAGE])
-    if len(headers) > _MAX_HEADERS_IN_MESSAGE:
-        shown += f", ... ({len(headers)} columns)"
+    known = [header.strip() for header in headers if header_key(header) in ALIAS_INDEX]
+    others = len(headers) - len(known)
+    shown = ", ".join(repr(header) for header in known[:_MAX_HEADERS_IN_MESSAGE])
+    if len(known) > _MAX_HEADERS_IN_MESSAGE:
+        shown += f", ... ({len(known)} CDR columns)"
+    if not known:
+        shown = f"{len(headers)} column{'s' * (len(headers) != 1)}, none of them a UCM CDR column"
+    elif others:
+        shown += f" and {others} other column{'s' * (others != 1)}"
     ticks = ", ".join(KEY_FIELD_UI_NAMES.values())
     return (
         f"CDR file lacks columns needed to identify a leg: {missing}. Found: {shown}. In the UCM's CDR "

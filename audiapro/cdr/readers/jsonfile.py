@@ -140,15 +140,16 @@ def _lone_object_items(document: dict[str, Any], name: str) -> list[Any]:
         raise ImportFormatError(f"{name}: {exc}") from None
     if items is not None:
         return items
+    # The messages quote nothing of the file but a numeric status: a run's error is shown to anyone who
+    # can open the run, and the file may not be a CDR file at all.
     if "status" in document:
-        detail = document.get(WRAPPER_KEY)
-        raise ImportFormatError(
-            f"{name} holds a UCM error reply (status {document['status']}, {dump_json(detail)}), not CDRs."
-        )
-    keys = ", ".join(sorted(map(str, document))[:20]) or "none"
+        code = document["status"]
+        status = f" (status {code})" if isinstance(code, int) and not isinstance(code, bool) else ""
+        raise ImportFormatError(f"{name} holds a UCM error reply{status}, not CDRs.")
+    count = len(document)
     raise ImportFormatError(
         f'{name} holds no CDR list: expected {{"cdr_root": [...]}}, a list of CDR items or JSON Lines; '
-        f"top-level keys: {keys}."
+        f"its top-level object has {count} key{'s' * (count != 1)}, none of them {', '.join(LIST_KEYS)}."
     )
 
 
