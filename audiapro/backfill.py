@@ -30,13 +30,14 @@ import sqlalchemy as sa
 from audiapro.ingest import CdrSource, load_window
 from audiapro.tenants import TenantSettings
 from audiapro.warehouse import (
+    DEFAULT_LOCK_TIMEOUT_S,
     CommitHook,
     LoadResult,
     completed_backfill_windows,
     record_backfill_window,
+    tenant_write_lock,
 )
 from audiapro.windows import MIN_WINDOW, Window, fetch_pieces, whole_second
-from audiapro.writelock import DEFAULT_LOCK_TIMEOUT_S, tenant_write_lock
 
 log = logging.getLogger("audiapro.backfill")
 

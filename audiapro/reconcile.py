@@ -45,13 +45,14 @@ from audiapro.ingest import load_raw_legs
 from audiapro.tenants import TenantSettings
 from audiapro.ucm.records import CdrPage, MalformedItem, RawLeg, collect_pages
 from audiapro.warehouse import (
+    DEFAULT_LOCK_TIMEOUT_S,
     DayReconciliation,
     LoadResult,
     RunInfo,
     record_reconcile_day,
     stored_day_keys,
+    tenant_write_lock,
 )
-from audiapro.writelock import DEFAULT_LOCK_TIMEOUT_S, tenant_write_lock
 
 log = logging.getLogger("audiapro.reconcile")
 

@@ -17,8 +17,7 @@ from prefect.events import emit_event
 from audiapro.ingest import is_transient
 from audiapro.ops.alerts import reconcile_incomplete_event
 from audiapro.reconcile import days_to_check, reconcile_day, require_closed
-from audiapro.warehouse import read_reconcile_days
-from audiapro.writelock import TenantBusyError
+from audiapro.warehouse import TenantBusyError, read_reconcile_days
 from blocks.clouducm import load_tenant
 from tasks.pbx import PbxSessionsBusy, pbx_session
 from tasks.support import current_flow_run_id, retry_if_transient

@@ -8,7 +8,7 @@ from typing import Any
 from prefect.context import get_run_context
 
 from audiapro.ingest import is_transient
-from audiapro.writelock import TenantBusyError
+from audiapro.warehouse import TenantBusyError
 
 _NOT_KEY_CHARS = re.compile(r"[^a-z0-9-]+")
 
