@@ -18,7 +18,7 @@ from prefect.states import Completed, Failed, State
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from audiapro.analysis.summary import SUMMARY_COLUMNS
-from audiapro.ingest import describe_error
+from audiapro.errors import describe_error
 from blocks.clouducm import list_tenants
 from tasks.analyze import analysis_failure_row, analyze_tenant_task
 

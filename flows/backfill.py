@@ -17,7 +17,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import Field
 
 from audiapro.backfill import DEFAULT_MAX_PARALLEL, DEFAULT_WINDOW, PBX_PARALLEL_LIMIT
-from audiapro.ingest import describe_error
+from audiapro.errors import describe_error
 from audiapro.windows import MIN_WINDOW
 from tasks.backfill import backfill_window_task, plan_backfill_task
 from tasks.progress import ProgressReporter

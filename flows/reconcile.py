@@ -18,7 +18,7 @@ from prefect.states import Completed, Failed, State
 from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import Field
 
-from audiapro.ingest import describe_error
+from audiapro.errors import describe_error
 from audiapro.reconcile import DEFAULT_DAYS_BACK, MAX_DAYS_BACK
 from blocks.clouducm import list_tenants
 from tasks.reconcile import emit_incomplete, now_utc, plan_reconcile_task, reconcile_day_task

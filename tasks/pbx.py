@@ -50,6 +50,9 @@ _LOCKED: Final = 423
 class PbxSessionsBusy(TimeoutError):
     """Every session slot of the tenant's PBX stayed taken for the whole wait."""
 
+    #: Read by ``audiapro.errors.is_transient``: the sessions free up when the other work ends.
+    transient: Final = True
+
 
 def pbx_limit_name(tenant: str) -> str:
     """Name of the tenant's global concurrency limit (every session)."""

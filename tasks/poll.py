@@ -7,11 +7,13 @@ from typing import Any
 from prefect import task
 from prefect.runtime import flow_run
 
-from audiapro.ingest import describe_error, is_transient, record_tick_failure
+from audiapro.errors import describe_error
+from audiapro.ingest import record_tick_failure
 from audiapro.polling import poll_tenant
 from audiapro.warehouse import tenant_lock
 from blocks.clouducm import load_tenant
 from tasks.pbx import PbxSessionsBusy, pbx_session
+from tasks.support import retry_if_transient
 from tasks.warehouse import warehouse_engine
 
 #: Task-level retries cover faults that outlived the client's own backoff (e.g. a PBX restart).
@@ -19,14 +21,6 @@ POLL_RETRIES = 2
 POLL_RETRY_DELAYS: list[float] = [15.0, 45.0]
 #: How long a tick waits for a free PBX session (all held by backfill windows) before reporting busy.
 POLL_SESSION_WAIT_S = 60.0
-
-
-def _retry_if_transient(task: Any, task_run: Any, state: Any) -> bool:
-    try:
-        state.result()
-    except Exception as exc:
-        return is_transient(exc)
-    return False
 
 
 def _flow_run_id() -> str | None:
@@ -38,7 +32,7 @@ def _flow_run_id() -> str | None:
     task_run_name="poll-{tenant}",
     retries=POLL_RETRIES,
     retry_delay_seconds=POLL_RETRY_DELAYS,
-    retry_condition_fn=_retry_if_transient,
+    retry_condition_fn=retry_if_transient,
 )
 def poll_tenant_task(tenant: str) -> dict[str, Any]:
     """Poll one tenant's PBX from its committed cursor and load the window.

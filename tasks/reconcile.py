@@ -14,12 +14,11 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from prefect.events import emit_event
 
-from audiapro.ingest import is_transient
 from audiapro.ops.alerts import reconcile_incomplete_event
 from audiapro.reconcile import days_to_check, reconcile_day, require_closed
-from audiapro.warehouse import TenantBusyError, read_reconcile_days
+from audiapro.warehouse import read_reconcile_days
 from blocks.clouducm import load_tenant
-from tasks.pbx import PbxSessionsBusy, pbx_session
+from tasks.pbx import pbx_session
 from tasks.support import current_flow_run_id, retry_if_transient
 from tasks.warehouse import warehouse_engine
 
@@ -38,15 +37,6 @@ DAY_SESSION_WAIT_S: Final = 600.0
 def now_utc() -> datetime:
     """The reconciliation's clock: one reading per flow run (tests pin it here)."""
     return datetime.now(UTC)
-
-
-def _retry_on_io(task: Any, task_run: Any, state: Any) -> bool:
-    """Retry network/PBX hiccups, a busy tenant lock and a full PBX session limit, nothing else."""
-    try:
-        state.result()
-    except Exception as exc:
-        return is_transient(exc) or isinstance(exc, TenantBusyError | PbxSessionsBusy)
-    return False
 
 
 @task(
@@ -94,7 +84,7 @@ def plan_reconcile_task(
     task_run_name="reconcile-{tenant}-{day}",
     retries=DAY_RETRIES,
     retry_delay_seconds=DAY_RETRY_DELAYS,
-    retry_condition_fn=_retry_on_io,
+    retry_condition_fn=retry_if_transient,
     cache_policy=NO_CACHE,
 )
 def reconcile_day_task(tenant: str, day: str, now: str) -> dict[str, Any]:

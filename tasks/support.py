@@ -1,4 +1,4 @@
-"""Small helpers the history tasks share: run lineage and the transient-only retry condition."""
+"""Small helpers every task shares: run lineage, the one retry condition, artifact keys."""
 
 from __future__ import annotations
 
@@ -7,8 +7,7 @@ from typing import Any
 
 from prefect.context import get_run_context
 
-from audiapro.ingest import is_transient
-from audiapro.warehouse import TenantBusyError
+from audiapro.errors import is_transient
 
 _NOT_KEY_CHARS = re.compile(r"[^a-z0-9-]+")
 
@@ -24,14 +23,16 @@ def current_flow_run_id() -> str | None:
 
 
 def retry_if_transient(task: Any, task_run: Any, state: Any) -> bool:
-    """Prefect retry condition: retry network/PBX hiccups and a busy tenant lock, nothing else.
+    """The retry condition of every task: retry what :func:`audiapro.errors.is_transient` calls
+    transient (network and PBX hiccups, a busy tenant lock, every PBX session taken, an AI service
+    outage), nothing else.
 
     Authentication, configuration and data-format errors are permanent until a human acts.
     """
     try:
         state.result()
     except Exception as exc:
-        return is_transient(exc) or isinstance(exc, TenantBusyError)
+        return is_transient(exc)
     return False
 
 

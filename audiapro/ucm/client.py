@@ -28,6 +28,7 @@ from zoneinfo import ZoneInfo
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from audiapro.redaction import redact
 from audiapro.settings import DEFAULT_MAX_PAGES, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from audiapro.ucm.errors import (
     HTTP_SERVER_ERROR,
@@ -471,10 +472,7 @@ class UcmClient:
     # ----------------------------------------------------------------------------------- transport
 
     def _redact(self, text: str) -> str:
-        for secret in self._secrets:
-            if secret:
-                text = text.replace(secret, "***")
-        return text
+        return redact(text, self._secrets)
 
     def _send(
         self,

@@ -87,6 +87,12 @@ def describe_error(exc: BaseException, url: str, source: str = URL_SOURCE_HINT) 
     return f"{where}: {first}"
 
 
+def is_connection_lost(exc: BaseException) -> bool:
+    """Whether ``exc`` is the database connection failing (dropped, refused, timed out), which a
+    later retry can overcome, rather than a statement or data error."""
+    return isinstance(exc, sa.exc.OperationalError)
+
+
 def check_warehouse(url: str | None = None, source: str = URL_SOURCE_HINT) -> str:
     """Open one connection to the warehouse and close it.
 

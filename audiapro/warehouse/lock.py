@@ -56,6 +56,9 @@ _memory_locks_guard = threading.Lock()
 class TenantBusyError(RuntimeError):
     """The tenant lock stayed taken for the whole timeout; retrying later is safe."""
 
+    #: Read by ``audiapro.errors.is_transient``: another load held the lock, nothing is wrong.
+    transient: Final = True
+
 
 def advisory_key(*parts: str) -> int:
     """A stable signed 64-bit key for ``pg_advisory_lock`` from ``("audiapro", *parts)``.
