@@ -19,18 +19,17 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from audiapro.analysis.summary import SUMMARY_COLUMNS
 from audiapro.errors import describe_error
+from audiapro.prefect_names import ANALYZE_DEPLOYMENT, ANALYZE_FLOW
 from blocks.clouducm import list_tenants
 from tasks.analyze import analysis_failure_row, analyze_tenant_task
 
 #: Tenants analysed at once (each runs its own bounded pool of calls).
 MAX_PARALLEL_TENANTS: Final = 2
-#: `flow name/deployment name` of the deployment the poll flow starts (prefect.yaml).
-ANALYZE_DEPLOYMENT: Final = "analyze-calls/analyze-calls"
-SUMMARY_KEY: Final = "analyze-calls-summary"
+SUMMARY_KEY: Final = f"{ANALYZE_FLOW}-summary"
 
 
 @flow(
-    name="analyze-calls",
+    name=ANALYZE_FLOW,
     task_runner=ThreadPoolTaskRunner(max_workers=MAX_PARALLEL_TENANTS),  # type: ignore[arg-type]
     persist_result=False,
 )

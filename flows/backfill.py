@@ -18,6 +18,7 @@ from pydantic import Field
 
 from audiapro.backfill import DEFAULT_MAX_PARALLEL, DEFAULT_WINDOW, PBX_PARALLEL_LIMIT
 from audiapro.errors import describe_error
+from audiapro.prefect_names import BACKFILL_FLOW
 from audiapro.windows import MIN_WINDOW
 from tasks.backfill import backfill_window_task, plan_backfill_task
 from tasks.progress import ProgressReporter
@@ -29,7 +30,7 @@ TABLE_COLUMNS = ("window_start", "window_end", "status", "pieces", *COUNT_COLUMN
 
 
 @flow(
-    name="backfill-cdrs",
+    name=BACKFILL_FLOW,
     task_runner=ThreadPoolTaskRunner(max_workers=PBX_PARALLEL_LIMIT),  # type: ignore[arg-type]
     persist_result=False,
 )

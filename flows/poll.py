@@ -12,6 +12,7 @@ from prefect.artifacts import create_table_artifact
 from prefect.states import Completed, Failed, State
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from audiapro.prefect_names import POLL_FLOW
 from blocks.clouducm import list_tenants
 from flows.analyze import trigger_analysis
 from tasks.events import emit_tenant_failed, emit_tenant_silent
@@ -25,7 +26,7 @@ SUMMARY_COLUMNS = ("tenant", "status", "window_start", "window_end", "pieces", "
 
 
 @flow(
-    name="poll-cdrs",
+    name=POLL_FLOW,
     task_runner=ThreadPoolTaskRunner(max_workers=MAX_PARALLEL_TENANTS),  # type: ignore[arg-type]
     persist_result=False,
 )
@@ -60,7 +61,7 @@ def poll_cdrs(tenant: str | None = None, analyze: bool = True) -> State:
             emit_tenant_failed(name, rows[-1]["error"])  # the automations alert on a failure streak
     create_table_artifact(
         table=[{col: row.get(col, "") for col in SUMMARY_COLUMNS} for row in rows],
-        key="poll-cdrs-summary",
+        key=f"{POLL_FLOW}-summary",
         description="Per-tenant result of this poll tick",
     )
     if analyze:

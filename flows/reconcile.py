@@ -19,6 +19,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import Field
 
 from audiapro.errors import describe_error
+from audiapro.prefect_names import RECONCILE_FLOW
 from audiapro.reconcile import DEFAULT_DAYS_BACK, MAX_DAYS_BACK
 from blocks.clouducm import list_tenants
 from tasks.reconcile import emit_incomplete, now_utc, plan_reconcile_task, reconcile_day_task
@@ -28,14 +29,14 @@ MAX_PARALLEL_TENANTS: Final = 4
 #: Columns of the table artifact (and of ``audiapro reconcile``).
 TABLE_COLUMNS: Final = ("tenant", "day", "status", "pbx_legs", "stored_legs", "missing_before", "loaded_now",
                         "rejected", "phantom_legs", "percent", "error")  # fmt: skip
-SUMMARY_KEY: Final = "reconcile-cdrs-summary"
-REPORT_KEY: Final = "reconcile-cdrs-report"
+SUMMARY_KEY: Final = f"{RECONCILE_FLOW}-summary"
+REPORT_KEY: Final = f"{RECONCILE_FLOW}-report"
 
 FutureRow = PrefectFuture[dict[str, Any]]
 
 
 @flow(
-    name="reconcile-cdrs",
+    name=RECONCILE_FLOW,
     task_runner=ThreadPoolTaskRunner(max_workers=MAX_PARALLEL_TENANTS),  # type: ignore[arg-type]
     persist_result=False,
 )

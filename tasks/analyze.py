@@ -16,6 +16,7 @@ from audiapro.analysis.openai_analyzer import OpenAIAnalyzer
 from audiapro.analysis.recordings import CallAudioFetcher
 from audiapro.analysis.run import analyze_tenant
 from audiapro.errors import describe_error
+from audiapro.prefect_names import ANALYZE_FLOW
 from audiapro.warehouse import tenant_lock
 from blocks.clouducm import CloudUCM, load_tenant
 from blocks.openai import load_analysis_settings, load_openai_credentials
@@ -65,14 +66,14 @@ def analyze_tenant_task(
         return {"tenant": tenant, "status": "disabled"}
     credentials = load_openai_credentials(settings.credentials_block)
     engine = warehouse_engine()
-    progress = ProgressReporter(f"analyze-calls-{slugify(tenant)}", f"analyze-calls: tenant {tenant}")
+    progress = ProgressReporter(f"{ANALYZE_FLOW}-{slugify(tenant)}", f"{ANALYZE_FLOW}: tenant {tenant}")
     shown = [-1]
 
     def on_progress(done: int, total: int) -> None:
         percent = int(PERCENT * done / max(total, 1))
         if percent != shown[0]:  # one artifact update per percent, not per call
             shown[0] = percent
-            progress.update(done / max(total, 1), f"analyze-calls: tenant {tenant}, {done} of {total} calls")
+            progress.update(done / max(total, 1), f"{ANALYZE_FLOW}: tenant {tenant}, {done} of {total} calls")
 
     with ExitStack() as stack:
         acquired = stack.enter_context(

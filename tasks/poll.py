@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from prefect import task
-from prefect.runtime import flow_run
 
 from audiapro.errors import describe_error
 from audiapro.ingest import record_tick_failure
@@ -13,7 +12,7 @@ from audiapro.polling import poll_tenant
 from audiapro.warehouse import tenant_lock
 from blocks.clouducm import load_tenant
 from tasks.pbx import PbxSessionsBusy, pbx_session
-from tasks.support import retry_if_transient
+from tasks.support import current_flow_run_id, retry_if_transient
 from tasks.warehouse import warehouse_engine
 
 #: Task-level retries cover faults that outlived the client's own backoff (e.g. a PBX restart).
@@ -21,10 +20,6 @@ POLL_RETRIES = 2
 POLL_RETRY_DELAYS: list[float] = [15.0, 45.0]
 #: How long a tick waits for a free PBX session (all held by backfill windows) before reporting busy.
 POLL_SESSION_WAIT_S = 60.0
-
-
-def _flow_run_id() -> str | None:
-    return flow_run.get_id()
 
 
 @task(
@@ -57,7 +52,7 @@ def poll_tenant_task(tenant: str) -> dict[str, Any]:
         ):
             if not acquired:
                 return busy
-            summary = poll_tenant(client, engine, settings, flow_run_id=_flow_run_id())
+            summary = poll_tenant(client, engine, settings, flow_run_id=current_flow_run_id())
     except PbxSessionsBusy:
         return busy  # every session of the PBX is in use (backfills); the next tick covers the window
     return {"status": "ok", **summary.as_row()}

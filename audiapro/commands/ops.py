@@ -280,7 +280,7 @@ def token_set(
     block on every request, so a new token takes effect at once.
     """
     from audiapro.api.auth import MIN_TOKEN_CHARS
-    from audiapro.api.orchestrator import ADMIN_TOKEN_BLOCK
+    from audiapro.prefect_names import ADMIN_TOKEN_BLOCK
 
     if stdin == generate:
         raise typer.BadParameter("give exactly one of --stdin or --generate")
