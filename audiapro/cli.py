@@ -6,7 +6,6 @@ lazily, so ``audiapro simulate`` and ``audiapro db upgrade`` start fast and work
 
 from __future__ import annotations
 
-import logging
 import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
@@ -29,7 +28,6 @@ app = typer.Typer(
 db_app = typer.Typer(help="Warehouse schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 console = Console(width=max(Console().width, 110))
-logger = logging.getLogger(__name__)
 
 #: Settings of the demo tenant (prefect_names.DEMO_TENANT) that `audiapro demo` polls.
 DEMO_TIMEZONE = "America/New_York"

@@ -15,11 +15,10 @@ from typing import Any, Final
 import openai
 from pydantic import BaseModel, ConfigDict, Field
 
+from audiapro.analysis.errors import MAX_ERROR_CHARS, service_error
+from audiapro.analysis.models import CallContext, CallInsights, Transcript
+from audiapro.analysis.pricing import PriceTable
 from audiapro.redaction import redact
-
-from .errors import MAX_ERROR_CHARS, service_error
-from .models import CallContext, CallInsights, Transcript
-from .pricing import PriceTable
 
 RESPONSES_ENDPOINT: Final = "/v1/responses"
 COMPLETION_WINDOW: Final = "24h"  # the only window the API accepts

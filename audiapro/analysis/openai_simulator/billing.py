@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from .config import OpenAISimConfig
-from .stats import BilledRequest, StatsRecorder
+from audiapro.analysis.openai_simulator.config import OpenAISimConfig
+from audiapro.analysis.openai_simulator.stats import BilledRequest, StatsRecorder
 
 SECONDS_PER_MINUTE = 60.0
 TOKENS_PER_PRICE_UNIT = 1_000_000
