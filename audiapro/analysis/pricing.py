@@ -1,8 +1,8 @@
 """Price table for AI analysis: USD per audio minute (transcription) and per 1M tokens (text).
 
-Model names and prices are configuration: the defaults below come from the late-2026 research notes
-(`/work/shared/reference/ai-analysis.md` §5, "verify before quoting to customers") and every value can
-be replaced by passing another `PriceTable`. Prices are never looked up anywhere else.
+Model names and prices are configuration: the defaults below are the late-2026 list prices in
+`docs/openai-prices.md` (check them before quoting to customers) and every value can be replaced by
+passing another `PriceTable`. Prices are never looked up anywhere else.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ class TokenPrice(BaseModel):
     cached_input: float | None = Field(default=None, ge=0)
 
 
-# USD per audio minute. gpt-4o-* figures are estimates in the reference too (token-priced models).
+# USD per audio minute. gpt-4o-* figures are estimates (token-priced models; docs/openai-prices.md).
 DEFAULT_AUDIO_PRICE_PER_MINUTE: Final[dict[str, float]] = {
     "gpt-transcribe": 0.0045,
     "gpt-4o-transcribe": 0.006,

@@ -2,8 +2,8 @@
 
 Every call is ``POST {scheme}://host:port/api`` with ``{"request": {"action": ..., ...}}``. A session is
 opened with challenge -> login (token = md5(challenge + password)) and the returned cookie string is
-sent back as ``cookie`` inside every later request body, not as an HTTP cookie. See
-``/work/shared/reference/ucm-api.md`` for the evidence behind each behaviour.
+sent back as ``cookie`` inside every later request body, not as an HTTP cookie. ``docs/ucm-protocol.md``
+says how sure each behaviour is (documented, seen on a real device, or inferred).
 """
 
 from __future__ import annotations

@@ -30,7 +30,7 @@ class Biller:
         input_tokens: int = 0,
         output_tokens: int = 0,
     ) -> BilledRequest:
-        """Bill a transcription (priced per audio minute, as the reference lists it)."""
+        """Bill a transcription (priced per audio minute, as docs/openai-prices.md lists it)."""
         price = self._config.audio_price_per_minute.get(model, 0.0)
         entry = BilledRequest(
             fingerprint=fingerprint,

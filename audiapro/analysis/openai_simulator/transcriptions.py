@@ -24,7 +24,7 @@ from audiapro.analysis.openai_simulator.util import canonical_json, estimate_tok
 TRANSCRIPTIONS_PATH = "/v1/audio/transcriptions"
 ALL_FORMATS: tuple[str, ...] = ("json", "text", "srt", "verbose_json", "vtt", "diarized_json")
 DIARIZE_MODEL = "gpt-4o-transcribe-diarize"
-# Output formats per model, from the 3.57 create-params docstrings and reference §2.
+# Output formats per model, from the 3.57 create-params docstrings (docs/openai-prices.md).
 MODEL_FORMATS: Mapping[str, tuple[str, ...]] = {
     "whisper-1": ("json", "text", "srt", "verbose_json", "vtt"),
     "gpt-transcribe": ("json",),
