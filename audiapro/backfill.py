@@ -22,10 +22,8 @@ import time as clock
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Final
+from typing import TYPE_CHECKING, Final
 from zoneinfo import ZoneInfo
-
-import sqlalchemy as sa
 
 from audiapro.ingest import CdrSource, load_window
 from audiapro.tenants import TenantSettings
@@ -38,6 +36,9 @@ from audiapro.warehouse import (
     tenant_write_lock,
 )
 from audiapro.windows import MIN_WINDOW, Window, fetch_pieces, whole_second
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
 
 log = logging.getLogger("audiapro.backfill")
 

@@ -33,10 +33,8 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Final, Protocol
+from typing import TYPE_CHECKING, Final, Protocol
 from zoneinfo import ZoneInfo
-
-import sqlalchemy as sa
 
 from audiapro.backfill import to_instant
 from audiapro.cdr.keys import base_key, raw_leg_keys
@@ -53,6 +51,9 @@ from audiapro.warehouse import (
     stored_day_keys,
     tenant_write_lock,
 )
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
 
 log = logging.getLogger("audiapro.reconcile")
 

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import os
-from typing import ClassVar, cast
+from typing import TYPE_CHECKING, ClassVar, cast
 
-import sqlalchemy as sa
 from prefect.blocks.core import Block
 from pydantic import Field, SecretStr
 
@@ -13,6 +12,9 @@ from audiapro import settings
 from audiapro.prefect_names import DEFAULT_BLOCK, WAREHOUSE_BLOCK_TYPE
 from audiapro.warehouse import get_engine
 from audiapro.warehouse.engine import canonical_url
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
 
 #: Name of the block document `resolve_database_url` looks for.
 DEFAULT_WAREHOUSE_BLOCK = DEFAULT_BLOCK

@@ -11,10 +11,9 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import datetime, timedelta
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import openai
-import sqlalchemy as sa
 
 from audiapro.analysis.batch import BatchResult, collect_batch, submit_batch
 from audiapro.analysis.errors import service_error
@@ -31,6 +30,9 @@ from audiapro.warehouse import (
     release_batch,
     reserve_batch,
 )
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
 
 log = logging.getLogger("audiapro.analysis")
 

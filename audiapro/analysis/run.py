@@ -25,10 +25,9 @@ import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import pandas as pd
-import sqlalchemy as sa
 
 from audiapro.analysis.audio import content_sha256
 from audiapro.analysis.batch_run import collect_batches, submit_pending
@@ -59,6 +58,9 @@ from audiapro.warehouse import (
     store_pending,
     store_records,
 )
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
 
 log = logging.getLogger("audiapro.analysis")
 
