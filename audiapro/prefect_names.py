@@ -13,13 +13,10 @@ from typing import Final
 #: The process work pool every deployment runs on.
 WORK_POOL: Final = "audiapro"
 
-# Flows. Each has one deployment of the same name (prefect.yaml).
-POLL_FLOW: Final = "poll-cdrs"
-BACKFILL_FLOW: Final = "backfill-cdrs"
-IMPORT_FLOW: Final = "import-cdr-file"
-ANALYZE_FLOW: Final = "analyze-calls"
-RECONCILE_FLOW: Final = "reconcile-cdrs"
-FLOWS: Final = (POLL_FLOW, BACKFILL_FLOW, IMPORT_FLOW, ANALYZE_FLOW, RECONCILE_FLOW)
+#: The flows, each deployed under its own name (prefect.yaml): the live poll, history from the PBX,
+#: file import, AI analysis, completeness.
+FLOWS: Final = ("poll-cdrs", "backfill-cdrs", "import-cdr-file", "analyze-calls", "reconcile-cdrs")
+POLL_FLOW, BACKFILL_FLOW, IMPORT_FLOW, ANALYZE_FLOW, RECONCILE_FLOW = FLOWS
 
 
 def deployment_name(flow: str) -> str:
@@ -30,11 +27,9 @@ def deployment_name(flow: str) -> str:
 POLL_DEPLOYMENT: Final = deployment_name(POLL_FLOW)
 ANALYZE_DEPLOYMENT: Final = deployment_name(ANALYZE_FLOW)
 
-# Block types (slugs) and the block documents the pipeline looks up by name.
-TENANT_BLOCK_TYPE: Final = "clouducm"
-WAREHOUSE_BLOCK_TYPE: Final = "audiapro-warehouse"
-OPENAI_BLOCK_TYPE: Final = "audiapro-openai"
-ANALYSIS_SETTINGS_BLOCK_TYPE: Final = "audiapro-analysis-settings"
+#: Block types (slugs): a tenant's PBX, the warehouse URL, OpenAI credentials, analysis settings.
+BLOCK_TYPES: Final = ("clouducm", "audiapro-warehouse", "audiapro-openai", "audiapro-analysis-settings")
+TENANT_BLOCK_TYPE, WAREHOUSE_BLOCK_TYPE, OPENAI_BLOCK_TYPE, ANALYSIS_SETTINGS_BLOCK_TYPE = BLOCK_TYPES
 #: The warehouse, OpenAI and analysis-settings document used when nothing more specific exists.
 DEFAULT_BLOCK: Final = "default"
 #: Secret block holding the admin API's bearer token.
@@ -45,6 +40,6 @@ ALERT_BLOCK: Final = "audiapro-alerts"
 #: The tenant `make demo` and `make up` create and poll (a CloudUCM block of this name).
 DEMO_TENANT: Final = "demo"
 
-# Global concurrency limits per tenant: every PBX session, and the sessions of bulk work.
-PBX_LIMIT_PREFIX: Final = "ucm:"
-PBX_BULK_LIMIT_PREFIX: Final = "ucm-bulk:"
+#: Global concurrency limits per tenant: ``ucm:<tenant>`` counts every PBX session,
+#: ``ucm-bulk:<tenant>`` the sessions of bulk work (all but the live poll's).
+PBX_LIMIT_PREFIX, PBX_BULK_LIMIT_PREFIX = "ucm:", "ucm-bulk:"

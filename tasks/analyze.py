@@ -9,7 +9,6 @@ from contextlib import ExitStack
 from datetime import datetime
 from typing import Any, Final
 
-from prefect import task
 from prefect.utilities.slugify import slugify
 
 from audiapro.analysis.openai_analyzer import OpenAIAnalyzer
@@ -22,7 +21,7 @@ from blocks.clouducm import CloudUCM, load_tenant
 from blocks.openai import load_analysis_settings, load_openai_credentials
 from tasks.pbx import pbx_client_pool
 from tasks.progress import ProgressReporter
-from tasks.support import retry_if_transient
+from tasks.support import retrying_task
 from tasks.warehouse import warehouse_engine
 
 #: Retries cover outages that outlived the SDK's own backoff (429 without a usable Retry-After, 5xx).
@@ -44,13 +43,7 @@ def _tenant_block(tenant: str) -> CloudUCM | None:
         return None
 
 
-@task(
-    name="analyze-tenant",
-    task_run_name="analyze-{tenant}",
-    retries=ANALYZE_RETRIES,
-    retry_delay_seconds=ANALYZE_RETRY_DELAYS,
-    retry_condition_fn=retry_if_transient,
-)
+@retrying_task("analyze-tenant", "analyze-{tenant}", retries=ANALYZE_RETRIES, delays=ANALYZE_RETRY_DELAYS)
 def analyze_tenant_task(
     tenant: str, since: datetime | None = None, use_batch: bool = False, max_calls: int | None = None
 ) -> dict[str, Any]:
