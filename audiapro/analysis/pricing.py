@@ -7,7 +7,8 @@ passing another `PriceTable`. Prices are never looked up anywhere else.
 
 from __future__ import annotations
 
-from typing import Final
+from collections.abc import Mapping
+from typing import Final, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -54,6 +55,9 @@ DEFAULT_TEXT_PRICE_PER_MILLION: Final[dict[str, TokenPrice]] = {
 }
 
 
+PriceT = TypeVar("PriceT")
+
+
 class UnknownModelPriceError(KeyError):
     """A model has no entry in the price table (a configuration error, never priced as free)."""
 
@@ -81,10 +85,7 @@ class PriceTable(BaseModel):
         Raises:
             UnknownModelPriceError: The model is not in the table.
         """
-        try:
-            return self.audio_per_minute[model]
-        except KeyError:
-            raise UnknownModelPriceError(f"no audio price for transcription model {model!r}") from None
+        return _price(self.audio_per_minute, model, "no audio price for transcription model")
 
     def text_price(self, model: str) -> TokenPrice:
         """Token prices of `model`.
@@ -92,10 +93,7 @@ class PriceTable(BaseModel):
         Raises:
             UnknownModelPriceError: The model is not in the table.
         """
-        try:
-            return self.text_per_million[model]
-        except KeyError:
-            raise UnknownModelPriceError(f"no token price for text model {model!r}") from None
+        return _price(self.text_per_million, model, "no token price for text model")
 
     def audio_cost(self, model: str, seconds: float) -> float:
         """USD for transcribing `seconds` of audio with `model`."""
@@ -129,3 +127,11 @@ class PriceTable(BaseModel):
             (input_tokens - cached) * price.input + cached * cached_rate + output_tokens * price.output
         ) / TOKENS_PER_PRICE_UNIT
         return cost * self.batch_price_factor if batch else cost
+
+
+def _price(table: Mapping[str, PriceT], model: str, missing: str) -> PriceT:
+    """``table[model]``; an unknown model is a configuration error, never priced as free."""
+    try:
+        return table[model]
+    except KeyError:
+        raise UnknownModelPriceError(f"{missing} {model!r}") from None
