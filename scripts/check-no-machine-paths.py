@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Fail when a file of the repository names an absolute path of somebody's machine.
 
-A home directory (``/home/<user>``, ``/root``, ``/Users/<user>``, ``C:\\Users\\<user>``), a
-workplace or mount directory (``/work``, ``/mnt``, ``/media``) or a ``file://`` URL to one of them
+A path into a home directory (under ``/home``, ``/root``, ``/Users`` or ``C:\\Users``), a workplace
+or mount directory (``/work``, ``/mnt``, ``/media``) or a ``file://`` URL to one of them
 means the text only makes sense on the machine it was written on: docstrings and docs point into
 the repository (``docs/...``) instead, sample output shows a placeholder such as ``<checkout>``.
 System locations a deployment chooses (``/opt/audiapro``, ``/usr/lib/postgresql``, ``/tmp``) are
@@ -22,8 +22,8 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-# Not preceded by a word character, a dot, a tilde, a dash or a slash, so relative paths
-# (``docs/home/x``, ``~/work``) and URL paths (``example.com/home``) are not hits.
+# Not preceded by a word character, a dot, a tilde, a dash or a slash, so relative paths (under
+# ``docs`` or ``~``) and the paths of URLs (after ``example.com``) are not hits.
 MACHINE_PATH = re.compile(
     r"(?<![\w.~/-])/(?:home|root|Users|work|mnt|media)/[\w.-]"
     r"|file:///(?:home|root|Users|work|mnt|media)/"

@@ -108,7 +108,7 @@ def test_a_machine_path_fails_the_check(tmp_path: Path, text: str) -> None:
         "warehouse:    <checkout>/.audiapro/warehouse.sqlite",
         "AUDIAPRO_CHECKOUT: /opt/audiapro",
         "PGDIR=$(mktemp -d /tmp/audiapro-pg.XXXXXX)",
-        "https://example.com/home/index.html and docs/home/x.md and ~/work/notes",
+        "https://example.com" + HOME_PATH + " and docs" + HOME_PATH + " and ~/" + "work/notes",
         "cdr_root/work items; PGBIN=/usr/lib/postgresql/15/bin",
     ],
 )
