@@ -18,9 +18,13 @@ venv:
 demo: venv
 	@$(BIN)/audiapro demo
 
+# ruff (style, absolute imports, Prefect imported lazily), the import contracts between the rooms
+# ([tool.importlinter] in pyproject.toml), and no absolute machine paths in any file.
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache --no-logo
+	$(BIN)/python scripts/check-no-machine-paths.py
 
 typecheck: venv
 	$(BIN)/mypy

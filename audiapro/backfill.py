@@ -22,21 +22,23 @@ import time as clock
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Final
+from typing import TYPE_CHECKING, Final
 from zoneinfo import ZoneInfo
-
-import sqlalchemy as sa
 
 from audiapro.ingest import CdrSource, load_window
 from audiapro.tenants import TenantSettings
 from audiapro.warehouse import (
+    DEFAULT_LOCK_TIMEOUT_S,
     CommitHook,
     LoadResult,
     completed_backfill_windows,
     record_backfill_window,
+    tenant_write_lock,
 )
 from audiapro.windows import MIN_WINDOW, Window, fetch_pieces, whole_second
-from audiapro.writelock import DEFAULT_LOCK_TIMEOUT_S, tenant_write_lock
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
 
 log = logging.getLogger("audiapro.backfill")
 

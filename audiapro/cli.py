@@ -6,7 +6,6 @@ lazily, so ``audiapro simulate`` and ``audiapro db upgrade`` start fast and work
 
 from __future__ import annotations
 
-import logging
 import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
@@ -21,6 +20,7 @@ from audiapro.commands.common import (
     use_local_stack_api,
     warehouse_url,
 )
+from audiapro.prefect_names import DEMO_TENANT
 
 app = typer.Typer(
     help="AudiaPro call-data pipeline: Grandstream CloudUCM CDRs into Postgres.", no_args_is_help=True
@@ -28,10 +28,8 @@ app = typer.Typer(
 db_app = typer.Typer(help="Warehouse schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 console = Console(width=max(Console().width, 110))
-logger = logging.getLogger(__name__)
 
-#: Settings of the demo tenant that `audiapro demo` polls.
-DEMO_TENANT = "demo"
+#: Settings of the demo tenant (prefect_names.DEMO_TENANT) that `audiapro demo` polls.
 DEMO_TIMEZONE = "America/New_York"
 DEMO_CALLS_PER_DAY = 400
 

@@ -13,17 +13,18 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import Protocol
-
-import sqlalchemy as sa
+from typing import TYPE_CHECKING, Protocol
 
 from audiapro.cdr.normalize import NormalizeContext, normalize_legs
 from audiapro.cdr.readers.common import reject_record
 from audiapro.cdr.zonecheck import verify_zone
+from audiapro.errors import describe_error
 from audiapro.tenants import TenantSettings
-from audiapro.ucm.errors import is_transient_error
 from audiapro.ucm.records import CdrPage, WindowLegs, collect_pages
 from audiapro.warehouse import CommitHook, LoadResult, RunInfo, load_batch, record_failure
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
 
 log = logging.getLogger("audiapro.ingest")
 
@@ -252,23 +253,3 @@ def record_tick_failure(engine: sa.Engine, tenant: str, exc: BaseException, *, k
     error = describe_error(exc)
     record_failure(engine, tenant=tenant, run=RunInfo(kind=kind), error=error)
     return error
-
-
-def describe_error(exc: BaseException) -> str:
-    """A one-line error description for sync state and artifacts.
-
-    The UCM client guarantees that its exception texts carry no secrets; other libraries' messages
-    are cut short so that no large payload (which could contain numbers) is stored.
-    """
-    text = str(exc).splitlines()[0] if str(exc) else ""
-    return f"{type(exc).__name__}: {text[:300]}"
-
-
-def is_transient(exc: BaseException) -> bool:
-    """Whether retrying later can help: network trouble, throttling, a PBX paging hiccup, "retry
-    later" statuses, a warehouse connection that dropped.
-
-    Authentication, configuration, TLS and zone errors are permanent until a human acts: retrying
-    them would only walk the PBX towards its login ban.
-    """
-    return is_transient_error(exc) or isinstance(exc, sa.exc.OperationalError)

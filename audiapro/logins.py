@@ -19,8 +19,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
-
-import sqlalchemy as sa
+from typing import TYPE_CHECKING
 
 from audiapro.ucm.errors import UcmAuthError, UcmTransportError
 from audiapro.ucm.guard import (
@@ -32,6 +31,9 @@ from audiapro.ucm.guard import (
     describe_failure,
 )
 from audiapro.warehouse import LoginBlock, clear_login_block, login_lock, read_login_block, set_login_block
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
 
 #: How long a handshake waits for another process's handshake of the same tenant (two requests).
 LOGIN_LOCK_WAIT_S = 120.0

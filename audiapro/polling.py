@@ -21,14 +21,16 @@ import logging
 import time
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
-
-import sqlalchemy as sa
+from typing import TYPE_CHECKING
 
 from audiapro import settings
 from audiapro.ingest import CdrSource, WindowSummary, load_window
 from audiapro.tenants import TenantSettings
 from audiapro.warehouse import note_sweep, note_traffic, read_sync_state, weeks_with_traffic
 from audiapro.windows import Window, fetch_pieces
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
 
 log = logging.getLogger("audiapro.poll")
 

@@ -33,10 +33,8 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Final, Protocol
+from typing import TYPE_CHECKING, Final, Protocol
 from zoneinfo import ZoneInfo
-
-import sqlalchemy as sa
 
 from audiapro.backfill import to_instant
 from audiapro.cdr.keys import base_key, raw_leg_keys
@@ -45,13 +43,17 @@ from audiapro.ingest import load_raw_legs
 from audiapro.tenants import TenantSettings
 from audiapro.ucm.records import CdrPage, MalformedItem, RawLeg, collect_pages
 from audiapro.warehouse import (
+    DEFAULT_LOCK_TIMEOUT_S,
     DayReconciliation,
     LoadResult,
     RunInfo,
     record_reconcile_day,
     stored_day_keys,
+    tenant_write_lock,
 )
-from audiapro.writelock import DEFAULT_LOCK_TIMEOUT_S, tenant_write_lock
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
 
 log = logging.getLogger("audiapro.reconcile")
 

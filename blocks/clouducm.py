@@ -9,6 +9,7 @@ from prefect.blocks.core import Block
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from audiapro import settings
+from audiapro.prefect_names import TENANT_BLOCK_TYPE
 from audiapro.tenants import TenantSettings
 from audiapro.ucm.client import UcmClient, UcmConnection
 from audiapro.ucm.guard import LoginGuard
@@ -22,7 +23,7 @@ class CloudUCM(Block):
     """
 
     _block_type_name: ClassVar[str] = "CloudUCM"
-    _block_type_slug: ClassVar[str] = "clouducm"
+    _block_type_slug: ClassVar[str] = TENANT_BLOCK_TYPE
     _description: ClassVar[str] = (
         "Grandstream CloudUCM / UCM63xx PBX: HTTPS API access for CDRs and recordings."
     )

@@ -32,9 +32,8 @@ from audiapro.analysis.pricing import (
     TokenPrice,
 )
 from audiapro.analysis.tenant import DEFAULT_MAX_WORKERS, MAX_WORKERS_LIMIT, TenantAnalysisConfig
+from audiapro.prefect_names import ANALYSIS_SETTINGS_BLOCK_TYPE, DEFAULT_BLOCK, OPENAI_BLOCK_TYPE
 
-#: Name of the documents used when a tenant has none of its own.
-DEFAULT_BLOCK: Final = "default"
 _DEFAULT_POLICY: Final = EligibilityPolicy()
 _DEFAULT_BUDGET: Final = Budget()
 _DEFAULT_OFFLINE: Final = OfflineSettings()
@@ -49,7 +48,7 @@ class OpenAICredentials(Block):
     """
 
     _block_type_name: ClassVar[str] = "AudiaPro OpenAI"
-    _block_type_slug: ClassVar[str] = "audiapro-openai"
+    _block_type_slug: ClassVar[str] = OPENAI_BLOCK_TYPE
     _description: ClassVar[str] = (
         "OpenAI API key and models for AudiaPro call analysis (empty key: offline analyzer)."
     )
@@ -121,7 +120,7 @@ class AnalysisSettings(Block):
     """Per-tenant analysis settings; the document name is the tenant name (or `default`)."""
 
     _block_type_name: ClassVar[str] = "AudiaPro Analysis Settings"
-    _block_type_slug: ClassVar[str] = "audiapro-analysis-settings"
+    _block_type_slug: ClassVar[str] = ANALYSIS_SETTINGS_BLOCK_TYPE
     _description: ClassVar[str] = (
         "Which calls of a tenant get AI analysis, the daily budget, keywords and business hours."
     )

@@ -3,25 +3,28 @@
 from __future__ import annotations
 
 import os
-from typing import ClassVar, cast
+from typing import TYPE_CHECKING, ClassVar, cast
 
-import sqlalchemy as sa
 from prefect.blocks.core import Block
 from pydantic import Field, SecretStr
 
 from audiapro import settings
+from audiapro.prefect_names import DEFAULT_BLOCK, WAREHOUSE_BLOCK_TYPE
 from audiapro.warehouse import get_engine
 from audiapro.warehouse.engine import canonical_url
 
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+
 #: Name of the block document `resolve_database_url` looks for.
-DEFAULT_WAREHOUSE_BLOCK = "default"
+DEFAULT_WAREHOUSE_BLOCK = DEFAULT_BLOCK
 
 
 class Warehouse(Block):
     """Where CDRs are loaded: a database URL (postgresql://user:pass@host/db in production)."""
 
     _block_type_name: ClassVar[str] = "AudiaPro Warehouse"
-    _block_type_slug: ClassVar[str] = "audiapro-warehouse"
+    _block_type_slug: ClassVar[str] = WAREHOUSE_BLOCK_TYPE
     _description: ClassVar[str] = "Database URL of the AudiaPro CDR warehouse (Postgres; SQLite for demos)."
 
     url: SecretStr = Field(description="SQLAlchemy URL, e.g. postgresql+psycopg2://user:pass@host/db")

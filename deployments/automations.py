@@ -38,8 +38,8 @@ from prefect.client.schemas.objects import StateType
 from prefect.exceptions import ObjectNotFound
 
 from audiapro.ops import alerts
+from audiapro.prefect_names import ALERT_BLOCK, POLL_DEPLOYMENT, WORK_POOL
 
-POLL_DEPLOYMENT = "poll-cdrs/poll-cdrs"
 POLLER_SILENT = "audiapro: poll-cdrs silent for 10 minutes"
 TENANT_FAILING = "audiapro: tenant failing 5 polls in a row"
 CALLS_MISSING = "audiapro: a reconciled day is below 100 %"
@@ -49,7 +49,7 @@ UNRESPONSIVE_RUNS = "audiapro: mark unresponsive flow runs crashed"
 HEARTBEAT_SECONDS = 180
 MISSED_HEARTBEATS = 3
 RUN_END_EVENTS = {f"prefect.flow-run.{state}" for state in ("Completed", "Failed", "Cancelled", "Crashed")}
-AUTOMATION_TAGS = ["audiapro"]
+AUTOMATION_TAGS = [WORK_POOL]
 
 POLLER_SILENT_BODY = (
     "poll-cdrs has not completed successfully in the last {minutes} minutes, so no new CDRs are "
@@ -191,9 +191,7 @@ def unresponsive_runs() -> AutomationCore:
 
 def _notification(client: SyncPrefectClient, subject: str, body: str) -> list[Any] | None:
     # Any notification block type will do, so look the block up by name across all types.
-    documents = [
-        d for d in client.read_block_documents(include_secrets=False) if d.name == alerts.ALERT_BLOCK_NAME
-    ]
+    documents = [d for d in client.read_block_documents(include_secrets=False) if d.name == ALERT_BLOCK]
     if not documents:
         return None
     return [SendNotification(block_document_id=documents[0].id, subject=subject, body=body)]

@@ -18,7 +18,8 @@ from prefect.client.schemas.actions import WorkPoolCreate
 from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 from prefect.workers.process import ProcessWorker
 
-WORK_POOL = "audiapro"
+from audiapro.prefect_names import WORK_POOL
+
 BLOCKS_PACKAGE = "blocks"
 BLOCKS_DIR = Path(__file__).resolve().parents[1] / BLOCKS_PACKAGE
 

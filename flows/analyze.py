@@ -12,28 +12,23 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, Final
 
-from prefect import flow, get_run_logger
+from prefect import get_run_logger
 from prefect.artifacts import create_table_artifact
 from prefect.states import Completed, Failed, State
-from prefect.task_runners import ThreadPoolTaskRunner
 
 from audiapro.analysis.summary import SUMMARY_COLUMNS
-from audiapro.ingest import describe_error
+from audiapro.errors import describe_error
+from audiapro.prefect_names import ANALYZE_DEPLOYMENT, ANALYZE_FLOW
 from blocks.clouducm import list_tenants
+from flows.support import parallel_flow
 from tasks.analyze import analysis_failure_row, analyze_tenant_task
 
 #: Tenants analysed at once (each runs its own bounded pool of calls).
 MAX_PARALLEL_TENANTS: Final = 2
-#: `flow name/deployment name` of the deployment the poll flow starts (prefect.yaml).
-ANALYZE_DEPLOYMENT: Final = "analyze-calls/analyze-calls"
-SUMMARY_KEY: Final = "analyze-calls-summary"
+SUMMARY_KEY: Final = f"{ANALYZE_FLOW}-summary"
 
 
-@flow(
-    name="analyze-calls",
-    task_runner=ThreadPoolTaskRunner(max_workers=MAX_PARALLEL_TENANTS),  # type: ignore[arg-type]
-    persist_result=False,
-)
+@parallel_flow(ANALYZE_FLOW, max_workers=MAX_PARALLEL_TENANTS)
 def analyze_calls(
     tenant: str | None = None,
     since: datetime | None = None,

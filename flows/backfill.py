@@ -9,16 +9,17 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from typing import Annotated, Any
 
-from prefect import flow, get_run_logger
+from prefect import get_run_logger
 from prefect.artifacts import create_table_artifact
 from prefect.futures import PrefectFuture, as_completed
 from prefect.states import Completed, Failed, State
-from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import Field
 
 from audiapro.backfill import DEFAULT_MAX_PARALLEL, DEFAULT_WINDOW, PBX_PARALLEL_LIMIT
-from audiapro.ingest import describe_error
+from audiapro.errors import describe_error
+from audiapro.prefect_names import BACKFILL_FLOW
 from audiapro.windows import MIN_WINDOW
+from flows.support import parallel_flow
 from tasks.backfill import backfill_window_task, plan_backfill_task
 from tasks.progress import ProgressReporter
 from tasks.support import artifact_key
@@ -28,11 +29,7 @@ TABLE_COLUMNS = ("window_start", "window_end", "status", "pieces", *COUNT_COLUMN
                  "error")  # fmt: skip
 
 
-@flow(
-    name="backfill-cdrs",
-    task_runner=ThreadPoolTaskRunner(max_workers=PBX_PARALLEL_LIMIT),  # type: ignore[arg-type]
-    persist_result=False,
-)
+@parallel_flow(BACKFILL_FLOW, max_workers=PBX_PARALLEL_LIMIT)
 def backfill_cdrs(
     tenant: str,
     start: date | datetime,

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from prefect import flow, get_run_logger
+from prefect import get_run_logger
 from prefect.artifacts import create_table_artifact
 from prefect.states import Completed, Failed, State
-from prefect.task_runners import ThreadPoolTaskRunner
 
+from audiapro.prefect_names import POLL_FLOW
 from blocks.clouducm import list_tenants
 from flows.analyze import trigger_analysis
+from flows.support import parallel_flow
 from tasks.events import emit_tenant_failed, emit_tenant_silent
 from tasks.poll import failure_row, poll_tenant_task
 
@@ -24,11 +25,7 @@ SUMMARY_COLUMNS = ("tenant", "status", "window_start", "window_end", "pieces", "
                    "error")  # fmt: skip
 
 
-@flow(
-    name="poll-cdrs",
-    task_runner=ThreadPoolTaskRunner(max_workers=MAX_PARALLEL_TENANTS),  # type: ignore[arg-type]
-    persist_result=False,
-)
+@parallel_flow(POLL_FLOW, max_workers=MAX_PARALLEL_TENANTS)
 def poll_cdrs(tenant: str | None = None, analyze: bool = True) -> State:
     """Poll every enabled CloudUCM tenant once (or only ``tenant``) and load new legs.
 
@@ -60,7 +57,7 @@ def poll_cdrs(tenant: str | None = None, analyze: bool = True) -> State:
             emit_tenant_failed(name, rows[-1]["error"])  # the automations alert on a failure streak
     create_table_artifact(
         table=[{col: row.get(col, "") for col in SUMMARY_COLUMNS} for row in rows],
-        key="poll-cdrs-summary",
+        key=f"{POLL_FLOW}-summary",
         description="Per-tenant result of this poll tick",
     )
     if analyze:

@@ -11,16 +11,17 @@ from collections import deque
 from datetime import date
 from typing import Annotated, Any, Final
 
-from prefect import flow, get_run_logger
+from prefect import get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.futures import PrefectFuture, as_completed
 from prefect.states import Completed, Failed, State
-from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import Field
 
-from audiapro.ingest import describe_error
+from audiapro.errors import describe_error
+from audiapro.prefect_names import RECONCILE_FLOW
 from audiapro.reconcile import DEFAULT_DAYS_BACK, MAX_DAYS_BACK
 from blocks.clouducm import list_tenants
+from flows.support import parallel_flow
 from tasks.reconcile import emit_incomplete, now_utc, plan_reconcile_task, reconcile_day_task
 
 #: Tenants reconciled at once; each tenant's days run one after another (one PBX session each).
@@ -28,17 +29,13 @@ MAX_PARALLEL_TENANTS: Final = 4
 #: Columns of the table artifact (and of ``audiapro reconcile``).
 TABLE_COLUMNS: Final = ("tenant", "day", "status", "pbx_legs", "stored_legs", "missing_before", "loaded_now",
                         "rejected", "phantom_legs", "percent", "error")  # fmt: skip
-SUMMARY_KEY: Final = "reconcile-cdrs-summary"
-REPORT_KEY: Final = "reconcile-cdrs-report"
+SUMMARY_KEY: Final = f"{RECONCILE_FLOW}-summary"
+REPORT_KEY: Final = f"{RECONCILE_FLOW}-report"
 
 FutureRow = PrefectFuture[dict[str, Any]]
 
 
-@flow(
-    name="reconcile-cdrs",
-    task_runner=ThreadPoolTaskRunner(max_workers=MAX_PARALLEL_TENANTS),  # type: ignore[arg-type]
-    persist_result=False,
-)
+@parallel_flow(RECONCILE_FLOW, max_workers=MAX_PARALLEL_TENANTS)
 def reconcile_cdrs(
     tenant: str | None = None,
     day: date | None = None,

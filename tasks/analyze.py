@@ -9,19 +9,19 @@ from contextlib import ExitStack
 from datetime import datetime
 from typing import Any, Final
 
-from prefect import task
 from prefect.utilities.slugify import slugify
 
-from audiapro.analysis.errors import AnalysisServiceError, scrub
 from audiapro.analysis.openai_analyzer import OpenAIAnalyzer
 from audiapro.analysis.recordings import CallAudioFetcher
 from audiapro.analysis.run import analyze_tenant
-from audiapro.ingest import describe_error, is_transient
+from audiapro.errors import describe_error
+from audiapro.prefect_names import ANALYZE_FLOW
 from audiapro.warehouse import tenant_lock
 from blocks.clouducm import CloudUCM, load_tenant
 from blocks.openai import load_analysis_settings, load_openai_credentials
 from tasks.pbx import pbx_client_pool
 from tasks.progress import ProgressReporter
+from tasks.support import retrying_task
 from tasks.warehouse import warehouse_engine
 
 #: Retries cover outages that outlived the SDK's own backoff (429 without a usable Retry-After, 5xx).
@@ -34,29 +34,6 @@ LOCK_PREFIX: Final = "analysis:"
 #: How long recording downloads wait for a free PBX session (backfills may hold the bulk ones).
 RECORDING_SESSION_WAIT_S: Final = 600.0
 PERCENT: Final = 100.0
-_TRANSIENT_STATUSES: Final = frozenset({408, 409, 429})
-_SERVER_ERROR: Final = 500
-
-
-def is_transient_analysis_error(exc: BaseException) -> bool:
-    """Whether retrying later can help (outage, rate limit, PBX hiccup; not auth, quota or config)."""
-    if isinstance(exc, AnalysisServiceError):
-        if exc.code in ("insufficient_quota", "invalid_api_key", "model_not_found"):
-            return False
-        return (
-            exc.status_code is None
-            or exc.status_code in _TRANSIENT_STATUSES
-            or exc.status_code >= _SERVER_ERROR
-        )
-    return is_transient(exc)
-
-
-def _retry_if_transient(task: Any, task_run: Any, state: Any) -> bool:
-    try:
-        state.result()
-    except Exception as exc:
-        return is_transient_analysis_error(exc)
-    return False
 
 
 def _tenant_block(tenant: str) -> CloudUCM | None:
@@ -66,13 +43,7 @@ def _tenant_block(tenant: str) -> CloudUCM | None:
         return None
 
 
-@task(
-    name="analyze-tenant",
-    task_run_name="analyze-{tenant}",
-    retries=ANALYZE_RETRIES,
-    retry_delay_seconds=ANALYZE_RETRY_DELAYS,
-    retry_condition_fn=_retry_if_transient,
-)
+@retrying_task("analyze-tenant", "analyze-{tenant}", retries=ANALYZE_RETRIES, delays=ANALYZE_RETRY_DELAYS)
 def analyze_tenant_task(
     tenant: str, since: datetime | None = None, use_batch: bool = False, max_calls: int | None = None
 ) -> dict[str, Any]:
@@ -88,14 +59,14 @@ def analyze_tenant_task(
         return {"tenant": tenant, "status": "disabled"}
     credentials = load_openai_credentials(settings.credentials_block)
     engine = warehouse_engine()
-    progress = ProgressReporter(f"analyze-calls-{slugify(tenant)}", f"analyze-calls: tenant {tenant}")
+    progress = ProgressReporter(f"{ANALYZE_FLOW}-{slugify(tenant)}", f"{ANALYZE_FLOW}: tenant {tenant}")
     shown = [-1]
 
     def on_progress(done: int, total: int) -> None:
         percent = int(PERCENT * done / max(total, 1))
         if percent != shown[0]:  # one artifact update per percent, not per call
             shown[0] = percent
-            progress.update(done / max(total, 1), f"analyze-calls: tenant {tenant}, {done} of {total} calls")
+            progress.update(done / max(total, 1), f"{ANALYZE_FLOW}: tenant {tenant}, {done} of {total} calls")
 
     with ExitStack() as stack:
         acquired = stack.enter_context(
@@ -133,4 +104,4 @@ def analyze_tenant_task(
 
 def analysis_failure_row(tenant: str, exc: BaseException, secrets: tuple[str, ...] = ()) -> dict[str, Any]:
     """The summary row of a tenant whose run failed (after retries); the error is credential-free."""
-    return {"tenant": tenant, "status": "failed", "error": scrub(describe_error(exc), secrets)}
+    return {"tenant": tenant, "status": "failed", "error": describe_error(exc, secrets)}

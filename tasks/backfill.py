@@ -5,14 +5,11 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from prefect import task
-from prefect.cache_policies import NO_CACHE
-
 from audiapro.backfill import backfill_window, plan_backfill
 from audiapro.windows import Window
 from blocks.clouducm import load_tenant
 from tasks.pbx import pbx_session
-from tasks.support import current_flow_run_id, retry_if_transient
+from tasks.support import current_flow_run_id, retrying_task
 from tasks.warehouse import warehouse_engine
 
 #: Retries for what outlived the client's own backoff (a PBX restart, a long-held tenant lock).
@@ -24,13 +21,8 @@ WINDOW_SESSION_WAIT_S = 1800.0
 PLAN_RETRY_DELAYS: list[float] = [5.0, 30.0]
 
 
-@task(
-    name="plan-backfill",
-    task_run_name="plan-backfill-{tenant}",
-    retries=PLAN_RETRIES,
-    retry_delay_seconds=PLAN_RETRY_DELAYS,
-    retry_condition_fn=retry_if_transient,
-    cache_policy=NO_CACHE,
+@retrying_task(
+    "plan-backfill", "plan-backfill-{tenant}", retries=PLAN_RETRIES, delays=PLAN_RETRY_DELAYS, cache=False
 )
 def plan_backfill_task(
     tenant: str, start: date | datetime, end: date | datetime, window: timedelta, force: bool
@@ -57,13 +49,12 @@ def plan_backfill_task(
     }
 
 
-@task(
-    name="backfill-window",
-    task_run_name="backfill-{tenant}-{window_start}",
+@retrying_task(
+    "backfill-window",
+    "backfill-{tenant}-{window_start}",
     retries=WINDOW_RETRIES,
-    retry_delay_seconds=WINDOW_RETRY_DELAYS,
-    retry_condition_fn=retry_if_transient,
-    cache_policy=NO_CACHE,
+    delays=WINDOW_RETRY_DELAYS,
+    cache=False,
 )
 def backfill_window_task(
     tenant: str, window_start: str, window_end: str, settled_until: str

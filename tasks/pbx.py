@@ -28,6 +28,7 @@ from prefect.client.orchestration import get_client
 from prefect.exceptions import ObjectAlreadyExists
 
 from audiapro.logins import WarehouseLoginGuard
+from audiapro.prefect_names import PBX_BULK_LIMIT_PREFIX, PBX_LIMIT_PREFIX
 from audiapro.ucm.client import UcmClient
 from audiapro.ucm.pool import ClientPool
 from blocks.clouducm import CloudUCM
@@ -35,9 +36,6 @@ from tasks.warehouse import warehouse_engine
 
 log = logging.getLogger("audiapro.pbx")
 
-#: Prefixes of the per-tenant limit names: every session, and bulk sessions (all but the poll's).
-LIMIT_PREFIX: Final = "ucm:"
-BULK_LIMIT_PREFIX: Final = "ucm-bulk:"
 #: A held slot's lease. It is renewed while the session lasts; a worker that dies frees its slot
 #: when the lease runs out.
 LEASE_S: Final = 120.0
@@ -50,15 +48,18 @@ _LOCKED: Final = 423
 class PbxSessionsBusy(TimeoutError):
     """Every session slot of the tenant's PBX stayed taken for the whole wait."""
 
+    #: Read by ``audiapro.errors.is_transient``: the sessions free up when the other work ends.
+    transient: Final = True
+
 
 def pbx_limit_name(tenant: str) -> str:
     """Name of the tenant's global concurrency limit (every session)."""
-    return f"{LIMIT_PREFIX}{tenant}"
+    return f"{PBX_LIMIT_PREFIX}{tenant}"
 
 
 def bulk_limit_name(tenant: str) -> str:
     """Name of the tenant's limit for sessions other than the live poll's."""
-    return f"{BULK_LIMIT_PREFIX}{tenant}"
+    return f"{PBX_BULK_LIMIT_PREFIX}{tenant}"
 
 
 def bulk_sessions(sessions: int) -> int:

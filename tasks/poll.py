@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from prefect import task
-from prefect.runtime import flow_run
-
-from audiapro.ingest import describe_error, is_transient, record_tick_failure
+from audiapro.errors import describe_error
+from audiapro.ingest import record_tick_failure
 from audiapro.polling import poll_tenant
 from audiapro.warehouse import tenant_lock
 from blocks.clouducm import load_tenant
 from tasks.pbx import PbxSessionsBusy, pbx_session
+from tasks.support import current_flow_run_id, retrying_task
 from tasks.warehouse import warehouse_engine
 
 #: Task-level retries cover faults that outlived the client's own backoff (e.g. a PBX restart).
@@ -21,25 +20,7 @@ POLL_RETRY_DELAYS: list[float] = [15.0, 45.0]
 POLL_SESSION_WAIT_S = 60.0
 
 
-def _retry_if_transient(task: Any, task_run: Any, state: Any) -> bool:
-    try:
-        state.result()
-    except Exception as exc:
-        return is_transient(exc)
-    return False
-
-
-def _flow_run_id() -> str | None:
-    return flow_run.get_id()
-
-
-@task(
-    name="poll-tenant",
-    task_run_name="poll-{tenant}",
-    retries=POLL_RETRIES,
-    retry_delay_seconds=POLL_RETRY_DELAYS,
-    retry_condition_fn=_retry_if_transient,
-)
+@retrying_task("poll-tenant", "poll-{tenant}", retries=POLL_RETRIES, delays=POLL_RETRY_DELAYS)
 def poll_tenant_task(tenant: str) -> dict[str, Any]:
     """Poll one tenant's PBX from its committed cursor and load the window.
 
@@ -63,7 +44,7 @@ def poll_tenant_task(tenant: str) -> dict[str, Any]:
         ):
             if not acquired:
                 return busy
-            summary = poll_tenant(client, engine, settings, flow_run_id=_flow_run_id())
+            summary = poll_tenant(client, engine, settings, flow_run_id=current_flow_run_id())
     except PbxSessionsBusy:
         return busy  # every session of the PBX is in use (backfills); the next tick covers the window
     return {"status": "ok", **summary.as_row()}

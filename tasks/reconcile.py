@@ -10,18 +10,14 @@ import logging
 from datetime import UTC, date, datetime
 from typing import Any, Final
 
-from prefect import task
-from prefect.cache_policies import NO_CACHE
 from prefect.events import emit_event
 
-from audiapro.ingest import is_transient
 from audiapro.ops.alerts import reconcile_incomplete_event
 from audiapro.reconcile import days_to_check, reconcile_day, require_closed
 from audiapro.warehouse import read_reconcile_days
-from audiapro.writelock import TenantBusyError
 from blocks.clouducm import load_tenant
-from tasks.pbx import PbxSessionsBusy, pbx_session
-from tasks.support import current_flow_run_id, retry_if_transient
+from tasks.pbx import pbx_session
+from tasks.support import current_flow_run_id, retrying_task
 from tasks.warehouse import warehouse_engine
 
 log = logging.getLogger("audiapro.events")
@@ -41,22 +37,8 @@ def now_utc() -> datetime:
     return datetime.now(UTC)
 
 
-def _retry_on_io(task: Any, task_run: Any, state: Any) -> bool:
-    """Retry network/PBX hiccups, a busy tenant lock and a full PBX session limit, nothing else."""
-    try:
-        state.result()
-    except Exception as exc:
-        return is_transient(exc) or isinstance(exc, TenantBusyError | PbxSessionsBusy)
-    return False
-
-
-@task(
-    name="plan-reconcile",
-    task_run_name="plan-reconcile-{tenant}",
-    retries=PLAN_RETRIES,
-    retry_delay_seconds=PLAN_RETRY_DELAYS,
-    retry_condition_fn=retry_if_transient,
-    cache_policy=NO_CACHE,
+@retrying_task(
+    "plan-reconcile", "plan-reconcile-{tenant}", retries=PLAN_RETRIES, delays=PLAN_RETRY_DELAYS, cache=False
 )
 def plan_reconcile_task(
     tenant: str, day: date | None, days_back: int, now: datetime, *, explicit: bool
@@ -90,13 +72,8 @@ def plan_reconcile_task(
     return {"days": [d.isoformat() for d in days_to_check(settings, now, days_back, known)], "note": ""}
 
 
-@task(
-    name="reconcile-day",
-    task_run_name="reconcile-{tenant}-{day}",
-    retries=DAY_RETRIES,
-    retry_delay_seconds=DAY_RETRY_DELAYS,
-    retry_condition_fn=_retry_on_io,
-    cache_policy=NO_CACHE,
+@retrying_task(
+    "reconcile-day", "reconcile-{tenant}-{day}", retries=DAY_RETRIES, delays=DAY_RETRY_DELAYS, cache=False
 )
 def reconcile_day_task(tenant: str, day: str, now: str) -> dict[str, Any]:
     """Reconcile one closed local day of a tenant against its PBX (one API session, one paged read).

@@ -1,16 +1,20 @@
-"""Small helpers the history tasks share: run lineage and the transient-only retry condition."""
+"""Small helpers every task shares: the one retry policy, run lineage, artifact keys."""
 
 from __future__ import annotations
 
 import re
-from typing import Any
+from collections.abc import Callable
+from typing import Any, ParamSpec, TypeVar
 
+from prefect import Task, task
+from prefect.cache_policies import NO_CACHE
 from prefect.context import get_run_context
 
-from audiapro.ingest import is_transient
-from audiapro.writelock import TenantBusyError
+from audiapro.errors import is_transient
 
 _NOT_KEY_CHARS = re.compile(r"[^a-z0-9-]+")
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 def current_flow_run_id() -> str | None:
@@ -24,15 +28,42 @@ def current_flow_run_id() -> str | None:
 
 
 def retry_if_transient(task: Any, task_run: Any, state: Any) -> bool:
-    """Prefect retry condition: retry network/PBX hiccups and a busy tenant lock, nothing else.
+    """The retry condition of every task: retry what :func:`audiapro.errors.is_transient` calls
+    transient (network and PBX hiccups, a busy tenant lock, every PBX session taken, an AI service
+    outage), nothing else.
 
     Authentication, configuration and data-format errors are permanent until a human acts.
     """
     try:
         state.result()
     except Exception as exc:
-        return is_transient(exc) or isinstance(exc, TenantBusyError)
+        return is_transient(exc)
     return False
+
+
+def retrying_task(
+    name: str, run_name: str, *, retries: int, delays: list[float], cache: bool = True
+) -> Callable[[Callable[P, R]], Task[P, R]]:
+    """The task decorator of the pipeline: named, retried ``retries`` times after ``delays`` seconds
+    when :func:`retry_if_transient` says so, never on a permanent error.
+
+    Args:
+        name: Task name.
+        run_name: Task run name template (``"poll-{tenant}"``).
+        retries: Retries after the first attempt.
+        delays: Seconds before each retry.
+        cache: ``False`` turns Prefect's result cache off (tasks whose inputs must not be hashed or
+            whose results are never reused).
+    """
+    options: dict[str, Any] = {} if cache else {"cache_policy": NO_CACHE}
+    return task(
+        name=name,
+        task_run_name=run_name,
+        retries=retries,
+        retry_delay_seconds=delays,
+        retry_condition_fn=retry_if_transient,
+        **options,
+    )
 
 
 def artifact_key(*parts: str) -> str:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import functools
-
-import sqlalchemy as sa
+from typing import TYPE_CHECKING
 
 from audiapro.warehouse import get_engine, upgrade
 from blocks.warehouse import resolve_database_url
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
 
 
 @functools.cache

@@ -21,8 +21,8 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field
 
-from .models import SpeakerRole
-from .wav import (
+from audiapro.analysis.models import SpeakerRole
+from audiapro.analysis.wav import (
     PCM16_BYTES,
     WAV_HEADER_BYTES,
     AudioFormatError,

@@ -15,9 +15,10 @@ from typing import Any, Final
 import openai
 from pydantic import BaseModel, ConfigDict, Field
 
-from .errors import scrub, service_error
-from .models import CallContext, CallInsights, Transcript
-from .pricing import PriceTable
+from audiapro.analysis.errors import MAX_ERROR_CHARS, service_error
+from audiapro.analysis.models import CallContext, CallInsights, Transcript
+from audiapro.analysis.pricing import PriceTable
+from audiapro.redaction import redact
 
 RESPONSES_ENDPOINT: Final = "/v1/responses"
 COMPLETION_WINDOW: Final = "24h"  # the only window the API accepts
@@ -111,7 +112,7 @@ def submit_batch(client: openai.OpenAI, lines: bytes, *, metadata: Mapping[str, 
 
     Raises:
         ValueError: `lines` is empty.
-        AnalysisServiceError: The API refused (message scrubbed of credentials).
+        AnalysisServiceError: The API refused (message redacted).
     """
     if not lines.strip():
         raise ValueError("no batch lines to submit")
@@ -146,7 +147,10 @@ def _line_result(line: Mapping[str, Any], prices: PriceTable, secrets: tuple[str
         problem = line.get("error") or body.get("error") or {}
         message = problem.get("message") if isinstance(problem, Mapping) else str(problem)
         return BatchResult(
-            custom_id=custom_id, error=scrub(f"batch request failed: HTTP {status}: {message}", secrets)
+            custom_id=custom_id,
+            error=redact(
+                f"batch request failed: HTTP {status}: {message}", secrets, max_chars=MAX_ERROR_CHARS
+            ),
         )
     usage = body.get("usage") or {}
     input_tokens = int(usage.get("input_tokens") or 0)
@@ -172,7 +176,9 @@ def _line_result(line: Mapping[str, Any], prices: PriceTable, secrets: tuple[str
         insights = CallInsights.model_validate_json(text)
     except ValueError as exc:
         first = " ".join(str(exc).split())
-        return result.model_copy(update={"error": scrub(f"malformed answer: {first}", secrets)})
+        return result.model_copy(
+            update={"error": redact(f"malformed answer: {first}", secrets, max_chars=MAX_ERROR_CHARS)}
+        )
     return result.model_copy(update={"insights": insights})
 
 
@@ -207,7 +213,7 @@ def collect_batch(
         `{custom_id: BatchResult}` once terminal, else None.
 
     Raises:
-        AnalysisServiceError: The API refused (message scrubbed of credentials).
+        AnalysisServiceError: The API refused (message redacted).
     """
     prices = prices or PriceTable()
     secrets = (client.api_key,)
@@ -233,7 +239,12 @@ def collect_batch(
                 reason += ": " + "; ".join(str(e.message) for e in batch.errors.data[:3])
             for line in _read_jsonl(client, batch.input_file_id):
                 custom_id = str(line.get("custom_id"))
-                results.setdefault(custom_id, BatchResult(custom_id=custom_id, error=scrub(reason, secrets)))
+                results.setdefault(
+                    custom_id,
+                    BatchResult(
+                        custom_id=custom_id, error=redact(reason, secrets, max_chars=MAX_ERROR_CHARS)
+                    ),
+                )
     except openai.OpenAIError as exc:
         raise service_error(exc, secrets) from None
     return results

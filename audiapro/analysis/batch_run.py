@@ -11,11 +11,15 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import datetime, timedelta
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import openai
-import sqlalchemy as sa
 
+from audiapro.analysis.batch import BatchResult, collect_batch, submit_batch
+from audiapro.analysis.errors import service_error
+from audiapro.analysis.openai_analyzer import OpenAIAnalyzer
+from audiapro.analysis.records import item_from_pending, parse_flags, settings_for, with_flags
+from audiapro.analysis.summary import CallOutcome, RunSummary
 from audiapro.warehouse import (
     BatchRow,
     PendingAnalysis,
@@ -27,13 +31,10 @@ from audiapro.warehouse import (
     reserve_batch,
 )
 
-from .batch import BatchResult, collect_batch, submit_batch
-from .errors import service_error
-from .openai_analyzer import OpenAIAnalyzer
-from .records import item_from_pending, parse_flags, settings_for, with_flags
-from .summary import CallOutcome, RunSummary
+if TYPE_CHECKING:
+    import sqlalchemy as sa
 
-logger = logging.getLogger(__name__)
+log = logging.getLogger("audiapro.analysis")
 
 #: Batch metadata key holding the submission marker.
 MARKER_KEY: Final = "audiapro_submission"
@@ -89,7 +90,7 @@ def collect_batches(engine: sa.Engine, analyzer: OpenAIAnalyzer, tenant: str, su
             found = _find_submission(analyzer.client, row)
             if found is None:
                 released = release_batch(engine, row.batch_id)
-                logger.info("tenant %s: %d transcripts of an unsent batch released", tenant, released)
+                log.info("tenant %s: %d transcripts of an unsent batch released", tenant, released)
                 continue
             confirm_batch(engine, row.batch_id, found)
             batch_id = found
@@ -110,7 +111,7 @@ def collect_batches(engine: sa.Engine, analyzer: OpenAIAnalyzer, tenant: str, su
             summary.add(CallOutcome.of(record, already_paid_usd=pending.cost_usd))
         finish_batch(engine, batch_id, records, requeue=requeue)
         summary.batch_collected += len(records)
-        logger.info(
+        log.info(
             "tenant %s: batch %s collected (%d records, %d requeued)",
             tenant,
             batch_id,
@@ -146,4 +147,4 @@ def submit_pending(
         confirm_batch(engine, marker, batch_id)
         summary.batch_submitted += len(items)
         summary.batches_open += 1
-        logger.info("tenant %s: %d analyses submitted as batch %s", tenant, len(items), batch_id)
+        log.info("tenant %s: %d analyses submitted as batch %s", tenant, len(items), batch_id)

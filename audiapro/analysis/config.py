@@ -11,10 +11,10 @@ from typing import Final
 from openai.types.shared.reasoning_effort import ReasoningEffort
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from .audio import AudioLimits
-from .keywords import clean_keywords
-from .models import PROMPT_VERSION, SpeakerRole
-from .pricing import DEFAULT_TEXT_MODEL, DEFAULT_TRANSCRIPTION_MODEL, PriceTable
+from audiapro.analysis.audio import AudioLimits
+from audiapro.analysis.keywords import clean_keywords
+from audiapro.analysis.models import PROMPT_VERSION, SpeakerRole
+from audiapro.analysis.pricing import DEFAULT_TEXT_MODEL, DEFAULT_TRANSCRIPTION_MODEL, PriceTable
 
 #: Models that accept `keywords[]` transcription hints.
 DEFAULT_KEYWORD_HINT_MODELS: Final = frozenset({"gpt-transcribe"})

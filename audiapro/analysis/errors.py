@@ -1,32 +1,35 @@
 """Error types of the analysis stage and credential-free error descriptions.
 
 Error strings end up in records, logs and Prefect run states, so they are built from the exception's
-class, status, code and message only (never request headers) and scrubbed of anything that looks
-like an API key: the real API echoes a masked key in 401 messages.
+class, status, code and message only (never request headers) and redacted by the project's one rule
+(``audiapro.redaction``), which also removes anything shaped like an API key: the real API echoes a
+masked key in 401 messages.
 """
 
 from __future__ import annotations
 
-import re
 from typing import Final
 
 import openai
 
+from audiapro.errors import describe_error
+from audiapro.redaction import redact
+
 MAX_ERROR_CHARS: Final = 500
-_KEY_LIKE: Final = re.compile(r"\b(sk|rk|pk)-[A-Za-z0-9_\-*.]{4,}")
-_BEARER: Final = re.compile(r"(?i)bearer\s+\S+")
-_MASK: Final = "***"
 # Statuses where the request itself was at fault (this call's audio or input), not the service.
 _PER_CALL_STATUSES: Final = frozenset({400, 413, 415, 422})
 # Codes that arrive with such a status but concern the configuration, so every call would fail.
 _SERVICE_CODES: Final = frozenset({"model_not_found", "invalid_api_key", "insufficient_quota"})
+# Statuses of a service error that a later retry can overcome (timeout, conflict, rate limit).
+_TRANSIENT_STATUSES: Final = frozenset({408, 409, 429})
+_SERVER_ERROR: Final = 500
 
 
 class AnalysisServiceError(RuntimeError):
     """The AI service cannot be used right now (auth, quota, model, outage after retries).
 
     Raised instead of recording per-call failures, because every following call would fail the same
-    way; the caller should stop and let the orchestrator retry later. The message is scrubbed.
+    way; the caller should stop and let the orchestrator retry later. The message is redacted.
 
     Attributes:
         status_code: HTTP status when there was one.
@@ -38,30 +41,29 @@ class AnalysisServiceError(RuntimeError):
         self.status_code = status_code
         self.code = code
 
+    @property
+    def transient(self) -> bool:
+        """Whether retrying later can help (read by ``audiapro.errors.is_transient``): an outage or a
+        rate limit can pass, a wrong key, an exhausted quota or an unknown model cannot."""
+        if self.code in _SERVICE_CODES:
+            return False
+        return (
+            self.status_code is None
+            or self.status_code in _TRANSIENT_STATUSES
+            or self.status_code >= _SERVER_ERROR
+        )
+
 
 class MalformedAnswerError(ValueError):
     """The text model kept returning answers that do not fit the schema."""
 
 
-def scrub(text: str, secrets: tuple[str, ...] = ()) -> str:
-    """Remove API keys and bearer tokens from `text` and cap its length.
-
-    Args:
-        text: Any message.
-        secrets: Exact values to remove as well (e.g. the client's key).
-
-    Returns:
-        The cleaned text.
-    """
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, _MASK)
-    text = _BEARER.sub(f"Bearer {_MASK}", _KEY_LIKE.sub(_MASK, text))
-    return text if len(text) <= MAX_ERROR_CHARS else text[:MAX_ERROR_CHARS] + "..."
-
-
 def describe(exc: BaseException, secrets: tuple[str, ...] = ()) -> str:
-    """A one-line, credential-free description of an exception."""
+    """A one-line, credential-free description of an exception; SDK errors name status and code.
+
+    Anything that is not an SDK status or connection error is described by
+    :func:`audiapro.errors.describe_error`.
+    """
     if isinstance(exc, openai.APIStatusError):
         code = f" {exc.code}" if exc.code else ""
         # The API's own message, without the SDK's "Error code: NNN - {body}" wrapping.
@@ -72,8 +74,8 @@ def describe(exc: BaseException, secrets: tuple[str, ...] = ()) -> str:
         # The message is generic; the request (and its headers) is deliberately not rendered.
         text = f"{type(exc).__name__}: {exc.message}"
     else:
-        text = f"{type(exc).__name__}: {exc}"
-    return scrub(" ".join(text.split()), secrets)
+        return describe_error(exc, secrets, max_chars=MAX_ERROR_CHARS)
+    return redact(" ".join(text.split()), secrets, max_chars=MAX_ERROR_CHARS)
 
 
 def is_per_call(exc: openai.OpenAIError) -> bool:

@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Final
 
-from .models import KeywordHit, SpeakerRole, Transcript
+from audiapro.analysis.models import KeywordHit, SpeakerRole, Transcript
 
 #: At most this many keywords per tenant are used (longer lists bloat every prompt).
 MAX_KEYWORDS: Final = 50

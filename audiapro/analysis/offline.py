@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from .models import OFFLINE_RULES_VERSION, AnalysisRecord, OfflineFlags, Outcome
+from audiapro.analysis.models import OFFLINE_RULES_VERSION, AnalysisRecord, OfflineFlags, Outcome
 
 REQUIRED_COLUMNS: Final = ("tenant", "session", "started_at", "direction", "answered", "talk_s", "src_e164")
 #: Columns whose value can reveal that the call ended in voicemail.

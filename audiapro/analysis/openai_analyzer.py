@@ -23,12 +23,18 @@ import openai
 import pandas as pd
 from openai.types.audio.transcription import UsageDuration
 
-from .audio import AudioFormatError, AudioPart, content_sha256, prepare
-from .batch import BatchItem, BatchResult, collect_batch, encode_lines, submit_batch
-from .config import AnalyzerSettings
-from .errors import AnalysisServiceError, MalformedAnswerError, describe, is_per_call, service_error
-from .keywords import merge_keyword_hits, spot_keywords
-from .models import (
+from audiapro.analysis.audio import AudioFormatError, AudioPart, content_sha256, prepare
+from audiapro.analysis.batch import BatchItem, BatchResult, collect_batch, encode_lines, submit_batch
+from audiapro.analysis.config import AnalyzerSettings
+from audiapro.analysis.errors import (
+    AnalysisServiceError,
+    MalformedAnswerError,
+    describe,
+    is_per_call,
+    service_error,
+)
+from audiapro.analysis.keywords import merge_keyword_hits, spot_keywords
+from audiapro.analysis.models import (
     AnalysisRecord,
     CallContext,
     CallInsights,
@@ -39,9 +45,9 @@ from .models import (
     TranscriptSegment,
     analysis_key,
 )
-from .prompts import INSTRUCTIONS, render_input, response_body
+from audiapro.analysis.prompts import INSTRUCTIONS, render_input, response_body
 
-logger = logging.getLogger(__name__)
+log = logging.getLogger("audiapro.analysis")
 
 #: Truncated answers are retried with twice the output budget, up to this many tokens.
 MAX_OUTPUT_TOKENS_CEILING: Final = 16_000
@@ -191,7 +197,7 @@ class OpenAIAnalyzer:
             except (ValueError, openai.LengthFinishReasonError) as exc:
                 # pydantic.ValidationError and json errors are ValueErrors too.
                 error = "malformed answer: " + describe(exc, self._secrets)
-                logger.warning(
+                log.warning(
                     "malformed analysis answer for %s/%s (attempt %d): %s",
                     context.tenant,
                     context.label,
@@ -304,7 +310,7 @@ class OpenAIAnalyzer:
                 "batch": batch,
             }
         )
-        logger.info(
+        log.info(
             "analysis %s/%s %s%s (%.5f USD)",
             context.tenant,
             context.label,

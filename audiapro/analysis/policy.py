@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
-from .models import SkipReason
-from .pricing import (
+from audiapro.analysis.models import SkipReason
+from audiapro.analysis.pricing import (
     DEFAULT_TEXT_MODEL,
     DEFAULT_TRANSCRIPTION_MODEL,
     SECONDS_PER_MINUTE,

@@ -1,13 +1,14 @@
 """Price table for AI analysis: USD per audio minute (transcription) and per 1M tokens (text).
 
-Model names and prices are configuration: the defaults below come from the late-2026 research notes
-(`/work/shared/reference/ai-analysis.md` §5, "verify before quoting to customers") and every value can
-be replaced by passing another `PriceTable`. Prices are never looked up anywhere else.
+Model names and prices are configuration: the defaults below are the late-2026 list prices in
+`docs/openai-prices.md` (check them before quoting to customers) and every value can be replaced by
+passing another `PriceTable`. Prices are never looked up anywhere else.
 """
 
 from __future__ import annotations
 
-from typing import Final
+from collections.abc import Mapping
+from typing import Final, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -38,7 +39,7 @@ class TokenPrice(BaseModel):
     cached_input: float | None = Field(default=None, ge=0)
 
 
-# USD per audio minute. gpt-4o-* figures are estimates in the reference too (token-priced models).
+# USD per audio minute. gpt-4o-* figures are estimates (token-priced models; docs/openai-prices.md).
 DEFAULT_AUDIO_PRICE_PER_MINUTE: Final[dict[str, float]] = {
     "gpt-transcribe": 0.0045,
     "gpt-4o-transcribe": 0.006,
@@ -52,6 +53,9 @@ DEFAULT_TEXT_PRICE_PER_MILLION: Final[dict[str, TokenPrice]] = {
     "gpt-5.6-luna": TokenPrice(input=0.20, cached_input=0.02, output=1.20),
     "gpt-5-nano": TokenPrice(input=0.05, output=0.40),
 }
+
+
+PriceT = TypeVar("PriceT")
 
 
 class UnknownModelPriceError(KeyError):
@@ -81,10 +85,7 @@ class PriceTable(BaseModel):
         Raises:
             UnknownModelPriceError: The model is not in the table.
         """
-        try:
-            return self.audio_per_minute[model]
-        except KeyError:
-            raise UnknownModelPriceError(f"no audio price for transcription model {model!r}") from None
+        return _price(self.audio_per_minute, model, "no audio price for transcription model")
 
     def text_price(self, model: str) -> TokenPrice:
         """Token prices of `model`.
@@ -92,10 +93,7 @@ class PriceTable(BaseModel):
         Raises:
             UnknownModelPriceError: The model is not in the table.
         """
-        try:
-            return self.text_per_million[model]
-        except KeyError:
-            raise UnknownModelPriceError(f"no token price for text model {model!r}") from None
+        return _price(self.text_per_million, model, "no token price for text model")
 
     def audio_cost(self, model: str, seconds: float) -> float:
         """USD for transcribing `seconds` of audio with `model`."""
@@ -129,3 +127,11 @@ class PriceTable(BaseModel):
             (input_tokens - cached) * price.input + cached * cached_rate + output_tokens * price.output
         ) / TOKENS_PER_PRICE_UNIT
         return cost * self.batch_price_factor if batch else cost
+
+
+def _price(table: Mapping[str, PriceT], model: str, missing: str) -> PriceT:
+    """``table[model]``; an unknown model is a configuration error, never priced as free."""
+    try:
+        return table[model]
+    except KeyError:
+        raise UnknownModelPriceError(f"{missing} {model!r}") from None

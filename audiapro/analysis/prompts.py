@@ -14,7 +14,7 @@ from typing import Any, Final
 # carry exactly the schema `responses.parse(text_format=...)` sends (private module; openai is pinned).
 from openai.lib._parsing._responses import type_to_text_format_param
 
-from .models import CallContext, CallInsights, Transcript
+from audiapro.analysis.models import CallContext, CallInsights, Transcript
 
 INSTRUCTIONS: Final = """\
 You analyse recorded phone calls between a business (the agent side) and an external party (the caller).

@@ -20,14 +20,13 @@ from typing import Protocol
 
 import numpy as np
 
+from audiapro.analysis.audio import resample
+from audiapro.analysis.models import call_label
+from audiapro.analysis.wav import PCM16_BYTES, PCM16_SCALE, DecodedAudio, Samples, decode_wav
 from audiapro.ucm.errors import UcmRecordingNotFound
 from audiapro.warehouse import RecordingRef
 
-from .audio import resample
-from .models import call_label
-from .wav import PCM16_BYTES, PCM16_SCALE, DecodedAudio, Samples, decode_wav
-
-logger = logging.getLogger(__name__)
+log = logging.getLogger("audiapro.analysis")
 
 
 class RecordingDownloader(Protocol):
@@ -135,7 +134,7 @@ class CallAudioFetcher:
                     saved = client.download_recording(path, folder, action_type=action_type)
                 except UcmRecordingNotFound:
                     # The message names the file by prefix and epoch only (no phone numbers).
-                    logger.warning("call %s: a recording is missing on the PBX", call_label(refs[0].session))
+                    log.warning("call %s: a recording is missing on the PBX", call_label(refs[0].session))
                     return None
                 parts.append(saved.read_bytes())
                 saved.unlink()

@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from audiapro.analysis.batch import BatchItem
+from audiapro.analysis.config import AnalyzerSettings
+from audiapro.analysis.models import AnalysisRecord, CallContext, OfflineFlags, SkipReason, Transcript
 from audiapro.warehouse import PendingAnalysis
-
-from .batch import BatchItem
-from .config import AnalyzerSettings
-from .models import AnalysisRecord, CallContext, OfflineFlags, SkipReason, Transcript
 
 
 def skip_record(

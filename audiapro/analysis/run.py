@@ -25,11 +25,26 @@ import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import pandas as pd
-import sqlalchemy as sa
 
+from audiapro.analysis.audio import content_sha256
+from audiapro.analysis.batch_run import collect_batches, submit_pending
+from audiapro.analysis.models import AnalysisRecord, CallContext, OfflineFlags, SkipReason, analysis_key
+from audiapro.analysis.offline import OfflineAnalyzer
+from audiapro.analysis.openai_analyzer import OpenAIAnalyzer
+from audiapro.analysis.policy import REASON_COLUMN, select_calls
+from audiapro.analysis.recordings import CallAudioFetcher
+from audiapro.analysis.records import (
+    item_from_pending,
+    parse_flags,
+    pending_from_item,
+    skip_record,
+    with_flags,
+)
+from audiapro.analysis.summary import CallOutcome, RunSummary
+from audiapro.analysis.tenant import TenantAnalysisConfig
 from audiapro.ucm.errors import UcmRecordingError, UcmRecordingNotFound
 from audiapro.warehouse import (
     PendingAnalysis,
@@ -44,18 +59,10 @@ from audiapro.warehouse import (
     store_records,
 )
 
-from .audio import content_sha256
-from .batch_run import collect_batches, submit_pending
-from .models import AnalysisRecord, CallContext, OfflineFlags, SkipReason, analysis_key
-from .offline import OfflineAnalyzer
-from .openai_analyzer import OpenAIAnalyzer
-from .policy import REASON_COLUMN, select_calls
-from .recordings import CallAudioFetcher
-from .records import item_from_pending, parse_flags, pending_from_item, skip_record, with_flags
-from .summary import CallOutcome, RunSummary
-from .tenant import TenantAnalysisConfig
+if TYPE_CHECKING:
+    import sqlalchemy as sa
 
-logger = logging.getLogger(__name__)
+log = logging.getLogger("audiapro.analysis")
 
 #: Default window of a run without `since`: calls that started within this many hours.
 DEFAULT_SINCE_HOURS: Final = 24
@@ -280,7 +287,7 @@ def analyze_tenant(
 
     summary.spent_today_usd = spent_today(engine, config.tenant, timezone=config.timezone, now=now).usd
     summary.seconds = time.monotonic() - began
-    logger.info(
+    log.info(
         "tenant %s: %d analysed, %d failed, %d skipped, %.4f USD",
         config.tenant,
         summary.analyzed,

@@ -6,7 +6,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
-from .models import AnalysisRecord, SkipReason
+from audiapro.analysis.models import AnalysisRecord, SkipReason
 
 #: Rounding of money in summaries (a thousandth of a cent).
 USD_DECIMALS: Final = 5

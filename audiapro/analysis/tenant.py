@@ -11,8 +11,8 @@ from typing import Final
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from .offline import OfflineSettings
-from .policy import Budget, CostEstimate, EligibilityPolicy
+from audiapro.analysis.offline import OfflineSettings
+from audiapro.analysis.policy import Budget, CostEstimate, EligibilityPolicy
 
 #: Calls analysed at once per tenant (each worker holds one PBX session for recording downloads).
 DEFAULT_MAX_WORKERS: Final = 4

@@ -12,9 +12,9 @@ import os
 import secrets
 import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from types import FrameType
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 from rich.console import Console
@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 
     from audiapro.api.health import Completeness, HealthReport, TenantHealth
     from audiapro.warehouse import DayReconciliation, LoginBlock, SyncState
+
+T = TypeVar("T")
 
 console = Console(width=max(Console().width, 110))
 err_console = Console(stderr=True)
@@ -64,49 +66,42 @@ def read_sync_states() -> list[SyncState]:
     Raises:
         WarehouseUnavailable: The warehouse cannot be reached (one line saying what to check).
     """
-    import sqlalchemy as sa
-
     from audiapro.warehouse import list_sync_states
-    from audiapro.warehouse.connect import WarehouseUnavailable, describe_error
+    from audiapro.warehouse.connect import has_table, reporting_unavailable
     from blocks.warehouse import resolve_database_url
 
     url = resolve_database_url()
-    try:
+    # The admin API's health report shows the error line; it names what to check, never the password.
+    with reporting_unavailable(url):
         engine = _engine(url)
-        if not sa.inspect(engine).has_table("sync_state"):
-            return []
-        return list_sync_states(engine)
-    except (sa.exc.OperationalError, sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ImportError) as exc:
-        # The admin API's health report shows this line; it names what to check, never the password.
-        raise WarehouseUnavailable(describe_error(exc, url)) from None
+        return list_sync_states(engine) if has_table(engine, "sync_state") else []
 
 
 def read_recent_reconciliations() -> list[DayReconciliation]:
     """Each tenant's latest reconciled days (none when the schema predates reconcile_days)."""
-    import sqlalchemy as sa
-
     from audiapro.warehouse import recent_reconcile_days
-    from blocks.warehouse import resolve_database_url
 
-    engine = _engine(resolve_database_url())
-    if not sa.inspect(engine).has_table("reconcile_days"):
-        return []
-    return recent_reconcile_days(engine)
+    return _read_if_table("reconcile_days", recent_reconcile_days)
 
 
 def read_login_pauses() -> list[LoginBlock]:
     """Tenants whose PBX logins are paused now (none when the schema predates login_blocks)."""
     from datetime import UTC, datetime
 
-    import sqlalchemy as sa
-
     from audiapro.warehouse import list_login_blocks
+
+    return _read_if_table(
+        "login_blocks", lambda engine: list_login_blocks(engine, active_at=datetime.now(UTC))
+    )
+
+
+def _read_if_table(table: str, read: Callable[[sa.Engine], list[T]]) -> list[T]:
+    """``read`` the warehouse when it has ``table``, else nothing."""
+    from audiapro.warehouse.connect import has_table
     from blocks.warehouse import resolve_database_url
 
     engine = _engine(resolve_database_url())
-    if not sa.inspect(engine).has_table("login_blocks"):
-        return []
-    return list_login_blocks(engine, active_at=datetime.now(UTC))
+    return read(engine) if has_table(engine, table) else []
 
 
 def _health() -> HealthReport:
@@ -284,7 +279,7 @@ def token_set(
     block on every request, so a new token takes effect at once.
     """
     from audiapro.api.auth import MIN_TOKEN_CHARS
-    from audiapro.api.orchestrator import ADMIN_TOKEN_BLOCK
+    from audiapro.prefect_names import ADMIN_TOKEN_BLOCK
 
     if stdin == generate:
         raise typer.BadParameter("give exactly one of --stdin or --generate")

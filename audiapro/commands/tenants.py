@@ -8,7 +8,6 @@ clock, zone, one page of CDRs) before the poll finds out the hard way.
 from __future__ import annotations
 
 import enum
-import logging
 import sys
 from typing import Annotated, Any
 
@@ -20,7 +19,6 @@ from audiapro import settings
 from audiapro.commands.common import ZONE_EXAMPLES, fail, tenant_name, time_zone, warehouse_url
 
 console = Console(width=max(Console().width, 110))
-logger = logging.getLogger(__name__)
 tenant_app = typer.Typer(help="Manage tenants (one CloudUCM block each).", no_args_is_help=True)
 
 

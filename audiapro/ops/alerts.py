@@ -19,8 +19,6 @@ TENANT_FAILURE_THRESHOLD = 5
 POLLER_SILENT_SECONDS = 600
 #: A failing tenant is alerted on at most once per this many seconds (the trigger's window).
 TENANT_ALERT_REPEAT_SECONDS = 3600
-#: Optional Prefect notification block (Slack, Teams, e-mail, custom webhook...) the alerts go to.
-ALERT_BLOCK_NAME = "audiapro-alerts"
 #: Error texts are already redacted (no secrets); this only keeps events small.
 MAX_EVENT_ERROR_CHARS = 300
 #: Emitted by reconcile-cdrs for a tenant with a reconciled day still below 100 % after loading.

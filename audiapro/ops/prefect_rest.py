@@ -12,10 +12,11 @@ import urllib.error
 import urllib.request
 from typing import Any
 
+from audiapro.prefect_names import TENANT_BLOCK_TYPE
+
 HTTP_TIMEOUT = 10.0
 API_ATTEMPTS = 5
 API_RETRY_SECONDS = 1.0
-TENANT_BLOCK_TYPE = "clouducm"
 #: Flow-run states whose process `make down` kills along with the workers.
 ABANDONED_STATES = ("PENDING", "RUNNING", "CANCELLING")
 

@@ -39,7 +39,7 @@ class StopPlan:
 
 
 #: Workers ignore SIGTERM; a first SIGINT starts a graceful shutdown, a second one makes the worker
-#: kill itself (Prefect 3.9, see /work/shared/reference/environment.md §2).
+#: kill itself (Prefect 3.9, see docs/environment.md).
 WORKER_STOP = StopPlan(signals=(signal.SIGINT, signal.SIGINT), grace_seconds=5.0)
 #: The API server (uvicorn) shuts down on SIGTERM within a few seconds.
 SERVER_STOP = StopPlan(signals=(signal.SIGTERM,), grace_seconds=15.0)

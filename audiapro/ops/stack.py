@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from audiapro.ops import prefect_rest, processes
+from audiapro.prefect_names import DEMO_TENANT, POLL_DEPLOYMENT, WORK_POOL
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 RUN_DIR = PROJECT_ROOT / ".audiapro" / "run"
@@ -34,11 +35,8 @@ HOST = "127.0.0.1"
 DEFAULT_PREFECT_PORT = 4200
 DEFAULT_SIM_PORT = 8089
 DEFAULT_WORKERS = 1
-WORK_POOL = "audiapro"
-POLL_DEPLOYMENT = "poll-cdrs/poll-cdrs"
-#: The demo tenant `make up` manages: created when there is no tenant, re-pointed at the live
-#: simulator when it already exists on a loopback host (e.g. left behind by `make demo`).
-DEMO_TENANT = "demo"
+# The demo tenant (DEMO_TENANT) `make up` manages is created when there is no tenant, re-pointed at
+# the live simulator when it already exists on a loopback host (e.g. left behind by `make demo`).
 DEMO_TIMEZONE = "America/New_York"
 #: Same seed and volume as `make demo`, so both fill the `demo` tenant with the same calls.
 SIM_SEED = 42

@@ -2,8 +2,8 @@
 
 Every call is ``POST {scheme}://host:port/api`` with ``{"request": {"action": ..., ...}}``. A session is
 opened with challenge -> login (token = md5(challenge + password)) and the returned cookie string is
-sent back as ``cookie`` inside every later request body, not as an HTTP cookie. See
-``/work/shared/reference/ucm-api.md`` for the evidence behind each behaviour.
+sent back as ``cookie`` inside every later request body, not as an HTTP cookie. ``docs/ucm-protocol.md``
+says how sure each behaviour is (documented, seen on a real device, or inferred).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from zoneinfo import ZoneInfo
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from audiapro.redaction import redact
 from audiapro.settings import DEFAULT_MAX_PAGES, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from audiapro.ucm.errors import (
     HTTP_SERVER_ERROR,
@@ -471,10 +472,7 @@ class UcmClient:
     # ----------------------------------------------------------------------------------- transport
 
     def _redact(self, text: str) -> str:
-        for secret in self._secrets:
-            if secret:
-                text = text.replace(secret, "***")
-        return text
+        return redact(text, self._secrets)
 
     def _send(
         self,

@@ -44,7 +44,13 @@ from audiapro.warehouse.history import (
     record_import_chunk,
 )
 from audiapro.warehouse.load import CommitHook, LoadResult, load_batch, record_failure
-from audiapro.warehouse.lock import login_lock, tenant_lock
+from audiapro.warehouse.lock import (
+    DEFAULT_LOCK_TIMEOUT_S,
+    TenantBusyError,
+    login_lock,
+    tenant_lock,
+    tenant_write_lock,
+)
 from audiapro.warehouse.login_blocks import (
     LoginBlock,
     clear_login_block,
@@ -85,6 +91,7 @@ from audiapro.warehouse.tables import (
 from audiapro.warehouse.upsert import OnConflict
 
 __all__ = [
+    "DEFAULT_LOCK_TIMEOUT_S",
     "IMPORT_DONE",
     "BatchRow",
     "CommitHook",
@@ -100,6 +107,7 @@ __all__ = [
     "RunInfo",
     "Spend",
     "SyncState",
+    "TenantBusyError",
     "analysis_counts",
     "backfill_windows",
     "begin_write",
@@ -152,6 +160,7 @@ __all__ = [
     "summary_counts",
     "sync_state",
     "tenant_lock",
+    "tenant_write_lock",
     "upgrade",
     "weeks_with_traffic",
 ]

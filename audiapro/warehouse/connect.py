@@ -7,6 +7,8 @@ without its password and never quote the password.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Final
 
 import sqlalchemy as sa
@@ -85,6 +87,31 @@ def describe_error(exc: BaseException, url: str, source: str = URL_SOURCE_HINT) 
             return f"{where}: {advice.format(**fields)}"
     first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
     return f"{where}: {first}"
+
+
+@contextmanager
+def reporting_unavailable(url: str, source: str = URL_SOURCE_HINT) -> Iterator[None]:
+    """Turn a failure to reach the warehouse at ``url`` inside the block into one line.
+
+    Raises:
+        WarehouseUnavailable: Refused or failed connection, unparsable URL, missing driver (the
+            message names what to check, never the password).
+    """
+    try:
+        yield
+    except (sa.exc.OperationalError, sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ImportError) as exc:
+        raise WarehouseUnavailable(describe_error(exc, url, source)) from None
+
+
+def has_table(engine: sa.Engine, name: str) -> bool:
+    """Whether the warehouse has table ``name`` (an older schema may lack the newer tables)."""
+    return sa.inspect(engine).has_table(name)
+
+
+def is_connection_lost(exc: BaseException) -> bool:
+    """Whether ``exc`` is the database connection failing (dropped, refused, timed out), which a
+    later retry can overcome, rather than a statement or data error."""
+    return isinstance(exc, sa.exc.OperationalError)
 
 
 def check_warehouse(url: str | None = None, source: str = URL_SOURCE_HINT) -> str:

@@ -4,6 +4,21 @@ Postgres: a session-level advisory lock held on a dedicated autocommit connectio
 stays open while the lock is held). SQLite: ``flock`` on a lock file next to the database file;
 ``flock`` (unlike ``lockf``) locks per open file, so two threads of one process also exclude each
 other.
+
+How backfills and file imports share a tenant with the live poll (one rule per kind of work, all on
+the same :func:`tenant_lock`):
+
+* The live poll takes the lock *without waiting* for its whole tick (fetch and load); a tick that
+  finds it taken reports ``busy`` and the next tick reads the same window from its cursor.
+* A backfill window, an import chunk or a reconciled day is read *outside* the lock (PBX paging and
+  file parsing are the slow parts and write nothing), then takes the lock *waiting, with a timeout*
+  (:func:`tenant_write_lock`) only around its load transaction, which lasts about a second. Polls
+  therefore keep running during a long backfill, and parallel backfill windows fetch concurrently but
+  load one at a time.
+
+Writes of one tenant never overlap, so two transactions never merge overlapping legs (or rebuild the
+same calls) concurrently, which could deadlock on Postgres; the upsert keeps every overlap free of
+duplicates.
 """
 
 from __future__ import annotations
@@ -27,12 +42,22 @@ LOCK_NAMESPACE: Final = "audiapro"
 POLL_INTERVAL_S: Final = 0.05
 #: Lock files live in this directory next to the SQLite file: ``<db>.locks/<tenant>-<hash>.lock``.
 LOCK_DIR_SUFFIX: Final = ".locks"
+#: How long a backfill window or import chunk waits for the tenant lock before giving up. A poll
+#: tick holds it for seconds; a first poll of a busy tenant for a few minutes at most.
+DEFAULT_LOCK_TIMEOUT_S: Final = 600.0
 _UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9_.-]+")
 _MAX_NAME_CHARS: Final = 40
 
 # In-memory SQLite lives in one process, so a process-local lock is the whole truth there.
 _memory_locks: dict[str, threading.Lock] = {}
 _memory_locks_guard = threading.Lock()
+
+
+class TenantBusyError(RuntimeError):
+    """The tenant lock stayed taken for the whole timeout; retrying later is safe."""
+
+    #: Read by ``audiapro.errors.is_transient``: another load held the lock, nothing is wrong.
+    transient: Final = True
 
 
 def advisory_key(*parts: str) -> int:
@@ -53,6 +78,24 @@ def tenant_lock(
     """Hold the tenant's write lock for the ``with`` block (see :func:`named_lock`)."""
     with named_lock(engine, "tenant", tenant, wait=wait, timeout_s=timeout_s) as acquired:
         yield acquired
+
+
+@contextmanager
+def tenant_write_lock(
+    engine: sa.Engine, tenant: str, *, timeout_s: float = DEFAULT_LOCK_TIMEOUT_S
+) -> Iterator[None]:
+    """Hold ``tenant``'s lock for one load transaction, waiting up to ``timeout_s`` for it.
+
+    Raises:
+        TenantBusyError: The lock was not free within ``timeout_s``.
+    """
+    with tenant_lock(engine, tenant, wait=True, timeout_s=timeout_s) as acquired:
+        if not acquired:
+            raise TenantBusyError(
+                f"tenant {tenant}: the tenant lock stayed taken for {timeout_s:.0f} s (a poll, backfill "
+                "or import is loading); retry later"
+            )
+        yield
 
 
 @contextmanager

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
 
 import sqlalchemy as sa
 
+from audiapro.redaction import redact
 from audiapro.warehouse.dialect import upsert_insert
 from audiapro.warehouse.tables import RUN_FAILED, ingest_runs, rejected_rows
 
@@ -17,12 +17,6 @@ from audiapro.warehouse.tables import RUN_FAILED, ingest_runs, rejected_rows
 _FINGERPRINT_SEPARATOR: Final = "\x1f"
 #: Error texts are kept for operators, not as logs: long tracebacks are cut.
 MAX_ERROR_CHARS: Final = 4000
-_URL_PASSWORD = re.compile(r"(?P<head>\b[a-z][a-z0-9+.-]*://[^:/\s@]+:)[^@\s]+@", re.IGNORECASE)
-_SECRET_ASSIGNMENT = re.compile(
-    r"(?P<head>\b(?:password|passwd|pwd|secret|token|api[_-]?key|cookie|authorization)\b[\"']?\s*[:=]\s*[\"']?)"
-    r"[^\s\"',;&}]+",
-    re.IGNORECASE,
-)
 
 
 def utcnow() -> datetime:
@@ -54,10 +48,8 @@ class RunInfo:
 
 
 def redact_error(error: str) -> str:
-    """Strip credentials (URL passwords, ``password=...``, cookies, tokens) and cap the length."""
-    text = _URL_PASSWORD.sub(r"\g<head>***@", error)
-    text = _SECRET_ASSIGNMENT.sub(r"\g<head>***", text)
-    return text if len(text) <= MAX_ERROR_CHARS else text[: MAX_ERROR_CHARS - 1] + "…"
+    """An error text as stored: secret values removed (:func:`audiapro.redaction.redact`), length capped."""
+    return redact(error, max_chars=MAX_ERROR_CHARS)
 
 
 def insert_run(

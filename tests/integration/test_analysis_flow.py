@@ -40,6 +40,7 @@ from tests.integration.analysis_support import (
     ucm_config,
 )
 from tests.integration.pipeline_support import save_simulated_tenant
+from tests.integration.prefect_support import flow_logs
 from tests.wall_clock_pbx import wall_clock_pbx
 
 pytestmark = [pytest.mark.usefixtures("prefect_api"), pytest.mark.timeout(180)]
@@ -69,15 +70,6 @@ def _artifacts(flow_run_id: UUID) -> list[Any]:
         return client.read_artifacts(
             artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]))
         )
-
-
-def _flow_logs(flow_run_id: UUID) -> str:
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
-
-    with get_client(sync_client=True) as client:
-        logs = client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])))
-    return "\n".join(log.message for log in logs)
 
 
 def test_flow_with_an_openai_block_analyses_once_and_never_leaks_the_key(
@@ -131,7 +123,7 @@ def test_flow_with_an_openai_block_analyses_once_and_never_leaks_the_key(
             caplog.text,
             *capsys.readouterr(),
             cli.output,
-            _flow_logs(flow_run_id),
+            flow_logs(flow_run_id),
             json.dumps(rows, default=str),
         ]
         + [f"{a.key} {a.description} {a.data}" for a in artifacts]
@@ -141,7 +133,7 @@ def test_flow_with_an_openai_block_analyses_once_and_never_leaks_the_key(
     # Logs and artifacts name calls without phone numbers (session ids end with the caller's number).
     # (httpcore's own DEBUG trace prints raw response headers, a recording's file name among them.)
     ours = [caplog.handler.format(r) for r in caplog.records if not r.name.startswith("httpcore")]
-    logged = "\n".join([*ours, _flow_logs(flow_run_id), *(str(a.data) for a in artifacts)])
+    logged = "\n".join([*ours, flow_logs(flow_run_id), *(str(a.data) for a in artifacts)])
     numbers = {
         leg[field]
         for leg in ucm.ground_truth()

@@ -21,6 +21,7 @@ from audiapro.warehouse import backfill_windows, get_engine, ingest_runs, read_s
 from blocks.clouducm import CloudUCM
 from flows.backfill import backfill_cdrs
 from tests.integration.pipeline_support import DAY, save_simulated_tenant
+from tests.integration.prefect_support import flow_logs, latest_artifact, number_rows
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 
@@ -44,27 +45,6 @@ def pbx() -> Iterator[UcmSimulator]:
         save_simulated_tenant(TENANT, url, password=PASSWORD, timezone=TZ)
         yield sim
     CloudUCM.delete(TENANT)
-
-
-def latest_artifact(key: str) -> Any:
-    """The latest version of a keyed artifact."""
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import ArtifactCollectionFilter, ArtifactCollectionFilterKey
-
-    with get_client(sync_client=True) as client:
-        (artifact,) = client.read_latest_artifacts(
-            artifact_filter=ArtifactCollectionFilter(key=ArtifactCollectionFilterKey(any_=[key]))
-        )
-    return artifact
-
-
-def flow_logs(flow_run_id: object) -> str:
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
-
-    with get_client(sync_client=True) as client:
-        logs = client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])))
-    return "\n".join(log.message for log in logs)
 
 
 def test_failed_window_then_rerun_resumes_and_ends_with_the_ground_truth(
@@ -149,17 +129,6 @@ def test_failed_window_then_rerun_resumes_and_ends_with_the_ground_truth(
 
 def window_start(local_midnight: datetime, k: int) -> datetime:
     return (local_midnight + k * WINDOW).astimezone(UTC)
-
-
-def number_rows(output: str) -> list[list[int]]:
-    """The numeric cells of each printed table row that has any (text cells such as a file name skipped)."""
-    rows = []
-    for line in output.splitlines():
-        cells = [cell.strip() for cell in re.split(r"[│┃|]", line)]
-        numbers = [int(cell) for cell in cells if cell.isdigit()]
-        if numbers:
-            rows.append(numbers)
-    return rows
 
 
 def test_parameters_are_validated_for_the_ui_form(warehouse_url: str) -> None:

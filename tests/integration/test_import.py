@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import codecs
 import csv
-import io
 import json
 import shutil
 from datetime import UTC, datetime
@@ -28,10 +27,10 @@ from audiapro.ucm.client import build_cdr_query
 from audiapro.ucm.simulator import UcmSimulator, write_ui_export
 from audiapro.ucm.timewindow import local_window
 from audiapro.warehouse import cdr_legs, imported_files, rejected_rows
+from tests.integration.import_support import KEY_HEADERS, file_with_bad_rows
 from tests.integration.pipeline_support import TENANT, TZ, make_client, simulator, table_count
 
 DAY_START, DAY_END = datetime(2026, 3, 2, 5, tzinfo=UTC), datetime(2026, 3, 3, 5, tzinfo=UTC)
-KEY_HEADERS = ["Unique ID", "Source Channel", "Dest. Channel", "Start Time", "Last app."]
 
 
 @pytest.fixture(scope="module")
@@ -174,30 +173,6 @@ def test_saved_json_shapes_load_the_same_legs_as_the_api(
 
 
 # --- bad rows --------------------------------------------------------------------------------------
-
-
-def file_with_bad_rows(truth: list[dict[str, str]], target: Path) -> tuple[Path, list[tuple[int, str]], int]:
-    """A modern export with a multi-line field and four bad rows at known physical lines."""
-    buffer = io.StringIO()
-    write_ui_export(truth[:6], target)
-    header, *rows = list(csv.reader(target.open(newline="", encoding="utf-8")))
-    col = {name: i for i, name in enumerate(header)}
-    rows[0][col["Caller Name"]] = "Ann\nSmith"  # one record over lines 2-3
-    bad_start, bad_disposition, no_uniqueid = list(rows[2]), list(rows[3]), list(rows[4])
-    bad_start[col["Start Time"]] = "yesterday"
-    bad_disposition[col["Call Status"]] = "WEIRD"
-    no_uniqueid[col["Unique ID"]] = ""
-    # Lines: 1 header, 2-3 good (multi-line), 4 good, 5-6 bad, 7 good, 8-9 bad.
-    body = [rows[0], rows[1], ["only", "three", "fields"], bad_start, rows[5], bad_disposition, no_uniqueid]
-    csv.writer(buffer, lineterminator="\n").writerows([header, *body])
-    target.write_text(buffer.getvalue(), encoding="utf-8")
-    expected = [
-        (5, f"row has 3 fields, header has {len(header)}"),
-        (6, "start time missing or not YYYY-MM-DD HH:MM[:SS]"),
-        (8, "unknown disposition"),
-        (9, "missing uniqueid"),
-    ]
-    return target, expected, 3  # good legs: rows 0, 1 and 5
 
 
 def test_bad_rows_are_quarantined_with_line_and_reason_while_good_rows_load(

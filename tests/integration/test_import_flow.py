@@ -21,8 +21,8 @@ from audiapro.ucm.simulator import SimulatorConfig, UcmSimulator, write_ui_expor
 from audiapro.warehouse import get_engine
 from blocks.clouducm import CloudUCM
 from flows.import_file import import_cdr_file
-from tests.integration.test_backfill_flow import latest_artifact, number_rows
-from tests.integration.test_import import KEY_HEADERS, file_with_bad_rows
+from tests.integration.import_support import KEY_HEADERS, file_with_bad_rows
+from tests.integration.prefect_support import latest_artifact, number_rows
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 

@@ -19,7 +19,7 @@ from audiapro.warehouse import (
     rejected_rows,
 )
 from audiapro.warehouse.runs import reject_fingerprint
-from tests.integration.test_warehouse_frames import NO_REJECTS, TENANT, leg, make_legs, make_rejects
+from tests.integration.warehouse_support import NO_REJECTS, TENANT, leg, make_legs, make_rejects
 
 IMPORT = RunInfo(kind="import", source_ref="sha256:ab")
 

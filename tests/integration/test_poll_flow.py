@@ -16,6 +16,7 @@ from audiapro.warehouse import get_engine, read_sync_state
 from blocks.clouducm import CloudUCM, list_tenants
 from flows.poll import poll_cdrs
 from tests.integration.pipeline_support import save_simulated_tenant
+from tests.integration.prefect_support import flow_logs
 from tests.wall_clock_pbx import wall_clock_pbx
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
@@ -41,15 +42,6 @@ def two_pbxs() -> Iterator[dict[str, UcmSimulator]]:
         yield sims
     for name in sims:
         CloudUCM.delete(name)  # leave other tests a clean tenant list
-
-
-def _flow_logs(flow_run_id: object) -> str:
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
-
-    with get_client(sync_client=True) as client:
-        logs = client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])))
-    return "\n".join(log.message for log in logs)
 
 
 def test_failing_tenant_does_not_block_a_healthy_one(
@@ -96,7 +88,7 @@ def test_failing_tenant_does_not_block_a_healthy_one(
     assert "poll-cdrs-summary" in keys
 
     # No secret and no phone number in anything we logged or printed, nor in the flow's API logs.
-    captured = caplog.text + "\n".join(capsys.readouterr()) + _flow_logs(state.state_details.flow_run_id)
+    captured = caplog.text + "\n".join(capsys.readouterr()) + flow_logs(state.state_details.flow_run_id)
     captured += broken.last_error
     for secret in (GOOD_PASSWORD, WRONG_PASSWORD):
         assert secret not in captured

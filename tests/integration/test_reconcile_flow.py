@@ -29,6 +29,7 @@ from blocks.clouducm import CloudUCM
 from flows.reconcile import REPORT_KEY, SUMMARY_KEY, reconcile_cdrs
 from tests.integration import pipeline_support
 from tests.integration.pipeline_support import DAY, SIM_PASSWORD, TZ, save_simulated_tenant
+from tests.integration.prefect_support import flow_logs, latest_artifact, number_rows
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 
@@ -51,36 +52,6 @@ def pbx(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[UcmSimulator, str]]:
         yield sim, url
     for name in (GOOD, BROKEN, FILES):
         CloudUCM.delete(name)
-
-
-def latest_artifact(key: str) -> Any:
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import ArtifactCollectionFilter, ArtifactCollectionFilterKey
-
-    with get_client(sync_client=True) as client:
-        (artifact,) = client.read_latest_artifacts(
-            artifact_filter=ArtifactCollectionFilter(key=ArtifactCollectionFilterKey(any_=[key]))
-        )
-    return artifact
-
-
-def flow_logs(flow_run_id: Any) -> str:
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
-
-    with get_client(sync_client=True) as client:
-        logs = client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])))
-    return "\n".join(log.message for log in logs)
-
-
-def number_rows(output: str) -> list[list[int]]:
-    """The whole-number cells of each printed table row that has any."""
-    rows = []
-    for line in output.splitlines():
-        numbers = [int(cell.strip()) for cell in re.split(r"[│┃|]", line) if cell.strip().isdigit()]
-        if numbers:
-            rows.append(numbers)
-    return rows
 
 
 def artifact_rows(artifact: Any) -> list[dict[str, Any]]:

@@ -9,8 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from audiapro.warehouse import RunInfo, calls, cdr_legs, get_engine, load_batch, upgrade
-from tests.integration.test_warehouse_calls import union_seconds
-from tests.integration.test_warehouse_frames import NO_REJECTS, T0, TENANT, bulk_legs
+from tests.integration.warehouse_support import NO_REJECTS, T0, TENANT, bulk_legs, union_seconds
 
 ROWS = 100_000
 LEGS_PER_CALL = 4

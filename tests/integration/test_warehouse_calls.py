@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from audiapro.cdr.normalize import NormalizeContext, normalize_legs
 from audiapro.ucm.simulator import SimulatorConfig, UcmSimulator
 from audiapro.warehouse import RunInfo, calls, cdr_legs, load_batch
-from tests.integration.test_warehouse_frames import T0, TENANT, leg
-from tests.integration.test_warehouse_load import load, stored_calls, table_count
+from tests.integration.pipeline_support import table_count
+from tests.integration.warehouse_support import T0, TENANT, leg, load, stored_calls, union_seconds
 
 FILE = '["2026-03/auto-1772460000-1001-5550123.wav"]'
 
@@ -113,19 +113,6 @@ def test_a_recording_file_listed_by_two_legs_counts_once(engine: sa.Engine) -> N
         "s4": 1,
     }
     assert stored["s4"]["leg_count"] == 1  # a leg without lastapp is a call leg
-
-
-def union_seconds(intervals: list[tuple[int, int]]) -> int:
-    """Reference: length of the union of closed intervals, by merging them in start order."""
-    total, reach = 0, None
-    for begin, end in sorted(intervals):
-        if reach is None or begin > reach:
-            total += end - begin
-            reach = end
-        elif end > reach:
-            total += end - reach
-            reach = end
-    return total
 
 
 def test_talk_matches_a_reference_union_on_random_calls(engine: sa.Engine) -> None:

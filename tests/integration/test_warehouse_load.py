@@ -24,37 +24,20 @@ from audiapro.warehouse import (
 )
 from audiapro.warehouse import load as load_module
 from audiapro.warehouse import upsert as upsert_module
-from tests.integration.test_warehouse_frames import NO_REJECTS, T0, TENANT, leg, make_legs, make_rejects
-
-POLL = RunInfo(kind="poll")
-
-
-def load(engine: sa.Engine, rows: list[dict[str, Any]], **kwargs: Any) -> load_module.LoadResult:
-    kwargs.setdefault("rejects", NO_REJECTS)
-    kwargs.setdefault("run", POLL)
-    return load_batch(engine, tenant=TENANT, legs=make_legs(rows), **kwargs)
-
-
-def counts(result: load_module.LoadResult) -> tuple[int, int, int]:
-    return result.inserted, result.updated, result.unchanged
-
-
-def stored_legs(engine: sa.Engine) -> dict[str, dict[str, Any]]:
-    with engine.connect() as conn:
-        rows = conn.execute(sa.select(cdr_legs).order_by(cdr_legs.c.leg_key)).mappings().all()
-    return {row["leg_key"]: dict(row) for row in rows}
-
-
-def stored_calls(engine: sa.Engine) -> dict[str, dict[str, Any]]:
-    with engine.connect() as conn:
-        rows = conn.execute(sa.select(calls)).mappings().all()
-    return {row["session"]: dict(row) for row in rows}
-
-
-def table_count(engine: sa.Engine, table: sa.Table) -> int:
-    with engine.connect() as conn:
-        return int(conn.scalar(sa.select(sa.func.count()).select_from(table)) or 0)
-
+from tests.integration.pipeline_support import table_count
+from tests.integration.warehouse_support import (
+    NO_REJECTS,
+    POLL,
+    T0,
+    TENANT,
+    counts,
+    leg,
+    load,
+    make_legs,
+    make_rejects,
+    stored_calls,
+    stored_legs,
+)
 
 # --- counts -----------------------------------------------------------------------------------------
 

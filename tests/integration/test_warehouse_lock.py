@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from audiapro.warehouse import get_engine, tenant_lock
 from audiapro.warehouse.lock import advisory_key, lock_file
-from tests.integration.test_warehouse_frames import TENANT
+from tests.integration.warehouse_support import TENANT
 
 
 @pytest.fixture

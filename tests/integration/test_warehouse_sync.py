@@ -17,7 +17,7 @@ from audiapro.warehouse import (
     summary_counts,
 )
 from audiapro.warehouse.runs import MAX_ERROR_CHARS, redact_error
-from tests.integration.test_warehouse_frames import NO_REJECTS, T0, TENANT, leg, make_legs
+from tests.integration.warehouse_support import NO_REJECTS, T0, TENANT, leg, make_legs
 
 POLL = RunInfo(kind="poll")
 

@@ -23,7 +23,7 @@ from audiapro.analysis.audio import (
     resample,
 )
 from audiapro.analysis.models import SpeakerRole
-from tests.unit.test_analysis_support import (
+from tests.unit.analysis_support import (
     PBX_RATE,
     duplicated_mono_call,
     gated,

@@ -12,7 +12,7 @@ from audiapro.analysis.batch import BatchItem, collect_batch, submit_batch
 from audiapro.analysis.models import PROMPT_VERSION, AnalysisRecord, CallInsights, SkipReason, analysis_key
 from audiapro.analysis.openai_analyzer import OpenAIAnalyzer
 from audiapro.analysis.openai_simulator import OpenAIFaults
-from tests.unit.test_analysis_support import (
+from tests.unit.analysis_support import (
     API_KEY,
     duplicated_mono_call,
     make_wav,

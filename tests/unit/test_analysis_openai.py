@@ -23,7 +23,7 @@ from audiapro.analysis.models import (
 from audiapro.analysis.openai_analyzer import AnalyzerSettings, OpenAIAnalyzer
 from audiapro.analysis.openai_simulator import FaultKind, OpenAIFaults
 from audiapro.analysis.pricing import PriceTable, UnknownModelPriceError
-from tests.unit.test_analysis_support import (
+from tests.unit.analysis_support import (
     API_KEY,
     duplicated_mono_call,
     make_wav,

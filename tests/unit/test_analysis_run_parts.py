@@ -24,7 +24,7 @@ from audiapro.commands.analysis import parse_since
 from audiapro.ucm.errors import UcmRecordingNotFound
 from audiapro.ucm.pool import ClientPool
 from audiapro.warehouse import RecordingRef
-from tests.unit.test_analysis_support import PBX_RATE, duplicated_mono_call, make_wav, stereo_call, tone
+from tests.unit.analysis_support import PBX_RATE, duplicated_mono_call, make_wav, stereo_call, tone
 
 SESSION = "1741079737924521-07700900123"
 

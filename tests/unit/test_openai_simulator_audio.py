@@ -10,7 +10,7 @@ import pytest
 
 from audiapro.analysis.openai_simulator import OpenAISimulator
 from audiapro.analysis.openai_simulator.audio import inspect_audio
-from tests.unit.test_openai_simulator_support import make_wav, running
+from tests.unit.openai_simulator_support import make_wav, running
 
 pytestmark = pytest.mark.timeout(60)
 

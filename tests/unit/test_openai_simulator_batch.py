@@ -11,7 +11,7 @@ import pytest
 from openai.lib._parsing._responses import type_to_text_format_param
 
 from audiapro.analysis.openai_simulator import FaultKind, OpenAIFaults, OpenAISimulator
-from tests.unit.test_openai_simulator_support import (
+from tests.unit.openai_simulator_support import (
     APPOINTMENT_TRANSCRIPT,
     REFUND_TRANSCRIPT,
     TEXT_MODEL,

@@ -12,7 +12,7 @@ import pydantic
 import pytest
 
 from audiapro.analysis.openai_simulator import FaultKind, OpenAIFaults
-from tests.unit.test_openai_simulator_support import (
+from tests.unit.openai_simulator_support import (
     API_KEY,
     REFUND_TRANSCRIPT,
     TEXT_MODEL,

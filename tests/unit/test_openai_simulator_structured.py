@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 from audiapro.analysis.openai_simulator import OpenAISimulator
 from audiapro.analysis.openai_simulator.heuristics import build_context
 from audiapro.analysis.openai_simulator.schema_gen import SchemaGenerator
-from tests.unit.test_openai_simulator_support import (
+from tests.unit.openai_simulator_support import (
     APPOINTMENT_TRANSCRIPT,
     REFUND_TRANSCRIPT,
     TEXT_MODEL,

@@ -40,7 +40,7 @@ from audiapro.ucm.errors import (
 from audiapro.ucm.guard import MemoryLoginGuard, UcmLoginBlocked
 from audiapro.ucm.retry import RetryPolicy
 from audiapro.ucm.timewindow import LocalWindow
-from tests.unit.test_ucm_fakepbx import CHALLENGE, PASSWORD, FakePbx, flat_leg, make_client
+from tests.unit.fakepbx_support import CHALLENGE, PASSWORD, FakePbx, flat_leg, make_client
 
 START = datetime(2026, 3, 1, 14, 0, tzinfo=UTC)
 END = datetime(2026, 3, 1, 15, 0, tzinfo=UTC)

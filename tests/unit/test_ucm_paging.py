@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from audiapro.ucm.errors import UcmConfigError, UcmPageCapExceeded, UcmPagingError
-from tests.unit.test_ucm_fakepbx import FakePbx, flat_leg, make_client
+from tests.unit.fakepbx_support import FakePbx, flat_leg, make_client
 
 START = datetime(2026, 3, 1, 14, 0, tzinfo=UTC)
 END = datetime(2026, 3, 1, 15, 0, tzinfo=UTC)

@@ -16,7 +16,7 @@ from audiapro.ucm.errors import (
     UcmRecordingNotFound,
     UcmWrongPasswordError,
 )
-from tests.unit.test_ucm_fakepbx import FakePbx, make_client, wav_bytes
+from tests.unit.fakepbx_support import FakePbx, make_client, wav_bytes
 
 NAME = "auto-1741079737#203-07700900123-6400.wav"
 RECORDFILE = f"2025-03/{NAME}@"

@@ -10,7 +10,7 @@ It implements audio transcriptions, Responses and Chat Completions with JSON-sch
 batches and models, with seeded fault injection and billing statistics.
 """
 
-from .config import (
+from audiapro.analysis.openai_simulator.config import (
     DEFAULT_TEXT_MODELS,
     DEFAULT_TRANSCRIPTION_MODELS,
     INFERENCE_ENDPOINTS,
@@ -18,8 +18,8 @@ from .config import (
     OpenAIFaults,
     OpenAISimConfig,
 )
-from .server import OpenAISimulator, serve_forever
-from .stats import BilledRequest, ModelUsage, OpenAIStats
+from audiapro.analysis.openai_simulator.server import OpenAISimulator, serve_forever
+from audiapro.analysis.openai_simulator.stats import BilledRequest, ModelUsage, OpenAIStats
 
 __all__ = [
     "DEFAULT_TEXT_MODELS",

@@ -11,8 +11,8 @@ import logging
 import os
 import sys
 
-from .config import OpenAIFaults, OpenAISimConfig
-from .server import LOOPBACK, serve_forever
+from audiapro.analysis.openai_simulator.config import OpenAIFaults, OpenAISimConfig
+from audiapro.analysis.openai_simulator.server import LOOPBACK, serve_forever
 
 DEFAULT_KEY_ENV = "OPENAI_SIM_API_KEY"
 DEFAULT_PORT = 8089

@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
 
-from . import errors
-from .batches import DEFAULT_LIST_LIMIT, BatchStore
-from .billing import Biller
-from .config import (
+from audiapro.analysis.openai_simulator import errors
+from audiapro.analysis.openai_simulator.batches import DEFAULT_LIST_LIMIT, BatchStore
+from audiapro.analysis.openai_simulator.billing import Biller
+from audiapro.analysis.openai_simulator.config import (
     EP_BATCHES,
     EP_CHAT,
     EP_FILES,
@@ -30,13 +30,13 @@ from .config import (
     OpenAIFaults,
     OpenAISimConfig,
 )
-from .faults import FaultInjector, FaultPlan
-from .files import FileStore
-from .multipart import parse_multipart
-from .stats import StatsRecorder
-from .structured import TextEngine
-from .transcriptions import TranscriptionEngine
-from .util import IdFactory
+from audiapro.analysis.openai_simulator.faults import FaultInjector, FaultPlan
+from audiapro.analysis.openai_simulator.files import FileStore
+from audiapro.analysis.openai_simulator.multipart import parse_multipart
+from audiapro.analysis.openai_simulator.stats import StatsRecorder
+from audiapro.analysis.openai_simulator.structured import TextEngine
+from audiapro.analysis.openai_simulator.transcriptions import TranscriptionEngine
+from audiapro.analysis.openai_simulator.util import IdFactory
 
 API_PREFIX = "/v1"
 OPENAI_VERSION = "2020-10-01"

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from audiapro.analysis.openai_simulator.errors import SimError
 from audiapro.analysis.wav import (
     TAG_FLOAT,
     TAG_PCM,
@@ -24,8 +25,6 @@ from audiapro.analysis.wav import (
     decode_samples,
     parse_wav,
 )
-
-from .errors import SimError
 
 _PCM24_BYTES = 3
 

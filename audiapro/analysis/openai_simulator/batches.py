@@ -15,12 +15,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import errors
-from .config import FaultKind, OpenAISimConfig
-from .faults import FaultInjector
-from .files import FileStore
-from .structured import CHAT_PATH, RESPONSES_PATH, TextEngine
-from .util import IdFactory, seeded_rng
+from audiapro.analysis.openai_simulator import errors
+from audiapro.analysis.openai_simulator.config import FaultKind, OpenAISimConfig
+from audiapro.analysis.openai_simulator.faults import FaultInjector
+from audiapro.analysis.openai_simulator.files import FileStore
+from audiapro.analysis.openai_simulator.structured import CHAT_PATH, RESPONSES_PATH, TextEngine
+from audiapro.analysis.openai_simulator.util import IdFactory, seeded_rng
 
 # Endpoints the 3.57 client accepts for batches (`types/batch_create_params.py`).
 REAL_BATCH_ENDPOINTS: tuple[str, ...] = (

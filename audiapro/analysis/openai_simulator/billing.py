@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from .config import OpenAISimConfig
-from .stats import BilledRequest, StatsRecorder
+from audiapro.analysis.openai_simulator.config import OpenAISimConfig
+from audiapro.analysis.openai_simulator.stats import BilledRequest, StatsRecorder
 
 SECONDS_PER_MINUTE = 60.0
 TOKENS_PER_PRICE_UNIT = 1_000_000
@@ -30,7 +30,7 @@ class Biller:
         input_tokens: int = 0,
         output_tokens: int = 0,
     ) -> BilledRequest:
-        """Bill a transcription (priced per audio minute, as the reference lists it)."""
+        """Bill a transcription (priced per audio minute, as docs/openai-prices.md lists it)."""
         price = self._config.audio_price_per_minute.get(model, 0.0)
         entry = BilledRequest(
             fingerprint=fingerprint,

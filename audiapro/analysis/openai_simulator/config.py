@@ -1,7 +1,7 @@
 """Configuration and fault knobs for the OpenAI API simulator.
 
-Prices, limits and model lists come from `/work/shared/reference/ai-analysis.md` (late-2026 state);
-every one is a field so a test or a CLI run can override it.
+Prices, limits and model lists are the late-2026 state described in `docs/openai-prices.md`; every one
+is a field so a test or a CLI run can override it.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ DEFAULT_TEXT_MODELS: tuple[str, ...] = (
     "gpt-4.1-mini",
 )
 
-# Announced shutdown dates (reference §2); surfaced as `shutdown_date` by `GET /v1/models`.
+# Announced shutdown dates (docs/openai-prices.md); surfaced as `shutdown_date` by `GET /v1/models`.
 DEFAULT_SHUTDOWN_DATES: Mapping[str, str] = {
     "whisper-1": "2027-02-26",
     "gpt-4o-transcribe": "2027-02-26",
@@ -44,7 +44,7 @@ DEFAULT_SHUTDOWN_DATES: Mapping[str, str] = {
     "gpt-4.1-mini": "2027-01-14",
 }
 
-# USD per audio minute (reference §5; the gpt-4o-* figures are estimates there too).
+# USD per audio minute (docs/openai-prices.md; the gpt-4o-* figures are estimates).
 DEFAULT_AUDIO_PRICE_PER_MINUTE: Mapping[str, float] = {
     "gpt-transcribe": 0.0045,
     "gpt-4o-transcribe": 0.006,
@@ -77,14 +77,14 @@ DEFAULT_AUDIO_EXTENSIONS: tuple[str, ...] = (
     "webm",
 )
 
-# The gpt-4o transcribe family caps output at ~2,000 tokens (reference §2); longer speech is cut.
+# The gpt-4o transcribe family caps output at ~2,000 tokens (docs/openai-prices.md); longer speech is cut.
 DEFAULT_TRANSCRIPT_TOKEN_CAPS: Mapping[str, int] = {
     "gpt-4o-transcribe": 2000,
     "gpt-4o-mini-transcribe": 2000,
     "gpt-4o-mini-transcribe-2025-12-15": 2000,
 }
 
-# Maximum audio duration per model. Not in the reference: remembered from real 400 errors of the
+# Maximum audio duration per model. Not in docs/openai-prices.md: remembered from real 400 errors of the
 # gpt-4o transcribe family ("... longer than 1400 seconds ..."); unverified, hence configurable.
 DEFAULT_MAX_AUDIO_SECONDS: Mapping[str, float] = {
     "gpt-4o-transcribe": 1400.0,

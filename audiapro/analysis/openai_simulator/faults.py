@@ -7,8 +7,13 @@ import threading
 from collections import deque
 from dataclasses import dataclass
 
-from .config import CONTENT_FAULTS, TRANSPORT_FAULTS, FaultKind, OpenAIFaults
-from .stats import StatsRecorder
+from audiapro.analysis.openai_simulator.config import (
+    CONTENT_FAULTS,
+    TRANSPORT_FAULTS,
+    FaultKind,
+    OpenAIFaults,
+)
+from audiapro.analysis.openai_simulator.stats import StatsRecorder
 
 
 @dataclass(frozen=True)

@@ -8,10 +8,10 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from . import errors
-from .config import OpenAISimConfig
-from .multipart import MultipartForm
-from .util import IdFactory
+from audiapro.analysis.openai_simulator import errors
+from audiapro.analysis.openai_simulator.config import OpenAISimConfig
+from audiapro.analysis.openai_simulator.multipart import MultipartForm
+from audiapro.analysis.openai_simulator.util import IdFactory
 
 UPLOAD_PURPOSES: tuple[str, ...] = ("assistants", "batch", "fine-tune", "vision", "user_data", "evals")
 BATCH_FILE_EXTENSION = "jsonl"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from email.message import Message
 
-from .errors import SimError
+from audiapro.analysis.openai_simulator.errors import SimError
 
 _CRLF = b"\r\n"
 _HEADER_END = b"\r\n\r\n"

@@ -6,8 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from . import errors
-from .schema_check import check_format
+from audiapro.analysis.openai_simulator import errors
+from audiapro.analysis.openai_simulator.schema_check import check_format
 
 # Content-part types that carry text; images, files and audio parts are ignored.
 TEXT_PART_TYPES = frozenset({"text", "input_text", "output_text"})

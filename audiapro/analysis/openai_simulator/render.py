@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from .audio import AudioInfo
-from .transcript import PseudoTranscript, TranscriptSegment
+from audiapro.analysis.openai_simulator.audio import AudioInfo
+from audiapro.analysis.openai_simulator.transcript import PseudoTranscript, TranscriptSegment
 
 LANGUAGE_NAMES = {"en": "english", "es": "spanish", "fr": "french", "de": "german", "pt": "portuguese"}
 SECONDS_DECIMALS = 3

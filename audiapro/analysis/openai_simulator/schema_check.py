@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from .errors import SimError
+from audiapro.analysis.openai_simulator.errors import SimError
 
 NAME_PATTERN = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 _SUBSCHEMA_LIST_KEYS = ("anyOf", "oneOf", "allOf")

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from .heuristics import TextContext, match_score, stem, tokens
+from audiapro.analysis.openai_simulator.heuristics import TextContext, match_score, stem, tokens
 
 Schema = Mapping[str, Any]
 

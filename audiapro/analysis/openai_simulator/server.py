@@ -14,11 +14,17 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
-from .app import DropConnection, SimApp, SimRequest, SimResponse, parse_query
-from .config import OpenAIFaults, OpenAISimConfig
-from .stats import OpenAIStats
+from audiapro.analysis.openai_simulator.app import (
+    DropConnection,
+    SimApp,
+    SimRequest,
+    SimResponse,
+    parse_query,
+)
+from audiapro.analysis.openai_simulator.config import OpenAIFaults, OpenAISimConfig
+from audiapro.analysis.openai_simulator.stats import OpenAIStats
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("audiapro.openai_simulator")
 
 LOOPBACK = "127.0.0.1"
 # Hard cap on request bodies: above it the connection is closed instead of buffering the upload.

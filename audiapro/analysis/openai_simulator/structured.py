@@ -12,12 +12,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from . import errors
-from .billing import Biller
-from .config import FaultKind, OpenAISimConfig
-from .faults import FaultInjector
-from .heuristics import build_context
-from .prompts import (
+from audiapro.analysis.openai_simulator import errors
+from audiapro.analysis.openai_simulator.billing import Biller
+from audiapro.analysis.openai_simulator.config import FaultKind, OpenAISimConfig
+from audiapro.analysis.openai_simulator.faults import FaultInjector
+from audiapro.analysis.openai_simulator.heuristics import build_context
+from audiapro.analysis.openai_simulator.prompts import (
     MIN_MAX_OUTPUT_TOKENS,
     OutputFormat,
     Prompt,
@@ -28,8 +28,14 @@ from .prompts import (
     reject_unsupported,
     require_model,
 )
-from .schema_gen import SchemaGenerator, violate_schema
-from .util import IdFactory, canonical_json, estimate_tokens, seeded_rng, sha256_hex
+from audiapro.analysis.openai_simulator.schema_gen import SchemaGenerator, violate_schema
+from audiapro.analysis.openai_simulator.util import (
+    IdFactory,
+    canonical_json,
+    estimate_tokens,
+    seeded_rng,
+    sha256_hex,
+)
 
 RESPONSES_PATH = "/v1/responses"
 CHAT_PATH = "/v1/chat/completions"

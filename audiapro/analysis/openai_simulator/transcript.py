@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from .audio import AudioInfo
-from .util import seeded_rng
+from audiapro.analysis.openai_simulator.audio import AudioInfo
+from audiapro.analysis.openai_simulator.util import seeded_rng
 
 GREETINGS: tuple[str, ...] = (
     "Thank you for calling customer service, this is Alex speaking.",

@@ -8,19 +8,23 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from . import errors
-from .audio import AudioInfo, inspect_audio
-from .billing import Biller
-from .config import OpenAISimConfig
-from .multipart import FilePart, MultipartForm
-from .render import render_srt, render_vtt, verbose_body
-from .transcript import PseudoTranscript, TranscriptSegment, pseudo_transcript
-from .util import canonical_json, estimate_tokens, seeded_rng, sha256_hex
+from audiapro.analysis.openai_simulator import errors
+from audiapro.analysis.openai_simulator.audio import AudioInfo, inspect_audio
+from audiapro.analysis.openai_simulator.billing import Biller
+from audiapro.analysis.openai_simulator.config import OpenAISimConfig
+from audiapro.analysis.openai_simulator.multipart import FilePart, MultipartForm
+from audiapro.analysis.openai_simulator.render import render_srt, render_vtt, verbose_body
+from audiapro.analysis.openai_simulator.transcript import (
+    PseudoTranscript,
+    TranscriptSegment,
+    pseudo_transcript,
+)
+from audiapro.analysis.openai_simulator.util import canonical_json, estimate_tokens, seeded_rng, sha256_hex
 
 TRANSCRIPTIONS_PATH = "/v1/audio/transcriptions"
 ALL_FORMATS: tuple[str, ...] = ("json", "text", "srt", "verbose_json", "vtt", "diarized_json")
 DIARIZE_MODEL = "gpt-4o-transcribe-diarize"
-# Output formats per model, from the 3.57 create-params docstrings and reference §2.
+# Output formats per model, from the 3.57 create-params docstrings (docs/openai-prices.md).
 MODEL_FORMATS: Mapping[str, tuple[str, ...]] = {
     "whisper-1": ("json", "text", "srt", "verbose_json", "vtt"),
     "gpt-transcribe": ("json",),

@@ -1,7 +1,7 @@
 """A faithful local Grandstream CloudUCM / UCM63xx simulator speaking the real JSON API on loopback.
 
 Used by the demo and the tests in place of a real PBX. See ``docs/contracts.md`` for the contract and
-``/work/shared/reference/ucm-api.md`` §10 for the behaviour it reproduces.
+``docs/ucm-protocol.md`` for the behaviour it reproduces.
 """
 
 from audiapro.ucm.simulator.config import FaultConfig, SimulatorConfig

@@ -308,7 +308,7 @@ class UcmApi:
 
     def _render_page(self, chunk: list[Entry], fmt: str) -> HttpReply:
         if fmt == "csv":
-            # The API's own CSV does not quote values (reference §3.4); reproduced as is.
+            # The API's own CSV does not quote values (docs/ucm-protocol.md, "Other formats"): as is.
             rows = [",".join(self.fields)]
             rows += [
                 ",".join(render_leg(leg, self.zone, self.fields).values())

@@ -1,8 +1,9 @@
 """challenge/login/cookie sessions and the login-failure IP ban, on the simulator's clock.
 
-Mirrors the new HTTPS API (reference §2): a 16-digit challenge, ``token = md5(challenge + password)``,
-a ``sid<9 digits>-<epoch>`` cookie carried *inside* later request bodies, an idle timeout, and the
-web login's lockout (5 failures -> IP banned for 5 minutes) applied to API logins.
+Mirrors the new HTTPS API (docs/ucm-protocol.md, "Session"): a 16-digit challenge,
+``token = md5(challenge + password)``, a ``sid<9 digits>-<epoch>`` cookie carried *inside* later
+request bodies, an idle timeout, and the web login's lockout (5 failures -> IP banned for 5 minutes)
+applied to API logins.
 """
 
 from __future__ import annotations

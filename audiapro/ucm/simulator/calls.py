@@ -1,6 +1,6 @@
 """Call scenarios: one simulated call becomes the legs a UCM would write for it.
 
-Each scenario mirrors a real PBX pattern (see the reference notes §3.5, §4.1, §9.6): ring groups write
+Each scenario mirrors a real PBX pattern (docs/ucm-protocol.md, "Call shapes"): ring groups write
 one leg per member sharing ``uniqueid``, queue recordings live under ``filedir=queue``, a transfer
 writes a second leg with a new start (and session), a parked call's pickup keeps the original (older)
 ``uniqueid``, and ForkCDR writes bookkeeping duplicates. Every leg starts within a minute of the epoch
@@ -393,8 +393,8 @@ class _Call(CallBuilder):
     def transfer(self) -> list[Leg]:
         """Answered, then transferred: a second leg with a new start and the same uniqueid.
 
-        The transfer opens a new session owned by the transferring extension (reference §3.5: "a
-        transfer/park can start a new session"), so its session epoch marks the leg's own start.
+        The transfer opens a new session owned by the transferring extension (docs/ucm-protocol.md, "Call
+        shapes"), so its session epoch marks the leg's own start.
         """
         first_leg, first = self._answered_inbound()
         second = self.ext(first.number)

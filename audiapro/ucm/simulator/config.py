@@ -1,8 +1,7 @@
 """Configuration of the UCM simulator: what data it serves and how its API behaves.
 
-Every knob that reproduces a behaviour we only inferred about the real PBX (see
-``/work/shared/reference/ucm-api.md`` §10) is switchable here, with the most likely real behaviour as
-the default.
+Every knob that reproduces a behaviour we only inferred about the real PBX (tagged *inferred* in
+``docs/ucm-protocol.md``) is switchable here, with the most likely real behaviour as the default.
 """
 
 from __future__ import annotations

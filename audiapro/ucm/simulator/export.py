@@ -1,7 +1,8 @@
 """Web-UI style CDR export ("Download All Records"): one CSV row per leg, human column headers.
 
 Unlike the API, the UI export has no AcctId column and names its columns in English; the exact
-spelling differs between firmware versions (reference §7), hence ``header_style``.
+spelling differs between firmware versions (docs/ucm-protocol.md, "The web UI's CSV export"), hence
+``header_style``.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """cdrapi request parameters: validation, filters, grouping and paging.
 
 The PBX answers any malformed or unknown parameter with an *empty* result instead of an error
-(reference §3.1); :class:`InvalidQuery` models that and the caller turns it into ``{"cdr_root": []}``.
+(docs/ucm-protocol.md, "cdrapi"); :class:`InvalidQuery` models that and the caller turns it into
+``{"cdr_root": []}``.
 Time windows are compared against the legs' local wall-clock start/end, as the PBX's database does,
 so a window inside a DST fall-back hour matches both occurrences of that hour.
 """

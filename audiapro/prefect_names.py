@@ -1,0 +1,45 @@
+"""The names the pipeline gives its Prefect objects, in one place.
+
+Plain Python without a Prefect import, so the plain modules (the local stack, the REST helpers, the
+CLI) and the Prefect side (flows, tasks, blocks, deployment scripts) read the same names. Only
+``prefect.yaml`` has to spell them again (YAML imports nothing); ``tests/unit/test_prefect_names.py``
+checks that it agrees with this module.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+#: The process work pool every deployment runs on.
+WORK_POOL: Final = "audiapro"
+
+#: The flows, each deployed under its own name (prefect.yaml): the live poll, history from the PBX,
+#: file import, AI analysis, completeness.
+FLOWS: Final = ("poll-cdrs", "backfill-cdrs", "import-cdr-file", "analyze-calls", "reconcile-cdrs")
+POLL_FLOW, BACKFILL_FLOW, IMPORT_FLOW, ANALYZE_FLOW, RECONCILE_FLOW = FLOWS
+
+
+def deployment_name(flow: str) -> str:
+    """``flow/deployment`` as Prefect addresses a deployment (ours are named after their flow)."""
+    return f"{flow}/{flow}"
+
+
+POLL_DEPLOYMENT: Final = deployment_name(POLL_FLOW)
+ANALYZE_DEPLOYMENT: Final = deployment_name(ANALYZE_FLOW)
+
+#: Block types (slugs): a tenant's PBX, the warehouse URL, OpenAI credentials, analysis settings.
+BLOCK_TYPES: Final = ("clouducm", "audiapro-warehouse", "audiapro-openai", "audiapro-analysis-settings")
+TENANT_BLOCK_TYPE, WAREHOUSE_BLOCK_TYPE, OPENAI_BLOCK_TYPE, ANALYSIS_SETTINGS_BLOCK_TYPE = BLOCK_TYPES
+#: The warehouse, OpenAI and analysis-settings document used when nothing more specific exists.
+DEFAULT_BLOCK: Final = "default"
+#: Secret block holding the admin API's bearer token.
+ADMIN_TOKEN_BLOCK: Final = "audiapro-admin-token"
+#: Optional notification block (Slack, Teams, e-mail, webhook...) the alert automations send to.
+ALERT_BLOCK: Final = "audiapro-alerts"
+
+#: The tenant `make demo` and `make up` create and poll (a CloudUCM block of this name).
+DEMO_TENANT: Final = "demo"
+
+#: Global concurrency limits per tenant: ``ucm:<tenant>`` counts every PBX session,
+#: ``ucm-bulk:<tenant>`` the sessions of bulk work (all but the live poll's).
+PBX_LIMIT_PREFIX, PBX_BULK_LIMIT_PREFIX = "ucm:", "ucm-bulk:"
