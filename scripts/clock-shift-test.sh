@@ -10,7 +10,8 @@
 # Prefect server and workers and their flow-run processes. All of them inherit LD_PRELOAD and
 # FAKETIME from the environment, so they share one shifted clock. Only CLOCK_REALTIME is shifted
 # (FAKETIME_DONT_FAKE_MONOTONIC=1): timeouts, asyncio and sleeps keep running on the real monotonic
-# clock. scripts/faketime/sitecustomize.py (on PYTHONPATH) works around a libfaketime 0.9.10 bug that
+# clock (see below for two libfaketime 0.9.10 quirks that would otherwise slow everything down).
+# scripts/faketime/sitecustomize.py (on PYTHONPATH) works around a libfaketime 0.9.10 bug that
 # breaks Python's time.sleep in that mode. File modification times (stat) stay unshifted: pytest
 # compares them with the clock to expire old temp directories, so this run gets a temp root of its own.
 #
@@ -56,10 +57,13 @@ export PREFECT_HOME=${PREFECT_HOME:-$PWD/.prefect}
 export AUDIAPRO_TEST_PGPORT=${AUDIAPRO_TEST_PGPORT:-55440}
 # Not libfaketimeMT: that variant takes a global lock (and masks signals, two syscalls) around every
 # clock read to guard state that a fixed relative FAKETIME writes once and then only rewrites with the
-# same bytes; with it Prefect's threaded flow runs went 2-4x slower.
+# same bytes; with it the e2e flow runs took about twice as long.
 export LD_PRELOAD="$lib${LD_PRELOAD:+:$LD_PRELOAD}"
 export FAKETIME="$sign$seconds"
 export FAKETIME_DONT_FAKE_MONOTONIC=1
+# On glibc >= 2.30 libfaketime 0.9.10 otherwise "fixes" every monotonic pthread_cond_timedwait deadline
+# into the past: Python's GIL waits then time out at once and every thread handoff got ~8x slower.
+export FAKETIME_FORCE_MONOTONIC_FIX=0
 export PYTHONPATH="$PWD/scripts/faketime${PYTHONPATH:+:$PYTHONPATH}"
 
 PYTEST_DEBUG_TEMPROOT=$(mktemp -d /tmp/audiapro-clock-shift.XXXXXX)

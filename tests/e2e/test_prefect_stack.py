@@ -66,6 +66,7 @@ TICK_ATTEMPTS = 3
 #: Simulated PBX time moves this much between ticks (new calls end, the next tick loads them).
 CLOCK_STEP = timedelta(minutes=2)
 FINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
+ACTIVE = {"PENDING", "RUNNING", "CANCELLING"}
 BROKEN = "broken"
 BROKEN_RESOURCE = f"{alerts.TENANT_RESOURCE_PREFIX}{BROKEN}"
 
@@ -117,10 +118,23 @@ def wait_final(run_id: UUID, timeout: float = RUN_TIMEOUT) -> FlowRun:
             time.sleep(0.5)
 
 
+def wait_idle(deployment_id: UUID, timeout: float = RUN_TIMEOUT) -> None:
+    """Until no run of the deployment is pending or running (e.g. the schedule's own tick).
+
+    On a slow machine a scheduled tick runs for a while; runs created meanwhile are all cancelled
+    by CANCEL_NEW, however many a test makes in a row.
+    """
+    deadline = time.monotonic() + timeout
+    while any(state_of(r) in ACTIVE for r in deployment_runs(deployment_id)):
+        assert time.monotonic() < deadline, f"runs of the deployment still active after {timeout}s"
+        time.sleep(0.5)
+
+
 def tick(deployment_id: UUID, parameters: dict[str, Any] | None = None) -> FlowRun:
     """One poll tick through a worker; a run cancelled by CANCEL_NEW (it met a scheduled one) is redone
     once the run it met has ended (retrying at once would only meet it again)."""
     for _ in range(TICK_ATTEMPTS):
+        wait_idle(deployment_id)
         run = wait_final(create_run(deployment_id, parameters))
         if run.state and run.state.type.value != "CANCELLED":
             return run
@@ -197,6 +211,7 @@ def test_scale_out_two_workers_ten_tenants_exactly_once(
             sim.clock.advance(CLOCK_STEP.total_seconds())
     # Two ticks at once (e.g. a manual "sync now" during a scheduled tick): CANCEL_NEW lets one run.
     for _ in range(TICK_ATTEMPTS):
+        wait_idle(poll_deployment_id)
         pair = [
             wait_final(run_id) for run_id in (create_run(poll_deployment_id), create_run(poll_deployment_id))
         ]
