@@ -138,16 +138,7 @@ def tick(deployment_id: UUID, parameters: dict[str, Any] | None = None) -> FlowR
         run = wait_final(create_run(deployment_id, parameters))
         if run.state and run.state.type.value != "CANCELLED":
             return run
-        wait_idle(deployment_id)
     pytest.fail(f"{TICK_ATTEMPTS} ticks in a row were cancelled")
-
-
-def wait_idle(deployment_id: UUID, timeout: float = RUN_TIMEOUT) -> None:
-    """Until no run of the deployment is pending or running."""
-    deadline = time.monotonic() + timeout
-    while any(state_of(r) in ("PENDING", "RUNNING") for r in deployment_runs(deployment_id)):
-        assert time.monotonic() < deadline, f"a {deployment_id} run still going after {timeout}s"
-        time.sleep(0.5)
 
 
 def state_of(run: FlowRun) -> str:
