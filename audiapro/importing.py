@@ -38,19 +38,19 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import numpy as np
 import pandas as pd
-import sqlalchemy as sa
 
 from audiapro import settings
 from audiapro.cdr.normalize import REJECT_MARKER, NormalizeContext, normalize_frame
 from audiapro.cdr.readers import RawChunk, detect_format, iter_cdr_file
 from audiapro.cdr.readers.prefetch import read_ahead
-from audiapro.ingest import describe_error
+from audiapro.errors import describe_error
 from audiapro.tenants import TenantSettings
 from audiapro.warehouse import (
+    DEFAULT_LOCK_TIMEOUT_S,
     IMPORT_DONE,
     ImportConflictError,
     LoadResult,
@@ -62,9 +62,13 @@ from audiapro.warehouse import (
     load_batch,
     prepare_batch,
     record_import_chunk,
+    rejects_sql,
+    tenant_write_lock,
 )
 from audiapro.warehouse.dialect import POSTGRES
-from audiapro.writelock import DEFAULT_LOCK_TIMEOUT_S, tenant_write_lock
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
 
 log = logging.getLogger("audiapro.importing")
 
@@ -230,17 +234,6 @@ def scan_file(path: Path) -> FileScan:
     return FileScan(sha256=digest.hexdigest(), size_bytes=size, lines=lines, json_markers=markers)
 
 
-def rejects_query(tenant: str, sha256: str) -> str:
-    """SQL listing every quarantined row of an imported file (for operators; values are quoted)."""
-    quoted_tenant = tenant.replace("'", "''")
-    return (
-        "SELECT r.position AS line, r.reason, r.raw FROM rejected_rows r "
-        "JOIN ingest_runs i ON i.id = r.ingest_run_id "
-        f"WHERE i.tenant = '{quoted_tenant}' AND i.source_ref = '{SOURCE_REF_PREFIX}{sha256}' "
-        "ORDER BY r.position;"
-    )
-
-
 def import_file(
     path: str | Path,
     engine: sa.Engine,
@@ -291,7 +284,7 @@ def import_file(
         sha256=scan.sha256,
         format=file_format,
         status="already imported",
-        rejects_sql=rejects_query(tenant.name, scan.sha256),
+        rejects_sql=rejects_sql(tenant.name, f"{SOURCE_REF_PREFIX}{scan.sha256}"),
     )
     if record.status == IMPORT_DONE:
         chunks.close()

@@ -42,6 +42,7 @@ from audiapro.warehouse.history import (
     import_rejects,
     record_backfill_window,
     record_import_chunk,
+    rejects_sql,
 )
 from audiapro.warehouse.load import CommitHook, LoadResult, load_batch, record_failure
 from audiapro.warehouse.lock import (
@@ -150,6 +151,7 @@ __all__ = [
     "record_reconcile_day",
     "recording_refs",
     "rejected_rows",
+    "rejects_sql",
     "release_batch",
     "reserve_batch",
     "set_login_block",

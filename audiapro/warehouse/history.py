@@ -218,6 +218,17 @@ def finish_import(engine: sa.Engine, file_id: int, *, error: str | None = None) 
         return _read_file(conn, imported_files.c.id == file_id)
 
 
+def rejects_sql(tenant: str, source_ref: str) -> str:
+    """SQL an operator can paste into psql to list every quarantined row of one import (quoted)."""
+    quoted_tenant, quoted_ref = tenant.replace("'", "''"), source_ref.replace("'", "''")
+    return (
+        "SELECT r.position AS line, r.reason, r.raw FROM rejected_rows r "
+        "JOIN ingest_runs i ON i.id = r.ingest_run_id "
+        f"WHERE i.tenant = '{quoted_tenant}' AND i.source_ref = '{quoted_ref}' "
+        "ORDER BY r.position;"
+    )
+
+
 def import_rejects(engine: sa.Engine, tenant: str, source_ref: str, limit: int) -> list[tuple[int, str]]:
     """``(position, reason)`` of the first ``limit`` rows quarantined by the runs of ``source_ref``."""
     query = (

@@ -9,7 +9,8 @@ import pandas as pd
 
 from audiapro.cdr.normalize import REJECT_MARKER
 from audiapro.cdr.readers import RawChunk
-from audiapro.importing import _keep_same_start_together, _skip_rows, rejects_query, scan_file
+from audiapro.importing import _keep_same_start_together, _skip_rows, scan_file
+from audiapro.warehouse import rejects_sql
 
 
 def chunk(starts: list[str], first_line: int = 2, reject_last: bool = False) -> RawChunk:
@@ -75,5 +76,5 @@ def test_scan_hashes_and_counts_in_one_pass(tmp_path: Path) -> None:
 
 
 def test_rejects_query_quotes_the_tenant() -> None:
-    sql = rejects_query("o'brien", "ab" * 32)
+    sql = rejects_sql("o'brien", "sha256:" + "ab" * 32)
     assert "'o''brien'" in sql and f"'sha256:{'ab' * 32}'" in sql
