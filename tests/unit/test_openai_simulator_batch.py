@@ -82,7 +82,6 @@ def test_batch_round_trip_matches_sync_outputs_at_half_price(
         0,
     )
     assert batch.output_file_id and batch.error_file_id is None
-    assert batch.usage is not None and batch.usage.input_tokens > 0
 
     lines = [json.loads(line) for line in client.files.content(batch.output_file_id).text.splitlines()]
     by_id = {line["custom_id"]: line for line in lines}
@@ -110,23 +109,6 @@ def test_batch_round_trip_matches_sync_outputs_at_half_price(
     # Polling a finished batch does not bill again.
     client.batches.retrieve(batch_id)
     assert len(sim.stats.billed) == 6
-
-
-def test_chat_completions_batch(served: tuple[OpenAISimulator, openai.OpenAI]) -> None:
-    _, client = served
-    lines = [
-        {
-            "custom_id": "c1",
-            "method": "POST",
-            "url": "/v1/chat/completions",
-            "body": {"model": TEXT_MODEL, "messages": [{"role": "user", "content": REFUND_TRANSCRIPT}]},
-        }
-    ]
-    batch_id = _submit(client, lines, endpoint="/v1/chat/completions")
-    batch = [client.batches.retrieve(batch_id) for _ in range(POLLS)][-1]
-    assert batch.status == "completed" and batch.output_file_id
-    (line,) = client.files.content(batch.output_file_id).text.splitlines()
-    assert json.loads(line)["response"]["body"]["object"] == "chat.completion"
 
 
 def test_audio_transcriptions_cannot_be_batched(served: tuple[OpenAISimulator, openai.OpenAI]) -> None:

@@ -41,13 +41,13 @@ def test_wrong_key_is_401_and_the_key_is_never_echoed() -> None:
     with running() as (sim, _):
         client = openai.OpenAI(base_url=sim.base_url, api_key=wrong_key, max_retries=0)
         with pytest.raises(openai.AuthenticationError) as caught:
-            client.models.list()
+            client.batches.list()
         error = caught.value
         assert error.status_code == 401 and error.code == "invalid_api_key"
         dumped = str(error) + json.dumps(error.body) + error.response.text
         assert wrong_key not in dumped and API_KEY not in dumped
         assert "sk-" not in dumped
-        assert sim.stats.statuses["GET /v1/models"][401] == 1
+        assert sim.stats.statuses["GET /v1/batches"][401] == 1
 
 
 def test_429_with_retry_after_is_retried_by_the_client_and_billed_once(
@@ -142,11 +142,7 @@ def test_invalid_json_makes_parse_raise_pydantic_validation_error() -> None:
         with pytest.raises(pydantic.ValidationError) as responses_error:
             _analyse(client)
         with pytest.raises(pydantic.ValidationError):
-            client.chat.completions.parse(
-                model=TEXT_MODEL,
-                messages=[{"role": "user", "content": REFUND_TRANSCRIPT}],
-                response_format=CallAnalysis,
-            )
+            _analyse(client, "another call")
         stats = sim.stats
     assert responses_error.value.errors()[0]["type"] == "json_invalid"
     assert stats.faults[FaultKind.INVALID_JSON] == 2
@@ -155,11 +151,11 @@ def test_invalid_json_makes_parse_raise_pydantic_validation_error() -> None:
 
 
 def test_schema_violation_makes_parse_raise_missing_field() -> None:
-    with running(faults=OpenAIFaults(schema_violation_rate=1.0)) as (sim, client):
-        with pytest.raises(pydantic.ValidationError) as caught:
-            _analyse(client)
-        raw = client.responses.create(model=TEXT_MODEL, input="plain text answer")
-        assert raw.output_text.startswith("Summary:")  # plain-text answers cannot violate a schema
+    with (
+        running(faults=OpenAIFaults(schema_violation_rate=1.0)) as (sim, client),
+        pytest.raises(pydantic.ValidationError) as caught,
+    ):
+        _analyse(client)
     assert [e["type"] for e in caught.value.errors()] == ["missing"]
     assert sim.stats.faults[FaultKind.SCHEMA_VIOLATION] == 1
 
@@ -174,7 +170,7 @@ def test_faults_can_be_swapped_at_runtime() -> None:
         assert _analyse(client) is not None
         # Non-inference endpoints are outside the default fault scope.
         sim.faults = OpenAIFaults(server_error_rate=1.0)
-        assert client.models.list().data
+        assert client.batches.list().data == []
 
 
 def test_fault_knobs_are_validated() -> None:

@@ -12,9 +12,9 @@ import pytest
 from openai.lib._pydantic import to_strict_json_schema
 from pydantic import BaseModel, Field
 
+from audiapro.analysis.models import CallInsights
 from audiapro.analysis.openai_simulator import OpenAISimulator
-from audiapro.analysis.openai_simulator.heuristics import build_context
-from audiapro.analysis.openai_simulator.schema_gen import SchemaGenerator
+from audiapro.analysis.openai_simulator.schema import SchemaGenerator
 from tests.unit.openai_simulator_support import (
     APPOINTMENT_TRANSCRIPT,
     REFUND_TRANSCRIPT,
@@ -27,6 +27,23 @@ from tests.unit.openai_simulator_support import (
 pytestmark = pytest.mark.timeout(60)
 
 INSTRUCTIONS = "You analyse call-centre transcripts. Return the CallAnalysis JSON."
+
+
+class Leaf(BaseModel):
+    """A recursive node with exclusive bounds (`gt`/`lt`): keywords the analysis models never use."""
+
+    label: Literal["a", "b"]
+    weight: float = Field(gt=0, lt=1)
+    children: list[Leaf] = Field(max_length=2)
+
+
+def _strict_format(model: type[BaseModel]) -> dict[str, Any]:
+    return {
+        "type": "json_schema",
+        "name": model.__name__,
+        "strict": True,
+        "schema": to_strict_json_schema(model),
+    }
 
 
 @pytest.fixture
@@ -69,27 +86,6 @@ def test_same_input_same_output_and_cues_steer_outcome(served: tuple[OpenAISimul
     assert first.sentiment is Sentiment.positive
 
 
-def test_chat_completions_parse_returns_a_valid_model(served: tuple[OpenAISimulator, openai.OpenAI]) -> None:
-    sim, client = served
-    messages: list[Any] = [
-        {"role": "system", "content": INSTRUCTIONS},
-        {"role": "user", "content": REFUND_TRANSCRIPT},
-    ]
-    completion = client.chat.completions.parse(
-        model=TEXT_MODEL, messages=messages, response_format=CallAnalysis
-    )
-    again = client.chat.completions.parse(model=TEXT_MODEL, messages=messages, response_format=CallAnalysis)
-    choice = completion.choices[0]
-    assert choice.finish_reason == "stop" and choice.message.refusal is None
-    parsed = choice.message.parsed
-    assert isinstance(parsed, CallAnalysis) and parsed.outcome == "refund_requested"
-    assert again.choices[0].message.parsed == parsed
-    assert completion.usage is not None and completion.usage.total_tokens == (
-        completion.usage.prompt_tokens + completion.usage.completion_tokens
-    )
-    assert sim.stats.requests["POST /v1/chat/completions"] == 2
-
-
 def test_non_strict_schema_is_rejected(served: tuple[OpenAISimulator, openai.OpenAI]) -> None:
     _, client = served
     loose_schema = {"type": "object", "properties": {"a": {"type": "string"}}, "required": ["a"]}
@@ -123,52 +119,43 @@ def test_output_token_limit_truncates(served: tuple[OpenAISimulator, openai.Open
         response.incomplete_details is not None and response.incomplete_details.reason == "max_output_tokens"
     )
     assert response.usage is not None and response.usage.output_tokens == 16
-    # Chat Completions reports the same cut as finish_reason "length", which `.parse` raises on.
-    with pytest.raises(openai.LengthFinishReasonError):
-        client.chat.completions.parse(
-            model=TEXT_MODEL,
-            messages=[{"role": "user", "content": REFUND_TRANSCRIPT}],
-            response_format=CallAnalysis,
-            max_completion_tokens=16,
-        )
     # Truncated answers are still paid for.
-    assert len(sim.stats.billed) == 2
+    assert len(sim.stats.billed) == 1
 
 
-class Leaf(BaseModel):
-    """Recursive node for the generator test."""
-
-    label: Literal["a", "b"]
-    weight: float = Field(gt=0, lt=1)
-    children: list[Leaf] = Field(max_length=2)
-    parent: Leaf | None
-
-
-@pytest.mark.parametrize("model", [CallAnalysis, Leaf])
+@pytest.mark.parametrize("model", [CallAnalysis, CallInsights])
 def test_generator_output_validates_for_many_seeds(model: type[BaseModel]) -> None:
     schema = to_strict_json_schema(model)
     for seed in range(40):
-        value = SchemaGenerator(schema, build_context(REFUND_TRANSCRIPT), random.Random(seed)).generate()
+        value = SchemaGenerator(schema, REFUND_TRANSCRIPT, random.Random(seed)).generate()
         model.model_validate_json(json.dumps(value))
 
 
-def test_generator_handles_plain_json_schema_keywords() -> None:
-    schema = {
-        "type": "object",
-        "properties": {
-            "kind": {"type": ["string", "null"], "enum": ["x", "y", None]},
-            "when": {"type": "string", "format": "date-time"},
-            "count": {"type": "integer", "minimum": 10, "multipleOf": 5},
-            "tags": {"type": "array", "items": {"enum": ["p", "q"]}, "minItems": 2, "uniqueItems": True},
-            "code": {"type": "string", "minLength": 3, "maxLength": 5},
-        },
-        "required": ["kind", "when", "count", "tags", "code"],
-        "additionalProperties": False,
+@pytest.mark.parametrize(
+    ("request_fields", "param"),
+    [
+        ({"text": {"format": _strict_format(Leaf)}}, "text.format.schema"),  # exclusiveMinimum
+        ({"text": {"format": {"type": "json_object"}}}, "text.format"),
+        ({}, "text.format"),  # a plain-text answer
+        ({"input": [{"role": "user", "content": "hi"}]}, "input"),
+        ({"temperature": 0.2}, "temperature"),
+        ({"stream": True}, "stream"),
+    ],
+)
+def test_what_the_client_never_sends_is_a_clear_400(
+    served: tuple[OpenAISimulator, openai.OpenAI], request_fields: dict[str, Any], param: str
+) -> None:
+    sim, client = served
+    request: dict[str, Any] = {
+        "model": TEXT_MODEL,
+        "input": REFUND_TRANSCRIPT,
+        "text": {"format": _strict_format(CallAnalysis)},
+        **request_fields,
     }
-    for seed in range(20):
-        value = SchemaGenerator(schema, build_context(""), random.Random(seed)).generate()
-        assert value["kind"] in ("x", "y", None)
-        assert value["count"] >= 10 and value["count"] % 5 == 0
-        assert sorted(value["tags"]) == ["p", "q"]
-        assert 3 <= len(value["code"]) <= 5
-        assert value["when"][:2] == "20"
+    if not request_fields:
+        del request["text"]
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.responses.create(**request)
+    assert (caught.value.param, caught.value.code) == (param, "unsupported_by_simulator")
+    assert "not supported by the OpenAI simulator" in caught.value.message
+    assert sim.stats.billed == []

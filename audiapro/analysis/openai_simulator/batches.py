@@ -1,232 +1,201 @@
-"""Batch API: validation of the JSONL input, a poll-driven lifecycle, output and error files.
+"""Files and the Batch API for `/v1/responses`: JSONL input, a poll-driven lifecycle, result files.
 
 Lifecycle: `validating` (create) → `in_progress` → `completed` once the batch has been retrieved
 `batch_complete_after_polls` times; an invalid input file ends in `failed`, a cancel request in
-`cancelling` → `cancelled`. Lines are executed by the same engine as the synchronous endpoints and
-billed at the batch discount when the batch completes.
+`cancelling` → `cancelled`. Lines run through the synchronous Responses code and are billed at the
+batch discount when the batch completes; output lines are shuffled, as the real API does not keep
+input order.
 """
 
 from __future__ import annotations
 
 import json
+import random
 import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from audiapro.analysis.openai_simulator import errors
-from audiapro.analysis.openai_simulator.config import FaultKind, OpenAISimConfig
-from audiapro.analysis.openai_simulator.faults import FaultInjector
-from audiapro.analysis.openai_simulator.files import FileStore
-from audiapro.analysis.openai_simulator.structured import CHAT_PATH, RESPONSES_PATH, TextEngine
-from audiapro.analysis.openai_simulator.util import IdFactory, seeded_rng
+from audiapro.analysis.openai_simulator.config import OpenAISimConfig
+from audiapro.analysis.openai_simulator.faults import FaultInjector, FaultKind
+from audiapro.analysis.openai_simulator.multipart import MultipartForm
+from audiapro.analysis.openai_simulator.stats import IdFactory, StatsRecorder
+from audiapro.analysis.openai_simulator.structured import RESPONSES_PATH, respond
 
-# Endpoints the 3.57 client accepts for batches (`types/batch_create_params.py`).
-REAL_BATCH_ENDPOINTS: tuple[str, ...] = (
-    "/v1/responses",
-    "/v1/chat/completions",
-    "/v1/embeddings",
-    "/v1/completions",
-    "/v1/moderations",
-    "/v1/images/generations",
-    "/v1/images/edits",
-    "/v1/videos",
-)
-SIMULATED_BATCH_ENDPOINTS: tuple[str, ...] = (RESPONSES_PATH, CHAT_PATH)
-COMPLETION_WINDOWS: tuple[str, ...] = ("24h",)
-COMPLETION_WINDOW_S = 24 * 3600
-TERMINAL = frozenset({"completed", "failed", "cancelled", "expired"})
-CANCELLABLE = frozenset({"validating", "in_progress", "finalizing"})
-DEFAULT_LIST_LIMIT = 20
+COMPLETION_WINDOW: Final = "24h"  # the only window the API accepts
+COMPLETION_WINDOW_S: Final = 24 * 3600
+TERMINAL: Final = frozenset({"completed", "failed", "cancelled", "expired"})
+CANCELLABLE: Final = frozenset({"validating", "in_progress", "finalizing"})
+LINE_FIELDS: Final = ("custom_id", "method", "url", "body")
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    """A file held by the simulator (an upload with purpose `batch`, or a result file)."""
+
+    id: str
+    filename: str
+    purpose: str
+    data: bytes
+    created_at: int
+
+    def to_json(self) -> dict[str, Any]:
+        """The FileObject wire shape."""
+        return {
+            "id": self.id,
+            "object": "file",
+            "bytes": len(self.data),
+            "created_at": self.created_at,
+            "filename": self.filename,
+            "purpose": self.purpose,
+            "status": "processed",
+        }
 
 
 @dataclass
 class _Batch:
     id: str
-    endpoint: str
     input_file_id: str
-    completion_window: str
     metadata: dict[str, str] | None
     created_at: int
-    requests: list[dict[str, Any]]
-    validation_errors: list[dict[str, Any]]
-    model: str | None
+    requests: list[tuple[str, Mapping[str, Any]]]
+    problems: list[dict[str, Any]]
     status: str = "validating"
     polls: int = 0
-    times: dict[str, int] = field(default_factory=dict)
     output_file_id: str | None = None
     error_file_id: str | None = None
     counts: dict[str, int] = field(default_factory=lambda: {"total": 0, "completed": 0, "failed": 0})
-    usage: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
-        errors_obj = {"object": "list", "data": self.validation_errors} if self.status == "failed" else None
         return {
             "id": self.id,
             "object": "batch",
-            "endpoint": self.endpoint,
-            "model": self.model,
-            "errors": errors_obj,
+            "endpoint": RESPONSES_PATH,
+            "errors": {"object": "list", "data": self.problems} if self.status == "failed" else None,
             "input_file_id": self.input_file_id,
-            "completion_window": self.completion_window,
+            "completion_window": COMPLETION_WINDOW,
             "status": self.status,
             "output_file_id": self.output_file_id,
             "error_file_id": self.error_file_id,
             "created_at": self.created_at,
-            "in_progress_at": self.times.get("in_progress_at"),
             "expires_at": self.created_at + COMPLETION_WINDOW_S,
-            "finalizing_at": self.times.get("finalizing_at"),
-            "completed_at": self.times.get("completed_at"),
-            "failed_at": self.times.get("failed_at"),
-            "expired_at": None,
-            "cancelling_at": self.times.get("cancelling_at"),
-            "cancelled_at": self.times.get("cancelled_at"),
             "request_counts": dict(self.counts),
-            "usage": self.usage,
             "metadata": self.metadata,
         }
 
 
-def _line_error(code: str, line: int, message: str, param: str | None = None) -> dict[str, Any]:
+def _problem(code: str, line: int, message: str, param: str | None = None) -> dict[str, Any]:
     return {"code": code, "line": line, "message": message, "param": param}
 
 
-def parse_input(
-    data: bytes, endpoint: str, max_requests: int
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Split a batch input file into requests and validation errors (1-based line numbers)."""
-    requests: list[dict[str, Any]] = []
+def _line_problem(number: int, item: Any, seen: set[str]) -> dict[str, Any] | None:
+    """Why line `number` of a batch input is invalid, or None."""
+    if not isinstance(item, Mapping) or any(k not in item for k in LINE_FIELDS):
+        return _problem(
+            "invalid_request", number, f"Each line must be an object with {', '.join(LINE_FIELDS)}."
+        )
+    if item["method"] != "POST" or item["url"] != RESPONSES_PATH:
+        message = f"The URL '{item['url']}' does not match the batch endpoint '{RESPONSES_PATH}'."
+        return _problem("mismatched_endpoint", number, message, "url")
+    if str(item["custom_id"]) in seen:
+        message = f"The custom_id '{item['custom_id']}' is a duplicate of another request."
+        return _problem("duplicate_custom_id", number, message, "custom_id")
+    return None
+
+
+def parse_input(data: bytes) -> tuple[list[tuple[str, Mapping[str, Any]]], list[dict[str, Any]]]:
+    """Split a batch input file into `(custom_id, body)` requests and problems (1-based lines)."""
+    requests: list[tuple[str, Mapping[str, Any]]] = []
     problems: list[dict[str, Any]] = []
     seen: set[str] = set()
-    models: set[str] = set()
     lines = [ln for ln in data.decode("utf-8", "replace").splitlines() if ln.strip()]
-    if not lines:
-        return [], [_line_error("empty_file", 0, "The batch input file is empty.")]
-    if len(lines) > max_requests:
-        problems.append(_line_error("too_many_requests", len(lines), f"At most {max_requests} requests."))
     for number, raw in enumerate(lines, start=1):
         try:
             item = json.loads(raw)
         except ValueError:
             problems.append(
-                _line_error("invalid_json_line", number, "This line is not parseable as valid JSON.")
+                _problem("invalid_json_line", number, "This line is not parseable as valid JSON.")
             )
             continue
-        if not isinstance(item, Mapping):
-            problems.append(_line_error("invalid_request", number, "Each line must be a JSON object."))
-            continue
-        missing = [k for k in ("custom_id", "method", "url", "body") if k not in item]
-        if missing:
-            problems.append(
-                _line_error(
-                    "missing_required_parameter",
-                    number,
-                    f"Missing required parameter: '{missing[0]}'.",
-                    missing[0],
-                )
-            )
-            continue
-        custom_id, body = str(item["custom_id"]), item["body"]
-        if item["method"] != "POST":
-            problems.append(_line_error("invalid_method", number, "Only POST is supported.", "method"))
-        elif item["url"] != endpoint:
-            problems.append(
-                _line_error(
-                    "mismatched_endpoint",
-                    number,
-                    f"The URL '{item['url']}' does not match the batch endpoint '{endpoint}'.",
-                    "url",
-                )
-            )
-        elif custom_id in seen:
-            problems.append(
-                _line_error(
-                    "duplicate_custom_id",
-                    number,
-                    f"The custom_id '{custom_id}' is a duplicate of another request.",
-                    "custom_id",
-                )
-            )
-        elif not isinstance(body, Mapping):
-            problems.append(_line_error("invalid_request", number, "'body' must be a JSON object.", "body"))
+        problem = _line_problem(number, item, seen)
+        if problem is None:
+            seen.add(str(item["custom_id"]))
+            requests.append((str(item["custom_id"]), item["body"]))
         else:
-            seen.add(custom_id)
-            models.add(str(body.get("model")))
-            requests.append({"custom_id": custom_id, "body": body})
-    if len(models) > 1:
-        # The Batch guide: each input file may only include requests to a single model.
-        problems.append(
-            _line_error(
-                "mismatched_model",
-                0,
-                f"All requests in a batch must use the same model; found {sorted(models)}.",
-                "body.model",
-            )
-        )
+            problems.append(problem)
+    if not lines:
+        problems.append(_problem("empty_file", 0, "The batch input file is empty."))
     return requests, problems
 
 
 class BatchStore:
-    """Thread-safe batch registry and executor.
+    """Thread-safe registry of files and batches, and the executor of batch lines.
 
     Args:
         config: Simulator configuration.
-        ids: Id generator.
-        files: File store holding inputs and outputs.
-        engine: Text engine used to run each line.
+        ids: Id source.
         injector: Fault source for per-line faults.
+        recorder: Billing sink.
     """
 
     def __init__(
-        self,
-        config: OpenAISimConfig,
-        ids: IdFactory,
-        files: FileStore,
-        engine: TextEngine,
-        injector: FaultInjector,
+        self, config: OpenAISimConfig, ids: IdFactory, injector: FaultInjector, recorder: StatsRecorder
     ) -> None:
         self._config = config
         self._ids = ids
-        self._files = files
-        self._engine = engine
         self._injector = injector
-        self._lock = threading.Lock()
+        self._recorder = recorder
+        self._lock = threading.RLock()  # a completing batch stores its result files under the lock
+        self._files: dict[str, StoredFile] = {}
         self._batches: dict[str, _Batch] = {}
+
+    # -- files --------------------------------------------------------------------------------
+
+    def _add_file(self, filename: str, purpose: str, data: bytes) -> StoredFile:
+        stored = StoredFile(self._ids.new("file-", 22), filename, purpose, data, int(time.time()))
+        with self._lock:
+            self._files[stored.id] = stored
+        return stored
+
+    def upload(self, form: MultipartForm) -> dict[str, Any]:
+        """Handle `POST /v1/files` (batch input only)."""
+        upload = form.files.get("file")
+        if upload is None:
+            raise errors.missing_param("file")
+        if form.get("purpose") != "batch":
+            raise errors.unsupported("purpose", f"File purpose '{form.get('purpose')}'")
+        if not upload.filename.lower().endswith(".jsonl"):
+            raise errors.invalid(
+                "file", "Invalid file format for Batch API. Must be .jsonl", "invalid_file_format"
+            )
+        return self._add_file(upload.filename, "batch", upload.data).to_json()
+
+    def file(self, file_id: str) -> StoredFile:
+        """The stored file, or 404."""
+        with self._lock:
+            stored = self._files.get(file_id)
+        if stored is None:
+            raise errors.not_found("File object", file_id, "file_id")
+        return stored
+
+    # -- batches ------------------------------------------------------------------------------
 
     def create(self, body: Mapping[str, Any]) -> dict[str, Any]:
         """Handle `POST /v1/batches`."""
-        for name in ("input_file_id", "endpoint", "completion_window"):
-            if name not in body:
-                raise errors.missing_param(name)
-        endpoint = body["endpoint"]
-        if endpoint not in REAL_BATCH_ENDPOINTS:
+        errors.only_known_fields(
+            body, frozenset({"input_file_id", "endpoint", "completion_window", "metadata"})
+        )
+        if body.get("endpoint") != RESPONSES_PATH:
             # e.g. /v1/audio/transcriptions: the real API cannot batch audio.
-            raise errors.unsupported_value("endpoint", endpoint, REAL_BATCH_ENDPOINTS)
-        if endpoint not in SIMULATED_BATCH_ENDPOINTS:
-            raise errors.unsupported_by_simulator("endpoint", f"Batching {endpoint}")
-        if body["completion_window"] not in COMPLETION_WINDOWS:
-            raise errors.unsupported_value("completion_window", body["completion_window"], COMPLETION_WINDOWS)
-        metadata = body.get("metadata")
-        if metadata is not None and not isinstance(metadata, Mapping):
-            raise errors.invalid_type("metadata", "an object")
-        source = self._files.get(str(body["input_file_id"]))
-        if source.purpose != "batch":
-            raise errors.invalid_value(
-                "input_file_id", f"File {source.id} must be uploaded with purpose 'batch'."
-            )
-        requests, problems = parse_input(source.data, endpoint, self._config.max_batch_requests)
-        models = {str(r["body"].get("model")) for r in requests}
+            raise errors.unsupported("endpoint", f"Batching {body.get('endpoint')}")
+        if body.get("completion_window") != COMPLETION_WINDOW:
+            raise errors.invalid("completion_window", f"completion_window must be '{COMPLETION_WINDOW}'.")
+        source = self.file(str(body.get("input_file_id")))
+        requests, problems = parse_input(source.data)
         batch = _Batch(
-            id=self._ids.alnum("batch_", 24),
-            endpoint=endpoint,
-            input_file_id=source.id,
-            completion_window=body["completion_window"],
-            metadata=dict(metadata) if metadata else None,
-            created_at=int(time.time()),
-            requests=requests,
-            validation_errors=problems,
-            model=next(iter(models)) if len(models) == 1 else None,
+            self._ids.new("batch_"), source.id, body.get("metadata"), int(time.time()), requests, problems
         )
         with self._lock:
             self._batches[batch.id] = batch
@@ -243,21 +212,16 @@ class BatchStore:
         with self._lock:
             batch = self._get(batch_id)
             batch.polls += 1
-            now = int(time.time())
+            batch.counts["total"] = len(batch.requests)
             if batch.status == "cancelling":
                 batch.status = "cancelled"
-                batch.times["cancelled_at"] = now
-                batch.counts = {"total": len(batch.requests), "completed": 0, "failed": 0}
             elif batch.status not in TERMINAL:
-                if batch.validation_errors:
+                if batch.problems:
                     batch.status = "failed"
-                    batch.times["failed_at"] = now
                 elif batch.polls >= self._config.batch_complete_after_polls:
-                    self._run(batch, now)
+                    self._run(batch)
                 else:
                     batch.status = "in_progress"
-                    batch.times.setdefault("in_progress_at", now)
-                    batch.counts = {"total": len(batch.requests), "completed": 0, "failed": 0}
             return batch.to_json()
 
     def cancel(self, batch_id: str) -> dict[str, Any]:
@@ -266,87 +230,61 @@ class BatchStore:
             batch = self._get(batch_id)
             if batch.status in CANCELLABLE:
                 batch.status = "cancelling"
-                batch.times["cancelling_at"] = int(time.time())
             elif batch.status != "cancelling":
-                raise errors.SimError(
-                    400,
-                    f"Cannot cancel a batch with status '{batch.status}'.",
-                    param="batch_id",
-                    code="invalid_state",
-                )
+                message = f"Cannot cancel a batch with status '{batch.status}'."
+                raise errors.invalid("batch_id", message, "invalid_state")
             return batch.to_json()
 
     def list(self, limit: int, after: str | None) -> dict[str, Any]:
         """Handle `GET /v1/batches` (newest first, cursor `after`)."""
         with self._lock:
             batches = list(reversed(self._batches.values()))
-            if after is not None:
-                ids = [b.id for b in batches]
-                batches = batches[ids.index(after) + 1 :] if after in ids else []
-            page = [b.to_json() for b in batches[:limit]]
-            has_more = len(batches) > limit
+        ids = [b.id for b in batches]
+        if after is not None:
+            batches = batches[ids.index(after) + 1 :] if after in ids else []
+        page = [b.to_json() for b in batches[:limit]]
+        last = page[-1]["id"] if page else None
         return {
             "object": "list",
             "data": page,
             "first_id": page[0]["id"] if page else None,
-            "last_id": page[-1]["id"] if page else None,
-            "has_more": has_more,
+            "last_id": last,
+            "has_more": len(batches) > limit,
         }
 
-    def _execute(self, batch: _Batch, request: Mapping[str, Any]) -> tuple[int, dict[str, Any]]:
-        if self._injector.draw_batch_line_error():
-            self._injector.record(FaultKind.BATCH_LINE_ERROR)
-            failure = errors.SimError(
-                500,
-                "The server had an error while processing your request. Sorry about that!",
-                type=errors.SERVER_ERROR,
-            )
-            return failure.status, failure.body()
-        run = self._engine.responses if batch.endpoint == RESPONSES_PATH else self._engine.chat
+    def _execute(self, body: Mapping[str, Any]) -> tuple[int, dict[str, Any]]:
+        fault = self._injector.batch_line()
+        if fault is FaultKind.BATCH_LINE_ERROR:
+            self._injector.record(fault)
+            message = "The server had an error while processing your request. Sorry about that!"
+            return 500, errors.SimError(500, message, type=errors.SERVER_ERROR).body()
         try:
-            return 200, run(request["body"], fault=None, batch=True)
+            return 200, respond(body, self._config, self._recorder, self._ids, fault=fault, batch=True)
         except errors.SimError as exc:
             return exc.status, exc.body()
 
-    def _run(self, batch: _Batch, now: int) -> None:
-        batch.times.setdefault("in_progress_at", now)
-        batch.times["finalizing_at"] = now
-        outputs: list[str] = []
-        failures: list[str] = []
-        usage = {"input_tokens": 0, "output_tokens": 0}
-        for request in batch.requests:
-            status, body = self._execute(batch, request)
+    def _run(self, batch: _Batch) -> None:
+        results: dict[bool, list[str]] = {True: [], False: []}
+        for custom_id, body in batch.requests:
+            status, answer = self._execute(body)
+            response = {"status_code": status, "request_id": self._ids.new("req_", 32), "body": answer}
             line = {
-                "id": self._ids.hex("batch_req_", 32),
-                "custom_id": request["custom_id"],
-                "response": {"status_code": status, "request_id": self._ids.hex("req_", 32), "body": body},
+                "id": self._ids.new("batch_req_", 32),
+                "custom_id": custom_id,
+                "response": response,
                 "error": None,
             }
-            (outputs if status == 200 else failures).append(json.dumps(line, ensure_ascii=False))
-            if status == 200:
-                raw_usage = body.get("usage", {})
-                usage["input_tokens"] += int(raw_usage.get("input_tokens", raw_usage.get("prompt_tokens", 0)))
-                usage["output_tokens"] += int(
-                    raw_usage.get("output_tokens", raw_usage.get("completion_tokens", 0))
-                )
-        if self._config.batch_shuffle_output:
-            # The real API does not preserve input order; consumers must join on custom_id.
-            seeded_rng("batch-order", self._config.seed, batch.id).shuffle(outputs)
-        if outputs:
-            batch.output_file_id = self._files.add(
-                f"batch_{batch.id}_output.jsonl", "batch_output", ("\n".join(outputs) + "\n").encode()
-            ).id
-        if failures:
-            batch.error_file_id = self._files.add(
-                f"batch_{batch.id}_error.jsonl", "batch_output", ("\n".join(failures) + "\n").encode()
-            ).id
-        batch.counts = {"total": len(batch.requests), "completed": len(outputs), "failed": len(failures)}
-        batch.usage = {
-            "input_tokens": usage["input_tokens"],
-            "input_tokens_details": {"cached_tokens": 0},
-            "output_tokens": usage["output_tokens"],
-            "output_tokens_details": {"reasoning_tokens": 0},
-            "total_tokens": usage["input_tokens"] + usage["output_tokens"],
+            results[status == 200].append(json.dumps(line, ensure_ascii=False))
+        # Consumers must join on custom_id: the output does not keep the input order.
+        random.Random(f"batch-order:{self._config.seed}:{batch.id}").shuffle(results[True])
+        for ok, lines in results.items():
+            if lines:
+                name = f"batch_{batch.id}_{'output' if ok else 'error'}.jsonl"
+                stored = self._add_file(name, "batch_output", ("\n".join(lines) + "\n").encode())
+                setattr(batch, "output_file_id" if ok else "error_file_id", stored.id)
+        batch.counts = {
+            "total": len(batch.requests),
+            "completed": len(results[True]),
+            "failed": len(results[False]),
         }
         batch.status = "completed"
-        batch.times["completed_at"] = now

@@ -1,39 +1,28 @@
-"""Minimal `multipart/form-data` parser (stdlib only; the `cgi` module is deprecated)."""
+"""Minimal `multipart/form-data` parser (stdlib only; the `cgi` module is gone)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from email.message import Message
+from typing import Final
 
 from audiapro.analysis.openai_simulator.errors import SimError
 
-_CRLF = b"\r\n"
-_HEADER_END = b"\r\n\r\n"
+_CRLF: Final = b"\r\n"
+_HEADER_END: Final = b"\r\n\r\n"
 
 
 @dataclass(frozen=True)
 class FilePart:
-    """An uploaded file field.
-
-    Attributes:
-        filename: Client-supplied file name (may be empty).
-        content_type: Part content type, if sent.
-        data: Raw file bytes.
-    """
+    """An uploaded file field: client-supplied name and bytes."""
 
     filename: str
-    content_type: str | None
     data: bytes
 
 
 @dataclass
 class MultipartForm:
-    """Decoded form: text fields (repeatable, e.g. `include[]`) and file fields.
-
-    Attributes:
-        fields: Text values by field name, in arrival order.
-        files: File parts by field name (last one wins).
-    """
+    """Decoded form: text fields (repeatable, e.g. `keywords[]`) and file fields, by field name."""
 
     fields: dict[str, list[str]] = field(default_factory=dict)
     files: dict[str, FilePart] = field(default_factory=dict)
@@ -44,77 +33,50 @@ class MultipartForm:
         return values[-1] if values else None
 
     def get_list(self, name: str) -> list[str]:
-        """All values of an array field sent as `name[]` (or repeated `name`)."""
-        return self.fields.get(f"{name}[]", []) + self.fields.get(name, [])
-
-    def nested(self, name: str) -> dict[str, str]:
-        """Object fields sent as `name[key]=value`."""
-        prefix = f"{name}["
-        return {k[len(prefix) : -1]: v[-1] for k, v in self.fields.items() if k.startswith(prefix) and v}
+        """All values of an array field sent as `name[]`."""
+        return self.fields.get(f"{name}[]", [])
 
 
-def _header_param(header_value: str, param: str) -> str | None:
-    # email.message handles quoting and RFC 2231 encodings of Content-Disposition parameters.
+def _param(header: str, value: str, name: str) -> str | None:
+    # email.message handles quoting and RFC 2231 encodings of header parameters.
     msg = Message()
-    msg["content-disposition"] = header_value
-    value = msg.get_param(param, header="content-disposition")
-    if value is None:
+    msg[header] = value
+    found = msg.get_param(name, header=header)
+    if found is None:
         return None
-    if isinstance(value, tuple):
-        return str(value[2])
-    return str(value)
+    return str(found[2]) if isinstance(found, tuple) else str(found)
 
 
-def boundary_of(content_type: str) -> str:
-    """The boundary parameter of a `multipart/form-data` content type.
-
-    Raises:
-        SimError: 400 if the content type is not multipart or has no boundary.
-    """
-    msg = Message()
-    msg["content-type"] = content_type
-    boundary = msg.get_param("boundary")
-    if msg.get_content_type() != "multipart/form-data" or not isinstance(boundary, str) or not boundary:
-        raise SimError(400, "Invalid Content-Type header: expected multipart/form-data with a boundary.")
-    return boundary
+def _malformed(why: str) -> SimError:
+    return SimError(400, f"Could not parse multipart form: {why}.")
 
 
 def parse_multipart(content_type: str, body: bytes) -> MultipartForm:
     """Parse a `multipart/form-data` body.
 
-    Args:
-        content_type: The request's Content-Type header.
-        body: The raw request body.
-
-    Returns:
-        The decoded form.
-
     Raises:
-        SimError: 400 for a malformed body.
+        SimError: 400 for another content type or a malformed body.
     """
-    delimiter = b"\r\n--" + boundary_of(content_type).encode("latin-1")
+    boundary = _param("content-type", content_type, "boundary")
+    if not content_type.lower().startswith("multipart/form-data") or not boundary:
+        raise SimError(400, "Invalid Content-Type header: expected multipart/form-data with a boundary.")
     # Prefixing CRLF lets the first delimiter match the same pattern as the others.
-    pieces = (_CRLF + body).split(delimiter)
+    pieces = (_CRLF + body).split(b"\r\n--" + boundary.encode("latin-1"))
     if len(pieces) < 2 or not pieces[-1].startswith(b"--"):
-        raise SimError(400, "Could not parse multipart form: missing closing boundary.")
+        raise _malformed("missing closing boundary")
     form = MultipartForm()
     for piece in pieces[1:-1]:
-        if not piece.startswith(_CRLF):
-            raise SimError(400, "Could not parse multipart form: malformed part.")
-        head, sep, data = piece[len(_CRLF) :].partition(_HEADER_END)
-        if not sep:
-            raise SimError(400, "Could not parse multipart form: part without headers.")
-        headers: dict[str, str] = {}
-        for line in head.decode("utf-8", "replace").split("\r\n"):
-            key, _, value = line.partition(":")
-            headers[key.strip().lower()] = value.strip()
-        disposition = headers.get("content-disposition", "")
-        name = _header_param(disposition, "name")
-        if name is None:
-            raise SimError(400, "Could not parse multipart form: part without a name.")
-        filename = _header_param(disposition, "filename")
+        head, sep, data = piece.removeprefix(_CRLF).partition(_HEADER_END)
+        headers = dict(line.partition(":")[::2] for line in head.decode("utf-8", "replace").split("\r\n"))
+        disposition = {k.strip().lower(): v.strip() for k, v in headers.items()}.get(
+            "content-disposition", ""
+        )
+        name = _param("content-disposition", disposition, "name")
+        if not sep or name is None:
+            raise _malformed("a part without headers or name")
+        filename = _param("content-disposition", disposition, "filename")
         if filename is not None:
-            form.files[name] = FilePart(filename, headers.get("content-type"), data)
+            form.files[name] = FilePart(filename, data)
         else:
             form.fields.setdefault(name, []).append(data.decode("utf-8", "replace"))
     return form

@@ -7,24 +7,26 @@ close its socket without answering, which is simplest with direct socket control
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from audiapro.analysis.openai_simulator.app import (
     DropConnection,
     SimApp,
     SimRequest,
     SimResponse,
-    parse_query,
 )
-from audiapro.analysis.openai_simulator.config import OpenAIFaults, OpenAISimConfig
+from audiapro.analysis.openai_simulator.config import OpenAISimConfig
+from audiapro.analysis.openai_simulator.errors import SimError
+from audiapro.analysis.openai_simulator.faults import OpenAIFaults
 from audiapro.analysis.openai_simulator.stats import OpenAIStats
 
-log = logging.getLogger("audiapro.openai_simulator")
+log = logging.getLogger("audiapro.analysis")
 
 LOOPBACK = "127.0.0.1"
 # Hard cap on request bodies: above it the connection is closed instead of buffering the upload.
@@ -33,7 +35,6 @@ MAX_BODY_BYTES = 512 * 1024 * 1024
 IDLE_TIMEOUT_S = 30.0
 SHUTDOWN_JOIN_S = 5.0
 POLL_INTERVAL_S = 0.05
-_CHUNK_SIZE_BASE = 16
 
 
 class _SimHTTPServer(ThreadingHTTPServer):
@@ -58,45 +59,24 @@ class _Handler(BaseHTTPRequestHandler):
         log.debug("%s - %s", self.address_string(), format % args)
 
     def _read_body(self) -> bytes | None:
-        if self.headers.get("transfer-encoding", "").lower() == "chunked":
-            return self._read_chunked()
+        # The openai client always sends Content-Length (its uploads are in memory).
         length = int(self.headers.get("content-length") or 0)
-        if length > MAX_BODY_BYTES:
+        if length > MAX_BODY_BYTES or self.headers.get("transfer-encoding"):
             return None
         return self.rfile.read(length) if length else b""
-
-    def _read_chunked(self) -> bytes | None:
-        parts: list[bytes] = []
-        total = 0
-        while True:
-            size = int(self.rfile.readline().split(b";")[0].strip() or b"0", _CHUNK_SIZE_BASE)
-            if size == 0:
-                self.rfile.readline()  # trailing CRLF after the last chunk
-                return b"".join(parts)
-            total += size
-            if total > MAX_BODY_BYTES:
-                return None
-            parts.append(self.rfile.read(size))
-            self.rfile.readline()
 
     def _dispatch(self) -> None:
         body = self._read_body()
         if body is None:
             self.close_connection = True
-            self._send(
-                SimResponse(
-                    413,
-                    b'{"error": {"message": "Request too large", "type": '
-                    b'"invalid_request_error", "param": null, "code": null}}',
-                    "application/json",
-                )
-            )
+            error = SimError(413, "Request too large, or not sent with a Content-Length.")
+            self._send(SimResponse(413, json.dumps(error.body()).encode(), "application/json"))
             return
         url = urlsplit(self.path)
         request = SimRequest(
             method=self.command,
             path=url.path,
-            query=parse_query(url.query),
+            query=parse_qs(url.query, keep_blank_values=True),
             headers={k.lower(): v for k, v in self.headers.items()},
             body=body,
         )
@@ -122,7 +102,6 @@ class _Handler(BaseHTTPRequestHandler):
 
     do_GET = _dispatch
     do_POST = _dispatch
-    do_DELETE = _dispatch
 
 
 class OpenAISimulator:
@@ -165,10 +144,6 @@ class OpenAISimulator:
         """A snapshot of request counts, faults and billed usage."""
         return self._app.recorder.snapshot()
 
-    def reset_stats(self) -> None:
-        """Forget all counters and billed requests (files and batches are kept)."""
-        self._app.recorder.reset()
-
     @contextmanager
     def serve(self, port: int = 0, host: str = LOOPBACK) -> Iterator[str]:
         """Serve in a background thread.
@@ -203,24 +178,3 @@ class OpenAISimulator:
             server.server_close()
             thread.join(SHUTDOWN_JOIN_S)
             self._server = None
-
-
-def serve_forever(
-    config: OpenAISimConfig, faults: OpenAIFaults | None = None, host: str = LOOPBACK, port: int = 0
-) -> None:
-    """Run the simulator in the foreground until interrupted (for the CLI).
-
-    Args:
-        config: Static configuration.
-        faults: Fault knobs.
-        host: Bind address.
-        port: TCP port (0 = a free one; the URL is logged).
-    """
-    sim = OpenAISimulator(config, faults)
-    with sim.serve(port=port, host=host) as base_url:
-        log.info("OpenAI simulator listening on %s", base_url)
-        print(f"OpenAI simulator listening on {base_url}", flush=True)
-        try:
-            threading.Event().wait()
-        except KeyboardInterrupt:
-            log.info("OpenAI simulator stopped")

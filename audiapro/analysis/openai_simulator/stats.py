@@ -1,4 +1,4 @@
-"""Request, fault and billing statistics kept by the simulator.
+"""Request, fault and billing statistics kept by the simulator, and the hashes and ids they name.
 
 `StatsRecorder` is the thread-safe writer used by request handlers; `OpenAIStats` is the
 snapshot tests read through `OpenAISimulator.stats`.
@@ -7,9 +7,31 @@ snapshot tests read through `OpenAISimulator.stats`.
 from __future__ import annotations
 
 import copy
+import hashlib
+import itertools
+import json
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
+
+
+def fingerprint(*parts: Any) -> str:
+    """SHA-256 over the parts as key-sorted JSON, so equal requests (sync or batch) hash equally."""
+    canonical = json.dumps(parts, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class IdFactory:
+    """Seeded, thread-safe OpenAI-looking ids (`resp_…`, `file-…`, `batch_…`): reruns give the same ids."""
+
+    def __init__(self, seed: int) -> None:
+        self._seed = seed
+        self._serial = itertools.count()  # next() on a count is atomic under the GIL
+
+    def new(self, prefix: str, length: int = 24) -> str:
+        """`prefix` and `length` hex digits."""
+        return prefix + fingerprint("id", self._seed, next(self._serial))[:length]
 
 
 @dataclass
@@ -22,8 +44,6 @@ class ModelUsage:
         input_tokens: Billed input tokens.
         output_tokens: Billed output tokens.
         batch_requests: Billed requests that came through the Batch API.
-        batch_input_tokens: Input tokens billed at the batch discount.
-        batch_output_tokens: Output tokens billed at the batch discount.
         cost_usd: Estimated cost with the configured prices and batch discount.
     """
 
@@ -32,8 +52,6 @@ class ModelUsage:
     input_tokens: int = 0
     output_tokens: int = 0
     batch_requests: int = 0
-    batch_input_tokens: int = 0
-    batch_output_tokens: int = 0
     cost_usd: float = 0.0
 
 
@@ -97,16 +115,6 @@ class OpenAIStats:
         return sum(u.audio_seconds for u in self.usage_by_model.values())
 
     @property
-    def input_tokens(self) -> int:
-        """Total billed input tokens."""
-        return sum(u.input_tokens for u in self.usage_by_model.values())
-
-    @property
-    def output_tokens(self) -> int:
-        """Total billed output tokens."""
-        return sum(u.output_tokens for u in self.usage_by_model.values())
-
-    @property
     def cost_usd(self) -> float:
         """Total estimated cost."""
         return sum(u.cost_usd for u in self.usage_by_model.values())
@@ -123,11 +131,6 @@ class StatsRecorder:
         """A deep copy that later requests do not change."""
         with self._lock:
             return copy.deepcopy(self._stats)
-
-    def reset(self) -> None:
-        """Forget everything counted so far."""
-        with self._lock:
-            self._stats = OpenAIStats()
 
     def request(self, route: str, status: int) -> None:
         """Count one answered request."""
@@ -149,8 +152,5 @@ class StatsRecorder:
             usage.input_tokens += entry.input_tokens
             usage.output_tokens += entry.output_tokens
             usage.cost_usd += entry.cost_usd
-            if entry.batch:
-                usage.batch_requests += 1
-                usage.batch_input_tokens += entry.input_tokens
-                usage.batch_output_tokens += entry.output_tokens
+            usage.batch_requests += entry.batch
             self._stats.billed.append(entry)

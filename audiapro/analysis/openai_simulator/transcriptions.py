@@ -1,335 +1,175 @@
-"""`POST /v1/audio/transcriptions`: validation per model, pseudo-transcripts, every output format."""
+"""`POST /v1/audio/transcriptions`: WAV uploads, `json` answers with deterministic pseudo-transcripts.
+
+The audio hash picks a call scenario (refund, cancellation, appointment ...) whose cue words come
+right after the greeting, so downstream analysis sees varied but reproducible outcomes. The text
+length follows the voiced duration; silent windows produce no words.
+"""
 
 from __future__ import annotations
 
-import math
-import posixpath
-from collections.abc import Mapping
-from dataclasses import replace
-from typing import Any
+import hashlib
+import itertools
+import random
+from collections.abc import Iterator
+from typing import Any, Final
+
+import numpy as np
 
 from audiapro.analysis.openai_simulator import errors
-from audiapro.analysis.openai_simulator.audio import AudioInfo, inspect_audio
-from audiapro.analysis.openai_simulator.billing import Biller
 from audiapro.analysis.openai_simulator.config import OpenAISimConfig
-from audiapro.analysis.openai_simulator.multipart import FilePart, MultipartForm
-from audiapro.analysis.openai_simulator.render import render_srt, render_vtt, verbose_body
-from audiapro.analysis.openai_simulator.transcript import (
-    PseudoTranscript,
-    TranscriptSegment,
-    pseudo_transcript,
-)
-from audiapro.analysis.openai_simulator.util import canonical_json, estimate_tokens, seeded_rng, sha256_hex
+from audiapro.analysis.openai_simulator.multipart import MultipartForm
+from audiapro.analysis.openai_simulator.stats import BilledRequest, StatsRecorder, fingerprint
+from audiapro.analysis.wav import AudioFormatError, decode_wav
 
-TRANSCRIPTIONS_PATH = "/v1/audio/transcriptions"
-ALL_FORMATS: tuple[str, ...] = ("json", "text", "srt", "verbose_json", "vtt", "diarized_json")
-DIARIZE_MODEL = "gpt-4o-transcribe-diarize"
-# Output formats per model, from the 3.57 create-params docstrings (docs/openai-prices.md).
-MODEL_FORMATS: Mapping[str, tuple[str, ...]] = {
-    "whisper-1": ("json", "text", "srt", "verbose_json", "vtt"),
-    "gpt-transcribe": ("json",),
-    "gpt-4o-transcribe": ("json",),
-    "gpt-4o-mini-transcribe": ("json",),
-    "gpt-4o-mini-transcribe-2025-12-15": ("json",),
-    DIARIZE_MODEL: ("json", "text", "diarized_json"),
+TRANSCRIPTIONS_PATH: Final = "/v1/audio/transcriptions"
+#: Form fields the project's client sends (`keywords[]` only to hint models).
+KNOWN_FIELDS: Final = frozenset({"model", "response_format", "language", "prompt", "keywords[]"})
+MIN_AUDIO_SECONDS: Final = 0.1
+DEFAULT_LANGUAGE: Final = "en"
+SECONDS_DECIMALS: Final = 3
+#: Share of phrases drawn from the scenario bank rather than the generic one.
+SCENARIO_PHRASE_SHARE: Final = 0.45
+
+GREETINGS: Final = (
+    "Thank you for calling customer service, this is Alex speaking.",
+    "Good morning, you're through to the support team, how can I help?",
+)
+SCENARIOS: Final[dict[str, tuple[str, ...]]] = {
+    "refund": (
+        "I was charged twice and I would like a refund please.",
+        "The product arrived broken so I want my money back as a refund.",
+    ),
+    "cancel": (
+        "I want to cancel my subscription effective today.",
+        "Is there a fee if I cancel before the end of the term?",
+    ),
+    "appointment": (
+        "I'd like to book an appointment for next Tuesday morning.",
+        "Great, the appointment is confirmed for ten thirty.",
+    ),
+    "complaint": (
+        "I want to make a formal complaint about the service.",
+        "I'd like to speak to a manager about this complaint.",
+    ),
+    "billing": (
+        "I have a question about the invoice I received this month.",
+        "Why is my bill higher than usual?",
+    ),
+    "sales": ("I'm interested in upgrading to the business plan.", "Can you send me a quote by email?"),
+    "support": (
+        "My phone keeps dropping calls after a few minutes.",
+        "I can't log in to the customer portal.",
+    ),
 }
-# Models billed by audio tokens report `usage.type == "tokens"`; the others report duration.
-TOKEN_BILLED_MODELS = frozenset(
-    {"gpt-4o-transcribe", "gpt-4o-mini-transcribe", "gpt-4o-mini-transcribe-2025-12-15", DIARIZE_MODEL}
+GENERIC_PHRASES: Final = (
+    "Let me pull up your account.",
+    "One moment please while I check.",
+    "Sure, no problem.",
+    "I understand, let me look into that for you.",
+    "Is there anything else I can help you with?",
+    "Thank you, have a great day.",
 )
-LOGPROB_MODELS = frozenset(
-    {"gpt-4o-transcribe", "gpt-4o-mini-transcribe", "gpt-4o-mini-transcribe-2025-12-15"}
-)
-HINT_MODELS = frozenset({"gpt-transcribe"})  # `keywords[]` and `languages[]`
-STREAMING_IGNORED_MODELS = frozenset({"whisper-1"})
-MAX_KNOWN_SPEAKERS = 4
-MIN_AUDIO_SECONDS = 0.1
-DEFAULT_LANGUAGE = "en"
-SECONDS_DECIMALS = 3
-LOGPROB_RANGE = (-0.6, -0.001)
 
 
-def _require_file(form: MultipartForm, config: OpenAISimConfig) -> tuple[FilePart, str]:
+def _corrupted() -> errors.SimError:
+    # Wording of the real API for undecodable uploads.
+    return errors.invalid("file", "Audio file might be corrupted or unsupported")
+
+
+def _voiced_runs(data: bytes, config: OpenAISimConfig) -> tuple[float, list[float]]:
+    """Duration and the lengths (seconds) of the runs of voiced windows of a WAV upload."""
+    try:
+        audio = decode_wav(data)
+    except AudioFormatError:
+        raise _corrupted() from None
+    size = max(1, round(audio.sample_rate * config.window_s))
+    threshold = 10.0 ** (config.silence_dbfs / 20.0)
+    windows: list[tuple[bool, float]] = []
+    for first in range(0, audio.samples.shape[0], size):
+        block = audio.samples[first : first + size].astype(np.float64)
+        rms = np.sqrt(np.mean(block * block, axis=0))
+        windows.append((bool(np.max(rms) > threshold), block.shape[0] / audio.sample_rate))
+    runs = [
+        sum(s for _, s in group) for voiced, group in itertools.groupby(windows, key=lambda w: w[0]) if voiced
+    ]
+    return audio.seconds, runs
+
+
+def _words(seed: int, digest: str) -> Iterator[str]:
+    rng = random.Random(f"words:{seed}:{digest}")
+    bank = SCENARIOS[rng.choice(sorted(SCENARIOS))]
+    # The first scenario phrase comes right after the greeting so even short calls carry the cue.
+    yield from rng.choice(GREETINGS).split()
+    yield from rng.choice(bank).split()
+    while True:
+        yield from rng.choice(bank if rng.random() < SCENARIO_PHRASE_SHARE else GENERIC_PHRASES).split()
+
+
+def _check(form: MultipartForm, config: OpenAISimConfig) -> tuple[str, bytes]:
+    """The model and audio bytes of a valid request (400/404/413 otherwise)."""
+    model = form.get("model")
+    if not model:
+        raise errors.missing_param("model")
+    if model not in config.audio_price_per_minute:
+        raise errors.invalid("model", f"Invalid model '{model}' for audio transcriptions.", "model_not_found")
+    errors.only_known_fields(form.fields, KNOWN_FIELDS)
+    if (form.get("response_format") or "json") != "json":
+        raise errors.unsupported("response_format", f"response_format '{form.get('response_format')}'")
+    if form.get_list("keywords") and model not in config.hint_models:
+        raise errors.invalid(
+            "keywords", f"keywords is not supported with model '{model}'.", "unsupported_parameter"
+        )
     upload = form.files.get("file")
     if upload is None:
         raise errors.missing_param("file")
-    extension = posixpath.splitext(upload.filename.lower())[1].lstrip(".")
-    if extension not in config.audio_extensions:
-        supported = sorted(config.audio_extensions)
-        raise errors.SimError(
-            400, f"Invalid file format. Supported formats: {supported}", param="file", code="invalid_value"
-        )
+    if not upload.filename.lower().endswith(".wav"):
+        raise errors.unsupported("file", "Audio other than WAV")
     if len(upload.data) > config.max_audio_bytes:
         # Wording of the real API's upload limit; it is not tied to a parameter.
         raise errors.SimError(
             413,
             f"Maximum content size limit ({config.max_audio_bytes}) exceeded ({len(upload.data)} bytes read)",
         )
-    return upload, extension
+    return model, upload.data
 
 
-def _check_options(form: MultipartForm, model: str, response_format: str) -> None:
-    """Reject parameter combinations the real API rejects for `model`."""
-    if response_format not in ALL_FORMATS:
-        raise errors.unsupported_value("response_format", response_format, ALL_FORMATS)
-    supported = MODEL_FORMATS.get(model, ALL_FORMATS)
-    if response_format not in supported:
-        raise errors.SimError(
-            400,
-            f"response_format '{response_format}' is not compatible with model '{model}'. "
-            f"Use {' or '.join(repr(f) for f in supported)}.",
-            param="response_format",
-            code="unsupported_value",
-        )
-    if form.get("stream") == "true" and model not in STREAMING_IGNORED_MODELS:
-        raise errors.unsupported_by_simulator("stream", "Streaming transcription")
-    if model == DIARIZE_MODEL and form.get("prompt"):
-        raise errors.SimError(
-            400,
-            f"prompt is not supported with model '{model}'.",
-            param="prompt",
-            code="unsupported_parameter",
-        )
-    include = form.get_list("include")
-    if include and (model not in LOGPROB_MODELS or response_format != "json" or include != ["logprobs"]):
-        raise errors.SimError(
-            400,
-            f"include {include} is not supported with model '{model}' and "
-            f"response_format '{response_format}'.",
-            param="include",
-            code="unsupported_parameter",
-        )
-    if form.get_list("timestamp_granularities") and response_format != "verbose_json":
-        raise errors.SimError(
-            400,
-            "timestamp_granularities requires response_format 'verbose_json'.",
-            param="timestamp_granularities",
-            code="unsupported_parameter",
-        )
-    for hint in ("keywords", "languages"):
-        if form.get_list(hint) and model not in HINT_MODELS:
-            raise errors.SimError(
-                400,
-                f"{hint} is not supported with model '{model}'.",
-                param=hint,
-                code="unsupported_parameter",
-            )
-    if form.get_list("languages") and form.get("language"):
-        raise errors.SimError(
-            400, "language and languages cannot be used together.", param="languages", code="invalid_value"
-        )
-    names, refs = form.get_list("known_speaker_names"), form.get_list("known_speaker_references")
-    if (names or refs) and model != DIARIZE_MODEL:
-        raise errors.SimError(
-            400,
-            f"known_speaker_names is not supported with model '{model}'.",
-            param="known_speaker_names",
-            code="unsupported_parameter",
-        )
-    if len(names) > MAX_KNOWN_SPEAKERS or len(names) != len(refs):
-        raise errors.invalid_value(
-            "known_speaker_names",
-            f"known_speaker_names and known_speaker_references must have the same length (at most "
-            f"{MAX_KNOWN_SPEAKERS}).",
-        )
-    temperature = form.get("temperature")
-    if temperature is not None:
-        try:
-            value = float(temperature)
-        except ValueError:
-            raise errors.invalid_type("temperature", "a number") from None
-        if not 0.0 <= value <= 1.0:
-            raise errors.invalid_value("temperature", "temperature must be between 0 and 1.")
+def transcribe(form: MultipartForm, config: OpenAISimConfig, recorder: StatsRecorder) -> dict[str, Any]:
+    """Answer one transcription request and bill its audio duration.
 
-
-def _chunking_strategy(form: MultipartForm) -> str | dict[str, str] | None:
-    nested = form.nested("chunking_strategy")
-    if nested:
-        if nested.get("type") != "server_vad":
-            raise errors.unsupported_value("chunking_strategy.type", nested.get("type"), ["server_vad"])
-        return nested
-    value = form.get("chunking_strategy")
-    if value is not None and value != "auto":
-        raise errors.unsupported_value("chunking_strategy", value, ["auto"])
-    return value
-
-
-def _cap_segments(transcript: PseudoTranscript, max_chars: int) -> PseudoTranscript:
-    """Cut the transcript where the model's output-token cap would stop it."""
-    kept: list[TranscriptSegment] = []
-    used = 0
-    for segment in transcript.segments:
-        room = max_chars - used - (1 if kept else 0)
-        if room <= 0:
-            break
-        if len(segment.text) > room:
-            kept.append(replace(segment, text=segment.text[:room].rsplit(" ", 1)[0] or segment.text[:room]))
-            break
-        kept.append(segment)
-        used += len(segment.text) + (1 if len(kept) > 1 else 0)
-    return replace(transcript, segments=tuple(kept))
-
-
-class TranscriptionEngine:
-    """Validates transcription requests and renders their answers.
-
-    Args:
-        config: Simulator configuration.
-        biller: Billing sink.
+    Raises:
+        SimError: For a request the real API rejects, or one the simulator does not implement.
     """
-
-    def __init__(self, config: OpenAISimConfig, biller: Biller) -> None:
-        self._config = config
-        self._biller = biller
-
-    def _inspect(self, upload: FilePart, extension: str, model: str, form: MultipartForm) -> AudioInfo:
-        cfg = self._config
-        info = inspect_audio(
-            upload.data,
-            extension,
-            window_s=cfg.window_s,
-            silence_dbfs=cfg.silence_dbfs,
-            assumed_kbps=cfg.assumed_compressed_kbps,
+    model, data = _check(form, config)
+    seconds, runs = _voiced_runs(data, config)
+    if seconds < MIN_AUDIO_SECONDS:
+        raise errors.invalid(
+            "file",
+            f"Audio file is too short. Minimum audio length is {MIN_AUDIO_SECONDS} seconds.",
+            "audio_too_short",
         )
-        if info.duration_s < MIN_AUDIO_SECONDS:
-            raise errors.SimError(
-                400,
-                f"Audio file is too short. Minimum audio length is {MIN_AUDIO_SECONDS} seconds.",
-                param="file",
-                code="audio_too_short",
-            )
-        limit = cfg.max_audio_seconds.get(model)
-        if limit is not None and info.duration_s > limit:
-            raise errors.SimError(
-                400,
-                f"audio duration {info.duration_s:.1f} seconds is longer than {limit:.0f} seconds which is "
-                "the maximum for this model",
-                param="file",
-                code="invalid_value",
-            )
-        if (
-            model == DIARIZE_MODEL
-            and info.duration_s > cfg.diarize_chunking_threshold_s
-            and _chunking_strategy(form) is None
-        ):
-            raise errors.SimError(
-                400,
-                f"chunking_strategy is required for model '{model}' when the audio is longer than "
-                f"{cfg.diarize_chunking_threshold_s:.0f} seconds.",
-                param="chunking_strategy",
-                code="missing_required_parameter",
-            )
-        return info
-
-    def transcribe(self, form: MultipartForm) -> dict[str, Any] | str:
-        """Answer one request: a JSON body, or plain text for text/srt/vtt.
-
-        Raises:
-            SimError: For any request the real API would reject.
-        """
-        cfg = self._config
-        model = form.get("model")
-        if not model:
-            raise errors.missing_param("model")
-        if model not in cfg.transcription_models:
-            raise errors.SimError(
-                400,
-                f"Invalid model '{model}' for audio transcriptions. Supported models: "
-                f"{', '.join(cfg.transcription_models)}.",
-                param="model",
-                code="model_not_found",
-            )
-        upload, extension = _require_file(form, cfg)
-        response_format = form.get("response_format") or "json"
-        _check_options(form, model, response_format)
-        _chunking_strategy(form)
-        info = self._inspect(upload, extension, model, form)
-        transcript = pseudo_transcript(
-            info,
-            seed=cfg.seed,
-            words_per_second=cfg.words_per_second,
-            speakers=form.get_list("known_speaker_names"),
-        )
-        cap = cfg.transcript_token_caps.get(model)
-        if cap is not None:
-            transcript = _cap_segments(transcript, cap * cfg.chars_per_token)
-        return self._answer(form, model, response_format, info, transcript)
-
-    def _usage(self, model: str, info: AudioInfo, text: str, prompt: str) -> dict[str, Any]:
-        seconds = round(info.duration_s, SECONDS_DECIMALS)
-        if model not in TOKEN_BILLED_MODELS:
-            return {"type": "duration", "seconds": seconds}
-        audio_tokens = math.ceil(info.duration_s * self._config.audio_tokens_per_second)
-        text_tokens = estimate_tokens(prompt, self._config.chars_per_token)
-        output_tokens = estimate_tokens(text, self._config.chars_per_token)
-        return {
-            "type": "tokens",
-            "input_tokens": audio_tokens + text_tokens,
-            "input_token_details": {"audio_tokens": audio_tokens, "text_tokens": text_tokens},
-            "output_tokens": output_tokens,
-            "total_tokens": audio_tokens + text_tokens + output_tokens,
-        }
-
-    def _answer(
-        self,
-        form: MultipartForm,
-        model: str,
-        response_format: str,
-        info: AudioInfo,
-        transcript: PseudoTranscript,
-    ) -> dict[str, Any] | str:
-        text = transcript.text
-        usage = self._usage(model, info, text, form.get("prompt") or "")
-        fields = {k: v for k, v in sorted(form.fields.items())}
-        self._biller.audio(
-            fingerprint=sha256_hex(TRANSCRIPTIONS_PATH, canonical_json(fields), info.digest),
+    digest = hashlib.sha256(data).hexdigest()
+    words = _words(config.seed, digest)
+    text = " ".join(
+        " ".join(next(words) for _ in range(max(1, round(run * config.words_per_second)))) for run in runs
+    )
+    fields = {name: form.fields[name] for name in sorted(form.fields)}
+    recorder.bill(
+        BilledRequest(
+            fingerprint=fingerprint(TRANSCRIPTIONS_PATH, fields, digest),
+            endpoint=TRANSCRIPTIONS_PATH,
             model=model,
-            seconds=info.duration_s,
-            input_tokens=int(usage.get("input_tokens", 0)),
-            output_tokens=int(usage.get("output_tokens", 0)),
+            batch=False,
+            audio_seconds=seconds,
+            input_tokens=0,
+            output_tokens=0,
+            cost_usd=config.audio_cost(model, seconds),
         )
-        language = form.get("language") or next(iter(form.get_list("languages")), DEFAULT_LANGUAGE)
-        if response_format == "text":
-            return text + "\n"
-        if response_format == "srt":
-            return render_srt(transcript.segments)
-        if response_format == "vtt":
-            return render_vtt(transcript.segments)
-        if response_format == "verbose_json":
-            granularities = form.get_list("timestamp_granularities")
-            return verbose_body(
-                info, transcript, language, granularities, usage, self._config.chars_per_token
-            )
-        if response_format == "diarized_json":
-            return {
-                "task": "transcribe",
-                "duration": round(info.duration_s, SECONDS_DECIMALS),
-                "text": text,
-                "segments": [
-                    {
-                        "type": "transcript.text.segment",
-                        "id": f"seg_{index:03d}",
-                        "start": round(s.start, SECONDS_DECIMALS),
-                        "end": round(s.end, SECONDS_DECIMALS),
-                        "speaker": s.speaker,
-                        "text": s.text,
-                    }
-                    for index, s in enumerate(transcript.segments)
-                ],
-                "usage": usage,
-            }
-        body: dict[str, Any] = {"text": text, "usage": usage}
-        if model in HINT_MODELS:
-            # gpt-transcribe reports detected languages; none when nothing was said.
-            body["languages"] = [{"code": language}] if text else []
-        if form.get_list("include") == ["logprobs"]:
-            rng = seeded_rng("logprobs", self._config.seed, info.digest)
-            body["logprobs"] = [
-                {
-                    "token": word,
-                    "bytes": list(word.encode()),
-                    "logprob": round(rng.uniform(*LOGPROB_RANGE), 4),
-                }
-                for word in text.split()
-            ]
-        return body
+    )
+    body: dict[str, Any] = {
+        "text": text,
+        "usage": {"type": "duration", "seconds": round(seconds, SECONDS_DECIMALS)},
+    }
+    if model in config.hint_models:
+        # gpt-transcribe reports the languages it heard; none when nothing was said.
+        body["languages"] = [{"code": form.get("language") or DEFAULT_LANGUAGE}] if text else []
+    return body
