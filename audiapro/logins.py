@@ -26,9 +26,8 @@ from audiapro.ucm.guard import (
     DEFAULT_BLOCK,
     UcmLoginBlocked,
     advice_for,
-    block_until,
-    blocks_logins,
     describe_failure,
+    pause_until,
 )
 from audiapro.warehouse import LoginBlock, clear_login_block, login_lock, read_login_block, set_login_block
 
@@ -81,12 +80,11 @@ class WarehouseLoginGuard:
 
     def failed(self, exc: UcmAuthError) -> None:
         """Store a block after a refused login (other auth errors change nothing)."""
-        if not blocks_logins(exc):
-            return
         now = self._now()
-        reason, _advice = describe_failure(exc)
-        until = block_until(exc, now, self._minimum)
-        set_login_block(self._engine, LoginBlock(self._tenant, until, exc.code, reason, now))
+        until = pause_until(exc, now, self._minimum)
+        if until is not None:
+            reason, _advice = describe_failure(exc)
+            set_login_block(self._engine, LoginBlock(self._tenant, until, exc.code, reason, now))
 
     def succeeded(self) -> None:
         """Lift any block: the PBX just accepted us."""

@@ -1,13 +1,16 @@
-"""Shared fixtures: the throwaway Postgres started by `make test` and a fresh database per test."""
+"""Shared fixtures: the throwaway Postgres of `make test`, a fresh database per test, the import spool."""
 
 from __future__ import annotations
 
 import os
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+
+from audiapro import settings
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
 
@@ -58,3 +61,13 @@ def prefect_api() -> Iterator[None]:
         temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}),
     ):
         yield
+
+
+@pytest.fixture
+def spool(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The import spool under a state dir of its own; no import roots from the environment."""
+    path = tmp_path / "state" / "spool"
+    path.mkdir(parents=True)
+    monkeypatch.setattr(settings, "IMPORT_SPOOL_DIR", path)
+    monkeypatch.delenv(settings.IMPORT_ROOTS_ENV, raising=False)
+    return path

@@ -229,10 +229,7 @@ class OpenAIAnalyzer:
         Raises:
             AnalysisServiceError: The service cannot be used (auth, quota, model, outage).
         """
-        context = _context(call)
-        sha = content_sha256(wav_bytes) if wav_bytes is not None else None
-        usage = _Usage()
-        transcript = self._transcribe_call(wav_bytes, context, sha, usage)
+        context, sha, usage, transcript = self._transcribe_call(wav_bytes, call)
         if isinstance(transcript, AnalysisRecord):
             return transcript
         try:
@@ -244,6 +241,15 @@ class OpenAIAnalyzer:
         return self._record(context, sha, usage, status="succeeded", transcript=transcript, insights=insights)
 
     def _transcribe_call(
+        self, wav_bytes: bytes | None, call: CallLike
+    ) -> tuple[CallContext, str | None, _Usage, Transcript | AnalysisRecord]:
+        """The call, its recording hash, its usage so far, and its transcript or final record."""
+        context = _context(call)
+        sha = content_sha256(wav_bytes) if wav_bytes is not None else None
+        usage = _Usage()
+        return context, sha, usage, self._transcript_or_record(wav_bytes, context, sha, usage)
+
+    def _transcript_or_record(
         self, wav_bytes: bytes | None, context: CallContext, sha: str | None, usage: _Usage
     ) -> Transcript | AnalysisRecord:
         """The transcript of a recording, or the final record when there is nothing to analyse."""
@@ -358,10 +364,7 @@ class OpenAIAnalyzer:
         Raises:
             AnalysisServiceError: The service cannot be used.
         """
-        context = _context(call)
-        sha = content_sha256(wav_bytes) if wav_bytes is not None else None
-        usage = _Usage()
-        transcript = self._transcribe_call(wav_bytes, context, sha, usage)
+        context, sha, usage, transcript = self._transcribe_call(wav_bytes, call)
         if isinstance(transcript, AnalysisRecord):
             return transcript
         return self.batch_item(context, sha, transcript, audio_seconds=usage.audio_seconds)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 import sys
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
@@ -76,60 +77,56 @@ CheckOption = Annotated[
 _PASSWORD_FIELD = "password"
 
 
-@tenant_app.command("add")
-def tenant_add(
-    name: Annotated[str, typer.Argument(help="Tenant name (Acme_Corp is stored as acme-corp)")],
-    host: HostOption = None,
-    port: PortOption = None,
-    user: UserOption = None,
-    password_stdin: PasswordOption = False,
-    timezone: ZoneOption = None,
-    region: RegionOption = None,
-    ca_file: CaFileOption = None,
-    insecure: InsecureOption = None,
-    scheme: SchemeOption = None,
-    lookback: LookbackOption = None,
-    api_sessions: SessionsOption = None,
-    enabled: EnabledOption = None,
-    tls_fingerprint: FingerprintOption = None,
-    check: CheckOption = True,
-) -> None:
-    """Add a tenant, or change the options given of an existing one (the rest stay as they are).
+def _tenant_command(*, must_exist: bool, name_argument: object, doc: str) -> Callable[..., None]:
+    """The `tenant add` or `tenant set` command: one option list, `must_exist` tells them apart."""
+
+    def command(
+        name: str,
+        host: HostOption = None,
+        port: PortOption = None,
+        user: UserOption = None,
+        password_stdin: PasswordOption = False,
+        timezone: ZoneOption = None,
+        region: RegionOption = None,
+        ca_file: CaFileOption = None,
+        insecure: InsecureOption = None,
+        scheme: SchemeOption = None,
+        lookback: LookbackOption = None,
+        api_sessions: SessionsOption = None,
+        enabled: EnabledOption = None,
+        tls_fingerprint: FingerprintOption = None,
+        check: CheckOption = True,
+    ) -> None:
+        fields = {"host": host, "port": port, "api_user": user, "timezone": timezone, "region": region,
+                  "ca_file": ca_file, "insecure": insecure, "scheme": scheme.value if scheme else None,
+                  "lookback_seconds": lookback, "api_sessions": api_sessions, "enabled": enabled,
+                  "tls_fingerprint": tls_fingerprint}  # fmt: skip
+        _save_tenant(name, fields, password_stdin=password_stdin, must_exist=must_exist, check=check)
+
+    # Typer reads the help of `name` from its annotation; the two commands word it differently.
+    command.__annotations__["name"] = name_argument
+    command.__doc__ = doc
+    return command
+
+
+tenant_add = tenant_app.command("add")(
+    _tenant_command(
+        must_exist=False,
+        name_argument=Annotated[str, typer.Argument(help="Tenant name (Acme_Corp is stored as acme-corp)")],
+        doc="""Add a tenant, or change the options given of an existing one (the rest stay as they are).
 
     The password is read from stdin, never from the command line. A PBX tenant (--host) needs
     --timezone: the PBX writes local times, and a wrong zone shifts every call by hours.
-    """
-    fields = {"host": host, "port": port, "api_user": user, "timezone": timezone, "region": region,
-              "ca_file": ca_file, "insecure": insecure, "scheme": scheme.value if scheme else None,
-              "lookback_seconds": lookback, "api_sessions": api_sessions, "enabled": enabled,
-              "tls_fingerprint": tls_fingerprint}  # fmt: skip
-    _save_tenant(name, fields, password_stdin=password_stdin, must_exist=False, check=check)
-
-
-@tenant_app.command("set")
-def tenant_set(
-    name: Annotated[str, typer.Argument(help="An existing tenant")],
-    host: HostOption = None,
-    port: PortOption = None,
-    user: UserOption = None,
-    password_stdin: PasswordOption = False,
-    timezone: ZoneOption = None,
-    region: RegionOption = None,
-    ca_file: CaFileOption = None,
-    insecure: InsecureOption = None,
-    scheme: SchemeOption = None,
-    lookback: LookbackOption = None,
-    api_sessions: SessionsOption = None,
-    enabled: EnabledOption = None,
-    tls_fingerprint: FingerprintOption = None,
-    check: CheckOption = True,
-) -> None:
-    """Change the options given of an existing tenant, e.g. rotate its password with --password-stdin."""
-    fields = {"host": host, "port": port, "api_user": user, "timezone": timezone, "region": region,
-              "ca_file": ca_file, "insecure": insecure, "scheme": scheme.value if scheme else None,
-              "lookback_seconds": lookback, "api_sessions": api_sessions, "enabled": enabled,
-              "tls_fingerprint": tls_fingerprint}  # fmt: skip
-    _save_tenant(name, fields, password_stdin=password_stdin, must_exist=True, check=check)
+    """,
+    )
+)
+tenant_set = tenant_app.command("set")(
+    _tenant_command(
+        must_exist=True,
+        name_argument=Annotated[str, typer.Argument(help="An existing tenant")],
+        doc="Change the options given of an existing tenant, e.g. rotate its password with --password-stdin.",
+    )
+)
 
 
 def on_password_changed(tenant: str) -> None:

@@ -117,6 +117,11 @@ def block_until(exc: UcmAuthError, now: datetime, minimum: timedelta = DEFAULT_B
     return now + max(minimum, timedelta(seconds=_remain_seconds(exc)))
 
 
+def pause_until(exc: UcmAuthError, now: datetime, minimum: timedelta = DEFAULT_BLOCK) -> datetime | None:
+    """When logins may resume after ``exc`` (see :func:`block_until`), or None if it pauses nothing."""
+    return block_until(exc, now, minimum) if blocks_logins(exc) else None
+
+
 def describe_failure(exc: UcmAuthError) -> tuple[str, str]:
     """``(reason, advice)`` of a blocking failure: ``("status -37 wrong password", "fix the password")``."""
     label, advice = _REASONS.get(exc.code, _DEFAULT_REASON)
@@ -183,11 +188,10 @@ class MemoryLoginGuard:
 
     def failed(self, exc: UcmAuthError) -> None:
         """Block logins after a blocking failure (other auth errors are ignored)."""
-        if not blocks_logins(exc):
-            return
-        until = block_until(exc, self._now(), self._minimum)
-        with self._state_lock:
-            self._block = (until, exc)
+        until = pause_until(exc, self._now(), self._minimum)
+        if until is not None:
+            with self._state_lock:
+                self._block = (until, exc)
 
     def succeeded(self) -> None:
         """Clear any block."""

@@ -183,21 +183,9 @@ def _not_bookkeeping(legs: sa.FromClause) -> sa.ColumnElement[bool]:
     return sa.func.coalesce(legs.c.lastapp, "").not_in(BOOKKEEPING_APPS)
 
 
-#: Columns of ``_aggregated_legs`` that are call columns as they are.
-_AGGREGATED: Final = (
-    "session",
-    "started_at",
-    "ended_at",
-    "direction",
-    "answered",
-    "answered_by",
-    "leg_count",
-    "talk_s",
-    "duration_s",
-    "src_e164",
-    "src_raw",
-    "dst_raw",
-)
+#: Columns of ``_aggregated_legs`` that are call columns as they are (``recording_count`` is
+#: computed from the recording lists in ``_computed_calls``).
+_AGGREGATED: Final = ("session", *(name for name in CALL_VALUE_COLUMNS if name != "recording_count"))
 
 #: The ``cdr_legs`` columns a call is computed from.
 _LEG_COLUMNS_USED: Final = (

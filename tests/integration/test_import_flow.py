@@ -57,16 +57,6 @@ def files_opened() -> Iterator[list[str]]:
 
 
 @pytest.fixture
-def spool(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The import spool in a state dir of its own; no other import roots."""
-    path = tmp_path / "state" / "spool"
-    path.mkdir(parents=True)
-    monkeypatch.setattr(settings, "IMPORT_SPOOL_DIR", path)
-    monkeypatch.delenv(settings.IMPORT_ROOTS_ENV, raising=False)
-    return path
-
-
-@pytest.fixture
 def import_only_tenant() -> Iterator[str]:
     """A tenant without PBX access (no host, no password) whose zone is not the file's."""
     CloudUCM(timezone="UTC", region="US").save(TENANT, overwrite=True)

@@ -8,7 +8,7 @@ from typing import Any
 import openai
 import pytest
 
-from audiapro.analysis.batch import BatchItem, collect_batch, submit_batch
+from audiapro.analysis.batch import BatchItem, BatchResult, collect_batch, submit_batch
 from audiapro.analysis.models import PROMPT_VERSION, AnalysisRecord, CallInsights, SkipReason, analysis_key
 from audiapro.analysis.openai_analyzer import OpenAIAnalyzer
 from audiapro.analysis.openai_simulator import OpenAIFaults
@@ -33,6 +33,11 @@ def items_for(analyzer: OpenAIAnalyzer) -> list[BatchItem]:
     items = [analyzer.prepare_batch_item(wav, call(f"s{i}")) for i, wav in enumerate(recordings)]
     assert all(isinstance(i, BatchItem) for i in items)
     return [i for i in items if isinstance(i, BatchItem)]
+
+
+def run_batch(analyzer: OpenAIAnalyzer, items: list[BatchItem]) -> dict[str, BatchResult] | None:
+    """Submit the items as one batch and collect it (complete on its first poll)."""
+    return collect_batch(analyzer.client, submit_batch(analyzer.client, analyzer.build_batch_lines(items)))
 
 
 def test_lines_are_stable_responses_requests_keyed_by_analysis_key() -> None:
@@ -84,9 +89,7 @@ def test_malformed_batch_answers_become_failed_records() -> None:
     with served(batch_complete_after_polls=0) as (sim, analyzer):
         items = items_for(analyzer)
         sim.faults = OpenAIFaults(schema_violation_rate=1.0)
-        results = collect_batch(
-            analyzer.client, submit_batch(analyzer.client, analyzer.build_batch_lines(items))
-        )
+        results = run_batch(analyzer, items)
     assert results is not None and len(results) == 3
     for item in items:
         result = results[item.custom_id]
@@ -100,9 +103,7 @@ def test_failed_lines_and_cancelled_batches_give_an_error_per_request() -> None:
     with served(batch_complete_after_polls=0) as (sim, analyzer):
         items = items_for(analyzer)
         sim.faults = OpenAIFaults(batch_line_error_rate=1.0)
-        failed_lines = collect_batch(
-            analyzer.client, submit_batch(analyzer.client, analyzer.build_batch_lines(items))
-        )
+        failed_lines = run_batch(analyzer, items)
         sim.faults = OpenAIFaults()
         cancelled_id = submit_batch(analyzer.client, analyzer.build_batch_lines(items))
         analyzer.client.batches.cancel(cancelled_id)
@@ -128,9 +129,7 @@ def test_batch_key_never_leaks_into_results_or_errors(caplog: pytest.LogCaptureF
     with served(batch_complete_after_polls=0) as (sim, analyzer):
         items = items_for(analyzer)
         sim.faults = OpenAIFaults(batch_line_error_rate=0.5, invalid_json_rate=0.5)
-        results = collect_batch(
-            analyzer.client, submit_batch(analyzer.client, analyzer.build_batch_lines(items))
-        )
+        results = run_batch(analyzer, items)
     assert results is not None
     dumped = caplog.text + "".join(r.model_dump_json() for r in results.values())
     assert API_KEY not in dumped

@@ -12,16 +12,6 @@ from audiapro.importing import ImportPathRefused, allowed_import_path, granted_i
 
 
 @pytest.fixture
-def spool(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The spool under a state dir of its own; no roots from the environment."""
-    path = tmp_path / "state" / "spool"
-    path.mkdir(parents=True)
-    monkeypatch.setattr(settings, "IMPORT_SPOOL_DIR", path)
-    monkeypatch.delenv(settings.IMPORT_ROOTS_ENV, raising=False)
-    return path
-
-
-@pytest.fixture
 def outside(tmp_path: Path) -> Path:
     path = tmp_path / "elsewhere" / "passwd"
     path.parent.mkdir()

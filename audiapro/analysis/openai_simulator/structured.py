@@ -92,18 +92,18 @@ def respond(
         text, output_tokens, truncated = text[: limit * config.chars_per_token], limit, True
     # The schema is part of what the model reads, so it counts as input like the prompt.
     input_tokens = -(-len(prompt + canonical) // config.chars_per_token)
-    recorder.bill(
-        BilledRequest(
-            fingerprint=fingerprint(RESPONSES_PATH, body),
-            endpoint=RESPONSES_PATH,
-            model=model,
-            batch=batch,
-            audio_seconds=0.0,
-            input_tokens=input_tokens,
-            output_tokens=output_tokens,
-            cost_usd=config.text_cost(model, input_tokens, output_tokens, batch=batch),
-        )
+    cost = config.text_cost(model, input_tokens, output_tokens, batch=batch)
+    billed = (
+        fingerprint(RESPONSES_PATH, body),
+        RESPONSES_PATH,
+        model,
+        batch,
+        0.0,
+        input_tokens,
+        output_tokens,
+        cost,
     )
+    recorder.bill(BilledRequest(*billed))
     status = "incomplete" if truncated else "completed"
     return {
         "id": ids.new("resp_", 48),

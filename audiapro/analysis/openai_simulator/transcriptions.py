@@ -153,18 +153,9 @@ def transcribe(form: MultipartForm, config: OpenAISimConfig, recorder: StatsReco
         " ".join(next(words) for _ in range(max(1, round(run * config.words_per_second)))) for run in runs
     )
     fields = {name: form.fields[name] for name in sorted(form.fields)}
-    recorder.bill(
-        BilledRequest(
-            fingerprint=fingerprint(TRANSCRIPTIONS_PATH, fields, digest),
-            endpoint=TRANSCRIPTIONS_PATH,
-            model=model,
-            batch=False,
-            audio_seconds=seconds,
-            input_tokens=0,
-            output_tokens=0,
-            cost_usd=config.audio_cost(model, seconds),
-        )
-    )
+    key = fingerprint(TRANSCRIPTIONS_PATH, fields, digest)
+    cost = config.audio_cost(model, seconds)
+    recorder.bill(BilledRequest(key, TRANSCRIPTIONS_PATH, model, False, seconds, 0, 0, cost))
     body: dict[str, Any] = {
         "text": text,
         "usage": {"type": "duration", "seconds": round(seconds, SECONDS_DECIMALS)},
