@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 
 from audiapro import settings
+from tests.database_support import scratch_database
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
 
@@ -20,17 +19,8 @@ def pg_url() -> Iterator[str]:
     """URL of a brand-new, empty Postgres database (dropped afterwards)."""
     if not TEST_DATABASE_URL:
         pytest.skip("TEST_DATABASE_URL not set: run through `make test` (starts Postgres)")
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(TEST_DATABASE_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    url = sa.engine.make_url(TEST_DATABASE_URL).set(database=name).render_as_string(hide_password=False)
-    try:
+    with scratch_database(TEST_DATABASE_URL, "t") as url:
         yield url
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ import pytest
 import sqlalchemy as sa
 
 from audiapro.ops import processes
+from tests.database_support import scratch_database as new_database
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -45,16 +45,8 @@ def scratch_database(prefix: str) -> Iterator[str]:
     """A new database on the TEST_DATABASE_URL cluster (psycopg2 URL), dropped afterwards."""
     if not TEST_DATABASE_URL:
         pytest.skip("TEST_DATABASE_URL not set: run through `make test` (starts Postgres)")
-    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(TEST_DATABASE_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield sa.make_url(TEST_DATABASE_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with new_database(TEST_DATABASE_URL, prefix) as url:
+        yield url
 
 
 @dataclass(frozen=True)
