@@ -10,6 +10,7 @@ import pytest
 
 from audiapro import settings
 from tests.database_support import scratch_database
+from tests.prefect_service_support import PrefectServicesStuck, release_prefect_services
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
 
@@ -41,16 +42,28 @@ def any_db_url(request: pytest.FixtureRequest) -> str:
 def prefect_api() -> Iterator[None]:
     """A real Prefect API for the session (temporary server on SQLite), heartbeats off.
 
-    The heartbeat thread adds about a second to every flow run and tells tests nothing.
+    The heartbeat thread adds about a second to every flow run and tells tests nothing. Prefect's
+    event and log services are released before the harness starts (a service still bound to another
+    API would keep sending there) and before it ends, with a timeout: the harness's own drain has none,
+    so a backlog that cannot be delivered fails the session here instead of hanging it
+    (``tests/prefect_service_support.py``).
     """
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
     from prefect.testing.utilities import prefect_test_harness
 
+    release_prefect_services()
+    stuck: PrefectServicesStuck | None = None
     with (
         prefect_test_harness(server_startup_timeout=120),
         temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}),
     ):
         yield
+        try:
+            release_prefect_services()
+        except PrefectServicesStuck as exc:  # raised once the harness has stopped its server
+            stuck = exc
+    if stuck is not None:
+        raise stuck
 
 
 @pytest.fixture

@@ -23,6 +23,7 @@ import sqlalchemy as sa
 
 from audiapro.ops import processes
 from tests.database_support import scratch_database as new_database
+from tests.prefect_service_support import prefect_api_at
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -124,10 +125,13 @@ def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prefect
 
 @pytest.fixture(scope="module")
 def prefect_client_settings(prefect_server: PrefectServer) -> Iterator[None]:
-    """Point this test process's Prefect client at the e2e server."""
-    from prefect.settings import PREFECT_API_URL, temporary_settings
+    """Point this test process's Prefect client at the e2e server.
 
-    with temporary_settings(updates={PREFECT_API_URL: prefect_server.api_url}):
+    On the way out, while the server still runs, Prefect's event and log services deliver what they
+    hold and stop: left running, they would stay bound to this server after it stops and take every
+    later event of the session with them (``tests/prefect_service_support.py``).
+    """
+    with prefect_api_at(prefect_server.api_url):
         yield
 
 
