@@ -1,0 +1,115 @@
+"""Ctrl-C during `audiapro backfill`: the real command in a subprocess, sent SIGINT once the first window
+is loaded. It stops within seconds, the flow run is Cancelled, loaded windows stay and a rerun skips them,
+and the terminal gets one line saying how to resume (no traceback, no wall of connection errors)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from audiapro.backfill import plan_backfill
+from audiapro.prefect_names import BACKFILL_FLOW
+from audiapro.ucm.simulator import FaultConfig, SimulatorConfig, UcmSimulator
+from audiapro.warehouse import backfill_windows, ingest_runs
+from blocks.clouducm import CloudUCM, load_tenant
+from tests.integration.pipeline_support import DAY, save_simulated_tenant
+
+pytestmark = pytest.mark.usefixtures("prefect_api")
+
+TENANT = "cancel-acme"
+TZ = "America/Chicago"
+PASSWORD = "Canc3l-Pa55word!"
+DAYS = 12
+#: Every PBX answer waits this long: each one-day window takes a few seconds, the whole range far longer
+#: than the cancellation may take.
+SLOW_MS = 700
+#: Generous bounds for a busy machine; the conditions waited for are deterministic.
+FIRST_WINDOW_TIMEOUT_S = 300.0
+STOP_TIMEOUT_S = 60.0
+POLL_S = 0.2
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def slow_pbx() -> Iterator[UcmSimulator]:
+    """Twelve past days of calls behind a slow PBX, saved as the tenant's CloudUCM block."""
+    config = SimulatorConfig(seed=5, calls_per_day=40, start=DAY, days=DAYS, tz=TZ, password=PASSWORD)
+    sim = UcmSimulator(config, faults=FaultConfig(slow_ms=SLOW_MS))
+    with sim.serve() as url:
+        save_simulated_tenant(TENANT, url, password=PASSWORD, timezone=TZ)
+        yield sim
+    CloudUCM.delete(TENANT)
+
+
+def done_windows(engine: sa.Engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.scalar(sa.select(sa.func.count()).select_from(backfill_windows)) or 0)
+
+
+def latest_backfill_state() -> str:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowFilter, FlowFilterName
+    from prefect.client.schemas.sorting import FlowRunSort
+
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(
+            flow_filter=FlowFilter(name=FlowFilterName(any_=[BACKFILL_FLOW])),
+            sort=FlowRunSort.START_TIME_DESC,
+            limit=1,
+        )
+    assert runs and runs[0].state is not None
+    return runs[0].state.type.value
+
+
+def test_ctrl_c_cancels_within_seconds_keeps_loaded_windows_and_says_how_to_resume(
+    pg_engine: sa.Engine, slow_pbx: UcmSimulator, tmp_path: Path
+) -> None:
+    from prefect.settings import PREFECT_API_URL
+
+    first, last = slow_pbx.history_start, slow_pbx.history_start + timedelta(days=DAYS - 1)
+    env = {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value()),
+           "AUDIAPRO_DATABASE_URL": pg_engine.url.render_as_string(hide_password=False)}  # fmt: skip
+    argv = [sys.executable, "-m", "audiapro.cli", "backfill", "--tenant", TENANT, "--start", str(first),
+            "--end", str(last), "--max-parallel", "1"]  # fmt: skip
+    err = (tmp_path / "stderr").open("w+")
+    child = subprocess.Popen(argv, cwd=REPO, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                             stderr=err, start_new_session=True, text=True)  # fmt: skip
+    try:
+        deadline = time.monotonic() + FIRST_WINDOW_TIMEOUT_S
+        while done_windows(pg_engine) == 0:  # the marker: the first window is committed
+            assert child.poll() is None, (child.stdout.read() if child.stdout else "", err.read())
+            assert time.monotonic() < deadline, "no window was loaded"
+            time.sleep(POLL_S)
+        os.killpg(child.pid, signal.SIGINT)  # what a terminal's Ctrl-C does: the whole process group
+        stdout, _ = child.communicate(timeout=STOP_TIMEOUT_S)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    err.seek(0)
+    stderr = err.read()
+
+    assert child.returncode == 130, (stdout, stderr)
+    assert "Traceback" not in stderr and "ConnectError" not in stderr, stderr
+    (resume,) = [line for line in stderr.splitlines() if line.startswith("error: ")]
+    assert resume.startswith("error: backfill cancelled: ") and "windows loaded and kept" in resume
+    assert f"resume with `audiapro backfill --tenant {TENANT} --start {first} --end {last}" in resume
+    assert latest_backfill_state() == "CANCELLED"
+
+    kept = done_windows(pg_engine)
+    assert 1 <= kept < DAYS  # stopped early, and what was loaded stays
+    with pg_engine.connect() as conn:
+        statuses = set(conn.scalars(sa.select(ingest_runs.c.status)))
+    assert "running" not in statuses  # every window either committed or never began its load
+    settings = load_tenant(TENANT).tenant_settings(TENANT)
+    rerun = plan_backfill(pg_engine, settings, first, last)
+    assert rerun.skipped == kept and len(rerun.windows) == DAYS - kept
