@@ -213,9 +213,9 @@ def main() -> None:
 
 
 def _register_areas() -> None:
-    from audiapro.commands import analysis, history, ops, reconcile, tenants
+    from audiapro.commands import analysis, calls, history, ops, reconcile, tenants
 
-    for area in (tenants, history, analysis, ops, reconcile):
+    for area in (tenants, history, calls, analysis, ops, reconcile):
         area.register(app)
 
 

@@ -232,3 +232,20 @@ def test_backfill_mistakes_found_with_the_tenant_are_one_line_and_start_nothing(
     line = one_line_error(runner.invoke(app, ["backfill", *args]))  # stdin is no terminal: nobody to ask
     assert expected in line, line
     assert table_names(pg_url) == [] and backfill_runs() == runs
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--limit", "0"], "--limit 0: give a number of calls, 1 or more"),
+        (["--since", "last tuesday"], "--since 'last tuesday' is neither an ISO date/time nor a span"),
+        ([], "the warehouse has no calls yet: run `audiapro db upgrade`"),
+    ],
+)
+def test_calls_mistakes_are_one_line_and_write_nothing(
+    pg_url: str, args: list[str], expected: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AUDIAPRO_DATABASE_URL", pg_url)
+    line = one_line_error(runner.invoke(app, ["calls", "--tenant", "acme", *args]))
+    assert expected in line, line
+    assert table_names(pg_url) == []
