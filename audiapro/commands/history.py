@@ -7,6 +7,7 @@ progress updates and print the counts. Prefect is imported lazily, when a comman
 from __future__ import annotations
 
 import logging
+import os
 import re
 import signal
 import sys
@@ -30,7 +31,13 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from audiapro.commands.common import fail, optional_time_zone, tenant_name, warehouse_url
+from audiapro.commands.common import (
+    PREFECT_API_URL_ENV,
+    fail,
+    optional_time_zone,
+    tenant_name,
+    warehouse_url,
+)
 
 if TYPE_CHECKING:
     from audiapro.backfill import BackfillEstimate, BackfillPlan
@@ -85,6 +92,7 @@ def backfill(
         check_request(span_start, span_end, step, max_parallel)
     except ValueError as exc:
         fail(f"backfill: {exc}")
+    _detach_temporary_api()
     url = warehouse_url()
     settings = _pbx_tenant(tenant)
     plan, estimate = _estimate(url, settings, span_start, span_end, step, max_parallel, force)
@@ -209,6 +217,37 @@ def _ctrl_c_cancels() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def _detach_temporary_api() -> None:
+    """Start Prefect's temporary API (used when no ``PREFECT_API_URL`` is set) in a session of its own.
+
+    Ctrl-C in a terminal signals the whole foreground process group: Prefect's temporary server, a
+    child of this process, would stop at once, and the cancelled run could not report its end (the
+    observed minutes of ConnectError retries). In its own session only this process hears Ctrl-C;
+    the server still stops with it (Prefect's ``atexit`` hook).
+    """
+    if os.environ.get(PREFECT_API_URL_ENV):
+        return
+    import functools
+    import subprocess
+    import types
+
+    from prefect.server.api import server as prefect_server
+
+    instance = prefect_server.SubprocessASGIServer()  # the one Prefect's clients start on first use
+    start_uvicorn = instance._run_uvicorn_command
+
+    def detached() -> subprocess.Popen[Any]:
+        # Prefect spawns it with the module's `subprocess.Popen`: swapped for this one call only.
+        popen = functools.partial(subprocess.Popen, start_new_session=True)
+        prefect_server.subprocess = types.SimpleNamespace(Popen=popen)  # type: ignore[assignment]
+        try:
+            return start_uvicorn()
+        finally:
+            prefect_server.subprocess = subprocess
+
+    setattr(instance, "_run_uvicorn_command", detached)  # noqa: B010 (mypy: no method assignment)
 
 
 @contextmanager
