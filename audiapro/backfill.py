@@ -76,6 +76,11 @@ class BackfillCancelled(Exception):
     transient = False
 
 
+def count_windows(count: int) -> str:
+    """``1 window``, ``3 windows``."""
+    return f"{count} window" if count == 1 else f"{count} windows"
+
+
 def check_request(start: date | datetime, end: date | datetime, window: timedelta, max_parallel: int) -> None:
     """Refuse a request no tenant could run, before anything starts (no zone, no database needed).
 

@@ -21,6 +21,7 @@ from audiapro.backfill import (
     DEFAULT_WINDOW,
     PBX_PARALLEL_LIMIT,
     BackfillCancelled,
+    count_windows,
 )
 from audiapro.errors import describe_error
 from audiapro.prefect_names import BACKFILL_FLOW
@@ -98,9 +99,8 @@ def backfill_cdrs(
         ),
     )
     if CANCEL.is_set():
-        return Cancelled(
-            message=f"cancelled: {result['loaded']} windows loaded and kept; rerun to resume", data=result
-        )
+        kept = count_windows(result["loaded"])
+        return Cancelled(message=f"cancelled: {kept} loaded and kept; rerun to resume", data=result)
     if failed:
         first = failed[0]
         return Failed(

@@ -128,7 +128,9 @@ def _report(tenant: str, state: Any, resume: str) -> None:
     table.add_row(*(str(result[name]) for name in BACKFILL_COUNTS))
     console.print(table)
     if state.is_cancelled():
-        fail(f"backfill cancelled: {result['loaded']} windows loaded and kept; resume with `{resume}`",
+        from audiapro.backfill import count_windows
+
+        fail(f"backfill cancelled: {count_windows(result['loaded'])} loaded and kept; resume with `{resume}`",
              code=EXIT_CANCELLED)  # fmt: skip
     if state.is_failed():
         fail(_one_line(None, state.message), code=1)
