@@ -219,6 +219,7 @@ def _ctrl_c_cancels() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
+        CANCEL.clear()  # the flow has returned: a later run in this process starts afresh
 
 
 def _detach_temporary_api() -> None:
