@@ -228,6 +228,14 @@ def _print_rows(rows: list[dict[str, Any]]) -> None:
             *(str(row.get(k, "")) for k in _ROW_COUNTS),
         )
     console.print(table)
+    for row in rows:
+        if row["status"] == "busy":  # not an error, but say why nothing was loaded
+            console.print(
+                f"{row['tenant']}: busy: another poll tick or a backfill is working this tenant right now "
+                "(see `audiapro status`); that run, or the next scheduled tick, covers this window",
+                highlight=False,
+                soft_wrap=True,
+            )
 
 
 def _print_warehouse_summary() -> None:
