@@ -18,8 +18,10 @@ from __future__ import annotations
 import bisect
 import itertools
 import logging
+import math
+import threading
 import time as clock
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Final
@@ -40,6 +42,8 @@ from audiapro.windows import MIN_WINDOW, Window, fetch_pieces, whole_second
 if TYPE_CHECKING:
     import sqlalchemy as sa
 
+    from audiapro.ucm.records import CdrPage
+
 log = logging.getLogger("audiapro.backfill")
 
 #: Most windows of one tenant fetched at once. The PBX serves a handful of API sessions per user and
@@ -49,6 +53,103 @@ DEFAULT_MAX_PARALLEL: Final = 2
 DEFAULT_WINDOW: Final = timedelta(days=1)
 #: More windows than this is a mistake (a one-minute window over years), not a plan.
 MAX_WINDOWS: Final = 20_000
+#: cdrapi legs per page the client asks for (``numRecords``; the client's default).
+LEGS_PER_PAGE: Final = 1000
+#: Requests per window besides its pages: the session's challenge + login, and the empty page
+#: that proves a window's end.
+REQUESTS_PER_WINDOW: Final = 3
+#: Seconds one PBX request takes, a cautious figure for a remote CloudUCM (a page of 1000 legs is
+#: about 1 MB of JSON); the estimate says it assumed this.
+SECONDS_PER_REQUEST: Final = 1.0
+#: Legs loaded per second by one window (docs/benchmarks.md: about 5,000 legs/s on a 2-core host).
+LOAD_LEGS_PER_S: Final = 5000.0
+
+#: Set to stop a running backfill: no new window starts, running ones stop before their next page.
+#: One per process: the CLI sets it on Ctrl-C; window tasks run in threads of the same process.
+CANCEL: Final = threading.Event()
+
+
+class BackfillCancelled(Exception):
+    """The backfill was asked to stop (:data:`CANCEL`); windows already loaded stay loaded."""
+
+    #: Never retried (``audiapro.errors.is_transient`` reads it): stopping is what was asked.
+    transient = False
+
+
+def count_windows(count: int) -> str:
+    """``1 window``, ``3 windows``."""
+    return f"{count} window" if count == 1 else f"{count} windows"
+
+
+def check_request(start: date | datetime, end: date | datetime, window: timedelta, max_parallel: int) -> None:
+    """Refuse a request no tenant could run, before anything starts (no zone, no database needed).
+
+    Start and end are compared when both are dates, or both carry (or both lack) an offset; a
+    mixed pair is compared by :func:`resolve_range` once the tenant's zone is known.
+
+    Raises:
+        ValueError: One line saying what is wrong.
+    """
+    if window < MIN_WINDOW:
+        raise ValueError(f"window {window} is shorter than {MIN_WINDOW}: use 1d, 6h or 30m")
+    if not 1 <= max_parallel <= PBX_PARALLEL_LIMIT:
+        raise ValueError(
+            f"max parallel {max_parallel} is not 1..{PBX_PARALLEL_LIMIT} (the PBX serves few sessions)"
+        )
+    first, last = _local_bound(start), _local_bound(end, is_end=True)
+    if (first.tzinfo is None) == (last.tzinfo is None) and first >= last:
+        raise ValueError(f"end {end} is before start {start}: the end is the range's last day or instant")
+
+
+def _local_bound(value: date | datetime, *, is_end: bool = False) -> datetime:
+    """A date as the datetime it stands for in a range (an end date: the next midnight)."""
+    if isinstance(value, datetime):
+        return value
+    return datetime.combine(value + timedelta(days=1) if is_end else value, time())
+
+
+@dataclass(frozen=True)
+class BackfillEstimate:
+    """What a backfill will cost, told before it starts.
+
+    Attributes:
+        windows: Windows to load.
+        legs: Legs expected (from the tenant's stored legs per day; 0 when none are stored).
+        requests: PBX requests expected.
+        seconds: Expected duration.
+        basis: How ``legs`` and ``seconds`` were estimated, in words.
+    """
+
+    windows: int
+    legs: int
+    requests: int
+    seconds: float
+    basis: str
+
+
+def estimate_backfill(plan: BackfillPlan, legs_per_day: float | None, max_parallel: int) -> BackfillEstimate:
+    """Windows, PBX requests and duration of ``plan`` (see :class:`BackfillEstimate`).
+
+    Args:
+        plan: The planned windows.
+        legs_per_day: The tenant's average stored legs per day, None when nothing is stored yet.
+        max_parallel: Windows fetched at once.
+    """
+    rate = legs_per_day or 0.0
+    legs = requests = 0
+    for window in plan.windows:
+        window_legs = rate * window.span.total_seconds() / 86400
+        legs += round(window_legs)
+        requests += REQUESTS_PER_WINDOW + math.ceil(window_legs / LEGS_PER_PAGE)
+    seconds = requests * SECONDS_PER_REQUEST / max_parallel + legs / LOAD_LEGS_PER_S
+    traffic = (
+        f"{rate:,.0f} legs a day as stored so far" if legs_per_day else "no calls stored yet: 1 page a window"
+    )
+    basis = (
+        f"{traffic}, {SECONDS_PER_REQUEST:g} s per PBX request, {max_parallel} windows at once, "
+        f"{LOAD_LEGS_PER_S:,.0f} legs/s loading"
+    )
+    return BackfillEstimate(len(plan.windows), legs, requests, seconds, basis)
 
 
 @dataclass(frozen=True)
@@ -226,6 +327,7 @@ def backfill_window(
     settled_until: datetime,
     flow_run_id: str | None = None,
     lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S,
+    cancel: threading.Event | None = None,
 ) -> WindowOutcome:
     """Fetch one window completely and load it; record it done in the same transaction if settled.
 
@@ -241,17 +343,23 @@ def backfill_window(
             running; see the module docstring).
         flow_run_id: Recorded on the ingest runs and window rows.
         lock_timeout_s: How long each load waits for the tenant lock.
+        cancel: When set, stop before the next page (nothing of an unfinished piece is loaded).
 
     Returns:
         The window's counts.
 
     Raises:
         TenantBusyError: The tenant lock stayed taken (pieces loaded before stay loaded).
+        BackfillCancelled: ``cancel`` was set (pieces loaded before stay loaded).
     """
     began = clock.monotonic()
     totals = {"pieces": 0, "fetched": 0, "inserted": 0, "updated": 0, "unchanged": 0, "rejected": 0}
     recorded = True
+    if cancel is not None:
+        source = _Cancellable(source, cancel)
     for piece, legs in fetch_pieces(source, window):
+        if cancel is not None and cancel.is_set():
+            raise BackfillCancelled(f"backfill cancelled before loading {piece.label()}")
         settled = piece.end <= settled_until
         recorded &= settled
         with tenant_write_lock(engine, tenant.name, timeout_s=lock_timeout_s):
@@ -275,6 +383,27 @@ def backfill_window(
         recorded=recorded,
         **totals,
     )
+
+
+class _Cancellable:
+    """A :class:`CdrSource` that stops between pages once ``cancel`` is set."""
+
+    def __init__(self, source: CdrSource, cancel: threading.Event) -> None:
+        self._source = source
+        self._cancel = cancel
+
+    def iter_cdr_pages(
+        self, start_utc: datetime, end_utc: datetime, *, time_filter: str | None = None
+    ) -> Iterator[CdrPage]:
+        """The source's pages, checking ``cancel`` before each one is asked for."""
+        pages = self._source.iter_cdr_pages(start_utc, end_utc, time_filter=time_filter)
+        while True:
+            if self._cancel.is_set():
+                raise BackfillCancelled("backfill cancelled between two pages")
+            try:
+                yield next(pages)
+            except StopIteration:
+                return
 
 
 def _mark_done(tenant: str, piece: Window, flow_run_id: str | None) -> CommitHook:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -21,6 +21,9 @@ from audiapro.commands.common import (
     warehouse_url,
 )
 from audiapro.prefect_names import DEMO_TENANT
+
+if TYPE_CHECKING:
+    from audiapro.ucm.simulator import SimulatorConfig
 
 app = typer.Typer(
     help="AudiaPro call-data pipeline: Grandstream CloudUCM CDRs into Postgres.", no_args_is_help=True
@@ -64,25 +67,22 @@ def simulate(
 
     from audiapro.ucm.simulator import (
         FaultConfig,
-        SimulatorConfig,
         UcmSimulator,
         serve_forever,
         write_ui_export,
     )
 
     password = os.environ.get(password_env) or "cdrapi-demo-password"
-    start = (datetime.now(UTC) - timedelta(days=max(days - 1, 0))).date()
-    config = SimulatorConfig(
+    config = simulator_config(
+        now=datetime.now(UTC),
         seed=seed,
-        calls_per_day=calls,
-        start=start,
+        calls=calls,
         days=days,
         tz=tz,
         api_user=api_user,
         password=password,
         tls=tls,
         live_rate=live_rate,
-        clock="real",
     )
     faults = FaultConfig(
         cookie_expire_every=cookie_expire_every,
@@ -98,6 +98,41 @@ def simulate(
         console.print(f"wrote {len(legs)} legs to {export}")
         return
     serve_forever(config, faults, "127.0.0.1", port)
+
+
+def simulator_config(
+    *,
+    now: datetime,
+    seed: int,
+    calls: int,
+    days: int,
+    tz: str,
+    api_user: str,
+    password: str,
+    tls: bool,
+    live_rate: float,
+) -> SimulatorConfig:
+    """The configuration `audiapro simulate` serves (and so `make up`'s live PBX) on a real clock.
+
+    ``days`` of history end with today; the live stream (``live_rate`` calls a minute) starts at
+    ``now``, the moment the simulator starts, so new calls end within minutes whatever the time of
+    day (history follows office hours: at night it adds next to nothing).
+    """
+    from audiapro.ucm.simulator import SimulatorConfig
+
+    return SimulatorConfig(
+        seed=seed,
+        calls_per_day=calls,
+        start=(now - timedelta(days=max(days - 1, 0))).date(),
+        days=days,
+        tz=tz,
+        api_user=api_user,
+        password=password,
+        tls=tls,
+        live_rate=live_rate,
+        live_start=now if live_rate > 0 else None,
+        clock="real",
+    )
 
 
 @db_app.command("upgrade")
@@ -193,6 +228,14 @@ def _print_rows(rows: list[dict[str, Any]]) -> None:
             *(str(row.get(k, "")) for k in _ROW_COUNTS),
         )
     console.print(table)
+    for row in rows:
+        if row["status"] == "busy":  # not an error, but say why nothing was loaded
+            console.print(
+                f"{row['tenant']}: busy: another poll tick or a backfill is working this tenant right now "
+                "(see `audiapro status`); that run, or the next scheduled tick, covers this window",
+                highlight=False,
+                soft_wrap=True,
+            )
 
 
 def _print_warehouse_summary() -> None:
@@ -213,9 +256,9 @@ def main() -> None:
 
 
 def _register_areas() -> None:
-    from audiapro.commands import analysis, history, ops, reconcile, tenants
+    from audiapro.commands import analysis, calls, history, ops, reconcile, tenants
 
-    for area in (tenants, history, analysis, ops, reconcile):
+    for area in (tenants, history, calls, analysis, ops, reconcile):
         area.register(app)
 
 

@@ -12,10 +12,17 @@ from typing import Annotated, Any
 from prefect import get_run_logger
 from prefect.artifacts import create_table_artifact
 from prefect.futures import PrefectFuture, as_completed
-from prefect.states import Completed, Failed, State
+from prefect.states import Cancelled, Completed, Failed, State
 from pydantic import Field
 
-from audiapro.backfill import DEFAULT_MAX_PARALLEL, DEFAULT_WINDOW, PBX_PARALLEL_LIMIT
+from audiapro.backfill import (
+    CANCEL,
+    DEFAULT_MAX_PARALLEL,
+    DEFAULT_WINDOW,
+    PBX_PARALLEL_LIMIT,
+    BackfillCancelled,
+    count_windows,
+)
 from audiapro.errors import describe_error
 from audiapro.prefect_names import BACKFILL_FLOW
 from audiapro.windows import MIN_WINDOW
@@ -53,7 +60,8 @@ def backfill_cdrs(
         force: Reload windows already done (e.g. after fixing normalization).
 
     Returns:
-        Completed with the totals, or Failed naming the first failed window (rerun to resume).
+        Completed with the totals, Failed naming the first failed window, or Cancelled when the
+        process was asked to stop (``audiapro.backfill.CANCEL``, Ctrl-C in the CLI); rerun to resume.
     """
     logger = get_run_logger()
     plan = plan_backfill_task(tenant, start, end, window, force)
@@ -69,14 +77,15 @@ def backfill_cdrs(
     rows = _load_windows(tenant, windows, plan["settled_until"], max_parallel, progress)
     totals = {name: sum(int(row.get(name, 0)) for row in rows) for name in COUNT_COLUMNS}
     failed = [row for row in rows if row["status"] == "failed"]
+    cancelled = sum(row["status"] == "cancelled" for row in rows)
     result = {
         "tenant": tenant,
         "span": plan["span"],
         "planned": plan["planned"],
         "skipped": plan["skipped"],
-        "loaded": len(rows) - len(failed),
+        "loaded": len(rows) - len(failed) - cancelled,
         "failed": len(failed),
-        "not_started": len(windows) - len(rows),
+        "not_started": len(windows) - len(rows) + cancelled,
         **totals,
         "windows": rows,
     }
@@ -89,6 +98,9 @@ def backfill_cdrs(
             f"{plan['skipped']} already done, {result['loaded']} loaded, {len(failed)} failed"
         ),
     )
+    if CANCEL.is_set():
+        kept = count_windows(result["loaded"])
+        return Cancelled(message=f"cancelled: {kept} loaded and kept; rerun to resume", data=result)
     if failed:
         first = failed[0]
         return Failed(
@@ -105,6 +117,7 @@ def _load_windows(
 ) -> list[dict[str, Any]]:
     """Run the window tasks, at most ``max_parallel`` at a time; stop scheduling after a failure.
 
+    Also stops scheduling once ``CANCEL`` is set (running windows stop before their next page).
     Stopping keeps a systematic fault (PBX down, bad credentials) from being retried window after
     window; the windows done so far are recorded, so the rerun continues from there.
     """
@@ -116,6 +129,9 @@ def _load_windows(
         pending.remove(future)
         try:
             rows.append(future.result())
+        except BackfillCancelled:
+            start, end = windows_by_future[future]
+            rows.append({"window_start": start, "window_end": end, "status": "cancelled"})
         except Exception as exc:
             start, end = windows_by_future[future]
             rows.append({"window_start": start, "window_end": end, "status": "failed",
@@ -127,7 +143,7 @@ def _load_windows(
     for start, end in windows:
         while len(pending) >= max_parallel:
             collect(next(as_completed(pending)))
-        if any(row["status"] == "failed" for row in rows):
+        if CANCEL.is_set() or any(row["status"] == "failed" for row in rows):
             break
         future = backfill_window_task.submit(tenant, start, end, settled_until)
         windows_by_future[future] = (start, end)

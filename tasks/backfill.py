@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from audiapro.backfill import backfill_window, plan_backfill
+from audiapro.backfill import CANCEL, backfill_window, plan_backfill
 from audiapro.windows import Window
 from blocks.clouducm import load_tenant
 from tasks.pbx import pbx_session
@@ -80,5 +80,6 @@ def backfill_window_task(
             window,
             settled_until=datetime.fromisoformat(settled_until),
             flow_run_id=current_flow_run_id(),
+            cancel=CANCEL,
         )
     return {"status": "ok", **outcome.as_row()}

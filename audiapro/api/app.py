@@ -14,14 +14,14 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from fastapi import Depends, FastAPI, HTTPException, Request, status
+from fastapi import Depends, FastAPI, HTTPException, Request, Response, status
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from audiapro import __version__
 from audiapro.api.gate import UNAUTHORIZED_HEADERS, RequestGate, is_admin
 from audiapro.api.health import Overall
-from audiapro.api.orchestrator import POLL_DEPLOYMENT, DeploymentMissing, Orchestrator
+from audiapro.api.orchestrator import POLL_DEPLOYMENT, DeploymentMissing, Orchestrator, StartedRun
 from audiapro.api.service import (
     CompletenessReader,
     LoginBlockReader,
@@ -46,13 +46,19 @@ class SyncRequest(BaseModel):
 
 
 class SyncStarted(BaseModel):
-    """Answer of ``POST /api/admin/sync-cdrs``: the flow run that was created."""
+    """Answer of ``POST /api/admin/sync-cdrs``: the flow run created, or the tick already running."""
 
     flow_run_id: str = Field(description="Prefect flow run id")
     flow_run_name: str = Field(description="Flow run name as shown in the Prefect UI")
-    state: str = Field(description="State right after creation, normally SCHEDULED")
+    state: str = Field(description="State right after creation (normally SCHEDULED), or RUNNING")
     deployment: str = Field(description="The deployment the run belongs to")
     tenant: str | None = Field(description="The one tenant polled, or null for all")
+    already_running: bool = Field(
+        default=False,
+        description="True: nothing was started; flow_run_id is the tick already running (a new run "
+        "would be cancelled by the deployment's concurrency limit); ask again once it ended",
+    )
+    message: str = Field(default="", description="What happened, in words")
 
 
 def create_app(
@@ -106,7 +112,7 @@ def create_app(
         dependencies=[Depends(require_admin)],
         summary="Start a poll-cdrs run now (sync now); returns its flow run id",
     )
-    def sync_cdrs(body: SyncRequest | None = None) -> SyncStarted:
+    def sync_cdrs(response: Response, body: SyncRequest | None = None) -> SyncStarted:
         tenant = body.tenant if body else None
         if tenant is not None:
             try:
@@ -120,6 +126,8 @@ def create_app(
             raise HTTPException(status.HTTP_409_CONFLICT, f"{POLL_DEPLOYMENT} is not deployed") from None
         except Exception as exc:
             raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, describe("Prefect API", exc)) from None
+        if run.already_running:
+            return _already_running(run, tenant, response)
         log.info("admin sync-cdrs started flow run %s (tenant %s)", run.name, tenant or "all")
         return SyncStarted(
             flow_run_id=run.id,
@@ -127,9 +135,32 @@ def create_app(
             state=run.state,
             deployment=POLL_DEPLOYMENT,
             tenant=tenant,
+            message=f"started {POLL_DEPLOYMENT} run {run.name} for {_whom(tenant)}",
         )
 
     return app
+
+
+def _whom(tenant: str | None) -> str:
+    return "every tenant" if tenant is None else f"tenant {tenant}"
+
+
+def _already_running(run: StartedRun, tenant: str | None, response: Response) -> SyncStarted:
+    """200 with the running tick: nothing was started (a new run would be cancelled on the spot)."""
+    response.status_code = status.HTTP_200_OK
+    covers = run.tenant is None or run.tenant == tenant
+    after = "it covers this request" if covers else "ask again once it ended to poll " + _whom(tenant)
+    log.info("admin sync-cdrs: %s already running, nothing started (tenant %s)", run.name, tenant or "all")
+    return SyncStarted(
+        flow_run_id=run.id,
+        flow_run_name=run.name,
+        state=run.state,
+        deployment=POLL_DEPLOYMENT,
+        tenant=run.tenant,
+        already_running=True,
+        message=f"nothing started: {POLL_DEPLOYMENT} run {run.name} is polling {_whom(run.tenant)} "
+        f"right now; {after}",
+    )
 
 
 def _check_tenant(orchestrator: Orchestrator, tenant: str) -> None:

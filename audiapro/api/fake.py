@@ -19,6 +19,8 @@ class InMemoryOrchestrator:
         token: The admin token (None = not configured).
         started: Tenants of the runs started so far (None = all tenants), in order.
         fail_with: When set, every query raises it (an unreachable Prefect API).
+        running: A tick already running: ``start_poll`` returns it and starts nothing (as the
+            Prefect orchestrator does rather than let ``CANCEL_NEW`` cancel a new run).
     """
 
     deployment: PollDeployment | None = None
@@ -26,6 +28,7 @@ class InMemoryOrchestrator:
     token: str | None = None
     started: list[str | None] = field(default_factory=list)
     fail_with: Exception | None = None
+    running: StartedRun | None = None
 
     def _check(self) -> None:
         if self.fail_with is not None:
@@ -51,5 +54,8 @@ class InMemoryOrchestrator:
         self._check()
         if self.deployment is None:
             raise DeploymentMissing("poll-cdrs/poll-cdrs")
+        if self.running is not None:
+            return self.running
         self.started.append(tenant)
-        return StartedRun(id=str(uuid.uuid4()), name=f"fake-run-{len(self.started)}", state="SCHEDULED")
+        run_id, name = str(uuid.uuid4()), f"fake-run-{len(self.started)}"
+        return StartedRun(id=run_id, name=name, state="SCHEDULED", tenant=tenant)

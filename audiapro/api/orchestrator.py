@@ -19,6 +19,8 @@ ADMIN_TOKEN_BLOCK = "audiapro-admin-token"
 TENANT_BLOCK_TYPE = "clouducm"
 #: Tag on runs started through the admin API, so the UI shows where a run came from.
 ADMIN_RUN_TAG = "admin-api"
+#: States of a run that holds the deployment's concurrency slot: a new run would be cancelled.
+ACTIVE_STATES = ("RUNNING", "PENDING", "CANCELLING")
 
 
 class DeploymentMissing(LookupError):
@@ -32,12 +34,17 @@ class StartedRun:
     Attributes:
         id: Flow run id.
         name: Flow run name (as the UI shows it).
-        state: State type right after creation (normally ``SCHEDULED``).
+        state: State type right after creation (normally ``SCHEDULED``), or the running tick's.
+        already_running: No run was created: ``id`` is the tick already running, which the
+            deployment's ``CANCEL_NEW`` limit would have cancelled a new run for.
+        tenant: The tenant the returned run polls (None: every tenant).
     """
 
     id: str
     name: str
     state: str
+    already_running: bool = False
+    tenant: str | None = None
 
 
 class Orchestrator(Protocol):
@@ -57,6 +64,10 @@ class Orchestrator(Protocol):
 
     def start_poll(self, tenant: str | None) -> StartedRun:
         """Create a poll-cdrs run now (optionally for one tenant); do not wait for it.
+
+        When a tick of the deployment is already running (or about to), create nothing and return
+        that tick (``already_running``): a new run would be cancelled by the deployment's
+        ``CANCEL_NEW`` concurrency limit without a word.
 
         Raises:
             DeploymentMissing: poll-cdrs is not deployed.
@@ -137,10 +148,13 @@ class PrefectOrchestrator:
         return value if isinstance(value, str) and value else None
 
     def start_poll(self, tenant: str | None) -> StartedRun:
-        """``run_deployment(..., timeout=0)``: create the run and return at once."""
+        """The running tick, else ``run_deployment(..., timeout=0)``: create the run, return at once."""
         from prefect.deployments import run_deployment
         from prefect.exceptions import ObjectNotFound
 
+        running = self.running_tick()
+        if running is not None:
+            return running
         try:
             run: Any = run_deployment(
                 self.deployment,
@@ -152,7 +166,36 @@ class PrefectOrchestrator:
         except ObjectNotFound as exc:
             raise DeploymentMissing(self.deployment) from exc
         state = run.state.type.value if run.state else "SCHEDULED"
-        return StartedRun(id=str(run.id), name=str(run.name), state=state)
+        return StartedRun(id=str(run.id), name=str(run.name), state=state, tenant=tenant)
+
+    def running_tick(self) -> StartedRun | None:
+        """The deployment's run holding its concurrency slot (running or pending), if any.
+
+        Raises:
+            DeploymentMissing: The deployment does not exist.
+        """
+        from prefect.client.orchestration import get_client
+        from prefect.client.schemas.sorting import FlowRunSort
+        from prefect.exceptions import ObjectNotFound
+
+        with get_client(sync_client=True) as client:
+            try:
+                deployment = client.read_deployment_by_name(self.deployment)
+            except ObjectNotFound as exc:
+                raise DeploymentMissing(self.deployment) from exc
+            runs = client.read_flow_runs(
+                flow_run_filter=_runs_filter(deployment.id, list(ACTIVE_STATES)),
+                sort=FlowRunSort.START_TIME_DESC,
+                limit=1,
+            )
+        if not runs:
+            return None
+        run = runs[0]
+        state = run.state.type.value if run.state else "RUNNING"
+        tenant = (run.parameters or {}).get("tenant")
+        return StartedRun(
+            id=str(run.id), name=str(run.name), state=state, already_running=True, tenant=tenant
+        )
 
 
 def _runs_filter(deployment_id: Any, state_types: list[str]) -> Any:

@@ -60,7 +60,7 @@ from audiapro.warehouse.login_blocks import (
     set_login_block,
 )
 from audiapro.warehouse.migrate import current_revision, head_revision, upgrade
-from audiapro.warehouse.queries import summary_counts
+from audiapro.warehouse.queries import CALL_COLUMNS, legs_per_day, recent_calls, summary_counts
 from audiapro.warehouse.reconcile import (
     DayReconciliation,
     read_reconcile_days,
@@ -92,6 +92,7 @@ from audiapro.warehouse.tables import (
 from audiapro.warehouse.upsert import OnConflict
 
 __all__ = [
+    "CALL_COLUMNS",
     "DEFAULT_LOCK_TIMEOUT_S",
     "IMPORT_DONE",
     "BatchRow",
@@ -128,6 +129,7 @@ __all__ = [
     "import_rejects",
     "imported_files",
     "ingest_runs",
+    "legs_per_day",
     "list_login_blocks",
     "list_sync_states",
     "load_batch",
@@ -143,6 +145,7 @@ __all__ = [
     "read_login_block",
     "read_reconcile_days",
     "read_sync_state",
+    "recent_calls",
     "recent_reconcile_days",
     "reconcile_days",
     "record_backfill_window",

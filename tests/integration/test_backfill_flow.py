@@ -91,6 +91,9 @@ def test_failed_window_then_rerun_resumes_and_ends_with_the_ground_truth(
         ],
     )
     assert result.exit_code == 0, result.output
+    # The estimate comes first: the windows still to do, from the legs the first run stored.
+    assert f"backfill {TENANT}: 2 of 4 windows to load (2 already done), about " in result.output
+    assert "PBX requests" in result.output and "legs a day as stored so far" in result.output
     # planned, skipped, loaded, failed, not started
     assert number_rows(result.output)[0][:5] == [4, 2, 2, 0, 0], result.output
     assert sorted(fetched) == [window_start(local_midnight, k) for k in (2, 3)]  # only the windows not done

@@ -7,6 +7,7 @@ and real loopback ports (refused); the password in the URL must never be printed
 from __future__ import annotations
 
 import socket
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -146,3 +147,105 @@ def test_an_unknown_time_zone_is_one_line_naming_examples(args: list[str], tmp_p
 def test_an_unusable_tenant_name_is_one_line_saying_what_is_allowed(args: list[str], expected: str) -> None:
     line = one_line_error(runner.invoke(app, args))
     assert expected in line and "lowercase letters, digits and dashes" in line
+
+
+def table_names(url: str) -> list[str]:
+    """Tables in the warehouse at ``url`` (a refused command must leave a fresh one empty)."""
+    engine = get_engine(url)
+    try:
+        return sa.inspect(engine).get_table_names()
+    finally:
+        engine.dispose()
+
+
+BACKFILL = ["backfill", "--tenant", "acme"]
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--start", "2026-01-05", "--end", "2026-01-01"], "end 2026-01-01 is before start 2026-01-05"),
+        (["--start", "2026-01-05T10:00", "--end", "2026-01-05T09:00"], "is before start 2026-01-05 10:00"),
+        (["--start", "2026-01-01", "--end", "2026-01-02", "--max-parallel", "9"], "parallel 9 is not 1..4"),
+        (["--start", "2026-01-01", "--end", "2026-01-02", "--window", "10s"], "shorter than 0:01:00"),
+        (["--start", "2026-01-01", "--end", "2026-01-02", "--window", "fortnight"],
+         "--window 'fortnight' is not a duration"),
+        (["--start", "2026-02-30", "--end", "2026-03-02"], "--start '2026-02-30': use YYYY-MM-DD"),
+    ],
+)  # fmt: skip
+def test_backfill_parameter_mistakes_are_one_line_before_anything_starts(
+    pg_url: str, args: list[str], expected: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AUDIAPRO_DATABASE_URL", pg_url)
+    monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:1/api")  # nothing may reach Prefect
+    line = one_line_error(runner.invoke(app, [*BACKFILL, *args]))
+    assert expected in line, line
+    assert table_names(pg_url) == []
+
+
+def backfill_runs() -> int:
+    """How many backfill-cdrs flow runs the Prefect API knows."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowFilter, FlowFilterName
+
+    from audiapro.prefect_names import BACKFILL_FLOW
+
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(flow_filter=FlowFilter(name=FlowFilterName(any_=[BACKFILL_FLOW])))
+    return len(runs)
+
+
+@pytest.fixture
+def cli_tenants(prefect_api: None) -> Iterator[None]:
+    """``cli-pbx`` (a PBX that is never reached: nothing listens) and ``cli-files`` (import-only)."""
+    from pydantic import SecretStr
+
+    from blocks.clouducm import CloudUCM
+
+    CloudUCM(host="127.0.0.1", port=free_port(), scheme="http", password=SecretStr("pw"),
+             timezone="America/Chicago").save("cli-pbx", overwrite=True)  # fmt: skip
+    CloudUCM(timezone="UTC").save("cli-files", overwrite=True)
+    yield
+    CloudUCM.delete("cli-pbx")
+    CloudUCM.delete("cli-files")
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--tenant", "nobody-here", "--start", "2026-01-01", "--end", "2026-01-02"], "no tenant 'nobody"),
+        (["--tenant", "cli-files", "--start", "2026-01-01", "--end", "2026-01-02"], "import-only"),
+        (["--tenant", "cli-pbx", "--start", "2099-01-01", "--end", "2099-01-02"], "has not happened yet"),
+        (["--tenant", "cli-pbx", "--start", "2020-01-01", "--end", "2025-12-31", "--window", "1h"],
+         "over 20000 windows"),
+        (["--tenant", "cli-pbx", "--start", "2024-01-01", "--end", "2025-12-31"], "add --yes"),
+        (["--tenant", "cli-pbx", "--start", "2026-01-05T10:00-05:00", "--end", "2026-01-05T09:00"],
+         "must be after start"),
+    ],
+)  # fmt: skip
+@pytest.mark.usefixtures("cli_tenants")
+def test_backfill_mistakes_found_with_the_tenant_are_one_line_and_start_nothing(
+    pg_url: str, args: list[str], expected: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AUDIAPRO_DATABASE_URL", pg_url)
+    runs = backfill_runs()
+    line = one_line_error(runner.invoke(app, ["backfill", *args]))  # stdin is no terminal: nobody to ask
+    assert expected in line, line
+    assert table_names(pg_url) == [] and backfill_runs() == runs
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--limit", "0"], "--limit 0: give a number of calls, 1 or more"),
+        (["--since", "last tuesday"], "--since 'last tuesday' is neither an ISO date/time nor a span"),
+        ([], "the warehouse has no calls yet: run `audiapro db upgrade`"),
+    ],
+)
+def test_calls_mistakes_are_one_line_and_write_nothing(
+    pg_url: str, args: list[str], expected: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AUDIAPRO_DATABASE_URL", pg_url)
+    line = one_line_error(runner.invoke(app, ["calls", "--tenant", "acme", *args]))
+    assert expected in line, line
+    assert table_names(pg_url) == []

@@ -182,3 +182,29 @@ def test_sync_accepts_the_tenant_spellings_the_cli_accepts(
     assert client.post(SYNC, headers=auth, json={"tenant": "ACME"}).status_code == 202
     assert client.post(SYNC, headers=auth, json={"tenant": "___"}).status_code == 422
     assert orchestrator.started == ["acme"]
+
+
+@pytest.mark.parametrize(
+    ("running_for", "asked_for", "after"),
+    [
+        (None, "acme", "it covers this request"),
+        ("other", "acme", "ask again once it ended to poll tenant acme"),
+    ],
+)
+def test_sync_while_a_tick_runs_says_so_and_returns_the_running_tick(
+    orchestrator: InMemoryOrchestrator,
+    client: TestClient,
+    running_for: str | None,
+    asked_for: str,
+    after: str,
+) -> None:
+    from audiapro.api.orchestrator import StartedRun
+
+    orchestrator.running = StartedRun(id="run-42", name="busy-otter", state="RUNNING", already_running=True,
+                                      tenant=running_for)  # fmt: skip
+    answer = client.post(SYNC, headers=AUTH, json={"tenant": asked_for})
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["already_running"] is True and body["flow_run_id"] == "run-42" and body["state"] == "RUNNING"
+    assert body["message"].startswith("nothing started: poll-cdrs/poll-cdrs run busy-otter is polling")
+    assert body["message"].endswith(after) and orchestrator.started == []

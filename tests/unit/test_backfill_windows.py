@@ -159,3 +159,53 @@ def test_a_piece_that_cannot_be_split_further_raises() -> None:
     source = DenseSource(max_span=timedelta(seconds=10))
     with pytest.raises(UcmPageCapExceeded):
         list(fetch_pieces(source, Window(utc(2026, 3, 1), utc(2026, 3, 1, 1)), min_span=timedelta(minutes=5)))
+
+
+# --- checked before a backfill starts, and its estimate ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "window", "parallel", "expected"),
+    [
+        (date(2026, 1, 5), date(2026, 1, 1), timedelta(days=1), 2, "end 2026-01-01 is before start"),
+        (datetime(2026, 1, 5, 10), date(2026, 1, 4), timedelta(days=1), 2, "is before start"),
+        (date(2026, 1, 1), date(2026, 1, 2), timedelta(seconds=30), 2, "shorter than 0:01:00"),
+        (date(2026, 1, 1), date(2026, 1, 2), timedelta(days=1), 0, "parallel 0 is not 1..4"),
+        (date(2026, 1, 1), date(2026, 1, 2), timedelta(days=1), 5, "parallel 5 is not 1..4"),
+    ],
+)
+def test_check_request_refuses_what_no_tenant_could_run(
+    start: date, end: date, window: timedelta, parallel: int, expected: str
+) -> None:
+    from audiapro.backfill import check_request
+
+    with pytest.raises(ValueError, match=expected):
+        check_request(start, end, window, parallel)
+
+
+@pytest.mark.parametrize(
+    ("start", "end"),
+    [
+        (date(2026, 1, 1), date(2026, 1, 1)),  # one whole day
+        (datetime(2026, 1, 1, 9), date(2026, 1, 1)),  # from 09:00 to the end of that day
+        (datetime(2026, 1, 1, 9, tzinfo=UTC), datetime(2026, 1, 1, 8)),  # mixed: the tenant's zone decides
+    ],
+)
+def test_check_request_lets_through_what_a_tenant_may_run(start: date, end: date) -> None:
+    from audiapro.backfill import check_request
+
+    check_request(start, end, timedelta(days=1), 2)
+
+
+def test_the_estimate_counts_pages_from_the_stored_traffic_and_says_how() -> None:
+    from audiapro.backfill import BackfillPlan, estimate_backfill
+
+    span = Window(utc(2026, 1, 1), utc(2026, 1, 11))
+    plan = BackfillPlan(span, split_range(span, timedelta(days=1), "UTC"), 10, 0, utc(2026, 2, 1))
+    busy = estimate_backfill(plan, legs_per_day=2500.0, max_parallel=2)
+    # 2,500 legs a day: 3 pages of 1,000 + login (2) + the empty last page, per window.
+    assert (busy.windows, busy.legs, busy.requests) == (10, 25_000, 60)
+    assert busy.seconds == pytest.approx(60 * 1.0 / 2 + 25_000 / 5000)
+    assert busy.basis.startswith("2,500 legs a day as stored so far, 1 s per PBX request, 2 windows at once")
+    unknown = estimate_backfill(plan, legs_per_day=None, max_parallel=1)
+    assert (unknown.legs, unknown.requests) == (0, 30) and unknown.basis.startswith("no calls stored yet")
