@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 
-import pytest
-import sqlalchemy as sa
+# Before anything imports audiapro.settings or Prefect (both read these once): the tests' state home
+# is a scratch directory, never the user's ~/.audiapro or ~/.prefect, even when the shell exports them.
+_TEST_HOME = tempfile.mkdtemp(prefix="audiapro-test-home-")
+atexit.register(shutil.rmtree, _TEST_HOME, ignore_errors=True)
+os.environ["AUDIAPRO_HOME"] = _TEST_HOME
+os.environ["PREFECT_HOME"] = os.path.join(_TEST_HOME, "prefect")
+
+import pytest  # noqa: E402
+import sqlalchemy as sa  # noqa: E402
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
 
