@@ -49,12 +49,15 @@ def run_dir() -> Path:
 
 
 def use_home() -> Path:
-    """Export the absolute home and Prefect's home into this process's environment; return the home.
+    """Create the home and Prefect's, export both (absolute) into this process's environment.
 
     Must run before Prefect is imported (Prefect reads ``PREFECT_HOME`` once, at import), so that
     this process and every process it starts (flow runs, workers, servers) share one state.
     """
-    home = audiapro_home()
+    home, prefect = audiapro_home(), prefect_home()
+    # Prefect creates its home only when the parent exists; its temporary server then cannot
+    # create its database and times out after minutes instead of saying why.
+    prefect.mkdir(parents=True, exist_ok=True)
     os.environ[HOME_ENV] = str(home)
-    os.environ[PREFECT_HOME_ENV] = str(prefect_home())
+    os.environ[PREFECT_HOME_ENV] = str(prefect)
     return home

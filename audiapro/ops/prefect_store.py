@@ -11,9 +11,10 @@ faster where it can prove it reads what Prefect would:
   in ``$PREFECT_HOME``; that database is read directly, read-only, decrypting the block data the way
   Prefect's server does (Fernet, key from ``PREFECT_SERVER_ENCRYPTION_KEY`` or the database).
 
-Anything else (a remote or authenticated API, a Postgres-backed Prefect database, settings in a
-Prefect profile or project file that could change the answer, a database layout this Prefect
-version does not write) returns None, and the caller asks Prefect's own client as before.
+Anything else (Prefect already imported in this process, a remote or authenticated API, a
+Postgres-backed Prefect database, settings in a Prefect profile or project file that could change
+the answer, a database layout this Prefect version does not write) returns None, and the caller
+asks Prefect's own client as before.
 ``tests/integration/test_prefect_store.py`` checks this reader against blocks saved by Prefect.
 """
 
@@ -22,6 +23,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import sys
 import tomllib
 import urllib.parse
 from dataclasses import dataclass
@@ -90,13 +92,22 @@ def block_documents(type_slug: str, *, include_secrets: bool = False) -> list[Bl
         Prefect's client can answer reliably (see the module docstring).
     """
     api_url = os.environ.get(API_URL_ENV)
-    if any(os.environ.get(name) for name in _REDIRECTING_ENV):
+    if _prefect_loaded() or any(os.environ.get(name) for name in _REDIRECTING_ENV):
         return None
     if api_url:
         return _from_local_api(api_url, type_slug, include_secrets) if _is_local_http(api_url) else None
     if _settings_elsewhere():
         return None
     return _from_database(home.prefect_home() / PREFECT_DB_FILE, type_slug, include_secrets)
+
+
+def _prefect_loaded() -> bool:
+    """Whether Prefect runs in this process: its settings may then differ from the environment.
+
+    (``prefect_test_harness`` and ``temporary_settings`` change them in-process only.) The `audiapro`
+    command reads blocks before anything imports Prefect, so this costs it nothing.
+    """
+    return "prefect" in sys.modules
 
 
 def _is_local_http(url: str) -> bool:
