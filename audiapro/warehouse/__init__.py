@@ -13,9 +13,13 @@ The only package that writes SQL. Typical use::
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    import sqlalchemy as sa
+
     from audiapro.warehouse.analyses import (
         PendingAnalysis,
         RecordingRef,
@@ -174,6 +178,36 @@ _HOMES: dict[str, str] = {
     "upgrade": "audiapro.warehouse.migrate",
     "weeks_with_traffic": "audiapro.warehouse.sync",
 }
+
+
+class _Package(types.ModuleType):
+    """This package's module type: two tables keep their names when their namesake module loads.
+
+    ``calls`` and ``login_blocks`` name both a table exported here and a submodule. Importing a
+    submodule binds its name on the package, which would replace the table by the module once
+    ``audiapro.warehouse.calls`` is first imported (lazily now). These properties keep the table.
+    """
+
+    @property
+    def calls(self) -> sa.Table:
+        """The ``calls`` table (``audiapro.warehouse.tables.calls``)."""
+        return importlib.import_module("audiapro.warehouse.tables").calls
+
+    @calls.setter
+    def calls(self, value: object) -> None:
+        """Ignore the import system binding the submodule ``audiapro.warehouse.calls`` here."""
+
+    @property
+    def login_blocks(self) -> sa.Table:
+        """The ``login_blocks`` table (``audiapro.warehouse.tables.login_blocks``)."""
+        return importlib.import_module("audiapro.warehouse.tables").login_blocks
+
+    @login_blocks.setter
+    def login_blocks(self, value: object) -> None:
+        """Ignore the import system binding the submodule ``audiapro.warehouse.login_blocks`` here."""
+
+
+sys.modules[__name__].__class__ = _Package
 
 
 def __getattr__(name: str) -> Any:

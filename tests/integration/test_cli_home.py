@@ -15,7 +15,6 @@ import pytest
 
 from audiapro.ops import prefect_store
 
-AUDIAPRO = [sys.executable, "-m", "audiapro.cli"]
 #: The first command migrates a fresh Prefect database in its temporary server (slow on a busy machine).
 COMMAND_TIMEOUT_S = 280
 
@@ -28,13 +27,24 @@ def fresh_user(tmp_path: Path) -> dict[str, str]:
     return env
 
 
+#: Runs the CLI like its entry point, then reports on stderr which heavy libraries the command loaded.
+REPORTING_CLI = (
+    "import atexit, sys\n"
+    "atexit.register(lambda: print('LOADED', sorted(m for m in ('prefect', 'pandas') if m in sys.modules),"
+    " file=sys.stderr))\n"
+    "from audiapro.cli import app\n"
+    "sys.argv[0] = 'audiapro'\n"
+    "app()\n"
+)
+
+
 def run(
     env: dict[str, str], cwd: Path, *args: str, stdin: str | None = None
 ) -> subprocess.CompletedProcess[str]:
     cwd.mkdir(parents=True, exist_ok=True)
     return subprocess.run(
-        [*AUDIAPRO, *args], cwd=cwd, env=env, input=stdin, capture_output=True, text=True,
-        timeout=COMMAND_TIMEOUT_S, check=False,
+        [sys.executable, "-c", REPORTING_CLI, *args], cwd=cwd, env=env, input=stdin, capture_output=True,
+        text=True, timeout=COMMAND_TIMEOUT_S, check=False,
     )  # fmt: skip
 
 
@@ -60,6 +70,8 @@ def test_a_tenant_added_in_one_directory_is_listed_and_reported_from_another(tmp
     assert f"warehouse sqlite:///{home / 'warehouse.sqlite'}" in status.stdout
     assert "prefect   none running" in status.stdout and "acme" in status.stdout
     assert "Traceback" not in status.stderr
+    # Neither read needed Prefect (so no temporary Prefect server) nor pandas.
+    assert "LOADED []" in listed.stderr and "LOADED []" in status.stderr
 
     # Everything lives in the home; no directory the command ran from got state of its own.
     assert (home / "prefect" / "prefect.db").is_file() and (home / "warehouse.sqlite").is_file()

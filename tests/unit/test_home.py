@@ -118,3 +118,19 @@ def test_an_unknown_database_layout_is_left_to_prefect(outside_prefect: Path) ->
     with sqlite3.connect(outside_prefect / "prefect" / "prefect.db") as conn:
         conn.execute("CREATE TABLE other (x)")
     assert prefect_store.block_documents("clouducm") is None
+
+
+def test_the_warehouse_package_loads_pandas_only_for_what_needs_it() -> None:
+    """`audiapro status` reads sync state through ``audiapro.warehouse``: no pandas for that."""
+    code = (
+        "import sys\n"
+        "from audiapro.warehouse import list_sync_states, recent_reconcile_days, list_login_blocks\n"
+        "light = 'pandas' not in sys.modules\n"
+        "import audiapro.warehouse.calls, audiapro.warehouse.login_blocks\n"
+        "from audiapro.warehouse import calls, login_blocks, load_batch\n"
+        "print(light, calls.name, login_blocks.name, 'pandas' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    # The tables keep their names although two submodules share them.
+    assert done.stdout.split() == ["True", "calls", "login_blocks", "True"]
