@@ -112,33 +112,40 @@ def _configured_url() -> str:
     return resolve_database_url()
 
 
-def _health(url: str) -> HealthReport:
-    """The health report, asking the Prefect API the fastest way that gives Prefect's answer."""
+def _health(url: str, orchestrator: Orchestrator) -> HealthReport:
+    """The health report of the warehouse at ``url`` and what ``orchestrator`` says."""
     from audiapro.api.service import gather_health
 
     return gather_health(
-        _status_orchestrator(),
+        orchestrator,
         functools.partial(read_sync_states, url),
         read_completeness=functools.partial(read_recent_reconciliations, url),
         read_login_blocks=functools.partial(read_login_pauses, url),
     )
 
 
-def _status_orchestrator() -> Orchestrator:
-    """Plain REST for an API on loopback, Prefect's database when no API runs, else Prefect's client."""
+def _status_orchestrator() -> tuple[Orchestrator, str]:
+    """The fastest way to Prefect's answer, and a line saying which Prefect API that is.
+
+    Plain REST for an API on loopback, Prefect's database when no API is configured or runs, else
+    Prefect's client (a remote API, or settings in a Prefect profile or project file).
+    """
     from audiapro.api.local_orchestrators import NoServerOrchestrator, RestOrchestrator
+    from audiapro.home import prefect_home
     from audiapro.ops.prefect_store import block_documents
     from audiapro.prefect_names import TENANT_BLOCK_TYPE
 
     api_url = os.environ.get(PREFECT_API_URL_ENV)
     tenants = block_documents(TENANT_BLOCK_TYPE)
     if api_url and tenants is not None:  # block_documents answered through this (loopback) API
-        return RestOrchestrator(api_url)
+        return RestOrchestrator(api_url), api_url
     if not api_url and tenants is not None:
-        return NoServerOrchestrator(tenants)
+        where = "none running: nothing polls on a schedule (start one with `make up`); "
+        where += f"tenants read from {prefect_home()}"
+        return NoServerOrchestrator(tenants), where
     from audiapro.api.orchestrator import PrefectOrchestrator
 
-    return PrefectOrchestrator()
+    return PrefectOrchestrator(), api_url or "as your Prefect profile or project settings say"
 
 
 def status(
@@ -151,11 +158,12 @@ def status(
     Exit code 0 when healthy, 1 when degraded, 2 when Prefect or the warehouse cannot be read.
     """
     url = warehouse_url()
-    report = _health(url)
+    orchestrator, api = _status_orchestrator()
+    report = _health(url, orchestrator)
     if as_json:
         print(json.dumps(report.as_dict(), indent=2))
     else:
-        _print_where(url)
+        _print_where(url, api)
         _print_report(report)
     codes = {"ok": EXIT_OK, "degraded": EXIT_DEGRADED}
     raise typer.Exit(codes.get(report.status.value, EXIT_ERROR))
@@ -171,15 +179,11 @@ def _warn_without_api_url() -> None:
         )
 
 
-def _print_where(url: str) -> None:
+def _print_where(url: str, api: str) -> None:
     """Where this command's state is: the home, the warehouse (no password), the Prefect API."""
-    from audiapro.home import audiapro_home, prefect_home
+    from audiapro.home import audiapro_home
     from audiapro.warehouse.connect import safe_url
 
-    api = os.environ.get(PREFECT_API_URL_ENV) or (
-        "none running: nothing polls on a schedule (start one with `make up`); "
-        f"tenants read from {prefect_home()}"
-    )
     home = f"home      {audiapro_home()}  (AUDIAPRO_HOME)"
     lines = (home, f"warehouse {safe_url(url)}", f"prefect   {api}")
     for line in lines:
