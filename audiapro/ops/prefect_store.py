@@ -48,8 +48,9 @@ _REDIRECTING_PROFILE_PREFIXES: Final = (
     "PREFECT_SERVER_DATABASE",
     "PREFECT_SERVER_ENCRYPTION",
 )
-#: Project files Prefect reads settings from in the current directory.
-_PROJECT_SETTING_FILES: Final = ("prefect.toml", ".env")
+#: Project file Prefect reads settings from in the current directory (besides ``.env`` and
+#: ``pyproject.toml``, which count only when they mention Prefect).
+_PROJECT_SETTINGS_FILE: Final = "prefect.toml"
 PREFECT_DB_FILE: Final = "prefect.db"
 ENCRYPTION_KEY_ENV: Final = "PREFECT_SERVER_ENCRYPTION_KEY"
 LOOPBACK_HOSTS: Final = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -145,7 +146,14 @@ def _without_secrets(values: dict[str, Any], schema_fields: dict[str, Any]) -> d
 
 def _settings_elsewhere() -> bool:
     """Whether a Prefect profile or project file may point Prefect elsewhere than ``$PREFECT_HOME``."""
-    if any(Path(name).exists() for name in _PROJECT_SETTING_FILES):
+    if Path(_PROJECT_SETTINGS_FILE).exists():
+        return True
+    try:
+        if "PREFECT_" in Path(".env").read_text(errors="replace"):
+            return True
+    except FileNotFoundError:
+        pass
+    except OSError:
         return True
     try:
         with Path("pyproject.toml").open("rb") as file:

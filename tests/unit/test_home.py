@@ -134,3 +134,10 @@ def test_the_warehouse_package_loads_pandas_only_for_what_needs_it() -> None:
     assert done.returncode == 0, done.stderr
     # The tables keep their names although two submodules share them.
     assert done.stdout.split() == ["True", "calls", "login_blocks", "True"]
+
+
+def test_a_dotenv_counts_only_when_it_sets_prefect(outside_prefect: Path) -> None:
+    (outside_prefect / ".env").write_text("DJANGO_DEBUG=1\n")
+    assert prefect_store.block_documents("clouducm") == []
+    (outside_prefect / ".env").write_text("PREFECT_API_URL=https://x.example/api\n")
+    assert prefect_store.block_documents("clouducm") is None
