@@ -4,8 +4,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 export DO_NOT_TRACK := 1
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
-# Prefect state of this checkout (ephemeral API database, blocks) stays in the project.
-export PREFECT_HOME ?= $(CURDIR)/.prefect
+# State (warehouse, spool, stack run files, Prefect's database with the tenants) lives in the one
+# home every entry point uses: $AUDIAPRO_HOME, default ~/.audiapro, Prefect's in $AUDIAPRO_HOME/prefect
+# unless PREFECT_HOME is set (audiapro/home.py). Nothing here overrides it: `make demo`, `make up` and
+# `.venv/bin/audiapro` run from any directory see the same tenants and warehouse.
 # The temporary local Prefect API (no PREFECT_API_URL) migrates a fresh database on its first start:
 # on a slow or busy machine that takes longer than Prefect's default 20 s wait.
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 120
@@ -37,7 +39,8 @@ test: venv lint typecheck pytest
 bench: venv
 	scripts/with-postgres.sh bash -c '$(BIN)/python bench/import_bench.py && $(BIN)/python bench/backfill_bench.py'
 
-# Stops a running local stack first: its PID files live in .audiapro/run/, which this removes.
+# Stops a running local stack first. Keeps the state home ($AUDIAPRO_HOME: tenants, warehouse); removes
+# what older versions kept in the checkout (.audiapro/, .prefect/).
 clean: down
 	rm -rf .venv .tools .audiapro .prefect
 
@@ -45,6 +48,6 @@ clean: down
 up: venv
 	@$(BIN)/python -m audiapro.ops.stack up
 
-# Stops everything `make up` started (PIDs in .audiapro/run/); needs no virtualenv.
+# Stops everything `make up` started (PIDs in $AUDIAPRO_HOME/run/); needs no virtualenv.
 down:
 	@$(if $(wildcard $(BIN)/python),$(BIN)/python,python3) -m audiapro.ops.stack down

@@ -20,6 +20,7 @@ from audiapro.commands.common import (
     use_local_stack_api,
     warehouse_url,
 )
+from audiapro.home import use_home
 from audiapro.prefect_names import DEMO_TENANT
 
 if TYPE_CHECKING:
@@ -251,7 +252,10 @@ def _print_warehouse_summary() -> None:
 @app.callback()
 def main() -> None:
     """AudiaPro call-data pipeline: Grandstream CloudUCM CDRs into Postgres."""
-    # Before any Prefect import: a running `make up` stack is the API to use when none is set.
+    # Before any Prefect import (Prefect reads PREFECT_HOME once): one state home for this command
+    # and every process it starts, whichever directory it runs from (audiapro.home).
+    use_home()
+    # A running `make up` stack (found through the home's run directory) is the API when none is set.
     use_local_stack_api()
 
 

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
+from audiapro.home import WAREHOUSE_FILE, audiapro_home
 
-#: Where the embedded defaults keep their state (SQLite warehouse, simulator certs, demo files).
-STATE_DIR = Path(os.environ.get("AUDIAPRO_HOME", ".audiapro"))
+#: Where the embedded defaults keep their state (SQLite warehouse, spool, stack run files; see
+#: ``audiapro.home``): ``$AUDIAPRO_HOME``, default ``~/.audiapro``, always absolute, so a command
+#: run from another directory finds the same warehouse.
+STATE_DIR = audiapro_home()
 
 #: Embedded zero-setup warehouse. Postgres is the production target (AUDIAPRO_DATABASE_URL or a block).
-DEFAULT_DATABASE_URL = f"sqlite:///{STATE_DIR / 'warehouse.sqlite'}"
+DEFAULT_DATABASE_URL = f"sqlite:///{STATE_DIR / WAREHOUSE_FILE}"
 DATABASE_URL_ENV = "AUDIAPRO_DATABASE_URL"
 
 #: The import-cdr-file flow reads files only inside its import roots (its ``path`` parameter comes from

@@ -178,14 +178,23 @@ def machine(database_url: str, load_start: float) -> dict[str, Any]:
             commit = str(conn.scalar(sa.text("SHOW synchronous_commit")))
     finally:
         engine.dispose()
+    facts = host_facts(load_start)
+    return {
+        **{key: facts[key] for key in ("cpus", "memory_gib", "os", "python")},
+        "postgres": server.split()[0],
+        "fsync": fsync,
+        "synchronous_commit": commit,
+        **{key: facts[key] for key in ("load_avg_1m", "load_avg_1m_start")},
+    }
+
+
+def host_facts(load_start: float) -> dict[str, Any]:
+    """Facts about the machine alone (benches without a database): CPUs, memory, OS, Python, load."""
     return {
         "cpus": os.cpu_count(),
         "memory_gib": round(_memory_bytes() / 2**30, 1),
         "os": _os_name(),
         "python": platform.python_version(),
-        "postgres": server.split()[0],
-        "fsync": fsync,
-        "synchronous_commit": commit,
         # Other work on the machine slows every method; the figures are only comparable within a run.
         "load_avg_1m": load_average(),
         "load_avg_1m_start": load_start,

@@ -61,13 +61,15 @@ cd "$REPO"
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 export AUDIAPRO_PREFECT_PORT=${AUDIAPRO_PREFECT_PORT:-$(free_port)}
 export AUDIAPRO_SIM_PORT=${AUDIAPRO_SIM_PORT:-$(free_port)}
-unset PREFECT_API_URL AUDIAPRO_DATABASE_URL PREFECT_API_DATABASE_CONNECTION_URL AUDIAPRO_HOME AUDIAPRO_RUN_DIR
+unset PREFECT_API_URL AUDIAPRO_DATABASE_URL PREFECT_API_DATABASE_CONNECTION_URL AUDIAPRO_RUN_DIR PREFECT_HOME
+# A fresh state home of the check's own (never the user's ~/.audiapro); Prefect's lives inside it.
+export AUDIAPRO_HOME="$WORK/home"
 
 start=$(date +%s)
 make up
 echo "check: make up took $(( $(date +%s) - start ))s"
 
-export PREFECT_API_URL="http://127.0.0.1:$AUDIAPRO_PREFECT_PORT/api" PREFECT_HOME="$REPO/.prefect"
+# No PREFECT_API_URL: the CLI finds the stack through the home's run directory, as a user's would.
 deadline=$(( $(date +%s) + HEALTHY_TIMEOUT ))
 until .venv/bin/audiapro status >"$WORK/status.txt" 2>&1; do
   if [ "$(date +%s)" -gt "$deadline" ]; then

@@ -53,7 +53,6 @@ fi
 
 [ -x .venv/bin/python ] || scripts/bootstrap.sh
 export DO_NOT_TRACK=1 PREFECT_SERVER_ANALYTICS_ENABLED=false
-export PREFECT_HOME=${PREFECT_HOME:-$PWD/.prefect}
 export AUDIAPRO_TEST_PGPORT=${AUDIAPRO_TEST_PGPORT:-55440}
 # Not libfaketimeMT: that variant takes a global lock (and masks signals, two syscalls) around every
 # clock read to guard state that a fixed relative FAKETIME writes once and then only rewrites with the

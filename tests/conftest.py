@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
+# Before anything imports audiapro.settings or Prefect (both read these once): the tests' state home
+# is a scratch directory, never the user's ~/.audiapro or ~/.prefect, even when the shell exports them.
+_TEST_HOME = tempfile.mkdtemp(prefix="audiapro-test-home-")
+atexit.register(shutil.rmtree, _TEST_HOME, ignore_errors=True)
+os.environ["AUDIAPRO_HOME"] = _TEST_HOME
+os.environ["PREFECT_HOME"] = os.path.join(_TEST_HOME, "prefect")
 
-from audiapro import settings
-from tests.database_support import scratch_database
-from tests.prefect_service_support import PrefectServicesStuck, release_prefect_services
+import pytest  # noqa: E402
+
+from audiapro import settings  # noqa: E402
+from tests.database_support import scratch_database  # noqa: E402
+from tests.prefect_service_support import PrefectServicesStuck, release_prefect_services  # noqa: E402
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
 

@@ -11,6 +11,7 @@ from typing import Final, NoReturn
 
 import typer
 
+from audiapro.prefect_names import DEFAULT_BLOCK, WAREHOUSE_BLOCK_TYPE
 from audiapro.settings import DATABASE_URL_ENV, DEFAULT_DATABASE_URL
 from audiapro.tenants import tenant_key
 
@@ -72,18 +73,35 @@ def warehouse_url(explicit: str | None = None) -> str:
     elif os.environ.get(DATABASE_URL_ENV):
         url, source = os.environ[DATABASE_URL_ENV], DATABASE_URL_ENV
     else:
-        from blocks.warehouse import DEFAULT_WAREHOUSE_BLOCK, resolve_database_url
-
-        url = resolve_database_url()
+        url = block_database_url()
         source = (
             f"embedded default; set {DATABASE_URL_ENV} for Postgres"
             if url == DEFAULT_DATABASE_URL
-            else f"Warehouse block {DEFAULT_WAREHOUSE_BLOCK!r}"
+            else f"Warehouse block {DEFAULT_BLOCK!r}"
         )
     try:
         return check_warehouse(url, source)
     except WarehouseUnavailable as exc:
         fail(str(exc))
+
+
+def block_database_url() -> str:
+    """The Warehouse block's URL (canonical form), else the embedded default.
+
+    Read without Prefect's client where ``audiapro.ops.prefect_store`` can (no temporary Prefect
+    server just to learn that there is no block); else ``blocks.warehouse.resolve_database_url``.
+    """
+    from audiapro.ops.prefect_store import block_documents
+
+    documents = block_documents(WAREHOUSE_BLOCK_TYPE, include_secrets=True)
+    if documents is None:
+        from blocks.warehouse import resolve_database_url
+
+        return resolve_database_url()
+    from audiapro.warehouse.engine import canonical_url
+
+    url = next((d.data.get("url") for d in documents if d.name == DEFAULT_BLOCK), None)
+    return canonical_url(str(url)) if url else DEFAULT_DATABASE_URL
 
 
 def use_local_stack_api() -> str | None:

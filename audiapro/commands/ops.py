@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     import uvicorn
 
     from audiapro.api.health import Completeness, HealthReport, TenantHealth
+    from audiapro.api.orchestrator import Orchestrator
     from audiapro.warehouse import DayReconciliation, LoginBlock, SyncState
 
 T = TypeVar("T")
@@ -60,60 +61,91 @@ def _engine(url: str) -> sa.Engine:
     return get_engine(url)
 
 
-def read_sync_states() -> list[SyncState]:
+def read_sync_states(url: str | None = None) -> list[SyncState]:
     """The warehouse's sync_state rows (none yet when the schema was never created).
+
+    Args:
+        url: The warehouse; by default the configured one (``blocks.warehouse.resolve_database_url``).
 
     Raises:
         WarehouseUnavailable: The warehouse cannot be reached (one line saying what to check).
     """
     from audiapro.warehouse import list_sync_states
     from audiapro.warehouse.connect import has_table, reporting_unavailable
-    from blocks.warehouse import resolve_database_url
 
-    url = resolve_database_url()
+    url = url or _configured_url()
     # The admin API's health report shows the error line; it names what to check, never the password.
     with reporting_unavailable(url):
         engine = _engine(url)
         return list_sync_states(engine) if has_table(engine, "sync_state") else []
 
 
-def read_recent_reconciliations() -> list[DayReconciliation]:
+def read_recent_reconciliations(url: str | None = None) -> list[DayReconciliation]:
     """Each tenant's latest reconciled days (none when the schema predates reconcile_days)."""
     from audiapro.warehouse import recent_reconcile_days
 
-    return _read_if_table("reconcile_days", recent_reconcile_days)
+    return _read_if_table("reconcile_days", recent_reconcile_days, url)
 
 
-def read_login_pauses() -> list[LoginBlock]:
+def read_login_pauses(url: str | None = None) -> list[LoginBlock]:
     """Tenants whose PBX logins are paused now (none when the schema predates login_blocks)."""
     from datetime import UTC, datetime
 
     from audiapro.warehouse import list_login_blocks
 
     return _read_if_table(
-        "login_blocks", lambda engine: list_login_blocks(engine, active_at=datetime.now(UTC))
+        "login_blocks", lambda engine: list_login_blocks(engine, active_at=datetime.now(UTC)), url
     )
 
 
-def _read_if_table(table: str, read: Callable[[sa.Engine], list[T]]) -> list[T]:
-    """``read`` the warehouse when it has ``table``, else nothing."""
+def _read_if_table(table: str, read: Callable[[sa.Engine], list[T]], url: str | None) -> list[T]:
+    """``read`` the warehouse at ``url`` (default: the configured one) when it has ``table``, else nothing."""
     from audiapro.warehouse.connect import has_table
-    from blocks.warehouse import resolve_database_url
 
-    engine = _engine(resolve_database_url())
+    engine = _engine(url or _configured_url())
     return read(engine) if has_table(engine, table) else []
 
 
-def _health() -> HealthReport:
-    from audiapro.api.orchestrator import PrefectOrchestrator
+def _configured_url() -> str:
+    from blocks.warehouse import resolve_database_url
+
+    return resolve_database_url()
+
+
+def _health(url: str, orchestrator: Orchestrator) -> HealthReport:
+    """The health report of the warehouse at ``url`` and what ``orchestrator`` says."""
     from audiapro.api.service import gather_health
 
     return gather_health(
-        PrefectOrchestrator(),
-        read_sync_states,
-        read_completeness=read_recent_reconciliations,
-        read_login_blocks=read_login_pauses,
+        orchestrator,
+        functools.partial(read_sync_states, url),
+        read_completeness=functools.partial(read_recent_reconciliations, url),
+        read_login_blocks=functools.partial(read_login_pauses, url),
     )
+
+
+def _status_orchestrator() -> tuple[Orchestrator, str]:
+    """The fastest way to Prefect's answer, and a line saying which Prefect API that is.
+
+    Plain REST for an API on loopback, Prefect's database when no API is configured or runs, else
+    Prefect's client (a remote API, or settings in a Prefect profile or project file).
+    """
+    from audiapro.api.local_orchestrators import NoServerOrchestrator, RestOrchestrator
+    from audiapro.home import prefect_home
+    from audiapro.ops.prefect_store import block_documents
+    from audiapro.prefect_names import TENANT_BLOCK_TYPE
+
+    api_url = os.environ.get(PREFECT_API_URL_ENV)
+    tenants = block_documents(TENANT_BLOCK_TYPE)
+    if api_url and tenants is not None:  # block_documents answered through this (loopback) API
+        return RestOrchestrator(api_url), api_url
+    if not api_url and tenants is not None:
+        where = "none running: nothing polls on a schedule (start one with `make up`); "
+        where += f"tenants read from {prefect_home()}"
+        return NoServerOrchestrator(tenants), where
+    from audiapro.api.orchestrator import PrefectOrchestrator
+
+    return PrefectOrchestrator(), api_url or "as your Prefect profile or project settings say"
 
 
 def status(
@@ -125,12 +157,13 @@ def status(
 
     Exit code 0 when healthy, 1 when degraded, 2 when Prefect or the warehouse cannot be read.
     """
-    _warn_without_api_url()
-    warehouse_url()
-    report = _health()
+    url = warehouse_url()
+    orchestrator, api = _status_orchestrator()
+    report = _health(url, orchestrator)
     if as_json:
         print(json.dumps(report.as_dict(), indent=2))
     else:
+        _print_where(url, api)
         _print_report(report)
     codes = {"ok": EXIT_OK, "degraded": EXIT_DEGRADED}
     raise typer.Exit(codes.get(report.status.value, EXIT_ERROR))
@@ -144,6 +177,17 @@ def _warn_without_api_url() -> None:
             "local Prefect API (run `make up` here, or export PREFECT_API_URL=<server>/api)[/]",
             soft_wrap=True,
         )
+
+
+def _print_where(url: str, api: str) -> None:
+    """Where this command's state is: the home, the warehouse (no password), the Prefect API."""
+    from audiapro.home import audiapro_home
+    from audiapro.warehouse.connect import safe_url
+
+    home = f"home      {audiapro_home()}  (AUDIAPRO_HOME)"
+    lines = (home, f"warehouse {safe_url(url)}", f"prefect   {api}")
+    for line in lines:
+        console.print(line, highlight=False, soft_wrap=True)
 
 
 def _print_report(report: HealthReport) -> None:

@@ -249,19 +249,45 @@ def _differs(block: Any, existing: Any, key: str) -> bool:
     return bool(new != old)
 
 
+#: CloudUCM's defaults for the fields `tenant list` shows, for a block saved before a field existed
+#: (Prefect stores every field of a block when it is saved; tests/unit keeps these equal to the block's).
+TENANT_LIST_DEFAULTS: dict[str, Any] = {
+    "host": "", "port": 8443, "api_user": "cdrapi", "timezone": "UTC",
+    "region": settings.DEFAULT_PHONE_REGION, "ca_file": None, "insecure": False, "tls_fingerprint": None,
+    "scheme": "https", "api_sessions": settings.DEFAULT_PBX_API_SESSIONS, "enabled": True,
+}  # fmt: skip
+
+
 @tenant_app.command("list")
 def tenant_list() -> None:
     """List tenants (never prints secrets)."""
-    from blocks.clouducm import list_tenants, load_tenant
-
     table = Table("tenant", "host", "port", "user", "timezone", "region", "tls", "sessions", "enabled")
-    for name in list_tenants(only_enabled=False):
-        block = load_tenant(name)
-        tls: str = "insecure" if block.insecure else ("ca-file" if block.ca_file else block.scheme)
-        tls = "pinned" if block.tls_fingerprint else tls
-        table.add_row(name, block.host, str(block.port), block.api_user, block.timezone, block.region, tls,
-                      str(block.api_sessions), str(block.enabled))  # fmt: skip
+    for name, data in tenant_documents():
+        t = {**TENANT_LIST_DEFAULTS, **{k: v for k, v in data.items() if v is not None}}
+        tls: str = "insecure" if t["insecure"] else ("ca-file" if t["ca_file"] else str(t["scheme"]))
+        tls = "pinned" if t["tls_fingerprint"] else tls
+        table.add_row(name, str(t["host"]), str(t["port"]), str(t["api_user"]), str(t["timezone"]),
+                      str(t["region"]), tls, str(t["api_sessions"]), str(t["enabled"]))  # fmt: skip
     console.print(table)
+
+
+def tenant_documents() -> list[tuple[str, dict[str, Any]]]:
+    """Every tenant's name and block fields without the password, sorted by name.
+
+    Read without Prefect's client when ``audiapro.ops.prefect_store`` can (the local stack's API, or
+    Prefect's database when no API is configured): no temporary Prefect server for a listing.
+    """
+    from audiapro.ops.prefect_store import block_documents
+    from audiapro.prefect_names import TENANT_BLOCK_TYPE
+
+    documents = block_documents(TENANT_BLOCK_TYPE)
+    if documents is not None:
+        return [(d.name, d.data) for d in documents]
+    from blocks.clouducm import CloudUCM, list_tenants, load_tenant
+
+    fields = [key for key in CloudUCM.model_fields if key != _PASSWORD_FIELD]
+    blocks = {name: load_tenant(name) for name in list_tenants(only_enabled=False)}
+    return [(name, {key: getattr(block, key) for key in fields}) for name, block in blocks.items()]
 
 
 @tenant_app.command("test")

@@ -4,12 +4,14 @@
 ``PREFECT_API_DATABASE_CONNECTION_URL`` is set), runs ``deployments/deploy.sh`` (work pool, blocks,
 ``prefect deploy --all``, automations), starts process workers and, when there is no tenant yet,
 a live CloudUCM simulator with a ``demo`` tenant, then triggers a first poll. ``down`` stops every
-process it recorded in ``.audiapro/run/`` and leaves none behind.
+process it recorded in ``$AUDIAPRO_HOME/run/`` and leaves none behind.
 
 Usage: ``python -m audiapro.ops.stack up|down|status``. Configuration (environment):
 ``AUDIAPRO_PREFECT_PORT`` (4200), ``AUDIAPRO_SIM_PORT`` (8089), ``AUDIAPRO_WORKERS`` (1),
-``AUDIAPRO_RUN_DIR`` (``.audiapro/run``), ``AUDIAPRO_DATABASE_URL`` (warehouse; default the
-embedded SQLite file under ``AUDIAPRO_HOME``).
+``AUDIAPRO_RUN_DIR`` (``$AUDIAPRO_HOME/run``), ``AUDIAPRO_DATABASE_URL`` (warehouse; default the
+embedded SQLite file under ``AUDIAPRO_HOME``). State lives in the one home ``audiapro.home`` defines
+(``AUDIAPRO_HOME``, default ``~/.audiapro``; Prefect's in ``$AUDIAPRO_HOME/prefect``), the same
+the ``audiapro`` command uses from any directory.
 Standard library only (plus the ``prefect``/``audiapro`` executables next to this interpreter).
 """
 
@@ -22,15 +24,16 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from audiapro import home
 from audiapro.ops import prefect_rest, processes
 from audiapro.prefect_names import DEMO_TENANT, POLL_DEPLOYMENT, WORK_POOL
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-RUN_DIR = PROJECT_ROOT / ".audiapro" / "run"
+RUN_DIR_ENV = "AUDIAPRO_RUN_DIR"
 HOST = "127.0.0.1"
 DEFAULT_PREFECT_PORT = 4200
 DEFAULT_SIM_PORT = 8089
@@ -74,7 +77,7 @@ class StackConfig:
     prefect_port: int = DEFAULT_PREFECT_PORT
     sim_port: int = DEFAULT_SIM_PORT
     workers: int = DEFAULT_WORKERS
-    run_dir: Path = RUN_DIR
+    run_dir: Path = field(default_factory=home.run_dir)
     bin_dir: Path = Path(sys.executable).parent
 
     @classmethod
@@ -84,7 +87,7 @@ class StackConfig:
             prefect_port=int(os.environ.get("AUDIAPRO_PREFECT_PORT", DEFAULT_PREFECT_PORT)),
             sim_port=int(os.environ.get("AUDIAPRO_SIM_PORT", DEFAULT_SIM_PORT)),
             workers=max(1, int(os.environ.get("AUDIAPRO_WORKERS", DEFAULT_WORKERS))),
-            run_dir=Path(os.environ.get("AUDIAPRO_RUN_DIR", RUN_DIR)),
+            run_dir=Path(os.environ.get(RUN_DIR_ENV) or home.run_dir()),
         )
 
     @property
@@ -99,14 +102,14 @@ class StackConfig:
 
 
 def child_env(cfg: StackConfig) -> dict[str, str]:
-    """Environment of every process the stack starts: local API, project state, no telemetry."""
+    """Environment of every process the stack starts: local API, the one state home, no telemetry."""
     env = dict(os.environ)
-    env.setdefault("PREFECT_HOME", str(PROJECT_ROOT / ".prefect"))
+    # Absolute, so flow runs started by the workers from any directory share the CLI's state.
+    env[home.HOME_ENV] = str(home.audiapro_home())
+    env[home.PREFECT_HOME_ENV] = str(home.prefect_home())
     env["PREFECT_API_URL"] = cfg.api_url
     env["DO_NOT_TRACK"] = "1"
     env["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
-    # Flow runs resolve the embedded warehouse relative to AUDIAPRO_HOME: make it absolute.
-    env["AUDIAPRO_HOME"] = str(Path(env.get("AUDIAPRO_HOME", PROJECT_ROOT / ".audiapro")).resolve())
     env.pop(SIM_PASSWORD_ENV, None)
     return env
 
@@ -342,12 +345,11 @@ def _say(message: str, since: float) -> None:
 
 def _server_database() -> str:
     url = os.environ.get("PREFECT_API_DATABASE_CONNECTION_URL")
-    return "Postgres" if url and url.startswith("postgresql") else "SQLite in $PREFECT_HOME"
+    return "Postgres" if url and url.startswith("postgresql") else f"SQLite in {home.prefect_home()}"
 
 
 def _print_summary(cfg: StackConfig, tenants: list[Any], first_run: str, demo: bool) -> None:
-    home = Path(child_env(cfg)["AUDIAPRO_HOME"])
-    embedded = home / "warehouse.sqlite"
+    embedded = home.audiapro_home() / home.WAREHOUSE_FILE
     warehouse = "$AUDIAPRO_DATABASE_URL" if os.environ.get("AUDIAPRO_DATABASE_URL") else str(embedded)
     lines = [
         "",
@@ -357,8 +359,9 @@ def _print_summary(cfg: StackConfig, tenants: list[Any], first_run: str, demo: b
         f"  tenants:      {', '.join(map(str, tenants)) or '(none)'}"
         + (f"  (demo = live simulator on {HOST}:{cfg.sim_port})" if demo else ""),
         f"  warehouse:    {warehouse}",
+        f"  state home:   {home.audiapro_home()}  (AUDIAPRO_HOME; Prefect's: {home.prefect_home()})",
         f"  logs, PIDs:   {cfg.run_dir}",
-        f"  CLI:          audiapro status  (finds this stack; elsewhere: PREFECT_API_URL={cfg.api_url})",
+        "  CLI:          .venv/bin/audiapro status  (from any directory: finds this stack)",
         "  stop:         make down",
     ]
     print("\n".join(lines))
@@ -371,6 +374,7 @@ def main(argv: list[str] | None = None) -> int:
     if len(args) != 1 or args[0] not in commands:
         print("usage: python -m audiapro.ops.stack up|down|status", file=sys.stderr)
         return 2
+    home.use_home()  # the same state as the `audiapro` command, wherever make runs
     return commands[args[0]](StackConfig.from_env())
 
 

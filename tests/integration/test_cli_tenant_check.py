@@ -79,3 +79,34 @@ def test_a_wrong_password_pauses_logins_until_it_is_rotated(chicago: str, wareho
     assert "login pause lifted" in rotated.output
     assert read_login_block(engine, TENANT) is None
     assert tenant("test", TENANT).exit_code == 0
+
+
+@pytest.mark.parametrize(("host", "scheme"), [("127.0.0.1", "http"), ("no-such-pbx.invalid", "https")])
+def test_an_unreachable_pbx_is_one_finding_line_after_one_attempt(
+    host: str, scheme: str, warehouse_url: str
+) -> None:
+    """Closed port or unknown host: `tenant add` saves with a hint, `tenant test` says so in one line."""
+    import socket
+
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = str(sock.getsockname()[1])
+    name = "unreachable-check"
+    added = tenant("add", name, "--host", host, "--port", port, "--scheme", scheme, "--timezone", "UTC",
+                   password=PASSWORD)  # fmt: skip
+    assert added.exit_code == 0, added.output
+    try:
+        assert (
+            f"could not reach the PBX to verify: saved anyway; run `audiapro tenant test {name}`"
+            in added.output
+        )
+        tested = tenant("test", name)
+        assert tested.exit_code == 1, tested.output
+        assert tested.exception is None or isinstance(tested.exception, SystemExit)  # no crash
+        failures = [line for line in tested.output.splitlines() if line.startswith("FAIL")]
+        assert len(failures) == 1 and host in failures[0] and "after 1 attempt(s)" in failures[0], (
+            tested.output
+        )
+        assert "Traceback" not in tested.output and PASSWORD not in tested.output + added.output
+    finally:
+        CloudUCM.delete(name)

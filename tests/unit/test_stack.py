@@ -21,15 +21,30 @@ def test_config_from_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Non
 
 
 def test_children_talk_to_the_local_api_and_never_inherit_the_simulator_password(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setenv(stack.SIM_PASSWORD_ENV, "leaked?")
     monkeypatch.setenv("PREFECT_API_URL", "http://somewhere-else/api")
+    monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.delenv("AUDIAPRO_HOME", raising=False)
     env = stack.child_env(StackConfig(prefect_port=4999))
     assert env["PREFECT_API_URL"] == "http://127.0.0.1:4999/api"
     assert stack.SIM_PASSWORD_ENV not in env
     assert Path(env["AUDIAPRO_HOME"]).is_absolute() and env["DO_NOT_TRACK"] == "1"
+
+
+def test_the_stack_keeps_its_state_in_the_clis_home_wherever_make_runs(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Prefect's database (the tenants) and the run files live in $AUDIAPRO_HOME, not the checkout."""
+    monkeypatch.setenv("AUDIAPRO_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("PREFECT_HOME", raising=False)
+    monkeypatch.delenv("AUDIAPRO_RUN_DIR", raising=False)
+    env = stack.child_env(StackConfig())
+    assert env["PREFECT_HOME"] == str(tmp_path / "home" / "prefect")
+    assert StackConfig.from_env().run_dir == tmp_path / "home" / "run" == StackConfig().run_dir
+    monkeypatch.setenv("PREFECT_HOME", str(tmp_path / "mine"))  # a user's own choice is kept
+    assert stack.child_env(StackConfig())["PREFECT_HOME"] == str(tmp_path / "mine")
 
 
 @pytest.mark.parametrize(
