@@ -22,12 +22,12 @@ import math
 import threading
 import time as clock
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Final
 from zoneinfo import ZoneInfo
 
-from audiapro.ingest import CdrSource, load_window
+from audiapro.ingest import CdrSource, LoadedSpan, WindowSummary, load_window, piece_totals
 from audiapro.tenants import TenantSettings
 from audiapro.warehouse import (
     DEFAULT_LOCK_TIMEOUT_S,
@@ -173,23 +173,11 @@ class BackfillPlan:
 
 
 @dataclass(frozen=True)
-class WindowOutcome:
-    """Counts of one backfill window (small: what a task returns and the artifact shows)."""
+class WindowOutcome(LoadedSpan):
+    """Counts of one backfill window over its pieces; ``recorded``: marked done (it was settled)."""
 
-    window_start: str
-    window_end: str
     pieces: int
-    fetched: int
-    inserted: int
-    updated: int
-    unchanged: int
-    rejected: int
-    seconds: float
     recorded: bool
-
-    def as_row(self) -> dict[str, object]:
-        """A flat dict for table artifacts and CLI output."""
-        return asdict(self)
 
 
 # --- planning -------------------------------------------------------------------------------------
@@ -353,7 +341,7 @@ def backfill_window(
         BackfillCancelled: ``cancel`` was set (pieces loaded before stay loaded).
     """
     began = clock.monotonic()
-    totals = {"pieces": 0, "fetched": 0, "inserted": 0, "updated": 0, "unchanged": 0, "rejected": 0}
+    loaded: list[WindowSummary] = []
     recorded = True
     if cancel is not None:
         source = _Cancellable(source, cancel)
@@ -373,15 +361,13 @@ def backfill_window(
                 flow_run_id=flow_run_id,
                 on_commit=_mark_done(tenant.name, piece, flow_run_id) if settled else None,
             )
-        totals["pieces"] += 1
-        for name in ("fetched", "inserted", "updated", "unchanged", "rejected"):
-            totals[name] += getattr(summary, name)
+        loaded.append(summary)
     return WindowOutcome(
         window_start=window.start.isoformat(),
         window_end=window.end.isoformat(),
         seconds=round(clock.monotonic() - began, 3),
         recorded=recorded,
-        **totals,
+        **piece_totals(loaded),
     )
 
 

@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Final, Protocol
 
 from audiapro.cdr.normalize import NormalizeContext, normalize_legs
 from audiapro.cdr.readers.common import reject_record
@@ -42,12 +42,21 @@ class CdrSource(Protocol):
         ...
 
 
-@dataclass(frozen=True)
-class WindowSummary:
-    """Small, serializable outcome of one window (what tasks return and artifacts show)."""
+#: Fields a summary row shows first when it has them: whose and what kind of load it was.
+ROW_LEAD: Final = ("tenant", "kind")
 
-    tenant: str
-    kind: str
+
+@dataclass(frozen=True)
+class LoadedSpan:
+    """What loading a span of time did: the fields every load summary (piece, tick, backfill
+    window) shares. Small and serializable: what tasks return and artifacts show.
+
+    Attributes:
+        window_start, window_end: The span loaded (UTC, ISO), ``""`` when nothing was.
+        fetched, inserted, updated, unchanged, rejected: Leg counts (see ``LoadResult``).
+        seconds: Wall time.
+    """
+
     window_start: str
     window_end: str
     fetched: int
@@ -56,11 +65,21 @@ class WindowSummary:
     unchanged: int
     rejected: int
     seconds: float
-    run_id: int
 
     def as_row(self) -> dict[str, object]:
-        """A flat dict for table artifacts."""
-        return asdict(self)
+        """A flat dict for table artifacts and CLI output (``ROW_LEAD`` fields first)."""
+        row: dict[str, object] = asdict(self)
+        lead: dict[str, object] = {name: row.pop(name) for name in ROW_LEAD if name in row}
+        return lead | row
+
+
+@dataclass(frozen=True)
+class WindowSummary(LoadedSpan):
+    """The outcome of one loaded window or piece: whose, which kind of run, its ``ingest_runs`` id."""
+
+    tenant: str
+    kind: str
+    run_id: int
 
 
 def fetch_window(
@@ -229,6 +248,16 @@ def load_raw_legs(
             "tenant %s: %d legs quarantined in ingest run %d", tenant.name, result.rejected, result.run_id
         )
     return result
+
+
+#: The counts of a window's loaded pieces that add up over the window (a tick, a backfill window).
+PIECE_COUNTS: Final = ("fetched", "inserted", "updated", "unchanged", "rejected")  # of LoadedSpan
+
+
+def piece_totals(loaded: Sequence[WindowSummary]) -> dict[str, int]:
+    """``pieces`` and the sums of ``PIECE_COUNTS`` over the pieces of one window, loaded in order."""
+    totals = {name: sum(getattr(piece, name) for piece in loaded) for name in PIECE_COUNTS}
+    return {"pieces": len(loaded), **totals}
 
 
 def summarize(tenant: str, run: RunInfo, result: LoadResult, seconds: float) -> WindowSummary:

@@ -19,12 +19,12 @@ from __future__ import annotations
 import itertools
 import logging
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from audiapro import settings
-from audiapro.ingest import CdrSource, WindowSummary, load_window
+from audiapro.ingest import CdrSource, LoadedSpan, WindowSummary, load_window, piece_totals
 from audiapro.tenants import TenantSettings
 from audiapro.warehouse import note_sweep, note_traffic, read_sync_state, weeks_with_traffic
 from audiapro.windows import Window, fetch_pieces
@@ -39,7 +39,7 @@ SWEEP_FILTER = "End"
 
 
 @dataclass(frozen=True)
-class TickSummary:
+class TickSummary(LoadedSpan):
     """Small, serializable outcome of one tenant's tick (what the task returns and artifacts show).
 
     Attributes:
@@ -57,24 +57,12 @@ class TickSummary:
     """
 
     tenant: str
-    window_start: str
-    window_end: str
     pieces: int
-    fetched: int
-    inserted: int
-    updated: int
-    unchanged: int
-    rejected: int
-    seconds: float
     run_id: int
     behind_seconds: int
     swept: int
     empty_ticks: int
     silent: bool
-
-    def as_row(self) -> dict[str, object]:
-        """A flat dict for table artifacts."""
-        return asdict(self)
 
 
 def poll_window(now: datetime, cursor: datetime | None, tenant: TenantSettings) -> tuple[datetime, datetime]:
@@ -176,18 +164,13 @@ def poll_tenant(
         swept = sweep_long_calls(
             source, engine, tenant, now=now, since=last_sweep, flow_run_id=flow_run_id, max_legs=max_legs
         )
-    fetched = sum(s.fetched for s in loaded)
-    empty_ticks = _note_traffic(engine, tenant, start, end, fetched=fetched, now=now)
+    totals = piece_totals(loaded)
+    empty_ticks = _note_traffic(engine, tenant, start, end, fetched=totals["fetched"], now=now)
     return TickSummary(
         tenant=tenant.name,
         window_start=loaded[0].window_start if loaded else "",
         window_end=loaded[-1].window_end if loaded else "",
-        pieces=len(loaded),
-        fetched=fetched,
-        inserted=sum(s.inserted for s in loaded),
-        updated=sum(s.updated for s in loaded),
-        unchanged=sum(s.unchanged for s in loaded),
-        rejected=sum(s.rejected for s in loaded),
+        **totals,
         seconds=round(time.monotonic() - began, 3),
         run_id=loaded[-1].run_id if loaded else 0,
         behind_seconds=behind,

@@ -35,7 +35,6 @@ from benchlib import (
     admin_url,
     child_main,
     count_rows,
-    fresh_database,
     load_average,
     log,
     machine,
@@ -44,6 +43,8 @@ from benchlib import (
     run_child_logged,
     tenant_settings,
 )
+
+from audiapro.warehouse.scratch import scratch_database
 
 SCRIPT = Path(__file__).resolve()
 SEED = 2027
@@ -177,7 +178,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     sim.clock.set(now)
     handle = sim.start()
     try:
-        with fresh_database(server, "bench_backfill") as url:
+        with scratch_database(server, "bench_backfill") as url:
             engine = get_engine(url)
             upgrade(engine)
             step = timedelta(days=args.window_days)

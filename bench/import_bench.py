@@ -46,7 +46,6 @@ from benchlib import (
     admin_url,
     child_main,
     count_rows,
-    fresh_database,
     load_average,
     log,
     machine,
@@ -56,6 +55,8 @@ from benchlib import (
     run_child_logged,
     tenant_settings,
 )
+
+from audiapro.warehouse.scratch import scratch_database
 
 SCRIPT = Path(__file__).resolve()
 DEFAULT_ROWS = 1_000_000
@@ -237,12 +238,12 @@ def measure(args: argparse.Namespace, csv_path: Path, rows: int, workdir: Path) 
     results: dict[str, Any] = {}
     if "ours" in methods:
         log(f"ours: import_file of {rows:,} rows ...")
-        with fresh_database(server, "bench_ours") as url:
+        with scratch_database(server, "bench_ours") as url:
             ours = run_child_logged(SCRIPT, ["--run", "ours", "--csv", str(csv_path), "--url", url, *chunk])
         results["ours"] = ours.figures_with_rss()
     if "naive" in methods:
         log("(a) naive read_csv + to_sql ...")
-        with fresh_database(server, "bench_naive") as url:
+        with scratch_database(server, "bench_naive") as url:
             naive = run_child_logged(
                 SCRIPT, ["--run", "naive", "--csv", str(csv_path), "--url", url], show_rss=False
             )
@@ -253,7 +254,7 @@ def measure(args: argparse.Namespace, csv_path: Path, rows: int, workdir: Path) 
         prep = run_child(SCRIPT, ["--run", "prepare", "--csv", str(csv_path), "--out", str(prepared), *chunk])
         log(f"  prepared {prep.figures['legs']:,} legs in {prep.figures['seconds']} s")
         log("(b) ceiling: COPY into staging + INSERT ... ON CONFLICT ...")
-        with fresh_database(server, "bench_ceiling") as url:
+        with scratch_database(server, "bench_ceiling") as url:
             ceiling = run_child_logged(
                 SCRIPT, ["--run", "ceiling", "--csv", str(prepared), "--url", url], show_rss=False
             )

@@ -19,7 +19,7 @@ os.environ["PREFECT_HOME"] = os.path.join(_TEST_HOME, "prefect")
 import pytest  # noqa: E402
 
 from audiapro import settings  # noqa: E402
-from tests.database_support import scratch_database  # noqa: E402
+from audiapro.warehouse.scratch import scratch_database  # noqa: E402
 from tests.prefect_service_support import PrefectServicesStuck, release_prefect_services  # noqa: E402
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")

@@ -113,6 +113,16 @@ class TenantInfo:
     has_pbx: bool = True
     silent_ticks: int = DEFAULT_SILENT_TICKS
 
+    @classmethod
+    def from_block(cls, name: str, data: dict[str, Any]) -> TenantInfo:
+        """The health view of one CloudUCM block document's name and field values."""
+        return cls(
+            name=name,
+            enabled=bool(data.get("enabled", True)),
+            has_pbx=bool(data.get("host")),
+            silent_ticks=int(data.get("silent_ticks") or DEFAULT_SILENT_TICKS),
+        )
+
 
 @dataclass(frozen=True)
 class Completeness:

@@ -20,7 +20,6 @@ from audiapro.api.orchestrator import ADMIN_RUN_TAG, POLL_DEPLOYMENT, Deployment
 from audiapro.ops import prefect_rest
 from audiapro.ops.prefect_store import BlockDocument
 from audiapro.prefect_names import ADMIN_TOKEN_BLOCK
-from audiapro.settings import DEFAULT_SILENT_TICKS
 
 SECRET_BLOCK_TYPE: Final = "secret"
 NO_SERVER: Final = "no Prefect server runs"
@@ -28,15 +27,7 @@ NO_SERVER: Final = "no Prefect server runs"
 
 def tenant_infos(documents: list[BlockDocument]) -> list[TenantInfo]:
     """The health view of CloudUCM block documents (as ``PrefectOrchestrator.tenants`` builds it)."""
-    return [
-        TenantInfo(
-            name=d.name,
-            enabled=bool(d.data.get("enabled", True)),
-            has_pbx=bool(d.data.get("host")),
-            silent_ticks=int(d.data.get("silent_ticks") or DEFAULT_SILENT_TICKS),
-        )
-        for d in documents
-    ]
+    return [TenantInfo.from_block(d.name, d.data) for d in documents]
 
 
 class RestOrchestrator:

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from audiapro.api.health import FINISHED_BAD, FINISHED_OK, FinishedRun, PollDeployment, TenantInfo
-from audiapro.settings import DEFAULT_SILENT_TICKS
 
 POLL_DEPLOYMENT = "poll-cdrs/poll-cdrs"
 #: Prefect Secret block holding the admin API's bearer token (`audiapro admin-token set`).
@@ -125,16 +124,7 @@ class PrefectOrchestrator:
                 documents = client.read_block_documents_by_type(TENANT_BLOCK_TYPE, include_secrets=False)
             except ObjectNotFound:  # block type not registered yet: no tenants
                 return []
-        return [
-            TenantInfo(
-                name=d.name,
-                enabled=bool(d.data.get("enabled", True)),
-                has_pbx=bool(d.data.get("host")),
-                silent_ticks=int(d.data.get("silent_ticks") or DEFAULT_SILENT_TICKS),
-            )
-            for d in documents
-            if d.name
-        ]
+        return [TenantInfo.from_block(d.name, d.data) for d in documents if d.name]
 
     def admin_token(self) -> str | None:
         """Load the token from its Secret block (read on every request, so rotation is immediate)."""

@@ -22,7 +22,7 @@ import pytest
 import sqlalchemy as sa
 
 from audiapro.ops import processes
-from tests.database_support import scratch_database as new_database
+from audiapro.warehouse.scratch import scratch_database as new_database
 from tests.prefect_service_support import prefect_api_at
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -1,4 +1,7 @@
-"""A throwaway Postgres database for one test (no tests here)."""
+"""Throwaway Postgres databases: one per test (``tests/conftest.py``) and per benchmark run (``bench/``).
+
+CREATE/DROP DATABASE is SQL, so it lives with the warehouse; the product itself never calls it.
+"""
 
 from __future__ import annotations
 
