@@ -14,9 +14,10 @@ from typing import Final
 WORK_POOL: Final = "audiapro"
 
 #: The flows, each deployed under its own name (prefect.yaml): the live poll, history from the PBX,
-#: file import, AI analysis, completeness.
-FLOWS: Final = ("poll-cdrs", "backfill-cdrs", "import-cdr-file", "analyze-calls", "reconcile-cdrs")
-POLL_FLOW, BACKFILL_FLOW, IMPORT_FLOW, ANALYZE_FLOW, RECONCILE_FLOW = FLOWS
+#: file import, AI analysis, completeness, retention.
+FLOWS: Final = ("poll-cdrs", "backfill-cdrs", "import-cdr-file", "analyze-calls", "reconcile-cdrs",
+                "cleanup-retention")  # fmt: skip
+POLL_FLOW, BACKFILL_FLOW, IMPORT_FLOW, ANALYZE_FLOW, RECONCILE_FLOW, RETENTION_FLOW = FLOWS
 
 
 def deployment_name(flow: str) -> str:

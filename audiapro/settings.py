@@ -56,3 +56,14 @@ DEFAULT_PHONE_REGION = "US"
 #: them through the Prefect global concurrency limit ``ucm:<tenant>``). The PBX's own limit is not
 #: documented; it answers surplus sessions with "operating too frequently" (-45).
 DEFAULT_PBX_API_SESSIONS = 3
+
+#: Retention (``audiapro.retention``, enforced by the daily cleanup-retention flow). Recordings:
+#: days a downloaded recording is kept on disk after analysis (0: deleted once analysed).
+#: Transcripts and raw CDR JSON: days they are kept (0: kept forever); older ones are cleared,
+#: the calls, legs and analyses themselves stay.
+DEFAULT_RECORDING_RETENTION_DAYS = 0
+DEFAULT_TRANSCRIPT_RETENTION_DAYS = 0
+DEFAULT_RAW_CDR_RETENTION_DAYS = 0
+#: Rows one retention or purge statement touches: one transaction each, so a long purge never
+#: holds locks on a large part of a table and a crash loses at most one batch of progress.
+RETENTION_BATCH_ROWS = 5_000

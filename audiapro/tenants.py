@@ -28,6 +28,9 @@ class TenantSettings:
         sweep_span_seconds: The long-call sweep re-reads legs that ENDED this far back (0: no sweep).
         sweep_every_seconds: How often the sweep runs (at most once per poll tick).
         silent_ticks: Unexpectedly empty poll windows in a row before the tenant counts as silent.
+        recording_retention_days: Days a downloaded recording stays on disk (0: deleted after analysis).
+        transcript_retention_days: Days stored transcripts are kept (0: forever).
+        raw_cdr_retention_days: Days the raw CDR JSON of legs and quarantined rows is kept (0: forever).
     """
 
     name: str
@@ -39,6 +42,9 @@ class TenantSettings:
     sweep_span_seconds: int = settings.DEFAULT_SWEEP_SPAN_SECONDS
     sweep_every_seconds: int = settings.DEFAULT_SWEEP_EVERY_SECONDS
     silent_ticks: int = settings.DEFAULT_SILENT_TICKS
+    recording_retention_days: int = settings.DEFAULT_RECORDING_RETENTION_DAYS
+    transcript_retention_days: int = settings.DEFAULT_TRANSCRIPT_RETENTION_DAYS
+    raw_cdr_retention_days: int = settings.DEFAULT_RAW_CDR_RETENTION_DAYS
 
 
 #: Longest tenant key: it also names the tenant's Prefect block, locks, concurrency limit and runs.

@@ -81,6 +81,22 @@ class CloudUCM(Block):
         description="Unexpectedly empty poll windows in a row before the tenant is reported silent",
     )
 
+    recording_retention_days: int = Field(
+        default=settings.DEFAULT_RECORDING_RETENTION_DAYS,
+        ge=0,
+        description="Days a downloaded call recording stays on disk (0: deleted right after analysis)",
+    )
+    transcript_retention_days: int = Field(
+        default=settings.DEFAULT_TRANSCRIPT_RETENTION_DAYS,
+        ge=0,
+        description="Days stored transcripts are kept; older ones are cleared daily (0: kept forever)",
+    )
+    raw_cdr_retention_days: int = Field(
+        default=settings.DEFAULT_RAW_CDR_RETENTION_DAYS,
+        ge=0,
+        description="Days the raw CDR JSON of legs and quarantined rows is kept (0: kept forever)",
+    )
+
     @field_validator("tls_fingerprint")
     @classmethod
     def _fingerprint(cls, value: str | None) -> str | None:
@@ -106,6 +122,9 @@ class CloudUCM(Block):
             sweep_span_seconds=self.sweep_span_seconds,
             sweep_every_seconds=self.sweep_every_seconds,
             silent_ticks=self.silent_ticks,
+            recording_retention_days=self.recording_retention_days,
+            transcript_retention_days=self.transcript_retention_days,
+            raw_cdr_retention_days=self.raw_cdr_retention_days,
         )
 
     def connection(self) -> UcmConnection:

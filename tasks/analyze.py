@@ -16,6 +16,7 @@ from audiapro.analysis.recordings import CallAudioFetcher
 from audiapro.analysis.run import analyze_tenant
 from audiapro.errors import describe_error
 from audiapro.prefect_names import ANALYZE_FLOW
+from audiapro.retention import recording_keeper
 from audiapro.warehouse import tenant_lock
 from blocks.clouducm import CloudUCM, load_tenant
 from blocks.openai import load_analysis_settings, load_openai_credentials
@@ -87,7 +88,8 @@ def analyze_tenant_task(
                 if pbx is not None and pbx.host
                 else None
             )
-            fetcher = stack.enter_context(CallAudioFetcher(pool))
+            days = pbx.recording_retention_days if pbx is not None else 0
+            fetcher = stack.enter_context(CallAudioFetcher(pool, keep=recording_keeper(tenant, days)))
         summary = analyze_tenant(
             engine,
             config,

@@ -12,7 +12,7 @@ import io
 import logging
 import tempfile
 import wave
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
 from types import TracebackType
@@ -106,10 +106,14 @@ class CallAudioFetcher:
     Args:
         pool: The tenant's client pool; None for a tenant without a PBX (import-only), whose calls
             then have no retrievable audio. `close` closes it.
+        keep: Called with the session and the joined audio of each call fetched, for a tenant that
+            keeps recordings for a while (``audiapro.retention.recording_keeper``); None: the
+            downloads are deleted once read, nothing stays on disk.
     """
 
-    def __init__(self, pool: ClientLender | None) -> None:
+    def __init__(self, pool: ClientLender | None, keep: Callable[[str, bytes], None] | None = None) -> None:
         self._pool = pool
+        self._keep = keep
 
     def fetch(self, refs: Sequence[RecordingRef]) -> bytes | None:
         """The call's audio, or None when it has no recording the PBX can still deliver.
@@ -138,7 +142,10 @@ class CallAudioFetcher:
                     return None
                 parts.append(saved.read_bytes())
                 saved.unlink()
-        return join_wavs(parts)
+        audio = join_wavs(parts)
+        if self._keep is not None:
+            self._keep(refs[0].session, audio)
+        return audio
 
     def close(self) -> None:
         """Close the pool's PBX clients (logging out, giving their session slots back)."""

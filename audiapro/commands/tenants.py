@@ -67,6 +67,16 @@ FingerprintOption = Annotated[
 EnabledOption = Annotated[
     bool | None, typer.Option("--enabled/--disabled", help="Whether poll-cdrs polls it [new: enabled]")
 ]
+RecordingDaysOption = Annotated[
+    int | None,
+    typer.Option(min=0, help="Days downloaded recordings stay on disk; 0: deleted after analysis [new: 0]"),
+]
+TranscriptDaysOption = Annotated[
+    int | None, typer.Option(min=0, help="Days stored transcripts are kept; 0 keeps them forever [new: 0]")
+]
+RawDaysOption = Annotated[
+    int | None, typer.Option(min=0, help="Days raw CDR JSON is kept; 0 keeps it forever [new: 0]")
+]
 #: Fields whose change is verified against the PBX before saving (how it is reached and read).
 _PBX_FIELDS = frozenset({"host", "port", "api_user", "password", "timezone", "scheme", "ca_file", "insecure",
                          "tls_fingerprint"})  # fmt: skip
@@ -95,12 +105,17 @@ def _tenant_command(*, must_exist: bool, name_argument: object, doc: str) -> Cal
         api_sessions: SessionsOption = None,
         enabled: EnabledOption = None,
         tls_fingerprint: FingerprintOption = None,
+        recording_retention_days: RecordingDaysOption = None,
+        transcript_retention_days: TranscriptDaysOption = None,
+        raw_cdr_retention_days: RawDaysOption = None,
         check: CheckOption = True,
     ) -> None:
         fields = {"host": host, "port": port, "api_user": user, "timezone": timezone, "region": region,
                   "ca_file": ca_file, "insecure": insecure, "scheme": scheme.value if scheme else None,
                   "lookback_seconds": lookback, "api_sessions": api_sessions, "enabled": enabled,
-                  "tls_fingerprint": tls_fingerprint}  # fmt: skip
+                  "tls_fingerprint": tls_fingerprint, "recording_retention_days": recording_retention_days,
+                  "transcript_retention_days": transcript_retention_days,
+                  "raw_cdr_retention_days": raw_cdr_retention_days}  # fmt: skip
         _save_tenant(name, fields, password_stdin=password_stdin, must_exist=must_exist, check=check)
 
     # Typer reads the help of `name` from its annotation; the two commands word it differently.
@@ -330,3 +345,66 @@ def _check_pbx(name: str, block: Any, now: Any) -> Any:
         mark = "[green]ok[/]  " if ok else "[red]FAIL[/]"
         console.print(f"{mark} {label:<10} {text}", highlight=False, soft_wrap=True)
     return check
+
+
+BeforeOption = Annotated[
+    str | None,
+    typer.Option(
+        help="Only data before this date (YYYY-MM-DD, UTC midnight) or instant (ISO 8601; UTC when no "
+        "zone); without it everything of the tenant, its poll cursor included"
+    ),
+]
+YesOption = Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation")]
+
+
+@tenant_app.command("purge")
+def tenant_purge(
+    name: Annotated[str, typer.Argument(help="The tenant whose data goes (its block stays)")],
+    before: BeforeOption = None,
+    yes: YesOption = False,
+) -> None:
+    """Remove a tenant's data: legs, calls, analyses, quarantined rows, kept recordings.
+
+    For a data-subject or offboarding request. Without --before the tenant's run history and sync
+    state (the poll cursor) go too, so disable the tenant first; with --before the cursor stays and
+    nothing removed is polled again. Batches of rows, one transaction each; a rerun removes nothing.
+    """
+    from audiapro.retention import preview_purge, purge_tenant
+    from audiapro.warehouse import get_engine, upgrade
+
+    key = tenant_name(name)
+    cutoff = _purge_cutoff(before) if before is not None else None
+    engine = get_engine(warehouse_url())
+    upgrade(engine)
+    preview = preview_purge(engine, key, cutoff)
+    scope = f"before {cutoff:%Y-%m-%d %H:%M} UTC" if cutoff else "all of it"
+    if preview.empty:
+        if key not in {doc_name for doc_name, _ in tenant_documents()}:
+            fail(f"no tenant {key!r} and no data of it in the warehouse: see `audiapro tenant list`")
+        console.print(f"tenant {key!r}: nothing to remove ({scope})", highlight=False)
+        return
+    _print_purge(f"tenant {key!r}, {scope}: to remove", preview)
+    if not yes:
+        if not sys.stdin.isatty():
+            fail("tenant purge asks for confirmation and there is no terminal: add --yes")
+        typer.confirm("Remove this data for good?", abort=True)
+    _print_purge(f"tenant {key!r}, {scope}: removed", purge_tenant(engine, key, cutoff))
+
+
+def _purge_cutoff(text: str) -> Any:
+    """``--before`` as a UTC instant, or fail naming the forms accepted."""
+    from datetime import UTC, datetime
+
+    try:
+        value = datetime.fromisoformat(text.strip())
+    except ValueError:
+        fail(f"--before {text!r} is not a date: use YYYY-MM-DD or an ISO 8601 instant")
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _print_purge(title: str, report: Any) -> None:
+    table = Table("table", "rows", title=title)
+    for table_name, rows in report.rows.items():
+        table.add_row(table_name, str(rows))
+    table.add_row("recordings (files)", f"{report.files.files} ({report.files.bytes} bytes)")
+    console.print(table)
