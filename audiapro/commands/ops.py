@@ -45,6 +45,7 @@ EXIT_OK, EXIT_DEGRADED, EXIT_ERROR = 0, 1, 2
 TEMPORARY_API_START_TIMEOUT_S = 120
 #: Length (bytes of randomness) of a generated admin token: 43 URL-safe characters.
 TOKEN_BYTES = 32
+BYTES_PER_KB = 1000
 
 
 def register(app: typer.Typer) -> None:
@@ -185,9 +186,31 @@ def _print_where(url: str, api: str) -> None:
     from audiapro.warehouse.connect import safe_url
 
     home = f"home      {audiapro_home()}  (AUDIAPRO_HOME)"
-    lines = (home, f"warehouse {safe_url(url)}", f"prefect   {api}")
+    lines = (home, f"warehouse {safe_url(url)}", f"prefect   {api}", recordings_line())
     for line in lines:
         console.print(line, highlight=False, soft_wrap=True)
+
+
+def recordings_line() -> str:
+    """Disk used by kept call recordings (``audiapro.retention``), in total and per tenant."""
+    from audiapro.retention import recording_usage, recordings_root
+
+    usage = recording_usage()
+    files = sum(u.files for u in usage.values())
+    total = sum(u.bytes for u in usage.values())
+    per_tenant = ", ".join(f"{name} {u.files} files {_size(u.bytes)}" for name, u in usage.items() if u.files)
+    detail = f" ({per_tenant})" if per_tenant else ""
+    return f"recordings {files} files, {_size(total)} kept in {recordings_root()}{detail}"
+
+
+def _size(count: int) -> str:
+    """Bytes for people: ``0 B``, ``12.3 MB``."""
+    value, unit = float(count), "B"
+    for bigger in ("kB", "MB", "GB"):
+        if value < BYTES_PER_KB:
+            break
+        value, unit = value / BYTES_PER_KB, bigger
+    return f"{value:.0f} B" if unit == "B" else f"{value:.1f} {unit}"
 
 
 def _print_report(report: HealthReport) -> None:
