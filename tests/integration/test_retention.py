@@ -165,9 +165,11 @@ def test_a_tenant_that_keeps_no_recordings_loses_every_file_left_over(tmp_path: 
     assert keep is not None
     keep("1700000000.12/x", WAV)  # a session is percent-encoded into one file name
     assert [p.name for p in (tmp_path / "acme").iterdir()] == ["1700000000.12%2Fx.wav"]
+    stamp = (NOW - timedelta(days=1)).timestamp()
+    os.utime(recording_path("acme", "1700000000.12/x", tmp_path), (stamp, stamp))
     from audiapro.retention import expire_recordings
 
-    assert expire_recordings("acme", 3, NOW, tmp_path) == DiskUsage(0, 0)  # written now: younger than 3 days
+    assert expire_recordings("acme", 3, NOW, tmp_path) == DiskUsage(0, 0)  # one day old: kept
     assert expire_recordings("acme", 0, NOW, tmp_path) == DiskUsage(1, len(WAV))
     assert expire_recordings("acme", 0, NOW, tmp_path) == DiskUsage(0, 0)
 
