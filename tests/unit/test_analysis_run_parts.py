@@ -96,6 +96,20 @@ def test_fetcher_borrows_pooled_pbx_clients_and_closes_them_all() -> None:
     assert CallAudioFetcher(None).fetch(refs("2025-03/a.wav")) is None  # import-only tenant
 
 
+def test_a_tenant_that_keeps_recordings_gets_each_joined_call_once_and_others_nothing(tmp_path: Path) -> None:
+    from audiapro.retention import recording_keeper, recording_path
+
+    files = {"2025-03/a.wav": stereo_call(1.0), "2025-03/b.wav": stereo_call(1.0)}
+    keep = recording_keeper("acme", days=2, root=tmp_path)
+    with CallAudioFetcher(ClientPool(lambda: FakePbx(files, []), size=1), keep=keep) as fetcher:
+        joined = fetcher.fetch(refs("2025-03/a.wav", "2025-03/b.wav"))
+        assert fetcher.fetch(refs("2025-03/missing.wav")) is None  # nothing kept for a missing file
+    assert joined is not None
+    assert recording_path("acme", SESSION, tmp_path).read_bytes() == joined
+    assert [p.name for p in (tmp_path / "acme").iterdir()] == [recording_path("acme", SESSION, tmp_path).name]
+    assert recording_keeper("acme", days=0, root=tmp_path) is None  # default: nothing stays on disk
+
+
 def test_call_labels_never_carry_the_number_in_the_session_id() -> None:
     label = call_label(SESSION)
     assert "07700900123" not in label and label.startswith("1741079737924521~")
