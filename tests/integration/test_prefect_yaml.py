@@ -18,7 +18,14 @@ from prefect import Flow
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG: dict[str, Any] = yaml.safe_load((ROOT / "prefect.yaml").read_text())
 DEPLOYMENTS: list[dict[str, Any]] = CONFIG["deployments"]
-EXPECTED = {"poll-cdrs", "backfill-cdrs", "import-cdr-file", "analyze-calls", "reconcile-cdrs"}
+EXPECTED = {
+    "poll-cdrs",
+    "backfill-cdrs",
+    "import-cdr-file",
+    "analyze-calls",
+    "reconcile-cdrs",
+    "cleanup-retention",
+}
 
 
 def load_flow(entrypoint: str) -> Flow[Any, Any]:
@@ -107,3 +114,14 @@ def test_reconcile_runs_daily_after_every_us_day_closed_and_on_demand_per_tenant
     parameters = load_flow(reconcile["entrypoint"]).parameters.model_dump()["properties"]
     assert {"tenant", "day", "days_back"} <= set(parameters)
     assert parameters["day"]["anyOf"][0]["format"] == "date"
+
+
+def test_retention_cleanup_runs_daily_one_at_a_time_and_on_demand_per_tenant() -> None:
+    cleanup = by_name("cleanup-retention")
+    assert cleanup["entrypoint"] == "flows/retention.py:cleanup_retention"
+    (schedule,) = cleanup["schedules"]
+    assert schedule["timezone"] == "UTC" and schedule.get("active", True)
+    assert schedule["cron"].split()[2:] == ["*", "*", "*"]  # every day
+    assert cleanup["concurrency_limit"]["limit"] == 1
+    parameters = load_flow(cleanup["entrypoint"]).parameters.model_dump()["properties"]
+    assert set(parameters) == {"tenant"}
