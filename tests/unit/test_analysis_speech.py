@@ -59,7 +59,7 @@ def test_noise_hiss_and_clicks_are_not_speech() -> None:
 
 
 def test_trim_concatenates_spans_and_the_span_map_points_back_to_the_original() -> None:
-    signal = np.arange(PBX_RATE * 10, dtype=np.float32) / (PBX_RATE * 10)  # a ramp: value = time
+    signal = (np.arange(PBX_RATE * 10) / (PBX_RATE * 10)).astype(np.float32)  # a ramp: value = time
     spans = [(1.0, 2.5), (4.0, 4.5), (7.25, 9.0)]
     trimmed, span_map = trim(signal, PBX_RATE, spans, join_gap_seconds=0.05)
     assert span_map.kept_seconds == pytest.approx(3.75)
@@ -77,7 +77,8 @@ def test_trim_concatenates_spans_and_the_span_map_points_back_to_the_original() 
 def test_a_span_map_window_is_rebased_to_its_own_start() -> None:
     span_map = SpanMap((KeptSpan(1.0, 3.0, 0.0), KeptSpan(5.0, 6.0, 2.1)), 3.1)
     window = span_map.window(1.5, 3.1)
-    assert window.spans == (KeptSpan(2.5, 3.0, 0.0), KeptSpan(5.0, 6.0, pytest.approx(0.6)))
+    bounds = [(s.start_s, s.end_s, s.offset_s) for s in window.spans]
+    assert bounds == [(2.5, 3.0, 0.0), (5.0, 6.0, pytest.approx(0.6))]
     assert window.to_call_time(0.0) == 2.5 and window.to_call_time(1.6) == pytest.approx(6.0)
     assert SpanMap.identity(4.0).to_call_time(2.0) == 2.0
 
