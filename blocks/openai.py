@@ -20,6 +20,7 @@ import openai
 from prefect.blocks.core import Block
 from pydantic import Field, SecretStr, field_validator
 
+from audiapro.analysis.audio import AudioLimits
 from audiapro.analysis.config import AnalyzerSettings
 from audiapro.analysis.offline import BusinessHours, OfflineSettings
 from audiapro.analysis.policy import Budget, EligibilityPolicy
@@ -70,6 +71,10 @@ class OpenAICredentials(Block):
     text_price_per_million: dict[str, TokenPrice] = Field(
         default_factory=dict, description="USD per 1M tokens by model (overrides the built-in table)"
     )
+    trim_silence: bool = Field(
+        default=True,
+        description="Send only each channel's speech for transcription (about half the audio bill)",
+    )
 
     @property
     def configured(self) -> bool:
@@ -93,6 +98,7 @@ class OpenAICredentials(Block):
             request_timeout_s=self.request_timeout_s,
             prices=self.prices(),
             keywords_by_tenant=keywords_by_tenant or {},
+            audio_limits=AudioLimits(vad=AudioLimits().vad.model_copy(update={"enabled": self.trim_silence})),
         )
 
     def client(self) -> openai.OpenAI:

@@ -5,6 +5,11 @@ A true stereo recording is split into one part per speaker, so speaker roles are
 diarization model (the diarizing model shuts down 2027-02-26). A mono call copied onto both channels
 is detected by correlation and treated as mono, so it is not transcribed (and paid for) twice.
 
+Transcription bills uploaded seconds, so by default each track is trimmed to its speech first
+(`speech.py`: voice-activity detection, short gaps merged, edges padded, silent tracks skipped). Every
+part carries a `SpanMap` from its own time back to the call time, so segments of the two speakers
+still line up.
+
 WAV decoding and encoding live in `wav.py` and are re-exported here.
 """
 
@@ -22,6 +27,7 @@ import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field
 
 from audiapro.analysis.models import SpeakerRole
+from audiapro.analysis.speech import SpanMap, VadSettings, detect_speech, trim
 from audiapro.analysis.wav import (
     PCM16_BYTES,
     WAV_HEADER_BYTES,
@@ -69,6 +75,8 @@ class AudioLimits(BaseModel):
         split_search_seconds: Window around each cut target searched for the quietest frame.
         stereo_roles: Speaker role of the left and right channel (the PBX records the caller left,
             the agent right; see `AnalyzerSettings.outbound_stereo_roles` for outbound calls).
+        vad: Silence trimming before transcription (on by default; `vad.enabled=False` sends every
+            track whole).
     """
 
     model_config = ConfigDict(frozen=True)
@@ -81,6 +89,7 @@ class AudioLimits(BaseModel):
     duplicate_correlation: float = Field(default=DEFAULT_DUPLICATE_CORRELATION, gt=0, le=1)
     split_search_seconds: float = Field(default=DEFAULT_SPLIT_SEARCH_SECONDS, ge=0)
     stereo_roles: tuple[SpeakerRole, SpeakerRole] = (SpeakerRole.caller, SpeakerRole.agent)
+    vad: VadSettings = Field(default_factory=VadSettings)
 
 
 @dataclass(frozen=True)
@@ -113,13 +122,16 @@ class AudioPart:
     """One upload for the transcription endpoint.
 
     Attributes:
-        index: Chunk number in time order (a stereo chunk yields one part per role with one index).
+        index: Chunk number in time order (untrimmed, a stereo chunk yields one part per role with one
+            index; trimmed, each role's chunks are numbered on their own).
         role: Speaker role (`unknown` for mono).
-        start_s: Start within the recording.
-        end_s: End within the recording.
+        start_s: Start within the recording (call time of the part's first sample).
+        end_s: End within the recording (call time of the part's last sample).
         wav: Mono 16-bit PCM WAV bytes.
         sample_rate: Sample rate of `wav`.
         is_silent: Less than the minimum speech; not worth transcribing.
+        span_map: Where the part's audio came from when silence was trimmed (None: one piece,
+            `start_s`..`end_s`).
     """
 
     index: int
@@ -129,11 +141,18 @@ class AudioPart:
     wav: bytes
     sample_rate: int
     is_silent: bool
+    span_map: SpanMap | None = None
 
     @property
     def seconds(self) -> float:
-        """Duration of the part."""
-        return self.end_s - self.start_s
+        """Duration of the uploaded audio (what transcription bills)."""
+        return self.span_map.audio_seconds if self.span_map else self.end_s - self.start_s
+
+    def to_call_time(self, t: float) -> float:
+        """Map a time within the part's audio to the call time of the recording."""
+        if self.span_map is None:
+            return self.start_s + min(max(t, 0.0), self.seconds)
+        return self.span_map.to_call_time(t)
 
     @property
     def filename(self) -> str:
@@ -299,7 +318,10 @@ def prepare(wav: bytes | str | os.PathLike[str], limits: AudioLimits | None = No
 
     True stereo is split into one track per speaker role (left/right = `limits.stereo_roles`);
     anything else is downmixed to one `unknown` track (a silent channel is left out of the mix so it
-    does not halve the level). Tracks are resampled to `limits.target_rate`, cut into chunks that fit
+    does not halve the level). With `limits.vad.enabled` (the default) each track is first cut down
+    to its speech (`speech.detect_speech`), a track without speech is left out, and each role is
+    chunked on its own; each part's `span_map` maps its time back to the call. Untrimmed, tracks are
+    resampled to `limits.target_rate`, cut into chunks that fit
     the per-request limits at quiet moments (the same cut times for both roles, so chunks of the two
     speakers line up), and encoded as 16-bit PCM WAV.
 
@@ -315,15 +337,10 @@ def prepare(wav: bytes | str | os.PathLike[str], limits: AudioLimits | None = No
     """
     limits = limits or AudioLimits()
     audio = read_wav(wav)
-    info = describe(audio, limits)
-    samples = audio.samples
-    if info.is_stereo:
-        tracks = [(limits.stereo_roles[i], samples[:, i]) for i in range(2)]
-    else:
-        speaking = np.asarray(info.channel_speech_seconds) >= limits.min_speech_seconds
-        chosen = samples[:, speaking] if speaking.any() else samples
-        tracks = [(SpeakerRole.unknown, chosen.mean(axis=1).astype(np.float32))]
+    tracks = _tracks(audio, describe(audio, limits), limits)
     rate = limits.target_rate or audio.sample_rate
+    if limits.vad.enabled:
+        return _trimmed_parts(tracks, audio.sample_rate, rate, limits)
     resampled = [(role, resample(track, audio.sample_rate, rate)) for role, track in tracks]
     stacked = np.stack([track for _, track in resampled], axis=1)
     seconds = stacked.shape[0] / rate
@@ -335,7 +352,6 @@ def prepare(wav: bytes | str | os.PathLike[str], limits: AudioLimits | None = No
         first, last = round(start_s * rate), round(end_s * rate)
         for role, track in resampled:
             chunk = track[first:last]
-            speech = float(_speech_seconds(chunk[:, None], rate, limits)[0]) if chunk.size else 0.0
             parts.append(
                 AudioPart(
                     index=index,
@@ -344,10 +360,64 @@ def prepare(wav: bytes | str | os.PathLike[str], limits: AudioLimits | None = No
                     end_s=last / rate,
                     wav=encode_wav(chunk, rate),
                     sample_rate=rate,
-                    is_silent=speech < limits.min_speech_seconds,
+                    is_silent=_is_silent(chunk, rate, limits),
                 )
             )
     return parts
+
+
+def _tracks(audio: DecodedAudio, info: AudioInfo, limits: AudioLimits) -> list[tuple[SpeakerRole, Samples]]:
+    """One track per speaker role for true stereo, else one downmix without the silent channels."""
+    samples = audio.samples
+    if info.is_stereo:
+        return [(limits.stereo_roles[i], samples[:, i]) for i in range(2)]
+    speaking = np.asarray(info.channel_speech_seconds) >= limits.min_speech_seconds
+    chosen = samples[:, speaking] if speaking.any() else samples
+    return [(SpeakerRole.unknown, chosen.mean(axis=1).astype(np.float32))]
+
+
+def _is_silent(chunk: Samples, rate: int, limits: AudioLimits) -> bool:
+    speech = float(_speech_seconds(chunk[:, None], rate, limits)[0]) if chunk.size else 0.0
+    return speech < limits.min_speech_seconds
+
+
+def _trimmed_parts(
+    tracks: list[tuple[SpeakerRole, Samples]], source_rate: int, rate: int, limits: AudioLimits
+) -> list[AudioPart]:
+    """Parts of each track cut down to its speech; a track without speech yields no part.
+
+    Speech is detected at the recording's own rate (the detector's zero-crossing test assumes the
+    original spectrum), then the resampled track is trimmed to the same spans and chunked on its own.
+    """
+    parts: list[AudioPart] = []
+    for role, track in tracks:
+        spans = detect_speech(track, source_rate, limits.vad)
+        if not spans:
+            continue  # nothing said on this channel: nothing to pay for
+        trimmed, span_map = trim(resample(track, source_rate, rate), rate, spans, limits.vad.join_gap_seconds)
+        seconds = trimmed.size / rate
+        power = _frame_power(trimmed[:, None], rate)[:, 0]
+        cuts = split_points(power, seconds, _part_limit_seconds(limits, rate), limits.split_search_seconds)
+        for index, (start_s, end_s) in enumerate(itertools.pairwise([0.0, *cuts, seconds])):
+            first, last = round(start_s * rate), round(end_s * rate)
+            window = span_map.window(first / rate, last / rate)
+            if not window.spans:
+                continue
+            chunk = trimmed[first:last]
+            parts.append(
+                AudioPart(
+                    index=index,
+                    role=role,
+                    start_s=window.spans[0].start_s,
+                    end_s=window.spans[-1].end_s,
+                    wav=encode_wav(chunk, rate),
+                    sample_rate=rate,
+                    is_silent=_is_silent(chunk, rate, limits),
+                    span_map=window,
+                )
+            )
+    order = {role: position for position, (role, _) in enumerate(tracks)}
+    return sorted(parts, key=lambda part: (part.index, order[part.role]))
 
 
 __all__ = [
@@ -356,6 +426,8 @@ __all__ = [
     "AudioLimits",
     "AudioPart",
     "DecodedAudio",
+    "SpanMap",
+    "VadSettings",
     "content_sha256",
     "decode_wav",
     "describe",

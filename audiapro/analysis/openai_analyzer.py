@@ -133,8 +133,15 @@ class OpenAIAnalyzer:
             usage.audio_seconds += billed
             for detected in result.languages or []:
                 languages[detected.code] += 1
+            # The model gives no timestamps, so a segment spans its part, mapped back to call time
+            # through the part's span map (a trimmed part holds only its speaker's speech).
             segments.append(
-                TranscriptSegment(speaker=part.role, text=result.text, start_s=part.start_s, end_s=part.end_s)
+                TranscriptSegment(
+                    speaker=part.role,
+                    text=result.text,
+                    start_s=part.to_call_time(0.0),
+                    end_s=part.to_call_time(part.seconds),
+                )
             )
         stereo = any(p.role is not SpeakerRole.unknown for p in parts)
         language = languages.most_common(1)[0][0] if languages else settings.language

@@ -23,6 +23,7 @@ from audiapro.analysis.audio import (
     resample,
 )
 from audiapro.analysis.models import SpeakerRole
+from audiapro.analysis.speech import VadSettings
 from tests.unit.analysis_support import (
     PBX_RATE,
     duplicated_mono_call,
@@ -31,6 +32,9 @@ from tests.unit.analysis_support import (
     stereo_call,
     tone,
 )
+
+#: Whole tracks, as before silence trimming (trimming is covered in test_analysis_speech.py).
+UNTRIMMED = AudioLimits(vad=VadSettings(enabled=False))
 
 
 def dominant_hz(wav_bytes: bytes) -> float:
@@ -50,7 +54,7 @@ def test_true_stereo_is_detected_and_split_into_caller_and_agent() -> None:
     assert info.is_stereo and not info.is_silent
     assert info.channel_speech_seconds == pytest.approx((10.0, 10.0), abs=0.05)
 
-    parts = prepare(stereo_call(20.0))
+    parts = prepare(stereo_call(20.0), UNTRIMMED)
     assert [(p.index, p.role) for p in parts] == [(0, SpeakerRole.caller), (0, SpeakerRole.agent)]
     caller, agent = parts
     assert dominant_hz(caller.wav) == pytest.approx(440, abs=2)  # left channel
@@ -106,7 +110,7 @@ def test_long_recordings_are_chunked_at_quiet_moments_within_the_limits() -> Non
     speech = [(0.0, 42.0), (44.0, 86.0), (88.0, 130.0)]  # pauses at 42-44 s and 86-88 s
     left = gated(tone(seconds, 440.0), PBX_RATE, speech)
     right = gated(tone(seconds, 660.0), PBX_RATE, [(s + 0.5, e) for s, e in speech])
-    limits = AudioLimits(max_part_seconds=50.0, split_search_seconds=10.0)
+    limits = UNTRIMMED.model_copy(update={"max_part_seconds": 50.0, "split_search_seconds": 10.0})
     parts = prepare(make_wav(left, right), limits)
     assert [p.index for p in parts] == [0, 0, 1, 1, 2, 2]
     caller = [p for p in parts if p.role is SpeakerRole.caller]

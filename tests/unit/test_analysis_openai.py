@@ -64,10 +64,13 @@ def test_stereo_call_gives_two_speaker_roles_valid_insights_and_exact_cost() -> 
     assert CallInsights.model_validate(record.insights.model_dump()) == record.insights
     # One transcription per channel; usage and cost match what the simulator billed.
     assert stats.requests[TRANSCRIBE] == 2 and stats.requests[RESPONSES] == 1
-    assert record.audio_seconds == pytest.approx(40.0)
+    # Each channel is trimmed to its speaker's 10 s (plus hangover and padding), not sent whole.
+    assert record.audio_seconds == pytest.approx(stats.audio_seconds)
+    assert 20.0 <= record.audio_seconds <= 21.0
     text_usage = stats.usage_by_model["gpt-6-luna"]
     assert (record.input_tokens, record.output_tokens) == (text_usage.input_tokens, text_usage.output_tokens)
-    expected = 40.0 / 60 * 0.0045 + (record.input_tokens * 0.10 + record.output_tokens * 0.50) / 1e6
+    text_usd = (record.input_tokens * 0.10 + record.output_tokens * 0.50) / 1e6
+    expected = record.audio_seconds / 60 * 0.0045 + text_usd
     assert record.cost_usd == pytest.approx(expected)
     assert record.cost_usd == pytest.approx(sum(u.cost_usd for u in stats.usage_by_model.values()))
 

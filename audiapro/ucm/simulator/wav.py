@@ -3,7 +3,12 @@
 The audio imitates a two-party conversation: the speakers take turns, each "talks" in syllable-like
 bursts of a harmonic voice with its own pitch (caller low, agent high), over faint line noise. In
 stereo the caller is on the left channel and the agent on the right, as a call-centre recorder
-would store them, so a later stage can tell the two speakers apart.
+would store them, so a later stage can tell the two speakers apart. Between turns a channel carries
+only the line noise, as a real recorder's would, so a voice-activity detector has to separate speech
+from noise rather than from digital zero.
+
+The simulator knows where it put speech: `speech_intervals` returns each speaker's turns (ground
+truth) for the same name and length, so tests can prove that silence trimming loses no speech.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import io
 import wave
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -22,6 +28,8 @@ AGENT_PITCH_HZ = 215.0
 HARMONICS = 6
 TURN_SECONDS = (1.2, 4.0)
 GAP_SECONDS = (0.15, 0.6)
+#: No turn starts closer than this to the end (a few ms of a syllable's silent onset is not speech).
+MIN_TURN_SECONDS = 0.25
 SYLLABLE_HZ = (3.0, 5.5)
 VOICE_LEVEL = 0.35
 NOISE_LEVEL = 0.004
@@ -36,20 +44,59 @@ def _voice(rng: np.random.Generator, n: int, pitch: float) -> np.ndarray:
     return sum((np.sin(k * phase) / k for k in range(1, HARMONICS + 1)), start=np.zeros(n))
 
 
-def _turn_gates(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Amplitude envelopes of (caller, agent): alternating turns made of syllable bursts."""
+@dataclass(frozen=True)
+class SpeechIntervals:
+    """Where each speaker talks in a synthetic recording (seconds from its start).
+
+    Attributes:
+        caller: The caller's turns (left channel in stereo), as (start, end) in time order.
+        agent: The agent's turns (right channel in stereo).
+    """
+
+    caller: tuple[tuple[float, float], ...]
+    agent: tuple[tuple[float, float], ...]
+
+
+def _rng(name: str) -> np.random.Generator:
+    seed = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big")
+    return np.random.default_rng(seed)
+
+
+def _frames(seconds: float) -> int:
+    return int(max(MIN_SECONDS, seconds) * SAMPLE_RATE)
+
+
+def _turn_gates(
+    rng: np.random.Generator, n: int
+) -> tuple[tuple[np.ndarray, np.ndarray], tuple[list[tuple[int, int]], list[tuple[int, int]]]]:
+    """Amplitude envelopes of (caller, agent), alternating turns of syllable bursts, and the turns."""
     gates = (np.zeros(n), np.zeros(n))
+    turns: tuple[list[tuple[int, int]], list[tuple[int, int]]] = ([], [])
     pos = 0
     speaker = 1  # the agent answers first
-    while pos < n:
+    while n - pos >= MIN_TURN_SECONDS * SAMPLE_RATE:
         length = int(rng.uniform(*TURN_SECONDS) * SAMPLE_RATE)
         end = min(n, pos + length)
         t = np.arange(end - pos) / SAMPLE_RATE
         syllables = 0.5 * (1 - np.cos(2 * np.pi * rng.uniform(*SYLLABLE_HZ) * t))
         gates[speaker][pos:end] = syllables * rng.uniform(0.5, 1.0)
+        if end > pos:
+            turns[speaker].append((pos, end))
         pos = end + int(rng.uniform(*GAP_SECONDS) * SAMPLE_RATE)
         speaker = 1 - speaker
-    return gates
+    return gates, turns
+
+
+def speech_intervals(name: str, seconds: float) -> SpeechIntervals:
+    """Ground truth of `synth_wav(name, seconds)`: each speaker's turns, in seconds.
+
+    The same name and length give the same turns as the audio (both are drawn from the same seed).
+    """
+    _, (caller, agent) = _turn_gates(_rng(name), _frames(seconds))
+    return SpeechIntervals(
+        caller=tuple((a / SAMPLE_RATE, b / SAMPLE_RATE) for a, b in caller),
+        agent=tuple((a / SAMPLE_RATE, b / SAMPLE_RATE) for a, b in agent),
+    )
 
 
 def synth_wav(name: str, seconds: float, *, stereo: bool = False) -> bytes:
@@ -63,10 +110,9 @@ def synth_wav(name: str, seconds: float, *, stereo: bool = False) -> bytes:
     Returns:
         RIFF/WAVE bytes, 8 kHz, 16-bit PCM.
     """
-    seed = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big")
-    rng = np.random.default_rng(seed)
-    n = int(max(MIN_SECONDS, seconds) * SAMPLE_RATE)
-    caller_gate, agent_gate = _turn_gates(rng, n)
+    rng = _rng(name)
+    n = _frames(seconds)
+    (caller_gate, agent_gate), _ = _turn_gates(rng, n)
     caller = _voice(rng, n, CALLER_PITCH_HZ * rng.uniform(0.9, 1.1)) * caller_gate * VOICE_LEVEL
     agent = _voice(rng, n, AGENT_PITCH_HZ * rng.uniform(0.9, 1.1)) * agent_gate * VOICE_LEVEL
     if stereo:
