@@ -40,9 +40,11 @@ from audiapro.analysis.records import (
     item_from_pending,
     parse_flags,
     pending_from_item,
+    redact_item,
     skip_record,
     with_flags,
 )
+from audiapro.analysis.redact import TranscriptPrivacy
 from audiapro.analysis.summary import CallOutcome, RunSummary
 from audiapro.analysis.tenant import TenantAnalysisConfig
 from audiapro.ucm.errors import UcmRecordingError, UcmRecordingNotFound
@@ -111,8 +113,10 @@ class _CallWorker:
         flags: Mapping[str, OfflineFlags],
         *,
         use_batch: bool,
+        privacy: TranscriptPrivacy,
     ) -> None:
         self.engine = engine
+        self.privacy = privacy
         self.analyzer = analyzer
         self.fetcher = fetcher
         self.flags = flags
@@ -143,7 +147,7 @@ class _CallWorker:
             self.engine, key, model=settings.text_model, prompt_version=settings.prompt_version
         ):
             return CallOutcome("unchanged")
-        prepared = self.analyzer.prepare_batch_item(audio, context)
+        prepared = self.analyzer.prepare_batch_item(audio, context, privacy=self.privacy)
         if isinstance(prepared, AnalysisRecord):  # nothing to analyse (silence) or unusable audio
             return self._store(prepared)
         store_pending(self.engine, pending_from_item(prepared, settings, flags))
@@ -152,7 +156,7 @@ class _CallWorker:
         return self._store(self.analyzer.analyze_prepared(prepared))
 
     def resume(self, pending: PendingAnalysis) -> CallOutcome:
-        record = self.analyzer.analyze_prepared(item_from_pending(pending))
+        record = self.analyzer.analyze_prepared(redact_item(item_from_pending(pending), self.privacy))
         record = with_flags(record, parse_flags(pending.flags))
         return self._store(record, already_paid_usd=pending.cost_usd)
 
@@ -273,7 +277,7 @@ def analyze_tenant(
     resumed = pending_analyses(
         engine, config.tenant, model=settings.text_model, prompt_version=settings.prompt_version
     )
-    worker = _CallWorker(engine, analyzer, fetcher, flags, use_batch=use_batch)
+    worker = _CallWorker(engine, analyzer, fetcher, flags, use_batch=use_batch, privacy=config.privacy)
     refs = recording_refs(engine, config.tenant, to_analyze["session"].astype(str).tolist())
     jobs: list[Callable[[], CallOutcome]] = []
     if not use_batch:
