@@ -111,7 +111,8 @@ def compare(calls: int, seed: int) -> dict[str, Any]:
                 controls.append((original.insights, control))
     touched = [(o, r) for o, r in pairs if sum((r.redactions or {}).values())]
     figures: dict[str, Any] = {"calls": calls, "compared": len(pairs), "calls_with_redactions": len(touched)}
-    for name, subset in (("all", pairs), ("redacted", touched)):
+    untouched = [(o, r) for o, r in pairs if not sum((r.redactions or {}).values())]
+    for name, subset in (("all", pairs), ("redacted", touched), ("unredacted", untouched)):
         for field in ("outcome", "sentiment", "caller_sentiment", "intent"):
             matches = [
                 _labels(o.insights)[field] == _labels(r.insights)[field]  # type: ignore[arg-type]
