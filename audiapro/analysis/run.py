@@ -244,7 +244,7 @@ def analyze_tenant(
         raise ValueError("an OpenAI analyzer needs a recording fetcher")
     settings = analyzer.settings
     summary = RunSummary(tenant=config.tenant, mode="openai", budget_usd=config.budget.daily_usd)
-    collect_batches(engine, analyzer, config.tenant, summary)
+    collect_batches(engine, analyzer, config.tenant, summary, privacy=config.privacy)
 
     history = read_calls(engine, config.tenant, since - timedelta(days=config.history_days), now)
     flags = _flags_by_session(config, history)
@@ -287,7 +287,7 @@ def analyze_tenant(
     summary.considered = len(needing) + len(resumed)
     _run_pool(jobs, workers=config.max_workers, summary=summary, on_progress=on_progress)
     if use_batch:
-        submit_pending(engine, analyzer, config.tenant, summary, now=now)
+        submit_pending(engine, analyzer, config.tenant, summary, now=now, privacy=config.privacy)
 
     summary.spent_today_usd = spent_today(engine, config.tenant, timezone=config.timezone, now=now).usd
     summary.seconds = time.monotonic() - began

@@ -17,7 +17,8 @@ import sqlalchemy as sa
 from cryptography.fernet import Fernet
 from pydantic import SecretStr
 
-from audiapro.analysis.models import Transcript
+from audiapro.analysis.models import SpeakerRole, Transcript, TranscriptSegment, analysis_key
+from audiapro.analysis.openai_simulator.transcriptions import PII_SCRIPTS
 from audiapro.analysis.redact import (
     PrivacyPolicy,
     Redactor,
@@ -27,8 +28,18 @@ from audiapro.analysis.redact import (
     number_runs,
 )
 from audiapro.analysis.run import analyze_tenant
+from audiapro.warehouse import PendingAnalysis, store_pending
 from blocks.openai import AnalysisSettings
-from tests.integration.analysis_support import SINCE, TENANT, TZ, AnalysisEnv, analysis_env, analysis_rows
+from tests.integration.analysis_support import (
+    SINCE,
+    TENANT,
+    TZ,
+    AnalysisEnv,
+    all_sessions,
+    analysis_env,
+    analysis_rows,
+    eligible_sessions,
+)
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -145,3 +156,44 @@ def test_kept_originals_decrypt_with_the_blocks_key_through_the_batch_api(pg_eng
         assert Redactor("US").redact_transcript(original)[0] == Transcript.model_validate_json(
             row["transcript"]
         )
+
+
+@pytest.mark.parametrize("use_batch", [False, True], ids=["resumed", "batch"])
+def test_a_transcript_stored_before_redaction_is_redacted_when_resumed(
+    pg_engine: sa.Engine, use_batch: bool
+) -> None:
+    original = Transcript.from_segments(
+        [TranscriptSegment(speaker=SpeakerRole.caller, text=PII_SCRIPTS[0], start_s=0.0, end_s=30.0)],
+        mode="stereo",
+        language="en",
+    )
+    with analysis_env(pg_engine, batch_complete_after_polls=0) as env:
+        settings = env.analyzer.settings
+        session = sorted(all_sessions(pg_engine) - eligible_sessions(pg_engine))[0]
+        sha = "ab" * 32
+        key = analysis_key(TENANT, session, sha, settings.text_model, settings.prompt_version)
+        # A paid transcript left by a run of a version without redaction (no counts stored).
+        store_pending(
+            pg_engine,
+            PendingAnalysis(
+                analysis_key=key,
+                tenant=TENANT,
+                session=session,
+                recording_sha256=sha,
+                model=settings.text_model,
+                transcription_model=settings.transcription_model,
+                prompt_version=settings.prompt_version,
+                transcript=original.model_dump_json(),
+                audio_seconds=30.0,
+                cost_usd=0.0,
+            ),
+        )
+        run(env, TranscriptPrivacy(), use_batch=use_batch)
+        if use_batch:
+            run(env, TranscriptPrivacy())  # collects the batch
+        inputs = env.openai_sim.stats.text_inputs
+    row = next(r for r in analysis_rows(pg_engine) if r["analysis_key"] == key)
+    assert row["status"] == "succeeded" and bool(row["batch_id"]) is use_batch
+    assert not leaks(row["transcript"]) and "[CARD]" in row["transcript"]
+    assert json.loads(row["redactions"])["card"] == 1
+    assert inputs and [leaks(t) for t in inputs if leaks(t)] == []
