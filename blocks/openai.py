@@ -8,7 +8,9 @@ Design:
     * `AnalysisSettings` (slug `audiapro-analysis-settings`): typed fields for the eligibility
       policy, the daily budget, keywords and business hours, so the UI shows a form. Looked up by
       tenant name, then the document `default`, then built-in defaults; `credentials_block` names
-      the OpenAI document a tenant uses.
+      the OpenAI document a tenant uses. Its privacy fields choose what happens to transcripts
+      (`off` / `redact` / `redact_keep_encrypted`) and hold the Fernet key of the encrypted
+      originals as a `SecretStr`.
 """
 
 from __future__ import annotations
@@ -32,8 +34,10 @@ from audiapro.analysis.pricing import (
     PriceTable,
     TokenPrice,
 )
+from audiapro.analysis.redact import PrivacyPolicy, TranscriptPrivacy
 from audiapro.analysis.tenant import DEFAULT_MAX_WORKERS, MAX_WORKERS_LIMIT, TenantAnalysisConfig
 from audiapro.prefect_names import ANALYSIS_SETTINGS_BLOCK_TYPE, DEFAULT_BLOCK, OPENAI_BLOCK_TYPE
+from audiapro.settings import DEFAULT_PHONE_REGION
 
 _DEFAULT_POLICY: Final = EligibilityPolicy()
 _DEFAULT_BUDGET: Final = Budget()
@@ -156,18 +160,34 @@ class AnalysisSettings(Block):
     callback_window_hours: float | None = Field(default=_DEFAULT_OFFLINE.callback_window_hours, gt=0)
     max_workers: int = Field(default=DEFAULT_MAX_WORKERS, ge=1, le=MAX_WORKERS_LIMIT)
     max_calls_per_run: int | None = Field(default=None, ge=1, description="Calls sent to the model per run")
+    privacy_policy: PrivacyPolicy = Field(
+        default=PrivacyPolicy.redact,
+        description="Transcripts: off, redact (default), or redact_keep_encrypted (encrypted original kept)",
+    )
+    phone_region: str | None = Field(
+        default=None, description="Region of phone numbers and national ids (default: the PBX's region)"
+    )
+    transcript_key: SecretStr = Field(
+        default=SecretStr(""), description="Fernet key of encrypted original transcripts (keep_encrypted)"
+    )
 
     @field_validator("directions")
     @classmethod
     def _lower_directions(cls, value: list[str]) -> list[str]:
         return [d.strip().lower() for d in value if d.strip()]
 
-    def tenant_config(self, tenant: str, pbx_timezone: str) -> TenantAnalysisConfig:
+    def tenant_config(
+        self, tenant: str, pbx_timezone: str, pbx_region: str = DEFAULT_PHONE_REGION
+    ) -> TenantAnalysisConfig:
         """Plain settings for `audiapro.analysis.run`.
 
         Args:
             tenant: Tenant name.
             pbx_timezone: The tenant's PBX zone (used unless `timezone` is set).
+            pbx_region: The tenant's PBX phone region (used unless `phone_region` is set).
+
+        Raises:
+            ValueError: `redact_keep_encrypted` without a valid key.
         """
         zone = self.timezone or pbx_timezone
         hours = BusinessHours(
@@ -197,6 +217,11 @@ class AnalysisSettings(Block):
             ),
             max_workers=self.max_workers,
             max_calls=self.max_calls_per_run,
+            privacy=TranscriptPrivacy(
+                policy=self.privacy_policy,
+                region=self.phone_region or pbx_region,
+                key=self.transcript_key if self.transcript_key.get_secret_value() else None,
+            ),
         )
 
 

@@ -55,7 +55,10 @@ def analyze_tenant_task(
     """
     pbx = _tenant_block(tenant)
     settings = load_analysis_settings(tenant)
-    config = settings.tenant_config(tenant, pbx.timezone if pbx else "UTC")
+    if pbx is not None:
+        config = settings.tenant_config(tenant, pbx.timezone, pbx.region)
+    else:
+        config = settings.tenant_config(tenant, "UTC")
     if not config.enabled:
         return {"tenant": tenant, "status": "disabled"}
     credentials = load_openai_credentials(settings.credentials_block)

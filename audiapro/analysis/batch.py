@@ -41,6 +41,8 @@ class BatchItem(BaseModel):
         transcription_model: Model that produced the transcript.
         audio_seconds: Audio seconds billed for the transcript.
         transcription_cost_usd: What the transcript cost.
+        redactions: Personal data replaced in the transcript, by category (None: not redacted).
+        transcript_encrypted: The original transcript, encrypted (policy `redact_keep_encrypted`).
     """
 
     model_config = ConfigDict(frozen=True)
@@ -52,6 +54,8 @@ class BatchItem(BaseModel):
     transcription_model: str
     audio_seconds: float = Field(default=0.0, ge=0)
     transcription_cost_usd: float = Field(default=0.0, ge=0)
+    redactions: dict[str, int] | None = None
+    transcript_encrypted: str | None = Field(default=None, repr=False)
 
 
 class BatchResult(BaseModel):

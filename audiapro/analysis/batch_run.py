@@ -17,8 +17,9 @@ import openai
 
 from audiapro.analysis.batch import BatchResult, collect_batch, submit_batch
 from audiapro.analysis.errors import service_error
-from audiapro.analysis.openai_analyzer import OpenAIAnalyzer
-from audiapro.analysis.records import item_from_pending, parse_flags, settings_for, with_flags
+from audiapro.analysis.openai_analyzer import DEFAULT_PRIVACY, OpenAIAnalyzer
+from audiapro.analysis.records import item_from_pending, parse_flags, redact_item, settings_for, with_flags
+from audiapro.analysis.redact import TranscriptPrivacy
 from audiapro.analysis.summary import CallOutcome, RunSummary
 from audiapro.warehouse import (
     BatchRow,
@@ -72,7 +73,14 @@ def _find_submission(client: openai.OpenAI, row: BatchRow) -> str | None:
     return None
 
 
-def collect_batches(engine: sa.Engine, analyzer: OpenAIAnalyzer, tenant: str, summary: RunSummary) -> None:
+def collect_batches(
+    engine: sa.Engine,
+    analyzer: OpenAIAnalyzer,
+    tenant: str,
+    summary: RunSummary,
+    *,
+    privacy: TranscriptPrivacy = DEFAULT_PRIVACY,
+) -> None:
     """Collect the tenant's finished batches (and settle reservations a crash left behind).
 
     Args:
@@ -80,6 +88,7 @@ def collect_batches(engine: sa.Engine, analyzer: OpenAIAnalyzer, tenant: str, su
         analyzer: Analyzer whose client polls the batches.
         tenant: Tenant.
         summary: Counts collected records, spend and batches still open.
+        privacy: Redacts transcripts stored before redaction existed, before they are stored final.
 
     Raises:
         AnalysisServiceError: The API could not be asked.
@@ -104,7 +113,7 @@ def collect_batches(engine: sa.Engine, analyzer: OpenAIAnalyzer, tenant: str, su
             if _unanswered(result) and pending.attempts < MAX_BATCH_REQUEUES:
                 requeue.append(pending.analysis_key)  # nothing billed: send it once more
                 continue
-            item = item_from_pending(pending)
+            item = redact_item(item_from_pending(pending), privacy)
             record = _analyzer_for(analyzer, pending).record_from_batch(item, result)
             record = with_flags(record, parse_flags(pending.flags))
             records.append(record)
@@ -121,9 +130,17 @@ def collect_batches(engine: sa.Engine, analyzer: OpenAIAnalyzer, tenant: str, su
 
 
 def submit_pending(
-    engine: sa.Engine, analyzer: OpenAIAnalyzer, tenant: str, summary: RunSummary, *, now: datetime
+    engine: sa.Engine,
+    analyzer: OpenAIAnalyzer,
+    tenant: str,
+    summary: RunSummary,
+    *,
+    now: datetime,
+    privacy: TranscriptPrivacy = DEFAULT_PRIVACY,
 ) -> None:
     """Submit every stored transcript of the analyzer's config that is not in a batch yet.
+
+    Transcripts stored before redaction existed are redacted per `privacy` before they are sent.
 
     Raises:
         AnalysisServiceError: The API refused; the reservation stays and the next run settles it.
@@ -139,7 +156,7 @@ def submit_pending(
         )
         if not waiting:
             return
-        items = [item_from_pending(p) for p in waiting]
+        items = [redact_item(item_from_pending(p), privacy) for p in waiting]
         lines = analyzer.build_batch_lines(items)
         marker = MARKER_PREFIX + uuid.uuid4().hex
         reserve_batch(engine, tenant, marker, [item.custom_id for item in items], now=now)

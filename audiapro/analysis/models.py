@@ -269,6 +269,9 @@ class AnalysisRecord(BaseModel):
         cost_usd: Transcription plus text cost from the price table.
         attempts: Text-model requests made (malformed answers are retried).
         batch: The text analysis went through the Batch API (billed at the batch discount).
+        redactions: Personal data replaced in the transcript, by category (None: not redacted).
+        transcript_encrypted: The original transcript, encrypted with the tenant's key (privacy
+            policy `redact_keep_encrypted` only).
         created_at: When the record was made (UTC).
     """
 
@@ -294,6 +297,8 @@ class AnalysisRecord(BaseModel):
     cost_usd: float = Field(default=0.0, ge=0)
     attempts: int = Field(default=0, ge=0)
     batch: bool = False
+    redactions: dict[str, int] | None = None
+    transcript_encrypted: str | None = Field(default=None, repr=False)
     created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
 
     @property

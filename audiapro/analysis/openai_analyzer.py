@@ -46,11 +46,15 @@ from audiapro.analysis.models import (
     analysis_key,
 )
 from audiapro.analysis.prompts import INSTRUCTIONS, render_input, response_body
+from audiapro.analysis.redact import Redacted, TranscriptPrivacy
 
 log = logging.getLogger("audiapro.analysis")
 
 #: Truncated answers are retried with twice the output budget, up to this many tokens.
 MAX_OUTPUT_TOKENS_CEILING: Final = 16_000
+
+#: Privacy of calls analysed without explicit settings: redacted, US phone numbers and SSNs.
+DEFAULT_PRIVACY: Final = TranscriptPrivacy()
 
 #: A call as analyzers accept it: a `CallContext`, or a `calls` row (dict or pandas Series).
 CallLike: TypeAlias = CallContext | Mapping[str, Any] | pd.Series
@@ -223,12 +227,16 @@ class OpenAIAnalyzer:
 
     # -- one call -------------------------------------------------------------------------------
 
-    def analyze_call(self, wav_bytes: bytes | None, call: CallLike) -> AnalysisRecord:
+    def analyze_call(
+        self, wav_bytes: bytes | None, call: CallLike, *, privacy: TranscriptPrivacy = DEFAULT_PRIVACY
+    ) -> AnalysisRecord:
         """Transcribe and analyse one call.
 
         Args:
             wav_bytes: The recording (None when the call has none).
             call: The call (a `CallContext` or a `calls` row).
+            privacy: The tenant's privacy settings, applied to the transcript before the text model
+                sees it and before it is returned for storage.
 
         Returns:
             A succeeded, failed or skipped record with usage and cost.
@@ -236,25 +244,30 @@ class OpenAIAnalyzer:
         Raises:
             AnalysisServiceError: The service cannot be used (auth, quota, model, outage).
         """
-        context, sha, usage, transcript = self._transcribe_call(wav_bytes, call)
-        if isinstance(transcript, AnalysisRecord):
-            return transcript
+        context, sha, usage, redacted = self._transcribe_call(wav_bytes, call, privacy)
+        if isinstance(redacted, AnalysisRecord):
+            return redacted
         try:
-            insights, error = self._analyze(transcript, context, usage)
+            insights, error = self._analyze(redacted.transcript, context, usage)
         except openai.APIStatusError as exc:  # per-call rejections only; service errors propagate
             insights, error = None, describe(exc, self._secrets)
+        common = _redaction_fields(redacted)
         if insights is None:
-            return self._record(context, sha, usage, status="failed", error=error, transcript=transcript)
-        return self._record(context, sha, usage, status="succeeded", transcript=transcript, insights=insights)
+            return self._record(context, sha, usage, status="failed", error=error, **common)
+        return self._record(context, sha, usage, status="succeeded", insights=insights, **common)
 
     def _transcribe_call(
-        self, wav_bytes: bytes | None, call: CallLike
-    ) -> tuple[CallContext, str | None, _Usage, Transcript | AnalysisRecord]:
-        """The call, its recording hash, its usage so far, and its transcript or final record."""
+        self, wav_bytes: bytes | None, call: CallLike, privacy: TranscriptPrivacy
+    ) -> tuple[CallContext, str | None, _Usage, Redacted | AnalysisRecord]:
+        """The call, its recording hash, its usage so far, and its redacted transcript or final record."""
         context = _context(call)
         sha = content_sha256(wav_bytes) if wav_bytes is not None else None
         usage = _Usage()
-        return context, sha, usage, self._transcript_or_record(wav_bytes, context, sha, usage)
+        transcript = self._transcript_or_record(wav_bytes, context, sha, usage)
+        if isinstance(transcript, AnalysisRecord):
+            return context, sha, usage, transcript
+        # Nothing of the transcript leaves this method unredacted (the policy decides).
+        return context, sha, usage, privacy.apply(transcript)
 
     def _transcript_or_record(
         self, wav_bytes: bytes | None, context: CallContext, sha: str | None, usage: _Usage
@@ -291,6 +304,8 @@ class OpenAIAnalyzer:
         insights: CallInsights | None = None,
         batch: bool = False,
         extra_cost: float = 0.0,
+        redactions: dict[str, int] | None = None,
+        transcript_encrypted: str | None = None,
     ) -> AnalysisRecord:
         settings = self.settings
         cost = settings.prices.audio_cost(settings.transcription_model, usage.audio_seconds)
@@ -321,6 +336,8 @@ class OpenAIAnalyzer:
                 "cost_usd": cost + extra_cost,
                 "attempts": usage.attempts,
                 "batch": batch,
+                "redactions": redactions,
+                "transcript_encrypted": transcript_encrypted,
             }
         )
         log.info(
@@ -342,8 +359,13 @@ class OpenAIAnalyzer:
         transcript: Transcript,
         *,
         audio_seconds: float = 0.0,
+        redaction: Redacted | None = None,
     ) -> BatchItem:
-        """A batch item for an existing transcript (its `custom_id` is the analysis key)."""
+        """A batch item for an existing transcript (its `custom_id` is the analysis key).
+
+        `redaction`, when given, is what the privacy policy made of `transcript` (its counts and
+        encrypted original are kept with the item).
+        """
         context = _context(call)
         settings = self.settings
         return BatchItem(
@@ -360,10 +382,14 @@ class OpenAIAnalyzer:
             transcription_model=settings.transcription_model,
             audio_seconds=audio_seconds,
             transcription_cost_usd=settings.prices.audio_cost(settings.transcription_model, audio_seconds),
+            redactions=redaction.counts if redaction else None,
+            transcript_encrypted=redaction.encrypted_original if redaction else None,
         )
 
-    def prepare_batch_item(self, wav_bytes: bytes | None, call: CallLike) -> BatchItem | AnalysisRecord:
-        """Transcribe a call now for batch analysis later.
+    def prepare_batch_item(
+        self, wav_bytes: bytes | None, call: CallLike, *, privacy: TranscriptPrivacy = DEFAULT_PRIVACY
+    ) -> BatchItem | AnalysisRecord:
+        """Transcribe a call now for batch analysis later; the item's transcript is redacted per `privacy`.
 
         Returns:
             A `BatchItem`, or the final (skipped/failed) record when there is nothing to analyse.
@@ -371,10 +397,12 @@ class OpenAIAnalyzer:
         Raises:
             AnalysisServiceError: The service cannot be used.
         """
-        context, sha, usage, transcript = self._transcribe_call(wav_bytes, call)
-        if isinstance(transcript, AnalysisRecord):
-            return transcript
-        return self.batch_item(context, sha, transcript, audio_seconds=usage.audio_seconds)
+        context, sha, usage, redacted = self._transcribe_call(wav_bytes, call, privacy)
+        if isinstance(redacted, AnalysisRecord):
+            return redacted
+        return self.batch_item(
+            context, sha, redacted.transcript, audio_seconds=usage.audio_seconds, redaction=redacted
+        )
 
     def analyze_prepared(self, item: BatchItem) -> AnalysisRecord:
         """Analyse an already transcribed call synchronously (e.g. a stored transcript after a crash).
@@ -396,7 +424,7 @@ class OpenAIAnalyzer:
             insights, error = self._analyze(item.transcript, item.context, usage)
         except openai.APIStatusError as exc:  # per-call rejections only; service errors propagate
             insights, error = None, describe(exc, self._secrets)
-        common: dict[str, Any] = {"transcript": item.transcript}
+        common: dict[str, Any] = {"transcript": item.transcript, **_item_redaction(item)}
         if insights is None:
             return self._record(
                 item.context, item.recording_sha256, usage, status="failed", error=error, **common
@@ -432,7 +460,7 @@ class OpenAIAnalyzer:
         usage = _Usage(audio_seconds=item.audio_seconds, attempts=1)
         if result is not None:
             usage.input_tokens, usage.output_tokens = result.input_tokens, result.output_tokens
-        common: dict[str, Any] = {"transcript": item.transcript, "batch": True}
+        common: dict[str, Any] = {"transcript": item.transcript, "batch": True, **_item_redaction(item)}
         extra = result.cost_usd if result is not None else 0.0
         if result is None or result.insights is None:
             error = result.error if result is not None else "missing from batch results"
@@ -456,6 +484,20 @@ class OpenAIAnalyzer:
             extra_cost=extra,
             **common,
         )
+
+
+def _redaction_fields(redacted: Redacted) -> dict[str, Any]:
+    """The record fields of a transcript after the privacy policy."""
+    return {
+        "transcript": redacted.transcript,
+        "redactions": redacted.counts,
+        "transcript_encrypted": redacted.encrypted_original,
+    }
+
+
+def _item_redaction(item: BatchItem) -> dict[str, Any]:
+    """The record fields of a batch item's redaction."""
+    return {"redactions": item.redactions, "transcript_encrypted": item.transcript_encrypted}
 
 
 def _context(call: CallLike) -> CallContext:

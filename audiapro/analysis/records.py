@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
 from audiapro.analysis.batch import BatchItem
 from audiapro.analysis.config import AnalyzerSettings
 from audiapro.analysis.models import AnalysisRecord, CallContext, OfflineFlags, SkipReason, Transcript
+from audiapro.analysis.redact import PrivacyPolicy, TranscriptPrivacy
 from audiapro.warehouse import PendingAnalysis
 
 
@@ -61,6 +63,8 @@ def pending_from_item(
         audio_seconds=item.audio_seconds,
         cost_usd=item.transcription_cost_usd,
         flags=flags.model_dump_json() if flags else None,
+        redactions=json.dumps(item.redactions, sort_keys=True) if item.redactions is not None else None,
+        transcript_encrypted=item.transcript_encrypted,
     )
 
 
@@ -75,6 +79,25 @@ def item_from_pending(pending: PendingAnalysis) -> BatchItem:
         transcription_model=pending.transcription_model,
         audio_seconds=pending.audio_seconds,
         transcription_cost_usd=pending.cost_usd,
+        redactions=json.loads(pending.redactions) if pending.redactions else None,
+        transcript_encrypted=pending.transcript_encrypted,
+    )
+
+
+def redact_item(item: BatchItem, privacy: TranscriptPrivacy) -> BatchItem:
+    """The item with its transcript redacted, when it was stored before redaction existed.
+
+    Items made by `OpenAIAnalyzer.prepare_batch_item` are redacted already (they carry counts).
+    """
+    if item.redactions is not None or privacy.policy is PrivacyPolicy.off:
+        return item
+    redacted = privacy.apply(item.transcript)
+    return item.model_copy(
+        update={
+            "transcript": redacted.transcript,
+            "redactions": redacted.counts,
+            "transcript_encrypted": redacted.encrypted_original,
+        }
     )
 
 

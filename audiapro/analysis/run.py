@@ -40,9 +40,11 @@ from audiapro.analysis.records import (
     item_from_pending,
     parse_flags,
     pending_from_item,
+    redact_item,
     skip_record,
     with_flags,
 )
+from audiapro.analysis.redact import TranscriptPrivacy
 from audiapro.analysis.summary import CallOutcome, RunSummary
 from audiapro.analysis.tenant import TenantAnalysisConfig
 from audiapro.ucm.errors import UcmRecordingError, UcmRecordingNotFound
@@ -111,8 +113,10 @@ class _CallWorker:
         flags: Mapping[str, OfflineFlags],
         *,
         use_batch: bool,
+        privacy: TranscriptPrivacy,
     ) -> None:
         self.engine = engine
+        self.privacy = privacy
         self.analyzer = analyzer
         self.fetcher = fetcher
         self.flags = flags
@@ -143,7 +147,7 @@ class _CallWorker:
             self.engine, key, model=settings.text_model, prompt_version=settings.prompt_version
         ):
             return CallOutcome("unchanged")
-        prepared = self.analyzer.prepare_batch_item(audio, context)
+        prepared = self.analyzer.prepare_batch_item(audio, context, privacy=self.privacy)
         if isinstance(prepared, AnalysisRecord):  # nothing to analyse (silence) or unusable audio
             return self._store(prepared)
         store_pending(self.engine, pending_from_item(prepared, settings, flags))
@@ -152,7 +156,7 @@ class _CallWorker:
         return self._store(self.analyzer.analyze_prepared(prepared))
 
     def resume(self, pending: PendingAnalysis) -> CallOutcome:
-        record = self.analyzer.analyze_prepared(item_from_pending(pending))
+        record = self.analyzer.analyze_prepared(redact_item(item_from_pending(pending), self.privacy))
         record = with_flags(record, parse_flags(pending.flags))
         return self._store(record, already_paid_usd=pending.cost_usd)
 
@@ -240,7 +244,7 @@ def analyze_tenant(
         raise ValueError("an OpenAI analyzer needs a recording fetcher")
     settings = analyzer.settings
     summary = RunSummary(tenant=config.tenant, mode="openai", budget_usd=config.budget.daily_usd)
-    collect_batches(engine, analyzer, config.tenant, summary)
+    collect_batches(engine, analyzer, config.tenant, summary, privacy=config.privacy)
 
     history = read_calls(engine, config.tenant, since - timedelta(days=config.history_days), now)
     flags = _flags_by_session(config, history)
@@ -273,7 +277,7 @@ def analyze_tenant(
     resumed = pending_analyses(
         engine, config.tenant, model=settings.text_model, prompt_version=settings.prompt_version
     )
-    worker = _CallWorker(engine, analyzer, fetcher, flags, use_batch=use_batch)
+    worker = _CallWorker(engine, analyzer, fetcher, flags, use_batch=use_batch, privacy=config.privacy)
     refs = recording_refs(engine, config.tenant, to_analyze["session"].astype(str).tolist())
     jobs: list[Callable[[], CallOutcome]] = []
     if not use_batch:
@@ -283,7 +287,7 @@ def analyze_tenant(
     summary.considered = len(needing) + len(resumed)
     _run_pool(jobs, workers=config.max_workers, summary=summary, on_progress=on_progress)
     if use_batch:
-        submit_pending(engine, analyzer, config.tenant, summary, now=now)
+        submit_pending(engine, analyzer, config.tenant, summary, now=now, privacy=config.privacy)
 
     summary.spent_today_usd = spent_today(engine, config.tenant, timezone=config.timezone, now=now).usd
     summary.seconds = time.monotonic() - began

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from audiapro.analysis.offline import OfflineSettings
 from audiapro.analysis.policy import Budget, CostEstimate, EligibilityPolicy
+from audiapro.analysis.redact import TranscriptPrivacy
 
 #: Calls analysed at once per tenant (each worker holds one PBX session for recording downloads).
 DEFAULT_MAX_WORKERS: Final = 4
@@ -32,6 +33,8 @@ class TenantAnalysisConfig(BaseModel):
         offline: Business hours, repeat and callback windows of the offline rules.
         max_workers: Calls analysed at once.
         max_calls: At most this many calls sent to the model per run (None: no limit).
+        privacy: What is redacted from transcripts before storage and the text model (default:
+            redact, US region), and whether an encrypted original is kept.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -45,6 +48,7 @@ class TenantAnalysisConfig(BaseModel):
     offline: OfflineSettings = Field(default_factory=OfflineSettings)
     max_workers: int = Field(default=DEFAULT_MAX_WORKERS, ge=1, le=MAX_WORKERS_LIMIT)
     max_calls: int | None = Field(default=None, ge=1)
+    privacy: TranscriptPrivacy = Field(default_factory=TranscriptPrivacy)
 
     @model_validator(mode="after")
     def _hours_in_tenant_zone(self) -> TenantAnalysisConfig:

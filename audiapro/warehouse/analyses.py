@@ -99,6 +99,8 @@ class PendingAnalysis:
         schema_version: Schema version of the row.
         attempts: Times the text step was sent and came back unanswered (batch requests never run).
         call: Columns of the call when read back (direction, started_at, talk_s, answered_by).
+        redactions: Redaction counts by category as JSON (None: the transcript was not redacted).
+        transcript_encrypted: The encrypted original transcript (privacy `redact_keep_encrypted`).
     """
 
     analysis_key: str
@@ -117,6 +119,8 @@ class PendingAnalysis:
     schema_version: int = SCHEMA_VERSION
     attempts: int = 0
     call: Mapping[str, Any] = field(default_factory=dict)
+    redactions: str | None = None
+    transcript_encrypted: str | None = field(default=None, repr=False)
 
 
 # -- reads ---------------------------------------------------------------------------------------
@@ -334,6 +338,8 @@ _PENDING_FIELDS: Final = (
     "batch_id",
     "schema_version",
     "attempts",
+    "redactions",
+    "transcript_encrypted",
 )
 
 

@@ -5,6 +5,7 @@ See ``audiapro.warehouse.analyses`` for the row states.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Final
@@ -40,6 +41,8 @@ VALUE_COLUMNS: Final = (
     "cost_usd",
     "attempts",
     "batch_id",
+    "redactions",
+    "transcript_encrypted",
 )
 #: A change in one of these is worth a write.
 CHANGE_COLUMNS: Final = ("status", "skip_reason", "error", "insights", "flags", "cost_usd", "batch_id")
@@ -69,6 +72,8 @@ def record_row(record: AnalysisRecord, *, batch_id: str | None, now: datetime) -
         "cost_usd": record.cost_usd,
         "attempts": record.attempts,
         "batch_id": batch_id,
+        "redactions": None if record.redactions is None else json.dumps(record.redactions, sort_keys=True),
+        "transcript_encrypted": record.transcript_encrypted,
         "created_at": record.created_at,
         "updated_at": now,
     }
@@ -177,6 +182,8 @@ def store_pending(engine: sa.Engine, pending: PendingAnalysis, *, now: datetime 
         "flags": pending.flags,
         "audio_seconds": pending.audio_seconds,
         "cost_usd": pending.cost_usd,
+        "redactions": pending.redactions,
+        "transcript_encrypted": pending.transcript_encrypted,
         "created_at": stamp,
         "updated_at": stamp,
     }

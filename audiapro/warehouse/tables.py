@@ -247,7 +247,7 @@ call_analyses = sa.Table(
     sa.Column("status", sa.Text, nullable=False),  # succeeded | failed | skipped | pending_batch
     sa.Column("skip_reason", sa.Text),
     sa.Column("error", sa.Text),
-    sa.Column("transcript", sa.Text),  # JSON
+    sa.Column("transcript", sa.Text),  # JSON, redacted unless the tenant's privacy policy is off
     sa.Column("insights", sa.Text),  # JSON
     sa.Column("flags", sa.Text),  # JSON (offline flags)
     sa.Column("audio_seconds", sa.Float, nullable=False, server_default="0"),
@@ -258,6 +258,10 @@ call_analyses = sa.Table(
     sa.Column("batch_id", sa.Text),
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("updated_at", UtcDateTime, nullable=False),
+    # Revision 0005: redaction counts by category (JSON; NULL: not redacted) and the original
+    # transcript encrypted with the tenant's key (privacy policy redact_keep_encrypted only).
+    sa.Column("redactions", sa.Text),
+    sa.Column("transcript_encrypted", sa.Text),
     sa.UniqueConstraint("analysis_key"),
     sa.Index("ix_call_analyses_tenant_session", "tenant", "session"),
     sa.Index("ix_call_analyses_tenant_created_at", "tenant", "created_at"),

@@ -69,6 +69,8 @@ class BilledRequest:
         input_tokens: Input tokens billed.
         output_tokens: Output tokens billed.
         cost_usd: Estimated cost.
+        text_input: The `input` text of a `/v1/responses` request (what the text model read), so
+            tests can check what left the process; None for other endpoints.
     """
 
     fingerprint: str
@@ -79,6 +81,7 @@ class BilledRequest:
     input_tokens: int
     output_tokens: int
     cost_usd: float
+    text_input: str | None = None
 
 
 @dataclass
@@ -108,6 +111,11 @@ class OpenAIStats:
         """Fingerprints billed more than once (empty when nothing was paid twice)."""
         counts = Counter(self.fingerprints)
         return sorted(fp for fp, n in counts.items() if n > 1)
+
+    @property
+    def text_inputs(self) -> list[str]:
+        """What the text model was given (`input` of every billed `/v1/responses` request)."""
+        return [b.text_input for b in self.billed if b.text_input is not None]
 
     @property
     def audio_seconds(self) -> float:

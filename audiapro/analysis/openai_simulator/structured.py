@@ -102,6 +102,7 @@ def respond(
         input_tokens,
         output_tokens,
         cost,
+        body["input"],
     )
     recorder.bill(BilledRequest(*billed))
     status = "incomplete" if truncated else "completed"

@@ -3,6 +3,12 @@
 The audio hash picks a call scenario (refund, cancellation, appointment ...) whose cue words come
 right after the greeting, so downstream analysis sees varied but reproducible outcomes. The text
 length follows the voiced duration; silent windows produce no words.
+
+About a third of the channels (drawn from the audio hash with a separate generator, so the other
+words stay as they were) also read out personal data right after the cue: one of `PII_SCRIPTS`, kept
+whole (never cut by the end of a voiced run), with card numbers spoken and written, phone numbers,
+e-mail addresses, an SSN and a Luhn-invalid order number, so tests can prove what redaction removes
+and what it keeps.
 """
 
 from __future__ import annotations
@@ -61,6 +67,17 @@ SCENARIOS: Final[dict[str, tuple[str, ...]]] = {
         "I can't log in to the customer portal.",
     ),
 }
+#: Personal data read out in some calls (test card numbers pass the Luhn check; the order number fails it).
+PII_SCRIPTS: Final = (
+    "Sure, my card number is four one one one, one one one one, one one one one, one one one one, "
+    "you can call me back on 415 555 2671 or email jane.doe@example.com.",
+    "The card is 5555 5555 5555 4444 and my order number is 1234 5678 9012 3456, "
+    "my phone is four one five, five five five, two six seven one.",
+    "My card is double five double five, five five five five, five five five five, double four double "
+    "four, my social security number is 536-22-1987 and my email is j.smith@example.org.",
+)
+#: Share of channels that read out one of `PII_SCRIPTS`.
+PII_SHARE: Final = 0.35
 GENERIC_PHRASES: Final = (
     "Let me pull up your account.",
     "One moment please while I check.",
@@ -101,6 +118,9 @@ def _words(seed: int, digest: str) -> Iterator[str]:
     # The first scenario phrase comes right after the greeting so even short calls carry the cue.
     yield from rng.choice(GREETINGS).split()
     yield from rng.choice(bank).split()
+    personal = random.Random(f"pii:{seed}:{digest}")
+    if personal.random() < PII_SHARE:
+        yield personal.choice(PII_SCRIPTS)  # one item: a number is never cut in half
     while True:
         yield from rng.choice(bank if rng.random() < SCENARIO_PHRASE_SHARE else GENERIC_PHRASES).split()
 
