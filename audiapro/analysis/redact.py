@@ -94,6 +94,8 @@ _REPEATS: Final = {"double": 2, "triple": 3}
 _TOKEN: Final = re.compile(r"\d+|[A-Za-z]+")
 #: What may stand between two tokens of one number: spaces, dashes, dots, commas (and segment breaks).
 _GAP: Final = re.compile(r"[\s.,\-]*")
+#: A full stop and a space inside a gap: with a capital after it, the next sentence begins.
+_SENTENCE_END: Final = re.compile(r"\.[ \t]")
 _EMAIL: Final = re.compile(r"\b[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}\b")
 _SSN: Final = re.compile(r"\b(?!000|666|9\d\d)\d{3}[- ](?!00)\d{2}[- ](?!0000)\d{4}\b")
 _SSN_CONTEXT: Final = re.compile(r"social\s+security|\bssn\b", re.IGNORECASE)
@@ -156,12 +158,22 @@ def _run_of(tokens: Sequence[_Token]) -> _Run | None:
     return _Run(first, last, "".join(digits))
 
 
+def _joins(text: str, end: int, start: int) -> bool:
+    """Whether a number token at ``start`` continues the number ending at ``end``: only spaces,
+    dashes, dots or commas between them, and no sentence end ("… two six seven one. One moment"
+    is a phone number and the next sentence, not one longer number)."""
+    gap = text[end:start]
+    if not _GAP.fullmatch(gap):
+        return False
+    return not (_SENTENCE_END.search(gap) and text[start : start + 1].isupper())
+
+
 def number_runs(text: str) -> list[_Run]:
     """Maximal numbers in `text`: number tokens separated only by spaces, dashes, dots or commas."""
     runs: list[_Run] = []
     group: list[_Token] = []
     for token in [*_number_tokens(text), None]:
-        if token is not None and (not group or _GAP.fullmatch(text[group[-1][1] : token[0]])):
+        if token is not None and (not group or _joins(text, group[-1][1], token[0])):
             group.append(token)
             continue
         run = _run_of(group)

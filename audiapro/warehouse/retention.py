@@ -148,9 +148,11 @@ def _update_batched(
 
 
 def clear_transcripts(engine: sa.Engine, tenant: str, older_than: datetime, *, batch_rows: int) -> int:
-    """Clear the transcript text of the tenant's analyses created before ``older_than``.
+    """Clear the transcript text of the tenant's analyses created before ``older_than``: the stored
+    (redacted) transcript and the encrypted original kept under ``redact_keep_encrypted``.
 
-    The analysis row stays (insights, costs, the key that keeps a rerun from paying twice).
+    The analysis row stays (insights, costs, redaction counts, the key that keeps a rerun from
+    paying twice).
 
     Returns:
         Analyses whose transcript was cleared now (0 on a rerun).
@@ -158,9 +160,10 @@ def clear_transcripts(engine: sa.Engine, tenant: str, older_than: datetime, *, b
     where = sa.and_(
         call_analyses.c.tenant == tenant,
         call_analyses.c.created_at < older_than,
-        call_analyses.c.transcript.is_not(None),
+        sa.or_(call_analyses.c.transcript.is_not(None), call_analyses.c.transcript_encrypted.is_not(None)),
     )
-    return _update_batched(engine, call_analyses, where, {"transcript": None}, batch_rows)
+    cleared = {"transcript": None, "transcript_encrypted": None}
+    return _update_batched(engine, call_analyses, where, cleared, batch_rows)
 
 
 def clear_raw_cdrs(engine: sa.Engine, tenant: str, older_than: datetime, *, batch_rows: int) -> int:

@@ -113,7 +113,9 @@ def test_redaction_keeps_pii_out_of_storage_model_requests_logs_and_summaries(
     assert any(all(p in t for p in ("[CARD]", "[PHONE]", "[EMAIL]")) for t in stored)
     assert any(all(p in t for p in ("[CARD]", "[PHONE]", "[EMAIL]")) for t in inputs)
     totals = total_counts(rows)
-    assert totals["card"] > 0 and totals["phone"] > 0 and totals["email"] > 0 and totals["ssn"] > 0
+    # Which script a channel reads depends on its audio; the SSN script may not be among this run's
+    # (test_analysis_redact covers every script and the national ids).
+    assert totals["card"] > 0 and totals["phone"] > 0 and totals["email"] > 0
     analysed = [r for r in rows if r["status"] in ("succeeded", "failed")]
     assert analysed and all(r["redactions"] is not None for r in analysed)
     assert all(r["transcript_encrypted"] is None for r in rows)

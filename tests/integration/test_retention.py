@@ -43,6 +43,8 @@ from tests.integration.warehouse_support import T0, leg, make_legs, make_rejects
 NOW = T0
 OLD, NEW = NOW - timedelta(days=40), NOW - timedelta(days=1)
 TENANTS = ("acme", "other")
+#: Stands for a Fernet token of the original transcript (redact_keep_encrypted).
+ENCRYPTED = "gAAAA-encrypted-original"
 TRANSCRIPT = '{"segments": [{"speaker": "agent", "text": "card four one one one"}]}'
 WAV = b"RIFF-fake-wav-bytes"
 
@@ -75,7 +77,8 @@ def analysis_row(tenant: str, session: str, when: Any) -> dict[str, Any]:
     return {
         "analysis_key": f"{tenant}/{session}", "tenant": tenant, "session": session, "analyzer": "offline",
         "prompt_version": "v1", "schema_version": 1, "status": "succeeded", "transcript": TRANSCRIPT,
-        "insights": '{"summary": "kept"}', "created_at": when, "updated_at": when,
+        "transcript_encrypted": ENCRYPTED, "insights": '{"summary": "kept"}', "created_at": when,
+        "updated_at": when,
     }  # fmt: skip
 
 
@@ -139,6 +142,8 @@ def test_cleanup_clears_only_what_is_older_than_the_tenant_periods(seeded: sa.En
     )  # fmt: skip  (2 old legs + 1 old quarantined row)
     transcripts = values(seeded, call_analyses.c.transcript, "acme", call_analyses.c.session)
     assert transcripts == {"old-call": None, "new-call": TRANSCRIPT}
+    originals = values(seeded, call_analyses.c.transcript_encrypted, "acme", call_analyses.c.session)
+    assert originals == {"old-call": None, "new-call": ENCRYPTED}  # the encrypted original goes too
     raw = values(seeded, cdr_legs.c.raw, "acme", cdr_legs.c.leg_key)
     assert [key for key, value in sorted(raw.items()) if value is None] == ["acme-old-0", "acme-old-1"]
     assert values(seeded, rejected_rows.c.raw, "acme", rejected_rows.c.position) == {

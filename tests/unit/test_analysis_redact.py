@@ -77,6 +77,16 @@ def test_phone_numbers_by_region() -> None:
     assert redacted("ring 020 7946 0018 please", US) == "ring 020 7946 0018 please"
 
 
+def test_a_spoken_number_ends_with_its_sentence() -> None:
+    # "One moment" starts the next sentence: joined, the phone number became 11 digits and stayed.
+    text, counts = US.redact_text(
+        "my phone is four one five, five five five, two six seven one. One moment please."
+    )
+    assert text == "my phone is [PHONE]. One moment please." and counts["phone"] == 1
+    # Dots inside a written number still join it.
+    assert US.redact_text("call 415.555.2671 now")[0] == "call [PHONE] now"
+
+
 def test_email_addresses() -> None:
     text, counts = US.redact_text("write to jane.doe+calls@example.co.uk or J_SMITH@Example.org.")
     assert text == "write to [EMAIL] or [EMAIL]."
