@@ -121,45 +121,48 @@ TENANT_SILENT_BODY = (
 )
 
 
-def tenant_silent(actions: list[Any] | None = None) -> AutomationCore:
-    """Reactive automation: a tenant's ``audiapro.tenant.silent`` event, once an hour per tenant."""
+def _per_tenant_alert(
+    name: str, description: str, event: str, repeat_seconds: int, actions: list[Any] | None
+) -> AutomationCore:
+    """Reactive automation on a tenant-scoped ``event``: fires at once, then at most once per
+    ``repeat_seconds`` for each tenant (``for_each`` the tenant resource)."""
     return AutomationCore(
-        name=TENANT_SILENT,
-        description=(
-            "A tenant's poll windows came back empty several times in a row at hours when earlier weeks "
-            "had calls: data may be missing while every poll succeeds. See `audiapro status`."
-        ),
+        name=name,
+        description=description,
         tags=AUTOMATION_TAGS,
         trigger=EventTrigger(
             posture=Posture.Reactive,
-            expect={alerts.TENANT_SILENT_EVENT},
+            expect={event},
             match={"prefect.resource.id": f"{alerts.TENANT_RESOURCE_PREFIX}*"},
             for_each={"prefect.resource.id"},
             threshold=1,
-            within=timedelta(seconds=alerts.TENANT_ALERT_REPEAT_SECONDS),
+            within=timedelta(seconds=repeat_seconds),
         ),
         actions=actions or [DoNothing()],
     )
 
 
+def tenant_silent(actions: list[Any] | None = None) -> AutomationCore:
+    """Reactive automation: a tenant's ``audiapro.tenant.silent`` event, once an hour per tenant."""
+    return _per_tenant_alert(
+        TENANT_SILENT,
+        "A tenant's poll windows came back empty several times in a row at hours when earlier weeks "
+        "had calls: data may be missing while every poll succeeds. See `audiapro status`.",
+        alerts.TENANT_SILENT_EVENT,
+        alerts.TENANT_ALERT_REPEAT_SECONDS,
+        actions,
+    )
+
+
 def calls_missing(actions: list[Any] | None = None) -> AutomationCore:
     """Reactive automation: a tenant's ``audiapro.reconcile.incomplete`` event, once an hour per tenant."""
-    return AutomationCore(
-        name=CALLS_MISSING,
-        description=(
-            "A reconciled PBX-local day of a tenant is still below 100 % complete after reconcile-cdrs "
-            "loaded what it could: see `audiapro status`, the reconcile-cdrs artifacts and rejected_rows."
-        ),
-        tags=AUTOMATION_TAGS,
-        trigger=EventTrigger(
-            posture=Posture.Reactive,
-            expect={alerts.RECONCILE_INCOMPLETE_EVENT},
-            match={"prefect.resource.id": f"{alerts.TENANT_RESOURCE_PREFIX}*"},
-            for_each={"prefect.resource.id"},
-            threshold=1,
-            within=timedelta(seconds=alerts.RECONCILE_ALERT_REPEAT_SECONDS),
-        ),
-        actions=actions or [DoNothing()],
+    return _per_tenant_alert(
+        CALLS_MISSING,
+        "A reconciled PBX-local day of a tenant is still below 100 % complete after reconcile-cdrs "
+        "loaded what it could: see `audiapro status`, the reconcile-cdrs artifacts and rejected_rows.",
+        alerts.RECONCILE_INCOMPLETE_EVENT,
+        alerts.RECONCILE_ALERT_REPEAT_SECONDS,
+        actions,
     )
 
 
