@@ -136,6 +136,19 @@ def test_the_warehouse_package_loads_pandas_only_for_what_needs_it() -> None:
     assert done.stdout.split() == ["True", "calls", "login_blocks", "True"]
 
 
+def test_every_exported_warehouse_name_has_a_home_and_resolves() -> None:
+    """``__all__``, the lazy loader's ``_HOMES`` and the modules agree: a name added to one list and
+    not the other fails here, not at a caller's first use."""
+    code = (
+        "import audiapro.warehouse as w\n"
+        "assert sorted(w._HOMES) == sorted(w.__all__), set(w._HOMES) ^ set(w.__all__)\n"
+        "missing = [name for name in w.__all__ if getattr(w, name, None) is None]\n"
+        "assert not missing, missing\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+
+
 def test_a_dotenv_counts_only_when_it_sets_prefect(outside_prefect: Path) -> None:
     (outside_prefect / ".env").write_text("DJANGO_DEBUG=1\n")
     assert prefect_store.block_documents("clouducm") == []
