@@ -32,6 +32,7 @@ typecheck: venv
 	$(BIN)/mypy
 
 pytest: venv
+	@scripts/ensure-browser.sh
 	scripts/with-postgres.sh $(BIN)/python -m pytest -p no:cacheprovider $(PYTEST_ARGS)
 
 test: venv lint typecheck pytest
