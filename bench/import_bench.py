@@ -17,9 +17,18 @@ server (default durability settings):
   ... ON CONFLICT (tenant, leg_key) DO NOTHING`` into a freshly migrated ``cdr_legs`` (all indexes
   and foreign keys), and the commit.
 
-Generating the file is not timed. Peak RSS is the import child's (``os.wait4``). The last line of
-the output is one JSON object with the figures. Targets (issue 5): ours >= 50 % of (b), >= 5x (a),
-peak RSS < 500 MB.
+* **dlt** (the tool a data engineer would reach for instead), pinned in ``bench/dlt-requirements.txt``
+  and installed only into ``bench/.dlt-venv`` by ``bench/setup_dlt_venv.sh`` (the product's
+  dependencies stay lean), run as a child process (``bench/dlt_load.py``) on the same file and
+  server, ``merge`` on the leg's natural key, two paths: ``dlt_merge`` (pandas chunks; dlt loads
+  them with text ``COPY``, its default path) and ``dlt_arrow`` (Arrow tables written as parquet and
+  loaded through ADBC: dlt's fastest path). ``--no-dlt`` leaves it out (the smoke test does, so
+  ``make test`` never installs dlt).
+
+Generating the file is not timed. Peak RSS is each child's (``os.wait4``). The last line of the
+output is one JSON object with the figures. Targets: ours >= dlt's default merge path in the same
+run (issue 17), ours >= 50 % of (b) and peak RSS < 400 MB; >= 5x (a) (issue 5, not reachable: see
+docs/benchmarks.md).
 
 Usage::
 
@@ -32,6 +41,7 @@ import argparse
 import csv
 import math
 import shutil
+import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
@@ -59,6 +69,10 @@ from benchlib import (
 from audiapro.warehouse.scratch import scratch_database
 
 SCRIPT = Path(__file__).resolve()
+DLT_SCRIPT = SCRIPT.parent / "dlt_load.py"
+DLT_SETUP = SCRIPT.parent / "setup_dlt_venv.sh"
+#: dlt's two paths: name in the figures -> ``dlt_load.py --path``.
+DLT_PATHS = {"dlt_merge": "pandas", "dlt_arrow": "arrow"}
 DEFAULT_ROWS = 1_000_000
 SEED = 2026
 #: Average legs per generated call-day (weekends included) of the simulator's default mix.
@@ -67,8 +81,9 @@ LEGS_PER_CALL_DAY = 1.83
 PIECE_DAYS = 7
 TARGET_VS_CEILING = 0.5
 TARGET_VS_NAIVE = 5.0
-TARGET_RSS_MB = 500.0
-METHODS = ("ours", "naive", "ceiling")
+TARGET_RSS_MB = 400.0
+TARGET_VS_DLT_MERGE = 1.0
+METHODS = ("ours", "naive", "ceiling", "dlt")
 
 
 # --- data ------------------------------------------------------------------------------------------
@@ -260,10 +275,45 @@ def measure(args: argparse.Namespace, csv_path: Path, rows: int, workdir: Path) 
             )
         results["ceiling"] = {**ceiling.figures, "prepared_legs": prep.figures["legs"]}
         prepared.unlink(missing_ok=True)
+    if "dlt" in methods and not args.no_dlt:
+        results.update(measure_dlt(server, csv_path))
     figures = summarize(results, rows)
     figures["machine"] = machine(server, load_start)
     figures["csv_bytes"] = csv_path.stat().st_size
     return figures
+
+
+def dlt_python() -> str:
+    """The dlt virtualenv's interpreter, created on first use (``bench/setup_dlt_venv.sh``).
+
+    Raises:
+        RuntimeError: The environment could not be created (the one-line reason from pip/uv).
+    """
+    done = subprocess.run([str(DLT_SETUP)], capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        raise RuntimeError(f"bench/setup_dlt_venv.sh failed: {last}")
+    return done.stdout.strip().splitlines()[-1]
+
+
+def measure_dlt(server: str, csv_path: Path) -> dict[str, Any]:
+    """dlt's two paths, each into its own fresh database; ``dlt_error`` says why when it cannot run."""
+    try:
+        python = dlt_python()
+    except RuntimeError as exc:
+        log(f"dlt skipped: {exc}")
+        return {"dlt_error": str(exc)}
+    results: dict[str, Any] = {}
+    for name, path in DLT_PATHS.items():
+        log(f"{name}: dlt, {path} path, merge on the natural key ...")
+        with scratch_database(server, f"bench_{name}") as url:
+            args = ["--csv", str(csv_path), "--url", url, "--path", path]
+            try:
+                results[name] = run_child_logged(DLT_SCRIPT, args, python=python).figures_with_rss()
+            except RuntimeError as exc:
+                log(f"  failed: {exc}")
+                results[name] = {"error": str(exc)}
+    return results
 
 
 def summarize(results: dict[str, Any], rows: int) -> dict[str, Any]:
@@ -273,6 +323,10 @@ def summarize(results: dict[str, Any], rows: int) -> dict[str, Any]:
     vs_ceiling = round(ours / ceiling, 3) if ours and ceiling else None
     vs_naive = round(ours / naive, 2) if ours and naive else None
     rss = results.get("ours", {}).get("peak_rss_mb")
+    dlt = {name: _rate(results, name, rows) for name in DLT_PATHS}
+    dlt_merge = dlt["dlt_merge"]
+    dlt_fastest = max((value for value in dlt.values() if value), default=None)
+    vs_dlt = round(ours / dlt_merge, 3) if ours and dlt_merge else None
     return {
         "bench": "import",
         "rows": rows,
@@ -285,7 +339,17 @@ def summarize(results: dict[str, Any], rows: int) -> dict[str, Any]:
         "ours_seconds": results.get("ours", {}).get("seconds"),
         "naive_seconds": results.get("naive", {}).get("seconds"),
         "ceiling_seconds": results.get("ceiling", {}).get("seconds"),
+        "dlt_merge_rows_per_s": dlt_merge,
+        "dlt_arrow_rows_per_s": dlt["dlt_arrow"],
+        "dlt_fastest_rows_per_s": dlt_fastest,
+        "ours_vs_dlt_merge": vs_dlt,
+        "dlt_merge_seconds": results.get("dlt_merge", {}).get("seconds"),
+        "dlt_arrow_seconds": results.get("dlt_arrow", {}).get("seconds"),
+        "dlt_merge_peak_rss_mb": results.get("dlt_merge", {}).get("peak_rss_mb"),
+        "dlt_arrow_peak_rss_mb": results.get("dlt_arrow", {}).get("peak_rss_mb"),
         "targets": {
+            "vs_dlt_merge_min": TARGET_VS_DLT_MERGE,
+            "met_vs_dlt_merge": None if vs_dlt is None else vs_dlt >= TARGET_VS_DLT_MERGE,
             "vs_ceiling_min": TARGET_VS_CEILING,
             "vs_naive_min": TARGET_VS_NAIVE,
             "rss_max_mb": TARGET_RSS_MB,
@@ -297,6 +361,11 @@ def summarize(results: dict[str, Any], rows: int) -> dict[str, Any]:
     }
 
 
+def _rate(results: dict[str, Any], name: str, rows: int) -> float | None:
+    seconds = results.get(name, {}).get("seconds")
+    return rate(rows, seconds) if seconds else None
+
+
 def table_lines(figures: dict[str, Any]) -> Iterator[str]:
     """The human-readable table above the machine line and the JSON line."""
     rows = figures["rows"]
@@ -305,12 +374,16 @@ def table_lines(figures: dict[str, Any]) -> Iterator[str]:
         "ours": "ours (import_file)",
         "naive": "(a) read_csv + to_sql",
         "ceiling": "(b) COPY + ON CONFLICT",
+        "dlt_merge": "dlt merge (pandas, COPY)",
+        "dlt_arrow": "dlt merge (Arrow, ADBC)",
     }
     for name, label in labels.items():
         value = figures[f"{name}_rows_per_s"]
         seconds = figures[f"{name}_seconds"]
         if value is not None:
             yield f"  {label:<24} {seconds:>9.2f} s {value:>12,.0f} rows/s"
+    if figures["ours_vs_dlt_merge"] is not None:
+        yield f"  ours / dlt merge = {figures['ours_vs_dlt_merge']:.2f}   (target >= {TARGET_VS_DLT_MERGE})"
     if figures["ours_vs_ceiling"] is not None:
         yield f"  ours / (b) = {figures['ours_vs_ceiling']:.2f}   (target >= {TARGET_VS_CEILING})"
     if figures["ours_vs_naive"] is not None:
@@ -328,7 +401,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--chunk-rows", type=int, default=None, help="import chunk size (default: the import's)"
     )
-    parser.add_argument("--methods", default=",".join(METHODS), help="comma list of ours,naive,ceiling")
+    parser.add_argument("--methods", default=",".join(METHODS), help="comma list of ours,naive,ceiling,dlt")
+    parser.add_argument(
+        "--no-dlt", action="store_true", help="leave out the dlt comparator (never creates its virtualenv)"
+    )
     add_common_options(parser)
     parser.add_argument("--out", help=argparse.SUPPRESS)
     return parser.parse_args()

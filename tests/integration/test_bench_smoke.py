@@ -37,7 +37,7 @@ def run_bench(script: str, *args: str) -> dict[str, Any]:
 
 
 def test_import_bench_tiny() -> None:
-    figures = run_bench("import_bench.py", "--rows", "5000")
+    figures = run_bench("import_bench.py", "--rows", "5000", "--no-dlt")  # make test never installs dlt
     assert figures["bench"] == "import" and figures["rows"] == 5000
     for key in ("ours_rows_per_s", "naive_rows_per_s", "ceiling_rows_per_s", "ours_peak_rss_mb"):
         assert figures[key] > 0, key
@@ -48,6 +48,7 @@ def test_import_bench_tiny() -> None:
     assert figures["details"]["ceiling"]["legs_in_db"] == 5000
     assert figures["details"]["naive"]["rows_in_db"] == 5000
     assert {"cpus", "postgres", "python", "os"} <= set(figures["machine"])
+    assert figures["dlt_merge_rows_per_s"] is figures["ours_vs_dlt_merge"] is None
 
 
 def test_backfill_bench_tiny() -> None:
