@@ -124,7 +124,9 @@ def run(path: str, url: str, method: str) -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--csv", required=True)
     parser.add_argument("--url", required=True, help="SQLAlchemy URL of the (scratch) database")
     parser.add_argument("--path", choices=("pandas", "arrow"), required=True)
