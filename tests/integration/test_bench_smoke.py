@@ -52,7 +52,17 @@ def test_import_bench_tiny() -> None:
 
 
 def test_backfill_bench_tiny() -> None:
-    figures = run_bench("backfill_bench.py", "--days", "3", "--calls-per-day", "60")
+    figures = run_bench(
+        "backfill_bench.py",
+        "--days",
+        "3",
+        "--calls-per-day",
+        "60",
+        "--window-days",
+        "1",
+        "--rss-window-days",
+        "2",
+    )
     assert figures["bench"] == "backfill" and figures["legs"] > 0
     for key in (
         "backfill_legs_per_s",
@@ -64,3 +74,5 @@ def test_backfill_bench_tiny() -> None:
     backfill = figures["details"]["backfill"]
     assert backfill["same_windows"] and backfill["windows_done"] == figures["windows"]
     assert backfill["legs_in_db"] == figures["legs"] == figures["details"]["fetch_only"]["legs"]
+    assert set(figures["peak_rss_mb_per_window_days"]) == {"1", "2"}
+    assert all(value > 0 for value in figures["peak_rss_mb_per_window_days"].values())
