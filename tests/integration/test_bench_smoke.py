@@ -49,6 +49,9 @@ def test_import_bench_tiny() -> None:
     assert figures["details"]["naive"]["rows_in_db"] == 5000
     assert {"cpus", "postgres", "python", "os"} <= set(figures["machine"])
     assert figures["dlt_merge_rows_per_s"] is figures["ours_vs_dlt_merge"] is None
+    reimport = figures["details"]["reimport"]
+    assert (reimport["new"], reimport["duplicate"], reimport["legs_in_db"]) == (0, 5000, 5000)
+    assert reimport["chunks_known"] == reimport["chunks"] - 1
 
 
 def test_backfill_bench_tiny() -> None:
