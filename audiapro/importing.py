@@ -96,6 +96,9 @@ _JSON_LEG_MARKER: Final = b'"uniqueid"'
 #: columns), so chunks committed by an older version are normalized and merged again.
 CHUNK_DIGEST_VERSION: Final = "1"
 
+#: Rows rendered at a time while hashing a chunk (bounds the text held for it).
+_DIGEST_SLICE_ROWS: Final = 2_000
+
 #: ``on_progress(fraction_done, rows_done)``, called after every committed chunk.
 ProgressCallback = Callable[[float, int], None]
 
@@ -355,18 +358,27 @@ class _PreparedChunk:
 def chunk_digest(chunk: RawChunk, ctx: NormalizeContext) -> str:
     """SHA-256 of a chunk's raw rows and of what normalizes them (tenant zone, region, format).
 
-    Positions are left out: the legs a row becomes do not depend on its line. JSON lists of the
-    values keep the encoding unambiguous (no separator can be forged by a value).
+    The rows are the records as read (``raw_json``: every field under its name in the file), with
+    the columns the reader mapped them to and its reject reasons. Positions are left out: the legs
+    a row becomes do not depend on its line. JSON lists keep the encoding unambiguous (no value can
+    forge a separator); they are rendered a slice at a time so hashing adds little memory.
     """
     digest = hashlib.sha256()
-    context = [CHUNK_DIGEST_VERSION, ctx.timezone, ctx.region, ctx.source, len(chunk)]
+    frame = chunk.frame
+    context = [
+        CHUNK_DIGEST_VERSION,
+        ctx.timezone,
+        ctx.region,
+        ctx.source,
+        len(chunk),
+        list(map(str, frame.columns)),
+    ]
     digest.update(json.dumps(context).encode())
-    for name in chunk.frame.columns:
-        values = chunk.frame[name].tolist()
-        digest.update(
-            json.dumps([str(name), values], ensure_ascii=False, default=str).encode("utf-8", "surrogatepass")
-        )
-    digest.update(json.dumps(chunk.raw_json, ensure_ascii=False).encode("utf-8", "surrogatepass"))
+    reasons = frame[REJECT_MARKER].tolist() if REJECT_MARKER in frame.columns else []
+    for start in range(0, len(chunk), _DIGEST_SLICE_ROWS):
+        stop = start + _DIGEST_SLICE_ROWS
+        piece = [chunk.raw_json[start:stop], reasons[start:stop]]
+        digest.update(json.dumps(piece, ensure_ascii=False, default=str).encode("utf-8", "surrogatepass"))
     return digest.hexdigest()
 
 
