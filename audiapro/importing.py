@@ -14,6 +14,10 @@
   so the Python work and the database work of an import run side by side on two cores.
 * The same content (SHA-256) imported again for a tenant adds nothing. A crashed import resumes after
   its last committed chunk: the rows counted in ``imported_files.rows_read`` are skipped.
+* A chunk whose raw records an earlier import of the tenant committed (same :func:`chunk_digest`,
+  kept in ``imported_chunks`` in the chunk's own transaction) is counted without being normalized or
+  merged: its legs were all stored then, so they are duplicates, as the merge would find. A file
+  differing from an imported one by a byte therefore loads only the chunk holding that byte.
 * Legs already stored (polled, backfilled, or from another file) are never overwritten: API rows carry
   AcctId and richer fields than an export. They count as duplicates.
 * Rows that cannot be read or normalized are quarantined in ``rejected_rows`` with their 1-based line
