@@ -15,6 +15,7 @@ from typing import Any, Final
 import sqlalchemy as sa
 
 from audiapro.warehouse.engine import begin_write
+from audiapro.warehouse.history import forget_chunk_digests
 from audiapro.warehouse.tables import (
     analysis_batches,
     backfill_windows,
@@ -107,6 +108,9 @@ def purge_rows(engine: sa.Engine, tenant: str, before: datetime | None, *, batch
     Returns:
         Rows deleted per table, in purge order (zeros on a rerun).
     """
+    # First: a digest left behind would let a later import skip chunks whose legs are gone.
+    with begin_write(engine) as conn:
+        forget_chunk_digests(conn, tenant=tenant)
     return {
         table.name: _delete_batched(engine, table, _purge_condition(table, tenant, before), batch_rows)
         for table in purge_tables(before)

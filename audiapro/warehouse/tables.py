@@ -126,7 +126,14 @@ cdr_legs = sa.Table(
     sa.UniqueConstraint("tenant", "leg_key"),
     sa.Index("ix_cdr_legs_tenant_start_at", "tenant", "start_at"),
     sa.Index("ix_cdr_legs_tenant_session", "tenant", "session"),
-    sa.Index("ix_cdr_legs_tenant_acct_id", "tenant", "acct_id"),
+    # Partial: only API legs carry an AcctId; file imports (most rows of a big load) skip this index.
+    sa.Index(
+        "ix_cdr_legs_tenant_acct_id",
+        "tenant",
+        "acct_id",
+        postgresql_where=sa.text("acct_id IS NOT NULL"),
+        sqlite_where=sa.text("acct_id IS NOT NULL"),
+    ),
 )
 
 calls = sa.Table(
@@ -318,4 +325,23 @@ reconcile_days = sa.Table(
     sa.Column("flow_run_id", sa.Text),
     _run_fk("ingest_run_id", nullable=True),  # the load of the missing legs, if any
     sa.PrimaryKeyConstraint("tenant", "day"),
+)
+
+# --- revision 0006: chunks of imported files, by content ---------------------------------------------
+
+#: Content digests of committed import chunks (the raw rows as read, with the tenant's time zone and
+#: region they were normalized with). A chunk of a later file with a known digest stored all its legs
+#: then, so it is counted (duplicates, rejects) without being normalized or merged again. A purge of
+#: the tenant's legs deletes the tenant's digests first.
+imported_chunks = sa.Table(
+    "imported_chunks",
+    metadata,
+    sa.Column("id", IdType, primary_key=True, autoincrement=True),
+    sa.Column("tenant", sa.Text, nullable=False),
+    sa.Column("digest", sa.Text, nullable=False),
+    sa.Column("rows", sa.Integer, nullable=False),  # file rows: legs and rejects
+    sa.Column("legs", sa.Integer, nullable=False),  # legs after in-chunk deduplication
+    sa.Column("rejected", sa.Integer, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.UniqueConstraint("tenant", "digest"),
 )
