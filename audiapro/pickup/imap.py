@@ -84,7 +84,6 @@ class ImapSettings:
         rescan_days: On the first run and after a UIDVALIDITY change, look at messages this many
             days back (0: all of them).
         timeout_s: Network timeout.
-        limits: Caps on attachment and unpacked sizes.
     """
 
     host: str
@@ -99,7 +98,6 @@ class ImapSettings:
     move_to: str = "Processed"
     rescan_days: int = DEFAULT_RESCAN_DAYS
     timeout_s: float = DEFAULT_TIMEOUT_S
-    limits: Limits = field(default_factory=Limits)
 
     @property
     def where(self) -> str:
@@ -134,7 +132,7 @@ def pickup_imap(
                                 message_id=_message_id(message))  # fmt: skip
             report.seen += 1
             if dry_run:
-                _preview(mailbox, message, config, report)
+                _preview(mailbox, message, config, target, report)
                 continue
             _handle(mailbox, message, record, source, config, target, report, now)
     return report
@@ -165,7 +163,7 @@ def _new_messages(mailbox: BaseMailBox, source: str, config: ImapSettings, targe
 def _handle(mailbox: BaseMailBox, headers: MailMessage, record: MailRecord, source: str, config: ImapSettings,
             target: ImportTarget, report: PickupReport, now: datetime) -> None:  # fmt: skip
     """Import one message's attachments and record the outcome; post-action after the record."""
-    reason = _skip_reason(headers, config)
+    reason = _skip_reason(headers, config, target.limits)
     if reason:
         report.skipped += 1
         record_mail_message(target.engine, _with(record, MAIL_SKIPPED, 0, reason), now=now)
@@ -197,7 +195,7 @@ def _import_message(mailbox: BaseMailBox, uid: int, source: str, config: ImapSet
         name = safe_name(att.filename)
         with spool_slot(source) as slot:
             try:
-                save_bytes(att.payload, slot / name, config.limits, f"attachment {name}")
+                save_bytes(att.payload, slot / name, target.limits, f"attachment {name}")
                 details.append(import_fetched(slot / name, target, report))
                 taken += 1
             except FileRefused as exc:
@@ -206,9 +204,10 @@ def _import_message(mailbox: BaseMailBox, uid: int, source: str, config: ImapSet
     return (MAIL_IMPORTED if taken else MAIL_REFUSED), taken, "; ".join(details)
 
 
-def _preview(mailbox: BaseMailBox, headers: MailMessage, config: ImapSettings, report: PickupReport) -> None:
+def _preview(mailbox: BaseMailBox, headers: MailMessage, config: ImapSettings, target: ImportTarget,
+             report: PickupReport) -> None:  # fmt: skip
     """Dry run: name the attachments a real run would import."""
-    reason = _skip_reason(headers, config)
+    reason = _skip_reason(headers, config, target.limits)
     if reason:
         report.skipped += 1
         report.note(f"uid {headers.uid}", "skipped", reason)
@@ -219,12 +218,12 @@ def _preview(mailbox: BaseMailBox, headers: MailMessage, config: ImapSettings, r
                 report.would_import.append(f"uid {message.uid}: {att.filename} ({len(att.payload)} bytes)")
 
 
-def _skip_reason(headers: MailMessage, config: ImapSettings) -> str:
+def _skip_reason(headers: MailMessage, config: ImapSettings, limits: Limits) -> str:
     """Why a message is not for us (empty: it is), from its headers alone."""
     sender = parseaddr(headers.from_)[1].lower()
     if config.senders and not _sender_allowed(sender, config.senders):
         return "sender not in the allow-list"  # the address itself is personal data: not stored
-    cap = int(config.limits.max_file_bytes * _MIME_OVERHEAD) + _MIME_SLACK_BYTES
+    cap = int(limits.max_file_bytes * _MIME_OVERHEAD) + _MIME_SLACK_BYTES
     if headers.size_rfc822 > cap:
         return f"message of {headers.size_rfc822} bytes is larger than the attachment cap allows"
     return ""
@@ -250,6 +249,8 @@ def _after_import(mailbox: BaseMailBox, uid: int, source: str, config: ImapSetti
         if config.after == "flag":
             mailbox.flag(str(uid), _SEEN_FLAG, True)
         elif config.after == "move":
+            if not mailbox.folder.exists(config.move_to):
+                mailbox.folder.create(config.move_to)
             mailbox.move(str(uid), config.move_to)
     except (ImapToolsError, imaplib.IMAP4.error, OSError) as exc:
         log.warning("%s: could not %s message uid %d: %s", source, config.after, uid, describe_error(exc))

@@ -90,7 +90,6 @@ class SftpSettings:
         done_marker: Suffix of the marker the uploader writes when a file is complete
             (``.done``: ``a.csv`` is fetched once ``a.csv.done`` exists); empty: settle time.
         connect_timeout_s: How long connecting may take before the server counts as unreachable.
-        limits: Caps on file and unpacked sizes.
     """
 
     host: str
@@ -105,7 +104,6 @@ class SftpSettings:
     settle_seconds: int = DEFAULT_SETTLE_SECONDS
     done_marker: str = ""
     connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S
-    limits: Limits = field(default_factory=Limits)
 
     @property
     def where(self) -> str:
@@ -218,7 +216,7 @@ async def _take(sftp: asyncssh.SFTPClient, source: str, config: SftpSettings, ta
     name = posixpath.basename(file.path)
     with spool_slot(source) as slot:
         try:
-            sha256 = await _download(sftp, file, slot / safe_name(name), config.limits)
+            sha256 = await _download(sftp, file, slot / safe_name(name), target.limits)
             if await _changed(sftp, file):
                 report.waiting += 1  # written to while we read it: the next listing has its new key
                 report.note(name, "waiting", "changed while fetched")
