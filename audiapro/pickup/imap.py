@@ -31,6 +31,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.utils import parseaddr
+from pathlib import Path
 from typing import Final, Literal
 
 from imap_tools import AND, BaseMailBox, MailBox, MailBoxStartTls, MailBoxUnencrypted, MailMessage
@@ -64,6 +65,8 @@ LOOPBACK_HOSTS: Final = frozenset({"127.0.0.1", "::1", "localhost"})
 _MIME_OVERHEAD: Final = 1.4
 _MIME_SLACK_BYTES: Final = 1 << 20
 _SEEN_FLAG: Final = "\\Seen"
+#: Attachments written to the spool (``None``: nothing to import) and the reasons of those refused.
+_Saved = tuple[list[Path] | None, list[str]]
 
 
 @dataclass(frozen=True)
@@ -184,24 +187,42 @@ def _handle(mailbox: BaseMailBox, headers: MailMessage, record: MailRecord, sour
 def _import_message(mailbox: BaseMailBox, uid: int, source: str, config: ImapSettings, target: ImportTarget,
                     report: PickupReport) -> tuple[str, int, str]:  # fmt: skip
     """(status, attachments imported, detail) of one message."""
-    message = next(iter(mailbox.fetch(AND(uid=str(uid)), mark_seen=False)), None)
-    if message is None:  # deleted or moved by someone else since the search
-        return MAIL_SKIPPED, 0, "message gone before it was fetched"
-    wanted = [att for att in message.attachments if _matches(att.filename, config.attachment_patterns)]
-    if not wanted:
-        return MAIL_SKIPPED, 0, "no attachment matching " + ", ".join(config.attachment_patterns)
-    taken, details = 0, []
-    for att in wanted:
-        name = safe_name(att.filename)
-        with spool_slot(source) as slot:
+    with contextlib.ExitStack() as slots:
+        saved, details = _save_attachments(mailbox, uid, source, config, target, report, slots)
+        if saved is None:
+            return MAIL_SKIPPED, 0, details[0]
+        # The message is no longer held here: a big attachment is on disk only while it imports.
+        taken = 0
+        for path in saved:
             try:
-                save_bytes(att.payload, slot / name, target.limits, f"attachment {name}")
-                details.append(import_fetched(slot / name, target, report))
+                details.append(import_fetched(path, target, report))
                 taken += 1
             except FileRefused as exc:
-                report.refuse(name, str(exc))
+                report.refuse(path.name, str(exc))
                 details.append(str(exc))
     return (MAIL_IMPORTED if taken else MAIL_REFUSED), taken, "; ".join(details)
+
+
+def _save_attachments(mailbox: BaseMailBox, uid: int, source: str, config: ImapSettings, target: ImportTarget,
+                      report: PickupReport, slots: contextlib.ExitStack) -> _Saved:  # fmt: skip
+    """The message's matching attachments written to spool slots (``None``: nothing to import, why)."""
+    message = next(iter(mailbox.fetch(AND(uid=str(uid)), mark_seen=False)), None)
+    if message is None:  # deleted or moved by someone else since the search
+        return None, ["message gone before it was fetched"]
+    wanted = [att for att in message.attachments if _matches(att.filename, config.attachment_patterns)]
+    if not wanted:
+        return None, ["no attachment matching " + ", ".join(config.attachment_patterns)]
+    saved, refused = [], []
+    for att in wanted:
+        name = safe_name(att.filename)
+        slot = slots.enter_context(spool_slot(source))
+        try:
+            save_bytes(att.payload, slot / name, target.limits, f"attachment {name}")
+            saved.append(slot / name)
+        except FileRefused as exc:
+            report.refuse(name, str(exc))
+            refused.append(str(exc))
+    return saved, refused
 
 
 def _preview(mailbox: BaseMailBox, headers: MailMessage, config: ImapSettings, target: ImportTarget,
