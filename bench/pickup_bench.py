@@ -207,12 +207,16 @@ def _measure_imap(
 
 def summarize(results: dict[str, Any], rows: int) -> dict[str, Any]:
     """Rows/s of each method, each pickup's time over the local import's, peak RSS, targets."""
-    seconds = {name: results[name]["seconds"] if name in results else None for name in METHODS}
+    seconds: dict[str, float | None] = {name: results[name]["seconds"] if name in results else None
+                                        for name in METHODS}  # fmt: skip
     local = seconds["local"]
-    ratios = {f"{name}_vs_local": round(seconds[name] / local, 3) if seconds[name] and local else None
-              for name in ("sftp", "imap")}  # fmt: skip
+    ratios = {f"{name}_vs_local": round(value / local, 3) if value and local else None
+              for name, value in seconds.items() if name != "local"}  # fmt: skip
     rss = {f"{name}_peak_rss_mb": results.get(name, {}).get("peak_rss_mb") for name in METHODS}
-    targets = {"max_vs_local": TARGET_MAX_SLOWDOWN, "rss_max_mb": TARGET_RSS_MB}
+    targets: dict[str, float | bool | None] = {
+        "max_vs_local": TARGET_MAX_SLOWDOWN,
+        "rss_max_mb": TARGET_RSS_MB,
+    }
     for name in ("sftp", "imap"):
         ratio, peak = ratios[f"{name}_vs_local"], rss[f"{name}_peak_rss_mb"]
         targets[f"met_{name}_time"] = None if ratio is None else ratio <= TARGET_MAX_SLOWDOWN
@@ -221,7 +225,7 @@ def summarize(results: dict[str, Any], rows: int) -> dict[str, Any]:
         "bench": "pickup",
         "rows": rows,
         **{f"{name}_seconds": seconds[name] for name in METHODS},
-        **{f"{name}_rows_per_s": rate(rows, seconds[name]) if seconds[name] else None for name in METHODS},
+        **{f"{name}_rows_per_s": rate(rows, value) if value else None for name, value in seconds.items()},
         **ratios,
         **rss,
         "targets": targets,

@@ -101,6 +101,7 @@ class HashingWriter:
         self.size += len(block)
         if self.size > self._max:
             self.close()
+            self.path.unlink(missing_ok=True)  # never keep part of a refused file
             raise FileRefused(f"{self._what} is larger than the cap of {self._max} bytes (max_file_bytes)")
         self._digest.update(block)
         self._fh.write(block)

@@ -191,6 +191,8 @@ async def _pickup(
             if not _ready(file, record, names, config, now):
                 report.waiting += 1
                 report.note(posixpath.basename(file.path), "waiting")
+                if dry_run and record is None and not config.done_marker:
+                    report.would_import.append(f"{file.path} (once unchanged for {config.settle_seconds} s)")
                 continue
             if dry_run:
                 report.would_import.append(file.path)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 from typer.testing import CliRunner
@@ -71,13 +72,13 @@ def test_sources_from_the_cli_and_one_failing_source_does_not_stop_the_other(
                           input=SFTP_PASSWORD + "\n")  # fmt: skip
     assert added.exit_code == 0, added.output
     assert "host key pinned (SHA256:" in added.output
-    assert SftpSource.load("drop").host_key == server.host_key_line
+    assert cast(SftpSource, SftpSource.load("drop")).host_key == server.host_key_line
     added = runner.invoke(app, ["source", "add", "imap", "mail", "--tenant", tenant, "--host", "127.0.0.1",
                                 "--port", str(imap.port), "--security", "plain", "--user", "cdr",
                                 "--password-stdin", "--sender", "@acme.example"],
                           input=WRONG_PASSWORD + "\n")  # fmt: skip
     assert added.exit_code == 0, added.output
-    assert ImapSource.load("mail").senders == ["@acme.example"]
+    assert cast(ImapSource, ImapSource.load("mail")).senders == ["@acme.example"]
 
     listed = runner.invoke(app, ["source", "list"])
     assert listed.exit_code == 0 and "drop" in listed.output and "mail" in listed.output
@@ -92,7 +93,9 @@ def test_sources_from_the_cli_and_one_failing_source_does_not_stop_the_other(
         assert SFTP_PASSWORD not in output and WRONG_PASSWORD not in output
 
     state = pickup_files(return_state=True)
-    rows = {row["source"]: row for row in state.result(raise_on_failure=False)}
+    rows: dict[str, Any] = {
+        row["source"]: row for row in cast(list[Any], state.result(raise_on_failure=False))
+    }
     assert state.is_failed() and "mail" in str(state.message)
     assert rows["drop"]["imported"] == 1 and rows["drop"]["new_legs"] == len(legs)
     assert rows["mail"]["status"] == "failed" and WRONG_PASSWORD not in rows["mail"]["error"]

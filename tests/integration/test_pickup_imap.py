@@ -71,7 +71,7 @@ def run(imap: ImapTestServer, folder: str, engine: sa.Engine, **overrides: objec
 def ledger(engine: sa.Engine) -> list[tuple[int, int, str]]:
     with engine.connect() as conn:
         query = sa.select(mail_messages.c.uidvalidity, mail_messages.c.uid, mail_messages.c.status)
-        return sorted(tuple(row) for row in conn.execute(query))  # type: ignore[misc]
+        return sorted(tuple(row) for row in conn.execute(query))
 
 
 def test_attachments_imported_once_and_a_rerun_looks_at_nothing(

@@ -74,7 +74,7 @@ def statuses(engine: sa.Engine) -> list[tuple[str, str]]:
         rows = conn.execute(
             sa.select(sftp_files.c.remote_path, sftp_files.c.status).order_by(sftp_files.c.remote_path)
         )
-        return [tuple(row) for row in rows]  # type: ignore[misc]
+        return [tuple(row) for row in rows]
 
 
 def test_a_file_is_imported_once_it_settled_and_never_again(
