@@ -173,32 +173,45 @@ async def _pickup(
     source: str, config: SftpSettings, target: ImportTarget, *, now: datetime, dry_run: bool
 ) -> PickupReport:
     report = PickupReport(source=source, kind="sftp", tenant=target.tenant.name)
-    async with _connect(config) as conn, conn.start_sftp_client() as sftp:
-        files, names = await _listing(sftp, config)
-        ledger = read_sftp_files(target.engine, source, [f.path for f in files])
-        if not dry_run:
-            unseen = [f for f in files if f not in ledger]
-            note_sftp_files(target.engine, source=source, tenant=target.tenant.name, files=unseen, now=now)
-        for file in files:
-            record = ledger.get(file)
-            if record is not None and record.status in (FILE_DONE, FILE_REFUSED):
-                continue
-            if record is not None and record.status == FILE_IMPORTED:
-                if not dry_run:  # imported before a crash or a failed post-action: finish the job
-                    await _after_import(sftp, source, config, target, file, now)
-                continue
-            report.seen += 1
-            if not _ready(file, record, names, config, now):
-                report.waiting += 1
-                report.note(posixpath.basename(file.path), "waiting")
-                if dry_run and record is None and not config.done_marker:
-                    report.would_import.append(f"{file.path} (once unchanged for {config.settle_seconds} s)")
-                continue
-            if dry_run:
-                report.would_import.append(file.path)
-                continue
-            await _take(sftp, source, config, target, file, report, now)
+    try:
+        async with _connect(config) as conn, conn.start_sftp_client() as sftp:
+            await _session(sftp, source, config, target, report, now=now, dry_run=dry_run)
+    except asyncssh.DisconnectError as exc:  # ConnectionLost too
+        # Files finished before the drop stay finished; the retry (transient) picks up the rest.
+        raise SourceUnreachable(
+            f"SFTP server {config.host}:{config.port} dropped the connection ({type(exc).__name__}): "
+            "check the server and the network; the next run goes on where this one stopped"
+        ) from None
     return report
+
+
+async def _session(sftp: asyncssh.SFTPClient, source: str, config: SftpSettings, target: ImportTarget,
+                   report: PickupReport, *, now: datetime, dry_run: bool) -> None:  # fmt: skip
+    """List, decide and take the files of one connection (see the module docstring)."""
+    files, names = await _listing(sftp, config)
+    ledger = read_sftp_files(target.engine, source, [f.path for f in files])
+    if not dry_run:
+        unseen = [f for f in files if f not in ledger]
+        note_sftp_files(target.engine, source=source, tenant=target.tenant.name, files=unseen, now=now)
+    for file in files:
+        record = ledger.get(file)
+        if record is not None and record.status in (FILE_DONE, FILE_REFUSED):
+            continue
+        if record is not None and record.status == FILE_IMPORTED:
+            if not dry_run:  # imported before a crash or a failed post-action: finish the job
+                await _after_import(sftp, source, config, target, file, now)
+            continue
+        report.seen += 1
+        if not _ready(file, record, names, config, now):
+            report.waiting += 1
+            report.note(posixpath.basename(file.path), "waiting")
+            if dry_run and record is None and not config.done_marker:
+                report.would_import.append(f"{file.path} (once unchanged for {config.settle_seconds} s)")
+            continue
+        if dry_run:
+            report.would_import.append(file.path)
+            continue
+        await _take(sftp, source, config, target, file, report, now)
 
 
 def _ready(file: RemoteFile, record: FileRecord | None, names: set[str], config: SftpSettings,
@@ -218,7 +231,11 @@ async def _take(sftp: asyncssh.SFTPClient, source: str, config: SftpSettings, ta
     name = posixpath.basename(file.path)
     with spool_slot(source) as slot:
         try:
-            sha256 = await _download(sftp, file, slot / safe_name(name), target.limits)
+            try:
+                sha256 = await _download(sftp, file, slot / safe_name(name), target.limits)
+            except asyncssh.SFTPNoSuchFile:
+                report.note(name, "gone", "removed from the server before it was fetched")
+                return
             if await _changed(sftp, file):
                 report.waiting += 1  # written to while we read it: the next listing has its new key
                 report.note(name, "waiting", "changed while fetched")
