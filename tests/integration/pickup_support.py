@@ -164,17 +164,22 @@ class ImapTestServer:
 
     def append(self, folder: str, message: EmailMessage) -> int:
         """Put ``message`` into ``folder``; its UID."""
-        with self.mailbox() as box:
-            if not box.folder.exists(folder):
-                box.folder.create(folder)
-            result = box.append(message.as_bytes(), folder, dt=datetime(2026, 3, 3, 8, tzinfo=UTC))
-        text = result[1][0].decode() if result and result[1] else ""
-        return int(text.split("]")[0].split()[-1]) if "APPENDUID" in text else 0
+        return append_mail(self.port, folder, message)
 
     def close(self) -> None:
         """Stop the server."""
         self._process.terminate()
         self._process.wait(timeout=10)
+
+
+def append_mail(port: int, folder: str, message: EmailMessage) -> int:
+    """Put ``message`` into ``folder`` of the test IMAP server on ``port``; its UID."""
+    with MailBoxUnencrypted("127.0.0.1", port).login(IMAP_USER, IMAP_PASSWORD) as box:
+        if not box.folder.exists(folder):
+            box.folder.create(folder)
+        result = box.append(message.as_bytes(), folder, dt=datetime(2026, 3, 3, 8, tzinfo=UTC))
+    text = result[1][0].decode() if result and result[1] else ""
+    return int(text.split("]")[0].split()[-1]) if "APPENDUID" in text else 0
 
 
 def cdr_mail(
