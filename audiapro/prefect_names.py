@@ -14,10 +14,10 @@ from typing import Final
 WORK_POOL: Final = "audiapro"
 
 #: The flows, each deployed under its own name (prefect.yaml): the live poll, history from the PBX,
-#: file import, AI analysis, completeness, retention.
+#: file import, AI analysis, completeness, retention, file pickup (SFTP and e-mail).
 FLOWS: Final = ("poll-cdrs", "backfill-cdrs", "import-cdr-file", "analyze-calls", "reconcile-cdrs",
-                "cleanup-retention")  # fmt: skip
-POLL_FLOW, BACKFILL_FLOW, IMPORT_FLOW, ANALYZE_FLOW, RECONCILE_FLOW, RETENTION_FLOW = FLOWS
+                "cleanup-retention", "pickup-files")  # fmt: skip
+POLL_FLOW, BACKFILL_FLOW, IMPORT_FLOW, ANALYZE_FLOW, RECONCILE_FLOW, RETENTION_FLOW, PICKUP_FLOW = FLOWS
 
 
 def deployment_name(flow: str) -> str:
@@ -44,3 +44,7 @@ DEMO_TENANT: Final = "demo"
 #: Global concurrency limits per tenant: ``ucm:<tenant>`` counts every PBX session,
 #: ``ucm-bulk:<tenant>`` the sessions of bulk work (all but the live poll's).
 PBX_LIMIT_PREFIX, PBX_BULK_LIMIT_PREFIX = "ucm:", "ucm-bulk:"
+
+#: File pickup sources (block types, slugs): an SFTP drop, a mailbox. Each document names its tenant.
+PICKUP_BLOCK_TYPES: Final = ("audiapro-sftp-source", "audiapro-imap-source")
+SFTP_SOURCE_BLOCK_TYPE, IMAP_SOURCE_BLOCK_TYPE = PICKUP_BLOCK_TYPES

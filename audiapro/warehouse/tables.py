@@ -345,3 +345,45 @@ imported_chunks = sa.Table(
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.UniqueConstraint("tenant", "digest"),
 )
+
+# --- revision 0007: file pickup ledgers (SFTP drops, e-mailed exports) ------------------------------
+
+#: Every file an SFTP pickup source listed, one row per (path, size, mtime) seen: a file that changes
+#: is a new row (fetched again; its content hash decides whether anything is new). Status ``waiting``
+#: (not yet stable), ``imported`` (in the warehouse; post-action pending), ``done`` (post-action
+#: done too), ``refused`` (permanently unusable: too big, a zip bomb, not a CDR file).
+sftp_files = sa.Table(
+    "sftp_files",
+    metadata,
+    sa.Column("source", sa.Text, nullable=False),  # the pickup source's block name
+    sa.Column("remote_path", sa.Text, nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("mtime", sa.BigInteger, nullable=False),  # seconds since the epoch, as the server says
+    sa.Column("tenant", sa.Text, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("sha256", sa.Text),  # of the file as fetched (the archive for a zip)
+    sa.Column("detail", sa.Text),  # one line: why refused, or what the import did
+    sa.Column("first_seen_at", UtcDateTime, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.PrimaryKeyConstraint("source", "remote_path", "size", "mtime"),
+)
+
+#: Every message an IMAP pickup source looked at, by (mailbox, UIDVALIDITY, UID): the IMAP identity of
+#: a message (a UID means nothing under another UIDVALIDITY). Status ``imported``, ``skipped`` (sender
+#: not allowed, no matching attachment), ``refused`` (an attachment is unusable), ``failed`` (retried
+#: by the next run).
+mail_messages = sa.Table(
+    "mail_messages",
+    metadata,
+    sa.Column("source", sa.Text, nullable=False),
+    sa.Column("mailbox", sa.Text, nullable=False),
+    sa.Column("uidvalidity", sa.BigInteger, nullable=False),
+    sa.Column("uid", sa.BigInteger, nullable=False),
+    sa.Column("tenant", sa.Text, nullable=False),
+    sa.Column("message_id", sa.Text),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("attachments", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("detail", sa.Text),
+    sa.Column("seen_at", UtcDateTime, nullable=False),
+    sa.PrimaryKeyConstraint("source", "mailbox", "uidvalidity", "uid"),
+)
