@@ -260,9 +260,9 @@ def main() -> None:
 
 
 def _register_areas() -> None:
-    from audiapro.commands import analysis, calls, history, ops, reconcile, tenants
+    from audiapro.commands import analysis, calls, history, ops, push, reconcile, tenants
 
-    for area in (tenants, history, calls, analysis, ops, reconcile):
+    for area in (tenants, history, calls, analysis, ops, reconcile, push):
         area.register(app)
 
 

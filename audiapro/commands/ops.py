@@ -274,19 +274,38 @@ def api(
 
     from audiapro.api.app import create_app
     from audiapro.api.orchestrator import PrefectOrchestrator
+    from audiapro.push.receiver import PushReceiver
+    from audiapro.warehouse import upgrade
 
     _warn_without_api_url()
+    orchestrator = PrefectOrchestrator()
     app = create_app(
-        PrefectOrchestrator(),
+        orchestrator,
         read_sync_states,
         read_completeness=read_recent_reconciliations,
         read_login_blocks=read_login_pauses,
     )
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="info"))
     with _sigterm_stops(server), _temporary_prefect_api():
-        warehouse_url()  # may read the Warehouse block: after the temporary API is up
-        console.print(f"admin API on http://{host}:{port}/api/health (docs /api/docs)")
-        server.run()
+        engine = _engine(warehouse_url())  # may read the Warehouse block: after the temporary API is up
+        upgrade(engine)
+        receiver = PushReceiver(engine, orchestrator.push_tenant)
+        # The push receiver and the upload page need the warehouse, known only now: the app served
+        # is rebuilt with them (uvicorn reads its config's app when it starts).
+        server.config.app = create_app(
+            orchestrator,
+            read_sync_states,
+            read_completeness=read_recent_reconciliations,
+            read_login_blocks=read_login_pauses,
+            push=receiver,
+            uploads=engine,
+        )
+        receiver.start()
+        console.print(f"admin API on http://{host}:{port}/api/health (docs /api/docs, upload page /upload)")
+        try:
+            server.run()
+        finally:
+            receiver.stop()
 
 
 @contextlib.contextmanager

@@ -1,0 +1,121 @@
+"""Uploads from the browser (``/upload``): a streamed body into the spool, then an import-cdr-file run.
+
+* The body is written chunk by chunk to a temporary file in the spool while it is hashed; the whole
+  file is never in memory. Its size is capped by the request gate (``UPLOAD_MAX_BYTES``: 413 on a
+  declared ``Content-Length`` above it before anything is read, and as soon as a streamed body
+  passes it).
+* The spooled file is named after its content (``upload-<sha256 prefix>.<csv|json>`` in
+  ``<spool>/uploads/<tenant>/``): the name the client gave is shown back, never used in a path.
+* The same content uploaded again for a tenant is recognised by its hash: the earlier import's
+  counts are answered and nothing runs again.
+* The import itself is an ``import-cdr-file`` flow run started through the orchestrator, so it is
+  visible and retryable in the Prefect UI; its progress is read from the warehouse's import record.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+from audiapro import settings
+from audiapro.cdr.readers import detect_format
+from audiapro.warehouse.push import read_imported_file
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+
+#: Largest upload in bytes (a UCM export of a busy year is a few hundred MB).
+UPLOAD_MAX_BYTES: Final = 1 << 30
+#: Route prefix of the uploads (under the admin prefix: the admin token is checked before the body).
+UPLOAD_PREFIX: Final = "/api/admin/uploads/"
+#: Sub-directory of the spool the uploads land in.
+UPLOAD_SPOOL: Final = "uploads"
+#: Hex digits of the content hash in a spooled file's name.
+NAME_HASH_CHARS: Final = 16
+#: Rejected rows listed in a status answer.
+REJECT_PREVIEW: Final = 20
+#: Longest client file name echoed back.
+MAX_SHOWN_NAME: Final = 200
+_IMPORT_DONE: Final = "done"
+
+
+@dataclass(frozen=True)
+class SpooledUpload:
+    """An upload written to the spool.
+
+    Attributes:
+        path: Where it lies (named after its content).
+        sha256: Content hash.
+        size_bytes: Its size.
+    """
+
+    path: Path
+    sha256: str
+    size_bytes: int
+
+
+async def spool_upload(
+    chunks: AsyncIterator[bytes], tenant: str, spool_dir: Path | None = None
+) -> SpooledUpload:
+    """Write a streamed body into ``<spool>/uploads/<tenant>/``, hashing it on the way.
+
+    Raises:
+        ValueError: The body is empty.
+    """
+    folder = (spool_dir or settings.IMPORT_SPOOL_DIR) / UPLOAD_SPOOL / tenant
+    folder.mkdir(parents=True, exist_ok=True)
+    partial = folder / f".incoming-{uuid.uuid4().hex}"
+    digest, size = hashlib.sha256(), 0
+    try:
+        with open(partial, "wb") as fh:
+            async for chunk in chunks:
+                digest.update(chunk)
+                size += len(chunk)
+                fh.write(chunk)
+        if not size:
+            raise ValueError("the upload is empty")
+        sha256 = digest.hexdigest()
+        final = folder / f"upload-{sha256[:NAME_HASH_CHARS]}.{detect_format(partial)}"
+        os.replace(partial, final)
+    finally:
+        partial.unlink(missing_ok=True)
+    return SpooledUpload(path=final, sha256=sha256, size_bytes=size)
+
+
+def shown_name(name: str | None) -> str:
+    """The client's file name for display only: its last part, printable, capped."""
+    base = (name or "").replace("\\", "/").rsplit("/", 1)[-1]
+    return "".join(ch for ch in base if ch.isprintable())[:MAX_SHOWN_NAME] or "upload"
+
+
+def import_status(engine: sa.Engine, tenant: str, sha256: str) -> dict[str, Any]:
+    """The import's progress as the page shows it (``queued`` before the run claimed the file)."""
+    from audiapro.importing import SOURCE_REF_PREFIX
+    from audiapro.warehouse import import_rejects
+
+    record = read_imported_file(engine, tenant, sha256)
+    if record is None:
+        return {"state": "queued", "sha256": sha256, "read": 0, "new": 0, "duplicates": 0, "rejected": 0,
+                "rejects": [], "error": None}  # fmt: skip
+    rejects = import_rejects(engine, tenant, f"{SOURCE_REF_PREFIX}{sha256}", REJECT_PREVIEW)
+    return {
+        "state": record.status,
+        "sha256": sha256,
+        "read": record.rows_read,
+        "new": record.inserted,
+        "duplicates": record.duplicates,
+        "rejected": record.rejected,
+        "rejects": [{"line": line, "reason": reason} for line, reason in rejects],
+        "error": record.error,
+    }
+
+
+def already_imported(engine: sa.Engine, tenant: str, sha256: str) -> bool:
+    """Whether this content was imported for the tenant before."""
+    record = read_imported_file(engine, tenant, sha256)
+    return record is not None and record.status == _IMPORT_DONE
