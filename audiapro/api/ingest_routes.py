@@ -26,7 +26,14 @@ from starlette.concurrency import run_in_threadpool
 
 from audiapro.api.orchestrator import DeploymentMissing, IngestOrchestrator
 from audiapro.api.service import describe
-from audiapro.api.uploads import UPLOAD_PREFIX, already_imported, import_status, shown_name, spool_upload
+from audiapro.api.uploads import (
+    UPLOAD_PREFIX,
+    already_imported,
+    import_status,
+    shown_name,
+    spool_upload,
+    unreadable_reason,
+)
 from audiapro.push.config import PUSH_PATH
 from audiapro.push.receiver import RETRY_AFTER_S, PushReceiver
 from audiapro.tenants import tenant_key
@@ -108,8 +115,14 @@ def add_upload_routes(
         answer: dict[str, Any] = {"file": name, "sha256": spooled.sha256, "size_bytes": spooled.size_bytes,
                                   "status_url": f"{UPLOAD_PREFIX}{key}/{spooled.sha256}"}  # fmt: skip
         if await run_in_threadpool(already_imported, engine, key, spooled.sha256):
-            spooled.path.unlink(missing_ok=True)  # the earlier import's spooled copy is the one kept
+            if not spooled.existed:  # imported from elsewhere before: this copy is not needed
+                spooled.path.unlink(missing_ok=True)
             return JSONResponse({**answer, "already_imported": True}, status_code=status.HTTP_200_OK)
+        reason = await run_in_threadpool(unreadable_reason, spooled.path)
+        if reason is not None:  # no run for a file that is no CDR export: say why at once
+            if not spooled.existed:
+                spooled.path.unlink(missing_ok=True)
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"{name}: {reason}")
         try:
             run = await run_in_threadpool(orchestrator.start_import, key, str(spooled.path))
         except DeploymentMissing as exc:

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from audiapro import settings
-from audiapro.cdr.readers import detect_format
+from audiapro.cdr.readers import ImportFormatError, detect_format, iter_cdr_file
 from audiapro.warehouse.push import read_imported_file
 
 if TYPE_CHECKING:
@@ -39,6 +39,8 @@ UPLOAD_SPOOL: Final = "uploads"
 NAME_HASH_CHARS: Final = 16
 #: Rejected rows listed in a status answer.
 REJECT_PREVIEW: Final = 20
+#: Rows read to check that an upload is a CDR file before its import run is started.
+CHECK_ROWS: Final = 10
 #: Longest client file name echoed back.
 MAX_SHOWN_NAME: Final = 200
 _IMPORT_DONE: Final = "done"
@@ -52,11 +54,13 @@ class SpooledUpload:
         path: Where it lies (named after its content).
         sha256: Content hash.
         size_bytes: Its size.
+        existed: The same content was spooled for the tenant before (that file is kept as it was).
     """
 
     path: Path
     sha256: str
     size_bytes: int
+    existed: bool = False
 
 
 async def spool_upload(
@@ -80,11 +84,29 @@ async def spool_upload(
         if not size:
             raise ValueError("the upload is empty")
         sha256 = digest.hexdigest()
-        final = folder / f"upload-{sha256[:NAME_HASH_CHARS]}.{detect_format(partial)}"
-        os.replace(partial, final)
+        try:
+            kind = detect_format(partial)
+        except ImportFormatError:
+            raise ValueError("the upload is blank") from None
+        final = folder / f"upload-{sha256[:NAME_HASH_CHARS]}.{kind}"
+        existed = final.exists()
+        if not existed:  # an earlier copy may be read by its import right now: never replaced
+            os.replace(partial, final)
     finally:
         partial.unlink(missing_ok=True)
-    return SpooledUpload(path=final, sha256=sha256, size_bytes=size)
+    return SpooledUpload(path=final, sha256=sha256, size_bytes=size, existed=existed)
+
+
+def unreadable_reason(path: Path) -> str | None:
+    """Why the file is no CDR export (columns, encoding), None when its first rows read."""
+    chunks = iter_cdr_file(path, chunk_rows=CHECK_ROWS)
+    try:
+        next(chunks, None)
+    except ImportFormatError as exc:
+        return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    finally:
+        chunks.close()
+    return None
 
 
 def shown_name(name: str | None) -> str:
