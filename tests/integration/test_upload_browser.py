@@ -79,7 +79,7 @@ def test_a_dropped_export_is_uploaded_imported_and_counted(
         # are listed with their lines. The screenshot shows this richer state.
         page.evaluate(DROP_JS, [export.read_text(encoding="utf-8"), "export with bad rows.csv"])
         page.wait_for_function(
-            "document.querySelectorAll('#rejects li').length === %d" % len(expected_rejects), timeout=STEP_MS
+            f"document.querySelectorAll('#rejects li').length === {len(expected_rejects)}", timeout=STEP_MS
         )
         page.wait_for_function("document.getElementById('state').textContent === 'done'", timeout=STEP_MS)
         assert page.text_content("#new") == "0"
