@@ -30,6 +30,7 @@ class InMemoryOrchestrator:
         run_import: Runs an import-cdr-file run in-process, synchronously (None: not deployed).
         imports: ``(tenant, path)`` of every import started, in order.
         ui_url: The Prefect UI address flow run links point to.
+        analyses: Tenants whose analysis was started, in order.
     """
 
     deployment: PollDeployment | None = None
@@ -42,6 +43,7 @@ class InMemoryOrchestrator:
     run_import: ImportRunner | None = None
     imports: list[tuple[str, str]] = field(default_factory=list)
     ui_url: str = "http://prefect.test"
+    analyses: list[str] = field(default_factory=list)
 
     def _check(self) -> None:
         if self.fail_with is not None:
@@ -93,3 +95,8 @@ class InMemoryOrchestrator:
     def flow_run_url(self, run_id: str) -> str | None:
         """A link under ``ui_url``."""
         return f"{self.ui_url}{FLOW_RUN_UI_PATH}{run_id}"
+
+    def start_analysis(self, tenant: str) -> None:
+        """Record the request."""
+        self._check()
+        self.analyses.append(tenant)

@@ -78,6 +78,9 @@ class Orchestrator(Protocol):
 #: The deployment uploads are imported by, and the tag its runs get.
 IMPORT_DEPLOYMENT = "import-cdr-file/import-cdr-file"
 UPLOAD_RUN_TAG = "upload"
+#: The deployment pushed calls are analysed by, and the tag of the runs push starts.
+ANALYZE_DEPLOYMENT = "analyze-calls/analyze-calls"
+PUSH_RUN_TAG = "push"
 #: Path of a flow run's page under the Prefect UI's address.
 FLOW_RUN_UI_PATH = "/runs/flow-run/"
 
@@ -99,6 +102,10 @@ class IngestOrchestrator(Orchestrator, Protocol):
 
     def flow_run_url(self, run_id: str) -> str | None:
         """The run's page in the Prefect UI, None when no UI address is known."""
+        ...
+
+    def start_analysis(self, tenant: str) -> None:
+        """Start an analyze-calls run for the tenant's recent calls; do not wait for it."""
         ...
 
 
@@ -246,6 +253,13 @@ class PrefectOrchestrator:
             raise DeploymentMissing(IMPORT_DEPLOYMENT) from exc
         state = run.state.type.value if run.state else "SCHEDULED"
         return StartedRun(id=str(run.id), name=str(run.name), state=state, tenant=tenant)
+
+    def start_analysis(self, tenant: str) -> None:
+        """``run_deployment(analyze-calls, timeout=0)`` for the tenant (its default: the last 24 h)."""
+        from prefect.deployments import run_deployment
+
+        run_deployment(ANALYZE_DEPLOYMENT, parameters={"tenants": [tenant]}, timeout=0, as_subflow=False,
+                       tags=[PUSH_RUN_TAG])  # fmt: skip
 
     def flow_run_url(self, run_id: str) -> str | None:
         """``PREFECT_UI_URL`` + the run's path (the UI address Prefect itself links to)."""

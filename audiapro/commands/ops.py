@@ -289,7 +289,7 @@ def api(
     with _sigterm_stops(server), _temporary_prefect_api():
         engine = _engine(warehouse_url())  # may read the Warehouse block: after the temporary API is up
         upgrade(engine)
-        receiver = PushReceiver(engine, orchestrator.push_tenant)
+        receiver = PushReceiver(engine, orchestrator.push_tenant, start_analysis=orchestrator.start_analysis)
         # The push receiver and the upload page need the warehouse, known only now: the app served
         # is rebuilt with them (uvicorn reads its config's app when it starts).
         server.config.app = create_app(

@@ -46,8 +46,13 @@ RETRY_AFTER_S: Final = 5
 #: Headers never stored with a body (credentials).
 SECRET_HEADERS: Final = frozenset({"authorization", "cookie", "proxy-authorization"})
 
+#: Seconds between two analysis runs started for one tenant by pushed calls (one run covers them all).
+ANALYSIS_EVERY_S: Final = 60.0
+
 #: Reads a tenant's push settings (secrets included); None when there is no such tenant.
 PushTenantReader = Callable[[str], "PushTenant | None"]
+#: Starts an analysis run for a tenant whose pushed legs added calls (``IngestOrchestrator.start_analysis``).
+AnalysisStarter = Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -78,8 +83,21 @@ class PushReceiver:
         max_pending: int = MAX_PENDING,
         cache_seconds: float = TENANT_CACHE_S,
         monotonic: Callable[[], float] = time.monotonic,
+        start_analysis: AnalysisStarter | None = None,
+        analysis_every_s: float = ANALYSIS_EVERY_S,
     ) -> None:
-        """Receive for the tenants ``read_tenant`` knows, into ``engine``'s warehouse."""
+        """Receive for the tenants ``read_tenant`` knows, into ``engine``'s warehouse.
+
+        Args:
+            engine: The warehouse.
+            read_tenant: Reads a tenant's push settings.
+            max_pending: Pending bodies at which new ones are refused (503).
+            cache_seconds: How long a tenant's settings are reused.
+            monotonic: The clock of the caches and the analysis spacing (tests pin it).
+            start_analysis: Called for a tenant whose pushed legs were new, at most once per
+                ``analysis_every_s`` (the poll starts analysis the same way after a tick).
+            analysis_every_s: Least seconds between two analysis starts for one tenant.
+        """
         self.engine = engine
         self._read_tenant = read_tenant
         self.max_pending = max_pending
@@ -91,6 +109,9 @@ class PushReceiver:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._start_analysis = start_analysis
+        self._analysis_every_s = analysis_every_s
+        self._analysed_at: dict[str, float] = {}
 
     # --- request path ---------------------------------------------------------------------------
 
@@ -163,9 +184,23 @@ class PushReceiver:
             loads.append(done)
             with self._lock:
                 self._pending = max(0, self._pending - done.bodies)
+            if done.inserted:
+                self._analyse(done.tenant)
         with self._lock:  # bodies stored by another process, or counted before a restart
             self._pending = count_pending_push(self.engine)
         return loads
+
+    def _analyse(self, tenant: str) -> None:
+        """Start the tenant's analysis unless one was started within ``analysis_every_s`` (never raises)."""
+        now = self._monotonic()
+        last = self._analysed_at.get(tenant)
+        if self._start_analysis is None or (last is not None and now - last < self._analysis_every_s):
+            return
+        self._analysed_at[tenant] = now
+        try:
+            self._start_analysis(tenant)
+        except Exception as exc:  # analysis is a bonus here: the hourly sweep catches up
+            log.warning("tenant %s: analysis after push not started: %s", tenant, describe_error(exc))
 
     def start(self) -> None:
         """Run the loader in a background thread until :meth:`stop`."""

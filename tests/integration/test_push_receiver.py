@@ -245,3 +245,30 @@ def test_a_full_queue_answers_503_and_stores_nothing(engine: sa.Engine, sim: Ucm
     assert not emitter.buffer and emitter.dropped == 0
     receiver.drain()
     assert table_count(engine, cdr_legs) == len(emitter.delivered) == busy.legs + busy.buffered
+
+
+def test_new_pushed_legs_start_the_analysis_at_most_once_a_minute(
+    engine: sa.Engine, sim: UcmSimulator
+) -> None:
+    tenant = PushTenant(settings=TENANT, mode=PUSH_LOAD, user=USER, password=PASSWORD)
+    orchestrator = InMemoryOrchestrator(push_tenants={TENANT.name: tenant})
+    seconds = [1000.0]
+    receiver = PushReceiver(engine, orchestrator.push_tenant, monotonic=lambda: seconds[0],
+                            start_analysis=orchestrator.start_analysis)  # fmt: skip
+    with TestClient(create_app(orchestrator, list, push=receiver)) as client:
+        emitter = PushEmitter(sim, client, URL, user=USER, password=PASSWORD)
+        for _ in range(3):  # new legs every simulated 10 minutes, within one real minute
+            sim.clock.advance(600)
+            emitter.emit()
+            receiver.drain()
+            seconds[0] += 10
+        assert orchestrator.analyses == [TENANT.name]
+        emitter.variant = "json-array"
+        emitter.replay_delivered(batch=5)  # nothing new: no analysis
+        seconds[0] += 120
+        receiver.drain()
+        assert orchestrator.analyses == [TENANT.name]
+        sim.clock.advance(600)
+        emitter.emit()
+        receiver.drain()
+    assert orchestrator.analyses == [TENANT.name, TENANT.name]
