@@ -3,7 +3,8 @@
 Nobody has published the exact wire format of the UCM's "CDR Real-time Output" (docs/push.md), so
 the parser is tolerant, the way receivers built against real appliances are:
 
-* **JSON**: a flat leg object, an array of them, ``{"cdr_root": [...]}`` (also ``records``, ``cdrs``,
+* **JSON**: a flat leg object, an array of them, several documents back to back (NDJSON, a TCP
+  stream), ``{"cdr_root": [...]}`` (also ``records``, ``cdrs``,
   ``cdr``, ``data``), and grouped calls (``main_cdr`` + ``sub_cdr_N``: the detail legs replace the
   synthetic summary, as in cdrapi replies);
 * **form-encoded** ``key=value&...`` (one leg; a key repeated starts the next leg; a single field
@@ -108,11 +109,30 @@ def _attempt_order(text: str, content_type: str | None) -> list[str]:
 
 
 def _parse_json(text: str) -> list[RawLeg]:
-    try:
-        payload = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise PushParseError(f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+    documents = _json_documents(text)
+    payload = documents[0] if len(documents) == 1 else documents
     return _checked(_json_legs(payload, depth=0))
+
+
+#: What may stand between JSON documents sent back to back (NDJSON, a TCP stream, NUL-terminated).
+_BETWEEN_DOCUMENTS: Final = " \t\r\n\x00,"
+
+
+def _json_documents(text: str) -> list[Any]:
+    """Every JSON document in ``text``: one, or several back to back (newline- or NUL-separated)."""
+    decoder = json.JSONDecoder()
+    documents: list[Any] = []
+    position = 0
+    while True:
+        while position < len(text) and text[position] in _BETWEEN_DOCUMENTS:
+            position += 1
+        if position >= len(text):
+            return documents
+        try:
+            document, position = decoder.raw_decode(text, position)
+        except json.JSONDecodeError as exc:
+            raise PushParseError(f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+        documents.append(document)
 
 
 #: Wrapper levels followed at most (a leg list is never nested deeper in any known shape).

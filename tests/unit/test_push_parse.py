@@ -40,6 +40,15 @@ def test_cdr_item_marker_and_wrappers() -> None:
     assert parse_push_body(body).legs == [LEG_A]
 
 
+def test_json_documents_back_to_back_are_one_leg_each() -> None:
+    ndjson = (json.dumps(LEG_A) + "\n" + json.dumps(LEG_B) + "\n").encode()
+    assert parse_push_body(ndjson).legs == [LEG_A, LEG_B]
+    glued = (json.dumps(LEG_A) + json.dumps({"cdr_root": [LEG_B]}) + "\x00").encode()
+    assert parse_push_body(glued).legs == [LEG_A, LEG_B]
+    with pytest.raises(PushParseError, match="line 2"):
+        parse_push_body((json.dumps(LEG_A) + "\n" + '{"uniqueid": ').encode())
+
+
 def test_form_field_holding_json_and_xml_with_attributes() -> None:
     body = b"cdr=" + json.dumps(LEG_A).encode().replace(b"&", b"%26")
     assert parse_push_body(body, "application/x-www-form-urlencoded").legs == [LEG_A]
