@@ -22,6 +22,8 @@ console = Console(highlight=False)
 push_app = typer.Typer(help="CDR push (the UCM's CDR Real-time Output).", no_args_is_help=True)
 #: The receiver's public address (the operator's HTTPS proxy in front of `audiapro api`).
 PUBLIC_URL_ENV: Final = "AUDIAPRO_PUBLIC_URL"
+#: Environment variable `push simulate` reads the push password from (never an argument).
+PUSH_PASSWORD_ENV: Final = "AUDIAPRO_PUSH_PASSWORD"
 #: Without it: the admin API's default address (tests, a UCM on the same network).
 DEFAULT_PUBLIC_URL: Final = "http://127.0.0.1:8000"
 
@@ -104,3 +106,30 @@ def _documents() -> list[tuple[str, dict[str, Any]]]:
     from audiapro.commands.tenants import tenant_documents
 
     return tenant_documents()
+
+
+@push_app.command("simulate")
+def push_simulate(
+    sim_url: Annotated[str, typer.Option(help="Base URL of a running `audiapro simulate`")],
+    url: Annotated[str, typer.Option(help="The receiver's URL (`tenant push` prints it)")],
+    user: Annotated[str, typer.Option(help="Push user (`tenant push` prints it)")],
+    password_env: Annotated[str, typer.Option(help="Env var holding the push password")] = PUSH_PASSWORD_ENV,
+    every: Annotated[float, typer.Option(min=0.5, help="Seconds between two pushes")] = 5.0,
+    variant: Annotated[
+        str, typer.Option(help="Body shape: json, json-untyped, cdr-root, form, xml, ...")
+    ] = "json",
+) -> None:
+    """Push the simulated PBX's legs to a receiver as they end (the live demo's CDR Real-time Output)."""
+    from audiapro.ucm.simulator.push import VARIANTS, run_pusher
+
+    password = os.environ.get(password_env, "")
+    if not password:
+        fail(f"the push password is read from ${password_env}, which is empty")
+    if variant not in VARIANTS:
+        fail(f"--variant {variant!r}: one of {', '.join(VARIANTS)}")
+    console.print(f"pushing legs of {sim_url} to {url} every {every:g} s (Ctrl-C stops)")
+    try:
+        run_pusher(sim_url, url, user=user, password=password, every_s=every, variant=variant,
+                   echo=console.print)  # fmt: skip
+    except KeyboardInterrupt:
+        console.print("stopped")

@@ -26,7 +26,7 @@ from audiapro.push.config import PUSH_CAPTURE, PUSH_LOAD, PUSH_OFF, PushTenant
 from audiapro.push.receiver import MAX_PENDING, PushReceiver
 from audiapro.push.reparse import reparse_quarantined
 from audiapro.ucm.simulator import UcmSimulator
-from audiapro.ucm.simulator.push import VARIANTS, PushEmitter, render_body
+from audiapro.ucm.simulator.push import VARIANTS, PushEmitter, RemoteTruth, render_body
 from audiapro.warehouse import cdr_legs, read_sync_state
 from audiapro.warehouse.push import quarantine_push_bodies, store_push_body
 from audiapro.warehouse.tables import push_bodies
@@ -272,3 +272,19 @@ def test_new_pushed_legs_start_the_analysis_at_most_once_a_minute(
         emitter.emit()
         receiver.drain()
     assert orchestrator.analyses == [TENANT.name, TENANT.name]
+
+
+def test_a_simulator_in_another_process_pushes_through_its_control_endpoint(
+    sim: UcmSimulator, api: tuple[PushReceiver, TestClient], engine: sa.Engine
+) -> None:
+    receiver, client = api
+    with sim.serve() as base_url, httpx.Client() as http:
+        source = RemoteTruth(http, base_url, clock=sim.clock.now, window=timedelta(days=2))
+        emitter = PushEmitter(source, client, URL, user=USER, password=PASSWORD, variant="form")
+        before = {leg["AcctId"] for leg in sim.ground_truth()}
+        sim.clock.advance(LIVE.total_seconds())
+        sent = emitter.emit()
+    ended = [leg for leg in sim.ground_truth() if leg["AcctId"] not in before]
+    assert sent.legs == len(ended) > 0
+    receiver.drain()
+    assert _stored_keys(engine) == set(raw_leg_keys(ended).keys)

@@ -14,15 +14,15 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
 import urllib.parse
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Protocol
 from xml.sax.saxutils import escape
 
 import httpx
-
-from audiapro.ucm.simulator.simulator import UcmSimulator
 
 RawLeg = dict[str, str]
 
@@ -34,6 +34,14 @@ _FORM: Final = "application/x-www-form-urlencoded"
 _XML: Final = "application/xml"
 #: Answers after which the record is kept and sent again later.
 _RETRY_STATUSES: Final = frozenset({408, 429, 500, 502, 503, 504})
+
+
+class TruthSource(Protocol):
+    """Where the legs come from: a ``UcmSimulator``, or :class:`RemoteTruth` for one running elsewhere."""
+
+    def ground_truth(self) -> list[RawLeg]:
+        """Every leg that has ended by now."""
+        ...
 
 
 class PushClient(Protocol):
@@ -104,7 +112,7 @@ class PushEmitter:
 
     def __init__(
         self,
-        sim: UcmSimulator,
+        sim: TruthSource,
         client: PushClient,
         url: str,
         *,
@@ -119,7 +127,7 @@ class PushEmitter:
         Legs that ended before the emitter was created are history: never pushed.
 
         Args:
-            sim: The simulated PBX.
+            sim: The simulated PBX (or :class:`RemoteTruth`).
             client: Any httpx client (a FastAPI ``TestClient`` too); its timeout applies.
             url: The receiver's URL (absolute, or relative to the client's base URL).
             user: Basic user.
@@ -193,3 +201,77 @@ class PushEmitter:
             return int(self.client.post(self.url, content=body, headers=headers).status_code)
         except httpx.TransportError:
             return None
+
+
+#: How far back a remote simulator is asked for legs (by start): longer calls started earlier.
+REMOTE_WINDOW: Final = timedelta(hours=2)
+#: Seconds between two pushes of the live demo (``run_pusher``).
+DEFAULT_EVERY_S: Final = 5.0
+_TRUTH_PATH: Final = "/__sim__/truth"
+
+
+class RemoteTruth:
+    """The legs of a simulator running in another process (``audiapro simulate``), read from its
+    control endpoint ``GET /__sim__/truth`` (legs started within ``window``)."""
+
+    def __init__(
+        self,
+        client: httpx.Client,
+        sim_url: str,
+        clock: Callable[[], datetime] | None = None,
+        window: timedelta = REMOTE_WINDOW,
+    ) -> None:
+        """Read from the simulator at ``sim_url`` (its base URL) through ``client``.
+
+        Args:
+            client: The HTTP client.
+            sim_url: The simulator's base URL.
+            clock: The simulator's now (default the wall clock: a live simulator's clock is real).
+            window: How far back legs are asked for, by their start.
+        """
+        self.client = client
+        self.window = window
+        self.url = sim_url.rstrip("/") + _TRUTH_PATH
+        self.clock = clock or (lambda: datetime.now(UTC))
+
+    def ground_truth(self) -> list[RawLeg]:
+        """The legs that ended by the simulator's now and started within the window."""
+        start = (self.clock() - self.window).isoformat()
+        answer = self.client.get(self.url, params={"start": start})
+        answer.raise_for_status()
+        return [dict(leg) for leg in answer.json()["legs"]]
+
+
+def run_pusher(
+    sim_url: str,
+    url: str,
+    *,
+    user: str,
+    password: str,
+    every_s: float = DEFAULT_EVERY_S,
+    variant: str = "json",
+    stop: threading.Event | None = None,
+    echo: Callable[[str], None] = print,
+) -> None:
+    """Push a running simulator's legs to ``url`` as they end, until ``stop`` is set (the live demo).
+
+    Failures are reported and retried on the next round: the simulator not up yet, the receiver down
+    (the legs wait in the emitter's buffer, as on a UCM).
+    """
+    waiter = stop or threading.Event()
+    with httpx.Client(timeout=10.0) as client:
+        source = RemoteTruth(client, sim_url)
+        emitter: PushEmitter | None = None
+        while not waiter.wait(every_s):
+            try:
+                emitter = emitter or PushEmitter(
+                    source, client, url, user=user, password=password, variant=variant
+                )
+                sent = emitter.emit()
+            except httpx.HTTPError as exc:
+                echo(f"push round failed: {type(exc).__name__}; retrying in {every_s:.0f} s")
+                continue
+            if sent.legs or sent.buffered:
+                echo(
+                    f"pushed {sent.legs} legs in {sent.bodies} bodies; {sent.buffered} waiting in the buffer"
+                )
