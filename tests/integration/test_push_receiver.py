@@ -234,7 +234,7 @@ def test_a_full_queue_answers_503_and_stores_nothing(engine: sa.Engine, sim: Ucm
     receiver, client = _receiver(engine, max_pending=3)
     with client:
         emitter = PushEmitter(sim, client, URL, user=USER, password=PASSWORD)
-        sim.clock.advance(LIVE.total_seconds())
+        sim.clock.advance(LIVE.total_seconds() / 4)  # a dozen legs: enough to fill a queue of 3
         busy = emitter.emit()
         assert busy.statuses == (202, 202, 202, 503) and busy.buffered > 0
         assert table_count(engine, push_bodies) == 3
