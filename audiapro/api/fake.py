@@ -31,6 +31,7 @@ class InMemoryOrchestrator:
         imports: ``(tenant, path)`` of every import started, in order.
         ui_url: The Prefect UI address flow run links point to.
         analyses: Tenants whose analysis was started, in order.
+        run_states: State type of every import run started, by run id (FAILED when it raised).
     """
 
     deployment: PollDeployment | None = None
@@ -44,6 +45,7 @@ class InMemoryOrchestrator:
     imports: list[tuple[str, str]] = field(default_factory=list)
     ui_url: str = "http://prefect.test"
     analyses: list[str] = field(default_factory=list)
+    run_states: dict[str, str] = field(default_factory=dict)
 
     def _check(self) -> None:
         if self.fail_with is not None:
@@ -86,11 +88,15 @@ class InMemoryOrchestrator:
         if self.run_import is None:
             raise DeploymentMissing(IMPORT_DEPLOYMENT)
         self.imports.append((tenant, path))
-        self.run_import(tenant, path)
         run_id = str(uuid.uuid4())
-        return StartedRun(
-            id=run_id, name=f"fake-import-{len(self.imports)}", state="COMPLETED", tenant=tenant
-        )
+        try:
+            self.run_import(tenant, path)
+        except Exception:  # the run fails in Prefect: its state says so, the API call itself succeeded
+            self.run_states[run_id] = "FAILED"
+        else:
+            self.run_states[run_id] = "COMPLETED"
+        name = f"fake-import-{len(self.imports)}"
+        return StartedRun(id=run_id, name=name, state=self.run_states[run_id], tenant=tenant)
 
     def flow_run_url(self, run_id: str) -> str | None:
         """A link under ``ui_url``."""
@@ -100,3 +106,8 @@ class InMemoryOrchestrator:
         """Record the request."""
         self._check()
         self.analyses.append(tenant)
+
+    def run_state(self, run_id: str) -> str | None:
+        """The state recorded when the import ran."""
+        self._check()
+        return self.run_states.get(run_id)

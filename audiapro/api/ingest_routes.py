@@ -130,17 +130,22 @@ def add_upload_routes(
         except Exception as exc:
             raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, describe("Prefect API", exc)) from None
         url = await run_in_threadpool(orchestrator.flow_run_url, run.id)
-        run_info = {"flow_run_id": run.id, "flow_run_name": run.name, "flow_run_url": url}
+        run_info = {"flow_run_id": run.id, "flow_run_name": run.name, "flow_run_url": url,
+                    "status_url": f"{answer['status_url']}?run={urllib.parse.quote(run.id)}"}  # fmt: skip
         return JSONResponse({**answer, **run_info, "already_imported": False}, status_code=202)
 
     @app.get(
         UPLOAD_PREFIX + "{tenant}/{sha256}", dependencies=[Depends(require_admin)], summary="Import status"
     )
-    def upload_status(tenant: str, sha256: str) -> dict[str, Any]:
+    def upload_status(tenant: str, sha256: str, run: str | None = None) -> dict[str, Any]:
         key = _key_or_none(tenant)
         if key is None or not _SHA256.match(sha256):
             raise HTTPException(status.HTTP_404_NOT_FOUND, "no such upload")
-        return import_status(engine, key, sha256)
+        try:
+            run_state = orchestrator.run_state(run) if run else None
+        except Exception:  # Prefect unreachable: the warehouse's record still tells the progress
+            run_state = None
+        return import_status(engine, key, sha256, run_state)
 
 
 def _key_or_none(tenant: str) -> str | None:

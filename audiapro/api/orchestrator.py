@@ -108,6 +108,10 @@ class IngestOrchestrator(Orchestrator, Protocol):
         """Start an analyze-calls run for the tenant's recent calls; do not wait for it."""
         ...
 
+    def run_state(self, run_id: str) -> str | None:
+        """A flow run's state type (``SCHEDULED``, ``RUNNING``, ``FAILED``...), None when unknown."""
+        ...
+
 
 class PrefectOrchestrator:
     """The Prefect API at ``PREFECT_API_URL`` (sync client: FastAPI runs sync endpoints in threads)."""
@@ -260,6 +264,24 @@ class PrefectOrchestrator:
 
         run_deployment(ANALYZE_DEPLOYMENT, parameters={"tenants": [tenant]}, timeout=0, as_subflow=False,
                        tags=[PUSH_RUN_TAG])  # fmt: skip
+
+    def run_state(self, run_id: str) -> str | None:
+        """Read the run's state type."""
+        import uuid
+
+        from prefect.client.orchestration import get_client
+        from prefect.exceptions import ObjectNotFound
+
+        try:
+            key = uuid.UUID(run_id)
+        except ValueError:
+            return None
+        with get_client(sync_client=True) as client:
+            try:
+                run = client.read_flow_run(key)
+            except ObjectNotFound:
+                return None
+        return run.state.type.value if run.state else None
 
     def flow_run_url(self, run_id: str) -> str | None:
         """``PREFECT_UI_URL`` + the run's path (the UI address Prefect itself links to)."""

@@ -44,6 +44,8 @@ CHECK_ROWS: Final = 10
 #: Longest client file name echoed back.
 MAX_SHOWN_NAME: Final = 200
 _IMPORT_DONE: Final = "done"
+#: Run states after which a run that never claimed its file will not do so any more.
+RUN_ENDED_BADLY: Final = frozenset({"FAILED", "CRASHED", "CANCELLED"})
 
 
 @dataclass(frozen=True)
@@ -115,15 +117,28 @@ def shown_name(name: str | None) -> str:
     return "".join(ch for ch in base if ch.isprintable())[:MAX_SHOWN_NAME] or "upload"
 
 
-def import_status(engine: sa.Engine, tenant: str, sha256: str) -> dict[str, Any]:
-    """The import's progress as the page shows it (``queued`` before the run claimed the file)."""
+def import_status(
+    engine: sa.Engine, tenant: str, sha256: str, run_state: str | None = None
+) -> dict[str, Any]:
+    """The import's progress as the page shows it (``queued`` before the run claimed the file).
+
+    Args:
+        engine: The warehouse.
+        tenant: Whose upload.
+        sha256: The file's content hash.
+        run_state: The import run's state type, when known: a run that ended badly before claiming
+            the file (e.g. the worker cannot see the spool) turns ``queued`` into ``failed``.
+    """
     from audiapro.importing import SOURCE_REF_PREFIX
     from audiapro.warehouse import import_rejects
 
     record = read_imported_file(engine, tenant, sha256)
     if record is None:
-        return {"state": "queued", "sha256": sha256, "read": 0, "new": 0, "duplicates": 0, "rejected": 0,
-                "rejects": [], "error": None}  # fmt: skip
+        failed = run_state in RUN_ENDED_BADLY
+        error = f"the import run ended {run_state} before reading the file: see it in the Prefect UI"
+        return {"state": "failed" if failed else "queued", "sha256": sha256, "read": 0, "new": 0,
+                "duplicates": 0, "rejected": 0, "rejects": [], "error": error if failed else None,
+                "run_state": run_state}  # fmt: skip
     rejects = import_rejects(engine, tenant, f"{SOURCE_REF_PREFIX}{sha256}", REJECT_PREVIEW)
     return {
         "state": record.status,
@@ -134,6 +149,7 @@ def import_status(engine: sa.Engine, tenant: str, sha256: str) -> dict[str, Any]
         "rejected": record.rejected,
         "rejects": [{"line": line, "reason": reason} for line, reason in rejects],
         "error": record.error,
+        "run_state": run_state,
     }
 
 

@@ -4,6 +4,7 @@ or rotated; the Prefect orchestrator reads the login back from the block for the
 from __future__ import annotations
 
 import base64
+import uuid
 
 import pytest
 from typer.testing import CliRunner
@@ -62,5 +63,8 @@ def test_tenant_push_refuses_an_unknown_tenant_in_one_line() -> None:
 
 
 def test_starting_an_import_without_the_deployment_says_so() -> None:
+    orchestrator = PrefectOrchestrator()
     with pytest.raises(DeploymentMissing):
-        PrefectOrchestrator().start_import(TENANT, "/nowhere.csv")
+        orchestrator.start_import(TENANT, "/nowhere.csv")
+    assert orchestrator.run_state("not-a-run-id") is None
+    assert orchestrator.run_state(str(uuid.uuid4())) is None

@@ -62,6 +62,22 @@ def test_an_upload_is_spooled_under_its_hash_and_imported(
     assert table_count(engine, cdr_legs) == legs
 
 
+def test_an_import_run_that_fails_before_reading_the_file_is_reported(
+    engine: sa.Engine, spool: Path, tmp_path: Path, export: tuple[Path, int]
+) -> None:
+    # Spooled where the import run may not read (outside every import root): the run fails unread.
+    app, orchestrator = upload_app(engine, spool_dir=tmp_path / "elsewhere")
+    with TestClient(app) as client:
+        body = client.put(URL, content=export[0].read_bytes(), headers=AUTH).json()
+        assert "?run=" in body["status_url"]
+        status = client.get(body["status_url"], headers=AUTH).json()
+        queued = client.get(body["status_url"].split("?")[0], headers=AUTH).json()
+    assert (status["state"], status["run_state"]) == ("failed", "FAILED")
+    assert "before reading the file" in status["error"]
+    assert queued["state"] == "queued"  # without the run, only the warehouse is asked
+    assert table_count(engine, cdr_legs) == 0 and len(orchestrator.imports) == 1
+
+
 def test_the_same_file_twice_is_recognised_by_its_hash(
     api: Api, export: tuple[Path, int], spool: Path
 ) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import sqlalchemy as sa
 from fastapi import FastAPI
 
@@ -15,7 +17,7 @@ TOKEN = "upload-admin-token-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
-def upload_app(engine: sa.Engine) -> tuple[FastAPI, InMemoryOrchestrator]:
+def upload_app(engine: sa.Engine, spool_dir: Path | None = None) -> tuple[FastAPI, InMemoryOrchestrator]:
     """The API for tenant ``acme``; its import-cdr-file runs do what the flow does, in this process.
 
     The runner admits the path exactly as the flow's task does (inside an import root), so a spooled
@@ -31,4 +33,4 @@ def upload_app(engine: sa.Engine) -> tuple[FastAPI, InMemoryOrchestrator]:
         token=TOKEN,
         run_import=run_import,
     )
-    return create_app(orchestrator, list, uploads=engine), orchestrator
+    return create_app(orchestrator, list, uploads=engine, spool_dir=spool_dir), orchestrator
