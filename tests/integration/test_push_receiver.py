@@ -29,6 +29,7 @@ from audiapro.ucm.simulator import UcmSimulator
 from audiapro.ucm.simulator.push import VARIANTS, PushEmitter, RemoteTruth, render_body
 from audiapro.warehouse import cdr_legs, read_sync_state
 from audiapro.warehouse.push import quarantine_push_bodies, store_push_body
+from audiapro.warehouse.retention import clear_raw_cdrs, count_purge, purge_rows
 from audiapro.warehouse.tables import push_bodies
 from tests.integration.pipeline_support import TENANT, make_client, simulator, table_count
 
@@ -288,3 +289,24 @@ def test_a_simulator_in_another_process_pushes_through_its_control_endpoint(
     assert sent.legs == len(ended) > 0
     receiver.drain()
     assert _stored_keys(engine) == set(raw_leg_keys(ended).keys)
+
+
+def test_a_tenant_purge_and_raw_cdr_retention_remove_pushed_bodies(
+    sim: UcmSimulator, api: tuple[PushReceiver, TestClient], engine: sa.Engine
+) -> None:
+    receiver, client = api
+    emitter = PushEmitter(sim, client, URL, user=USER, password=PASSWORD)
+    sim.clock.advance(LIVE.total_seconds())
+    sent = emitter.emit()
+    receiver.drain()
+    client.post(URL, content=b"no cdr", headers=BASIC)  # one quarantined body too
+    later = datetime.now(UTC) + timedelta(days=1)
+    # Raw CDR retention: processed bodies received before the cut-off go (they are raw CDRs).
+    assert clear_raw_cdrs(engine, TENANT.name, later, batch_rows=7) >= sent.bodies + 1
+    assert table_count(engine, push_bodies) == 0
+    emitter.replay_delivered(batch=4)
+    receiver.drain()
+    # A full purge empties push_bodies before ingest_runs, which the loaded bodies point at.
+    assert count_purge(engine, TENANT.name, None)["push_bodies"] == table_count(engine, push_bodies) > 0
+    purge_rows(engine, TENANT.name, None, batch_rows=5)
+    assert table_count(engine, push_bodies) == table_count(engine, cdr_legs) == 0
