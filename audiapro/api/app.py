@@ -106,11 +106,12 @@ def create_app(
         redoc_url=None,
     )
 
-    # Checks the token (before any body is read) and caps the bodies; see audiapro.api.gate.
+    # The push and upload modules pull in the warehouse and the CDR readers: loaded when an app is built.
     from audiapro.api.ingest_routes import PUSH_MAX_BYTES, add_push_route, add_upload_routes
     from audiapro.api.uploads import UPLOAD_MAX_BYTES, UPLOAD_PREFIX
     from audiapro.push.config import PUSH_PATH
 
+    # Checks the token (before any body is read) and caps the bodies; see audiapro.api.gate.
     app.add_middleware(
         RequestGate,
         admin_token=orchestrator.admin_token,
