@@ -260,9 +260,9 @@ def main() -> None:
 
 
 def _register_areas() -> None:
-    from audiapro.commands import analysis, calls, history, ops, reconcile, sources, tenants
+    from audiapro.commands import analysis, calls, history, ops, push, reconcile, sources, tenants
 
-    for area in (tenants, history, calls, analysis, ops, reconcile, sources):
+    for area in (tenants, history, calls, analysis, ops, reconcile, sources, push):
         area.register(app)
 
 

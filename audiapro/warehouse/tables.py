@@ -387,3 +387,37 @@ mail_messages = sa.Table(
     sa.Column("seen_at", UtcDateTime, nullable=False),
     sa.PrimaryKeyConstraint("source", "mailbox", "uidvalidity", "uid"),
 )
+
+# --- revision 0008: bodies pushed by a PBX (CDR real-time output) -----------------------------------
+
+#: Push body states: waiting for the loader, its legs loaded, unparseable (kept with the reason), or
+#: kept only (the tenant's push runs in capture mode).
+PUSH_PENDING: Final = "pending"
+PUSH_LOADED: Final = "loaded"
+PUSH_QUARANTINED: Final = "quarantined"
+PUSH_CAPTURED: Final = "captured"
+
+#: Every body a PBX pushed, stored verbatim before it is parsed: a format nobody foresaw is never lost,
+#: and a quarantined body can be parsed again once the parser learned it (``audiapro push reparse``).
+push_bodies = sa.Table(
+    "push_bodies",
+    metadata,
+    sa.Column("id", IdType, primary_key=True, autoincrement=True),
+    sa.Column("tenant", sa.Text, nullable=False),
+    sa.Column("received_at", UtcDateTime, nullable=False),
+    sa.Column("peer", sa.Text),  # the sender's address as the server saw it
+    sa.Column("content_type", sa.Text),
+    sa.Column("headers", sa.Text, nullable=False),  # JSON; Authorization and Cookie left out
+    sa.Column("size_bytes", sa.Integer, nullable=False),
+    sa.Column("sha256", sa.Text, nullable=False),
+    sa.Column("body", sa.LargeBinary, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),  # pending | loaded | quarantined | captured
+    sa.Column("reason", sa.Text),  # why it was quarantined
+    sa.Column("body_format", sa.Text),  # json | form | xml, once parsed
+    sa.Column("legs", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("inserted", sa.Integer, nullable=False, server_default="0"),
+    _run_fk("ingest_run_id", nullable=True),  # the load that took its legs
+    sa.Column("processed_at", UtcDateTime),
+    sa.Index("ix_push_bodies_status_tenant_id", "status", "tenant", "id"),
+    sa.Index("ix_push_bodies_tenant_sha256", "tenant", "sha256"),
+)
