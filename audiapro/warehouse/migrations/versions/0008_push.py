@@ -1,4 +1,4 @@
-"""Push: every body a PBX pushed, stored verbatim before it is parsed (``push_bodies``).\"\"\"
+"""Push: every body a PBX pushed, stored verbatim before it is parsed (``push_bodies``)."""
 
 from __future__ import annotations
 
