@@ -40,7 +40,8 @@ from imap_tools.errors import ImapToolsError, MailboxLoginError
 from audiapro.errors import describe_error
 from audiapro.pickup.core import ImportTarget, PickupReport, import_fetched
 from audiapro.pickup.errors import FileRefused, SourceAuthError, SourceConfigError, SourceUnreachable
-from audiapro.pickup.files import Limits, safe_name, save_bytes, spool_slot
+from audiapro.pickup.files import Limits, safe_name, spool_slot
+from audiapro.pickup.mime import Extracted, download_message, extract_attachments
 from audiapro.warehouse.pickups import (
     MAIL_FAILED,
     MAIL_IMPORTED,
@@ -205,38 +206,52 @@ def _import_message(mailbox: BaseMailBox, uid: int, source: str, config: ImapSet
 
 def _save_attachments(mailbox: BaseMailBox, uid: int, source: str, config: ImapSettings, target: ImportTarget,
                       report: PickupReport, slots: contextlib.ExitStack) -> _Saved:  # fmt: skip
-    """The message's matching attachments written to spool slots (``None``: nothing to import, why)."""
-    message = next(iter(mailbox.fetch(AND(uid=str(uid)), mark_seen=False)), None)
-    if message is None:  # deleted or moved by someone else since the search
+    """The message's matching attachments written to a spool slot (``None``: nothing to import, why).
+
+    The message is streamed (``audiapro.pickup.mime``), never held in memory as a whole.
+    """
+    slot = slots.enter_context(spool_slot(source))
+    extracted = _extract(mailbox, uid, config, target, slot)
+    if extracted is None:  # deleted or moved by someone else since the search
         return None, ["message gone before it was fetched"]
-    wanted = [att for att in message.attachments if _matches(att.filename, config.attachment_patterns)]
-    if not wanted:
+    if not extracted.saved and not extracted.refused:
         return None, ["no attachment matching " + ", ".join(config.attachment_patterns)]
-    saved, refused = [], []
-    for att in wanted:
-        name = safe_name(att.filename)
-        slot = slots.enter_context(spool_slot(source))
-        try:
-            save_bytes(att.payload, slot / name, target.limits, f"attachment {name}")
-            saved.append(slot / name)
-        except FileRefused as exc:
-            report.refuse(name, str(exc))
-            refused.append(str(exc))
-    return saved, refused
+    for name, reason in extracted.refused:
+        report.refuse(name, reason)
+    return extracted.saved, [reason for _, reason in extracted.refused]
+
+
+def _extract(mailbox: BaseMailBox, uid: int, config: ImapSettings, target: ImportTarget,
+             slot: Path) -> Extracted | None:  # fmt: skip
+    raw = slot / "message.eml"
+    try:
+        if not download_message(mailbox.client, uid, raw, _message_cap(target.limits)):
+            return None
+        return extract_attachments(raw, lambda name: _matches(name, config.attachment_patterns), slot,
+                                   target.limits.max_file_bytes)  # fmt: skip
+    finally:
+        raw.unlink(missing_ok=True)
 
 
 def _preview(mailbox: BaseMailBox, headers: MailMessage, config: ImapSettings, target: ImportTarget,
              report: PickupReport) -> None:  # fmt: skip
-    """Dry run: name the attachments a real run would import."""
+    """Dry run: name the attachments a real run would import (fetched into a scratch slot, then gone)."""
     reason = _skip_reason(headers, config, target.limits)
     if reason:
         report.skipped += 1
         report.note(f"uid {headers.uid}", "skipped", reason)
         return
-    for message in mailbox.fetch(AND(uid=str(headers.uid)), mark_seen=False):
-        for att in message.attachments:
-            if _matches(att.filename, config.attachment_patterns):
-                report.would_import.append(f"uid {message.uid}: {att.filename} ({len(att.payload)} bytes)")
+    with spool_slot("preview") as slot:
+        extracted = _extract(mailbox, int(headers.uid or 0), config, target, slot)
+        for path in extracted.saved if extracted else ():
+            report.would_import.append(f"uid {headers.uid}: {path.name} ({path.stat().st_size} bytes)")
+        for name, why in extracted.refused if extracted else ():
+            report.note(name, "refused", why)
+
+
+def _message_cap(limits: Limits) -> int:
+    """Largest message that can carry an attachment within the file cap (base64 and headers added)."""
+    return int(limits.max_file_bytes * _MIME_OVERHEAD) + _MIME_SLACK_BYTES
 
 
 def _skip_reason(headers: MailMessage, config: ImapSettings, limits: Limits) -> str:
@@ -244,8 +259,7 @@ def _skip_reason(headers: MailMessage, config: ImapSettings, limits: Limits) -> 
     sender = parseaddr(headers.from_)[1].lower()
     if config.senders and not _sender_allowed(sender, config.senders):
         return "sender not in the allow-list"  # the address itself is personal data: not stored
-    cap = int(limits.max_file_bytes * _MIME_OVERHEAD) + _MIME_SLACK_BYTES
-    if headers.size_rfc822 > cap:
+    if headers.size_rfc822 > _message_cap(limits):
         return f"message of {headers.size_rfc822} bytes is larger than the attachment cap allows"
     return ""
 
