@@ -12,7 +12,7 @@ The rules and their default thresholds (``InsightSettings``):
    pumping-prone rural carriers; and ``new_country``: a destination country the tenant never called
    in its baseline (daily).
 2. ``intl_velocity``: international calls of one extension: 10 in 60 min warns, 20 is critical.
-3. ``after_hours``: external calls outside business hours above max(10, 3 x the trailing median of
+3. ``after_hours``: external calls outside business hours above max(10, 2 x the trailing median of
    the same kind of day) (daily).
 4. ``short_call_burst``: answered calls under 10 s to one prefix, 10 in 10 min (traffic pumping).
 5. ``concurrency``: peak simultaneous outgoing calls above the trailing p99 of daily peaks + 2, or at
@@ -123,9 +123,14 @@ def _evidence(calls: pd.DataFrame, **extra: Any) -> dict[str, Any]:
 
 
 def _alert(
-    ctx: TenantContext, rule: str, severity: str, subject: str, calls: pd.DataFrame, window: tuple[Any, Any],
+    ctx: TenantContext,
+    rule: str,
+    severity: str,
+    subject: str,
+    calls: pd.DataFrame,
+    window: tuple[Any, Any],
     **extra: Any,
-) -> dict[str, Any]:  # fmt: skip
+) -> dict[str, Any]:
     return {
         "tenant": ctx.tenant,
         "rule": rule,
@@ -161,9 +166,15 @@ def windows(
 
 
 def _windowed(
-    ctx: TenantContext, rule: str, calls: pd.DataFrame, key: str, span: pd.Timedelta, warn: int, critical: int,
+    ctx: TenantContext,
+    rule: str,
+    calls: pd.DataFrame,
+    key: str,
+    span: pd.Timedelta,
+    warn: int,
+    critical: int,
     subject: Callable[[Any], str],
-) -> list[dict[str, Any]]:  # fmt: skip
+) -> list[dict[str, Any]]:
     alerts = []
     for value, group in calls.groupby(key, sort=True):
         group = group.sort_values(["started_at", "session"])

@@ -65,7 +65,7 @@ class InsightSettings:
     velocity_warn: int = 10
     velocity_critical: int = 20
     after_hours_min_calls: int = 10
-    after_hours_factor: float = 3.0
+    after_hours_factor: float = 2.0
     baseline_days: int = 28
     min_baseline_days: int = 7
     burst_window_min: int = 10
