@@ -128,8 +128,8 @@ class SimulatorConfig:
             Drawn after ``parallel_trunk_share``; the two shares together are at most 1.
         fork_share: Share of answered Dial legs that get a ForkCDR bookkeeping copy.
         fork_recordings: ForkCDR copies list the recording files of the leg they copy.
-        fraud: Toll-fraud scenarios added to their days (:class:`FraudScenario`, built by ``simulator.fraud``); ordinary
-            days are unchanged.
+        fraud: Toll-fraud scenarios added to their days (:class:`FraudScenario`, built by
+            ``simulator.fraud``); ordinary days are unchanged.
     """
 
     seed: int = 0
