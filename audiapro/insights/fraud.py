@@ -286,7 +286,9 @@ def trunk_to_trunk(ctx: TenantContext, calls: pd.DataFrame) -> list[dict[str, An
     """Rule 7: trunk-to-trunk calls no user's follow-me/forward explains, per trunk and day."""
     external = calls[calls["direction"] == "external"]
     allowed = ctx.settings.trunk_to_trunk_allowed_actions
-    explained = external["action_type"].fillna("").map(lambda a: any(a.startswith(p) for p in allowed))
+    explained = (
+        external["action_type"].fillna("").map(lambda a: any(a.startswith(p) for p in allowed)).astype(bool)
+    )
     suspect = external[~explained]
     alerts = []
     for (trunk, day), group in suspect.groupby(

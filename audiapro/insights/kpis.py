@@ -38,7 +38,7 @@ def local_hours(starts: pd.Series, timezone: str) -> pd.Series:
 def after_hours(starts: pd.Series, timezone: str, settings: InsightSettings) -> pd.Series:
     """Whether each UTC start falls outside the tenant's business hours (its own zone)."""
     local = starts.dt.tz_convert(ZoneInfo(timezone))
-    business_day = local.dt.weekday.isin(settings.business_days)
+    business_day = local.dt.day_of_week.isin(settings.business_days)
     in_hours = (local.dt.hour >= settings.business_start_hour) & (local.dt.hour < settings.business_end_hour)
     return ~(business_day & in_hours)
 

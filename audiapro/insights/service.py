@@ -24,6 +24,7 @@ from audiapro.insights.settings import InsightSettings, parse_settings
 from audiapro.tenants import TenantSettings
 from audiapro.warehouse.insights import (
     StoredDay,
+    latest_run_id,
     read_breakdowns,
     read_call_legs,
     read_daily_kpis,
@@ -103,6 +104,7 @@ def compute_days(
     ordered = sorted(set(days))
     first, _ = day_span(ordered[0] - timedelta(days=ctx.settings.repeat_days - 1), tenant.timezone)
     _, last = day_span(ordered[-1], tenant.timezone)
+    through = latest_run_id(engine)  # before reading: a load racing this read makes the day stale
     calls, ext_legs = read_calls(
         engine, tenant.name, first, last + timedelta(hours=ctx.settings.callback_window_hours)
     )
@@ -118,6 +120,7 @@ def compute_days(
             home_region=tenant.region,
             settings=ctx.settings,
         )
+        stored.kpis["through_run_id"] = through
         store_day(engine, tenant.name, day, stored, now=now)
         in_day = (calls["started_at"] >= pd.Timestamp(span[0])) & (
             calls["started_at"] < pd.Timestamp(span[1])

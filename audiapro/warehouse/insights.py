@@ -24,6 +24,7 @@ from audiapro.warehouse.tables import (
     daily_breakdowns,
     daily_kpis,
     fraud_alerts,
+    ingest_runs,
     insight_settings,
 )
 
@@ -76,10 +77,19 @@ def read_call_legs(engine: sa.Engine, tenant: str, start: datetime, end: datetim
     return pd.DataFrame.from_records(rows, columns=columns)
 
 
+def latest_run_id(engine: sa.Engine) -> int:
+    """The newest ``ingest_runs`` id (0 when none): stored with a computed day to detect late legs."""
+    with engine.connect() as conn:
+        return int(conn.scalar(sa.select(sa.func.max(ingest_runs.c.id))) or 0)
+
+
 def stale_days(
     engine: sa.Engine, tenant: str, spans: Sequence[tuple[date, datetime, datetime]]
 ) -> list[date]:
-    """Days whose calls changed (late legs) after the day's KPIs were computed, or never computed.
+    """Days with calls never computed, or changed by an ingest run after the day was computed.
+
+    Compares ingest run ids, not clocks: a call whose ``last_ingest_run_id`` is newer than the run
+    the day was computed through came (or changed) later.
 
     Args:
         engine: Warehouse engine.
@@ -89,14 +99,15 @@ def stale_days(
     stale: list[date] = []
     with engine.connect() as conn:
         for day, start, end in spans:
-            computed = conn.scalar(
-                sa.select(daily_kpis.c.computed_at).where(
+            through = conn.execute(
+                sa.select(daily_kpis.c.through_run_id).where(
                     daily_kpis.c.tenant == tenant, daily_kpis.c.day == day
                 )
-            )
+            ).first()
             in_day = sa.and_(calls.c.tenant == tenant, calls.c.started_at >= start, calls.c.started_at < end)
-            changed = in_day if computed is None else sa.and_(in_day, calls.c.updated_at > computed)
-            if conn.scalar(sa.select(sa.exists().where(changed))):
+            if through is not None:
+                in_day = sa.and_(in_day, calls.c.last_ingest_run_id > (through.through_run_id or 0))
+            if conn.scalar(sa.select(sa.exists().where(in_day))):
                 stale.append(day)
     return stale
 

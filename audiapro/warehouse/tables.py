@@ -346,6 +346,8 @@ daily_kpis = sa.Table(
     sa.Column("after_hours_external", sa.Integer, nullable=False),  # outside the business hours
     sa.Column("international", sa.Integer, nullable=False),  # calls to another country
     sa.Column("callbacks_open", sa.Integer, nullable=False),  # the day's callback worklist length
+    # The newest ingest run when the day was read: a call changed by a later run makes the day stale.
+    sa.Column("through_run_id", sa.BigInteger),
     sa.Column("computed_at", UtcDateTime, nullable=False),
     sa.PrimaryKeyConstraint("tenant", "day"),
 )

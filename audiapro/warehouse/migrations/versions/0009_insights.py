@@ -77,6 +77,7 @@ def upgrade() -> None:
                 "callbacks_open",
             )
         ),
+        sa.Column("through_run_id", sa.BigInteger()),
         sa.Column("computed_at", _UTC, nullable=False),
         sa.PrimaryKeyConstraint("tenant", "day", name="pk_daily_kpis"),
     )
