@@ -32,19 +32,34 @@ def at(hour: int, minute: int = 0, second: int = 0) -> datetime:
 def _inbound(key: str, session: str, start: datetime, caller: str, ext: str, **kw: Any) -> dict[str, Any]:
     answered = kw.pop("answered", True)
     fields: dict[str, Any] = {
-        "src_raw": caller[2:], "src_e164": caller, "dst_raw": ext, "answered_by": ext if answered else None,
-        "dstchannel": f"PJSIP/{ext}-{key}", "action_type": "DIAL", "action_owner": ext, "src_trunk": "carrier",
-    }  # fmt: skip
+        "src_raw": caller[2:],
+        "src_e164": caller,
+        "dst_raw": ext,
+        "answered_by": ext if answered else None,
+        "dstchannel": f"PJSIP/{ext}-{key}",
+        "action_type": "DIAL",
+        "action_owner": ext,
+        "src_trunk": "carrier",
+    }
     return leg(key, session=session, start=start, answered=answered, **{**fields, **kw})
 
 
 def _outbound(key: str, session: str, start: datetime, ext: str, number: str, **kw: Any) -> dict[str, Any]:
     fields: dict[str, Any] = {
-        "direction": "outbound", "src_raw": ext, "src_e164": None, "dst_raw": number, "dst_e164": number,
-        "answered_by": None, "dstchannel": f"PJSIP/trunk_1/{number}", "action_type": "DIAL",
-        "action_owner": ext, "src_trunk": None, "dst_trunk": "Carrier-A", "channel": f"PJSIP/{ext}-{key}",
+        "direction": "outbound",
+        "src_raw": ext,
+        "src_e164": None,
+        "dst_raw": number,
+        "dst_e164": number,
+        "answered_by": None,
+        "dstchannel": f"PJSIP/trunk_1/{number}",
+        "action_type": "DIAL",
+        "action_owner": ext,
+        "src_trunk": None,
+        "dst_trunk": "Carrier-A",
+        "channel": f"PJSIP/{ext}-{key}",
         "dcontext": "outbound-route-1",
-    }  # fmt: skip
+    }
     return leg(key, session=session, start=start, **{**fields, **kw})
 
 
@@ -68,7 +83,7 @@ def early_legs() -> list[dict[str, Any]]:
             action_owner="1001",
             src_trunk=None,
             channel="PJSIP/1001-d1",
-        ),  # fmt: skip
+        ),
         _inbound("b1", "sB", at(9, 30), "+12125550111", "1001", answered=False, ring_s=20),
         _outbound("c1", "sC", at(10), "1002", "+442079460011", ring_s=10, billsec=120),
     ]
@@ -90,6 +105,6 @@ def late_legs() -> list[dict[str, Any]]:
             action_type="VM",
             answered_by=None,
             dstchannel=None,
-        ),  # fmt: skip
+        ),
         _outbound("g1", "sG", at(16), "1002", "+13055550123", ring_s=5, billsec=60),
     ]

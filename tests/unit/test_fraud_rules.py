@@ -20,11 +20,21 @@ CTX = fraud.TenantContext("acme", "America/New_York", "US", InsightSettings())
 def call(n: int, *, at: datetime = T0, number: str = "+12125550100", **kw: Any) -> dict[str, Any]:
     """One outbound call from extension 1001, answered, 120 s."""
     row: dict[str, Any] = {
-        "session": f"s{n}", "started_at": at, "ended_at": at + timedelta(seconds=130), "direction": "outbound",
-        "answered": True, "disposition": "ANSWERED", "talk_s": 120, "extension": "1001", "number": number,
-        "dst_e164": number, "country": region_of(number) if number else None, "trunk": "Carrier-A",
-        "action_type": "DIAL", "ring_s": 10.0,
-    }  # fmt: skip
+        "session": f"s{n}",
+        "started_at": at,
+        "ended_at": at + timedelta(seconds=130),
+        "direction": "outbound",
+        "answered": True,
+        "disposition": "ANSWERED",
+        "talk_s": 120,
+        "extension": "1001",
+        "number": number,
+        "dst_e164": number,
+        "country": region_of(number) if number else None,
+        "trunk": "Carrier-A",
+        "action_type": "DIAL",
+        "ring_s": 10.0,
+    }
     row.update(kw)
     return row
 
@@ -53,8 +63,14 @@ BASE = fraud.Baseline(
 
 
 def test_premium_satellite_and_risky_area_codes_are_risky_destinations() -> None:
-    calls = frame([call(1, number="+449098790123"), call(2, number="+881631234567", extension="1002"),
-                   call(3, number="+18765550123", extension="1003"), call(4)])  # fmt: skip
+    calls = frame(
+        [
+            call(1, number="+449098790123"),
+            call(2, number="+881631234567", extension="1002"),
+            call(3, number="+18765550123", extension="1003"),
+            call(4),
+        ]
+    )
     assert rules_hit(fraud.risky_destinations(CTX, calls)) == {
         ("risky_destination", "critical", "ext:1001"),  # premium rate
         ("risky_destination", "critical", "ext:1002"),  # satellite
