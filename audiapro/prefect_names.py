@@ -14,10 +14,10 @@ from typing import Final
 WORK_POOL: Final = "audiapro"
 
 #: The flows, each deployed under its own name (prefect.yaml): the live poll, history from the PBX,
-#: file import, AI analysis, completeness, retention.
+#: file import, AI analysis, completeness, retention, insights and fraud alerts.
 FLOWS: Final = ("poll-cdrs", "backfill-cdrs", "import-cdr-file", "analyze-calls", "reconcile-cdrs",
-                "cleanup-retention")  # fmt: skip
-POLL_FLOW, BACKFILL_FLOW, IMPORT_FLOW, ANALYZE_FLOW, RECONCILE_FLOW, RETENTION_FLOW = FLOWS
+                "cleanup-retention", "cdr-insights")  # fmt: skip
+POLL_FLOW, BACKFILL_FLOW, IMPORT_FLOW, ANALYZE_FLOW, RECONCILE_FLOW, RETENTION_FLOW, INSIGHTS_FLOW = FLOWS
 
 
 def deployment_name(flow: str) -> str:
@@ -44,3 +44,8 @@ DEMO_TENANT: Final = "demo"
 #: Global concurrency limits per tenant: ``ucm:<tenant>`` counts every PBX session,
 #: ``ucm-bulk:<tenant>`` the sessions of bulk work (all but the live poll's).
 PBX_LIMIT_PREFIX, PBX_BULK_LIMIT_PREFIX = "ucm:", "ucm-bulk:"
+
+#: The daily insights run (also on demand for a tenant and a span of days).
+INSIGHTS_DEPLOYMENT: Final = deployment_name(INSIGHTS_FLOW)
+#: Artifact keys of the insights run, per tenant (Prefect keys: lowercase letters, digits, dashes).
+INSIGHTS_ARTIFACT_PREFIX: Final = "cdr-insights-"

@@ -21,6 +21,7 @@ from audiapro.insights import fraud
 from audiapro.insights.frames import call_frame, extension_legs
 from audiapro.insights.kpis import compute_day
 from audiapro.insights.settings import InsightSettings, parse_settings
+from audiapro.reconcile import latest_closed_day
 from audiapro.tenants import TenantSettings
 from audiapro.warehouse.insights import (
     StoredDay,
@@ -36,9 +37,6 @@ from audiapro.warehouse.insights import (
 
 log = logging.getLogger("audiapro.insights")
 
-#: The daily run recomputes this many closed days back (and any older stale day in the check span):
-#: the callback rule looks a day ahead, and reconcile loads late legs of the last few days.
-RECOMPUTE_DAYS: Final = 2
 #: How far back the daily run looks for days whose calls changed after their KPIs were computed.
 STALE_CHECK_DAYS: Final = 35
 _TIME_COLUMNS: Final = ("start_at", "answer_at", "end_at", "call_started_at", "call_ended_at")
@@ -130,12 +128,13 @@ def compute_days(
 
 
 def days_to_compute(engine: sa.Engine, tenant: TenantSettings, *, now: datetime) -> list[date]:
-    """The closed days a daily run computes: the last :data:`RECOMPUTE_DAYS` and stale older ones."""
-    today = local_day(now, tenant.timezone)
-    recent = [today - timedelta(days=n) for n in range(RECOMPUTE_DAYS, 0, -1)]
-    older = [today - timedelta(days=n) for n in range(STALE_CHECK_DAYS, RECOMPUTE_DAYS, -1)]
-    stale = stale_days(engine, tenant.name, [(d, *day_span(d, tenant.timezone)) for d in older])
-    return sorted({*stale, *recent})
+    """The closed days a scheduled run computes: days never computed or changed by late legs (within
+    :data:`STALE_CHECK_DAYS`), each with the day before it (whose callback worklist looks ahead)."""
+    last = latest_closed_day(tenant, now)
+    candidates = [last - timedelta(days=n) for n in range(STALE_CHECK_DAYS)]
+    stale = stale_days(engine, tenant.name, [(d, *day_span(d, tenant.timezone)) for d in candidates])
+    earliest = candidates[-1]
+    return sorted({*stale, *(d - timedelta(days=1) for d in stale if d > earliest)})
 
 
 def baseline(engine: sa.Engine, tenant: str, day: date, settings: InsightSettings) -> fraud.Baseline:

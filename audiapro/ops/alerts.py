@@ -152,7 +152,9 @@ def fraud_suspected_event(alert: dict[str, Any]) -> dict[str, Any]:
             FRAUD_RULE_LABEL: str(alert["rule"]),
             FRAUD_SEVERITY_LABEL: str(alert["severity"]),
         },
-        "related": [{"prefect.resource.id": f"{TENANT_RESOURCE_PREFIX}{tenant}", "prefect.resource.role": "tenant"}],
+        "related": [
+            {"prefect.resource.id": f"{TENANT_RESOURCE_PREFIX}{tenant}", "prefect.resource.role": "tenant"}
+        ],
         "payload": {
             "alert_id": alert["id"],
             "tenant": tenant,
