@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import sqlalchemy as sa
@@ -20,6 +20,12 @@ from tests.integration.prefect_support import latest_artifact
 from tests.integration.warehouse_support import TENANT, load
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
+
+
+def _run(**parameters: Any) -> list[dict[str, Any]]:
+    state = cdr_insights(tenant=TENANT, return_state=True, **parameters)
+    assert state.is_completed(), state.message
+    return cast(list[dict[str, Any]], state.result())
 
 
 def _rows(artifact: Any) -> list[dict[str, Any]]:
@@ -56,13 +62,13 @@ def test_scheduled_runs_compute_new_and_changed_days_only(
 ) -> None:
     monkeypatch.setattr(insights_flow, "now_utc", lambda: NOW)
     load(engine, early_legs())
-    first = cdr_insights(tenant=TENANT, return_state=True).result()
+    first = _run()
     assert [(row["days"], row["last_day"]) for row in first] == [(2, str(DAY))]  # the day and the one before
-    assert cdr_insights(tenant=TENANT, return_state=True).result()[0]["days"] == 0  # nothing changed
+    assert _run()[0]["days"] == 0  # nothing changed
 
     load(engine, late_legs())  # late legs of that day
     monkeypatch.setattr(insights_flow, "now_utc", lambda: NOW + timedelta(hours=1))
-    again = cdr_insights(tenant=TENANT, return_state=True).result()
+    again = _run()
     assert again[0]["days"] == 2
     (kpis,) = read_daily_kpis(engine, TENANT, DAY, DAY)
     assert kpis["calls"] == 6
