@@ -58,10 +58,14 @@ def region_of(e164: str) -> str | None:
         return None
 
 
-def _person_answered(legs: pd.DataFrame) -> pd.Series:
+def _machine(legs: pd.DataFrame) -> pd.Series:
+    """Legs of voicemail or an IVR menu."""
     action = legs["action_type"].fillna("").str.split("[", n=1).str[0]
-    machine = legs["lastapp"].isin(MACHINE_APPS) | action.isin(MACHINE_ACTIONS)
-    return (legs["disposition"] == ANSWERED) & ~machine
+    return legs["lastapp"].isin(MACHINE_APPS) | action.isin(MACHINE_ACTIONS)
+
+
+def _person_answered(legs: pd.DataFrame) -> pd.Series:
+    return (legs["disposition"] == ANSWERED) & ~_machine(legs)
 
 
 def _leg_extension(legs: pd.DataFrame) -> pd.Series:
@@ -121,7 +125,8 @@ def extension_legs(legs: pd.DataFrame) -> pd.DataFrame:
     """Legs that rang an extension (:data:`EXTENSION_LEG_COLUMNS`), for the per-extension table."""
     if legs.empty:
         return pd.DataFrame(columns=list(EXTENSION_LEG_COLUMNS))
-    ringing = legs[legs["direction"].isin(("inbound", "internal"))]
+    # Legs voicemail or an IVR menu took are not an extension ringing (the IVR's number is no user).
+    ringing = legs[legs["direction"].isin(("inbound", "internal")) & ~_machine(legs)]
     frame = pd.DataFrame(
         {
             "session": ringing["session"],

@@ -124,7 +124,8 @@ def _change(now: float | None, before: float | None) -> str:
         return ""
     if before == 0:
         return "new" if now else "="
-    return f"{100.0 * (now - before) / before:+.0f} %"
+    change = round(100.0 * (now - before) / before)
+    return f"{change:+d} %" if change else "="
 
 
 def week_over_week(report: Report) -> list[dict[str, str]]:
