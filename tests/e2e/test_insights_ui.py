@@ -41,14 +41,19 @@ def ui_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrefectServe
     home = tmp_path_factory.mktemp("prefect-ui-home")
     port = free_port()
     server = PrefectServer(api_url=f"http://{HOST}:{port}/api", home=home)
-    env = server.env(PREFECT_UI_ENABLED="true", PREFECT_UI_API_URL=server.api_url,
-                     PREFECT_SERVER_LOGGING_LEVEL="WARNING")  # fmt: skip
+    env = server.env(
+        PREFECT_UI_ENABLED="true", PREFECT_UI_API_URL=server.api_url, PREFECT_SERVER_LOGGING_LEVEL="WARNING"
+    )
     log = home / "server.log"
     argv = [str(BIN / "prefect"), "server", "start", "--host", HOST, "--port", str(port)]
     tracked, popen = processes.spawn("server", "server", argv, env=env, log_path=log, cwd=ROOT)
     try:
-        wait_until("Prefect server", lambda: healthy(server.api_url) or popen.poll() is not None,
-                   SERVER_START_TIMEOUT, log)  # fmt: skip
+        wait_until(
+            "Prefect server",
+            lambda: healthy(server.api_url) or popen.poll() is not None,
+            SERVER_START_TIMEOUT,
+            log,
+        )
         assert popen.poll() is None, log.read_text()[-3000:]
         yield server
     finally:
@@ -82,8 +87,10 @@ def test_the_insights_artifact_shows_rendered_charts(
         from blocks.clouducm import CloudUCM
 
         CloudUCM(timezone=TENANT.timezone).save(TENANT.name, overwrite=True)
-        week = insights_flow.cdr_insights(tenant=TENANT.name, first_day=FIRST, last_day=DAY - timedelta(days=1),
-                                          return_state=True)  # fmt: skip
+        before = DAY - timedelta(days=1)
+        week = insights_flow.cdr_insights(
+            tenant=TENANT.name, first_day=FIRST, last_day=before, return_state=True
+        )
         assert week.is_completed(), week.message
         day = insights_flow.cdr_insights(tenant=TENANT.name, first_day=DAY, last_day=DAY, return_state=True)
         assert day.is_completed(), day.message
