@@ -137,3 +137,34 @@ def extension_legs(legs: pd.DataFrame) -> pd.DataFrame:
         }
     )
     return frame[frame["extension"].notna()].reset_index(drop=True)
+
+
+def outgoing_frame(legs: pd.DataFrame) -> pd.DataFrame:
+    """:func:`call_frame` for outgoing calls only, built the cheap way (for the per-poll fraud check).
+
+    An outgoing call's figures are its first leg's (caller extension, dialled number, trunk) and the
+    call's own answered flag and talk time: no per-leg answering logic is needed.
+    """
+    if legs.empty:
+        return pd.DataFrame(columns=list(CALL_FRAME_COLUMNS))
+    first = ordered_legs(legs).drop_duplicates("session")
+    outbound = first["direction"] == "outbound"
+    calls = pd.DataFrame(
+        {
+            "session": first["session"],
+            "started_at": first["call_started_at"],
+            "ended_at": first["call_ended_at"],
+            "direction": first["direction"],
+            "answered": first["call_answered"].astype(bool),
+            "disposition": first["disposition"],
+            "talk_s": first["call_talk_s"].fillna(0).astype("int64"),
+            "extension": first["src_raw"].where(outbound & first["src_raw"].map(is_extension)),
+            "number": first["dst_e164"].fillna(first["dst_raw"]),
+            "dst_e164": first["dst_e164"],
+            "country": first["dst_e164"].map(lambda n: region_of(n) if isinstance(n, str) else None),
+            "trunk": first["dst_trunk"].where(outbound, first["src_trunk"]),
+            "action_type": first["action_type"],
+            "ring_s": None,
+        }
+    )
+    return calls.reset_index(drop=True)

@@ -50,17 +50,26 @@ INSIGHT_LEG_COLUMNS: Final = (
     "dstchannel",
     "lastapp",
 )
-_CALL_COLUMNS: Final = ("started_at", "ended_at", "talk_s")
+_CALL_COLUMNS: Final = ("started_at", "ended_at", "talk_s", "answered")
 #: Severity order: an alert row only ever moves up.
 SEVERITIES: Final = ("warning", "critical")
 
 
-def read_call_legs(engine: sa.Engine, tenant: str, start: datetime, end: datetime) -> pd.DataFrame:
+def read_call_legs(
+    engine: sa.Engine, tenant: str, start: datetime, end: datetime, *, directions: Sequence[str] = ()
+) -> pd.DataFrame:
     """The legs of the tenant's calls that started in ``[start, end)``, with their call's columns.
+
+    Args:
+        engine: Warehouse engine.
+        tenant: Tenant name.
+        start: First call start included.
+        end: Call starts before this.
+        directions: Only calls of these directions (the call's, i.e. its first leg's); all when empty.
 
     Returns:
         One row per leg: :data:`INSIGHT_LEG_COLUMNS` plus ``call_started_at``, ``call_ended_at``,
-        ``call_talk_s`` (tz-aware UTC timestamps; empty frame with these columns when none).
+        ``call_talk_s``, ``call_answered`` (tz-aware UTC timestamps; empty frame with these columns when none).
     """
     legs, c = cdr_legs, calls
     query = (
@@ -71,6 +80,8 @@ def read_call_legs(engine: sa.Engine, tenant: str, start: datetime, end: datetim
         .join(c, sa.and_(c.c.tenant == legs.c.tenant, c.c.session == legs.c.session))
         .where(c.c.tenant == tenant, c.c.started_at >= start, c.c.started_at < end)
     )
+    if directions:
+        query = query.where(c.c.direction.in_(directions))
     with engine.connect() as conn:
         rows = conn.execute(query).all()
     columns = [*INSIGHT_LEG_COLUMNS, *(f"call_{name}" for name in _CALL_COLUMNS)]
