@@ -185,7 +185,8 @@ def main(argv: list[str] | None = None) -> None:
             f"insights bench: {args.days} days, {legs} legs",
             f"  insights (daily_kpis, breakdowns, worklist): {year['compute_s']:.1f} s",
             f"  fraud rules, every day with its baseline:      {year['evaluate_s']:.1f} s",
-            f"  together: {figures['year_legs_per_s']:.0f} legs/s; alerts: {', '.join(year['alerts']) or 'none'}",
+            f"  together: {figures['year_legs_per_s']:.0f} legs/s",
+            f"  alerts: {', '.join(year['alerts']) or 'none'}",
             f"  poll tick of {args.tick_legs} legs: load {ticks['tick_load_s']:.3f} s, fraud check "
             f"{ticks['fraud_check_s']:.3f} s = {100 * ticks['fraud_check_overhead']:.1f} % (goal < 10 %)",
         ],

@@ -69,7 +69,8 @@ def read_call_legs(
 
     Returns:
         One row per leg: :data:`INSIGHT_LEG_COLUMNS` plus ``call_started_at``, ``call_ended_at``,
-        ``call_talk_s``, ``call_answered`` (tz-aware UTC timestamps; empty frame with these columns when none).
+        ``call_talk_s``, ``call_answered`` (tz-aware UTC timestamps; an empty frame with these
+        columns when there is none).
     """
     legs, c = cdr_legs, calls
     query = (
