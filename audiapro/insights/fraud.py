@@ -375,6 +375,17 @@ def after_hours_rule(
     ]
 
 
+def at_peak(calls: pd.DataFrame) -> pd.DataFrame:
+    """The calls in progress at the first moment the most of them were (the evidence of rule 5)."""
+    if calls.empty:
+        return calls
+    ends = calls["ended_at"].fillna(calls["started_at"])
+    moments = calls["started_at"].sort_values()
+    open_at = [int(((calls["started_at"] <= t) & (ends > t)).sum()) for t in moments]
+    peak_moment = moments.iloc[int(np.argmax(open_at))]
+    return calls[(calls["started_at"] <= peak_moment) & (ends > peak_moment)]
+
+
 def concurrency_rule(
     ctx: TenantContext, day: date, calls: pd.DataFrame, peak: int, base: Baseline
 ) -> list[dict[str, Any]]:
@@ -391,7 +402,7 @@ def concurrency_rule(
             "concurrency",
             CRITICAL if capacity_hit else WARNING,
             "tenant",
-            _outgoing(calls),
+            at_peak(_outgoing(calls)),
             _day_window(day, ctx.timezone),
             peak=peak,
             normal_p99=normal,

@@ -160,3 +160,10 @@ def test_settings_refuse_unknown_fields_in_one_line() -> None:
     assert parse_settings('{"velocity_warn": 5}').velocity_warn == 5
     with pytest.raises(ValueError, match="unknown insight settings: velocity"):
         parse_settings('{"velocity": 5}')
+
+
+def test_the_concurrency_evidence_is_the_calls_at_the_peak() -> None:
+    overlapping = [call(i, at=T0 + timedelta(seconds=10 * i)) for i in range(5)]  # 130 s each
+    later = [call(10 + i, at=T0 + timedelta(hours=2, minutes=5 * i)) for i in range(3)]
+    (alert,) = fraud.concurrency_rule(CTX, DAY, frame(overlapping + later), 5, BASE)
+    assert alert["calls"] == 5 and alert["evidence"]["peak"] == 5
