@@ -113,3 +113,13 @@ def test_the_views_read_the_stored_day(engine: sa.Engine) -> None:
         worklist = conn.execute(sa.text("SELECT number FROM callback_worklist")).scalars().all()
     assert [(e, c) for e, c, _ in ext] == [("1001", 3), ("1002", 4)]
     assert worklist == ["+12125550111"]
+
+
+def test_a_full_tenant_purge_removes_its_insights(engine: sa.Engine) -> None:
+    from audiapro.warehouse import purge_rows
+
+    load(engine, early_legs() + late_legs())
+    service.compute_days(engine, SETTINGS, [DAY], now=NOW)
+    removed = purge_rows(engine, TENANT, None, batch_rows=100)
+    assert removed["daily_kpis"] == 1 and removed["callback_queue"] == 1 and removed["daily_breakdowns"] > 0
+    assert _all_rows(engine) == [[], [], []]
