@@ -212,6 +212,9 @@ def upsert_alerts(
     """
     t = fraud_alerts
     created: list[dict[str, Any]] = []
+    alerts = list(alerts)
+    if not alerts:  # the usual case after a poll tick: no write transaction at all
+        return created
     with begin_write(engine) as conn:
         for alert in alerts:
             row = {**alert, "evidence": json.dumps(alert["evidence"], sort_keys=True, default=str)}
