@@ -24,7 +24,7 @@ The rules and their default thresholds (``InsightSettings``):
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import lru_cache
 from typing import Any, Final
@@ -51,6 +51,8 @@ POLL_RULES: Final = (
     "sequential_calls",
     "trunk_to_trunk",
 )
+#: Rules that search sliding windows (each resumes after its latest stored window, see TenantContext).
+WINDOWED_RULES: Final = ("intl_velocity", "short_call_burst", "sequential_calls")
 #: phonenumbers types billed at a premium or shared with the called party.
 PREMIUM_TYPES: Final = (PhoneNumberType.PREMIUM_RATE, PhoneNumberType.SHARED_COST, PhoneNumberType.UAN)
 #: Region code phonenumbers gives non-geographic numbers (satellite, international networks).
@@ -68,12 +70,17 @@ class TenantContext:
         timezone: IANA zone of the PBX.
         home_region: ISO region of the tenant's own numbers (others are international).
         settings: Thresholds.
+        resume: See the field's comment.
     """
 
     tenant: str
     timezone: str
     home_region: str
     settings: InsightSettings
+    #: (rule, subject) -> end of its latest stored window: a windowed rule resumes its search there
+    #: (what a search from the day's first call does after that window), so an evaluation of only
+    #: the last hours finds the same windows as one of the whole day.
+    resume: dict[tuple[str, str], datetime] = field(default_factory=dict)
 
 
 @lru_cache(maxsize=65536)
@@ -183,6 +190,9 @@ def _windowed(
         return alerts
     busy = calls[calls[key].isin(counts.index[counts >= warn])].sort_values(["started_at", "session"])
     for value, group in busy.groupby(key, sort=True):
+        resume = ctx.resume.get((rule, subject(value)))
+        if resume is not None:
+            group = group[group["started_at"] >= pd.Timestamp(resume)]
         for i, j in windows(group["started_at"], span, warn):
             hit = group.iloc[i:j]
             severity = CRITICAL if len(hit) >= critical else WARNING

@@ -9,7 +9,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from typing import Any, Final
 from zoneinfo import ZoneInfo
@@ -26,6 +26,7 @@ from audiapro.tenants import TenantSettings
 from audiapro.warehouse.insights import (
     StoredDay,
     latest_run_id,
+    latest_window_ends,
     read_breakdowns,
     read_call_legs,
     read_daily_kpis,
@@ -39,6 +40,8 @@ log = logging.getLogger("audiapro.insights")
 
 #: How far back the daily run looks for days whose calls changed after their KPIs were computed.
 STALE_CHECK_DAYS: Final = 35
+#: The per-poll check reads this many of its longest rule windows back (ticks are minutes apart).
+POLL_LOOKBACK_WINDOWS: Final = 2
 _TIME_COLUMNS: Final = ("start_at", "answer_at", "end_at", "call_started_at", "call_ended_at")
 
 
@@ -168,12 +171,22 @@ def evaluate_day(
 
 
 def check_after_poll(engine: sa.Engine, tenant: TenantSettings, *, now: datetime) -> list[dict[str, Any]]:
-    """The cheap fraud rules over the tenant's local day so far (and the previous one while a
-    window can still reach back into it); returns the alerts that are new."""
+    """The cheap fraud rules over the tenant's outgoing calls of the last few rule windows; returns
+    the alerts that are new.
+
+    Windowed rules resume after their latest stored window of each subject, so they find the same
+    windows a search over the whole day would; per-call rules key their alerts by the local day
+    (the daily run completes their counts).
+    """
     ctx = context(engine, tenant)
     s = ctx.settings
-    reach = timedelta(minutes=max(s.velocity_window_min, s.burst_window_min), seconds=s.sequential_window_s)
-    start, _ = day_span(local_day(now - reach, tenant.timezone), tenant.timezone)
+    reach = max(
+        timedelta(minutes=s.velocity_window_min),
+        timedelta(minutes=s.burst_window_min),
+        timedelta(seconds=s.sequential_window_s),
+    )
+    start = now - POLL_LOOKBACK_WINDOWS * reach
+    resume = latest_window_ends(engine, tenant.name, fraud.WINDOWED_RULES, start)
     # Only outgoing calls matter to the poll rules: the read stays small on a busy day.
     legs = _read_legs(engine, tenant.name, start, now + timedelta(seconds=1), OUTGOING)
-    return upsert_alerts(engine, fraud.poll_rules(ctx, outgoing_frame(legs)), now=now)
+    return upsert_alerts(engine, fraud.poll_rules(replace(ctx, resume=resume), outgoing_frame(legs)), now=now)

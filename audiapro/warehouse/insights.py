@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any, Final
 
 import pandas as pd
@@ -198,8 +198,9 @@ def upsert_alerts(
 ) -> list[dict[str, Any]]:
     """Store alerts idempotently per (tenant, rule, subject, window_start); return the new ones.
 
-    An alert already stored is updated in place (calls, window end, evidence, cost) and its severity
-    only ever rises; it is not returned again, so each alert is announced once.
+    An alert already stored is updated in place (calls, window end, evidence, cost; never by fewer
+    calls than it has) and its severity only ever rises; it is not returned again, so each alert is
+    announced once.
 
     Args:
         engine: Warehouse engine.
@@ -224,7 +225,7 @@ def upsert_alerts(
                 t.c.subject == row["subject"],
                 t.c.window_start == row["window_start"],
             )
-            stored = conn.execute(sa.select(t.c.id, t.c.severity).where(key)).first()
+            stored = conn.execute(sa.select(t.c.id, t.c.severity, t.c.calls).where(key)).first()
             if stored is None:
                 new_id = conn.execute(
                     sa.insert(t).values(**row, detected_at=now, updated_at=now).returning(t.c.id)
@@ -233,10 +234,36 @@ def upsert_alerts(
                 continue
             severity = max(stored.severity, row["severity"], key=SEVERITIES.index)
             values = {name: row[name] for name in ("window_end", "calls", "evidence", "estimated_cost")}
+            if row["calls"] < stored.calls:
+                # A poll tick sees only the last hours of a day-long window: fewer calls never replace
+                # more (the daily run, which sees the whole day, completes the row).
+                values = {}
             conn.execute(
                 sa.update(t).where(t.c.id == stored.id).values(**values, severity=severity, updated_at=now)
             )
     return created
+
+
+def latest_window_ends(
+    engine: sa.Engine, tenant: str, rules: Sequence[str], since: datetime
+) -> dict[tuple[str, str], datetime]:
+    """Per (rule, subject): the end of the tenant's latest stored window ending after ``since``."""
+    t = fraud_alerts
+    query = (
+        sa.select(t.c.rule, t.c.subject, sa.func.max(t.c.window_end))
+        .where(t.c.tenant == tenant, t.c.rule.in_(rules), t.c.window_end > since)
+        .group_by(t.c.rule, t.c.subject)
+    )
+    with engine.connect() as conn:
+        rows = conn.execute(query).all()
+    return {(rule, subject): _utc(end) for rule, subject, end in rows}
+
+
+def _utc(value: Any) -> datetime:
+    """A stored instant read through an aggregate (SQLite hands back its text, naive UTC)."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def list_alerts(

@@ -79,6 +79,7 @@ def test_the_poll_check_alerts_within_minutes_and_only_once(engine: sa.Engine) -
     rules = {a["rule"] for a in service.check_after_poll(engine, TENANT, now=after)}
     assert rules == {"short_call_burst", "risky_destination"}
     assert service.check_after_poll(engine, TENANT, now=after + timedelta(minutes=2)) == []
+    assert _daily(engine, [PUMPING], after + timedelta(hours=12)) == []  # the whole day: the same alerts
 
     (alert,) = [a for a in list_alerts(engine, tenant=TENANT.name) if a["rule"] == "short_call_burst"]
     assert acknowledge_alert(engine, alert["id"], by="ops", now=after)

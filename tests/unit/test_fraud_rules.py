@@ -167,3 +167,19 @@ def test_the_concurrency_evidence_is_the_calls_at_the_peak() -> None:
     later = [call(10 + i, at=T0 + timedelta(hours=2, minutes=5 * i)) for i in range(3)]
     (alert,) = fraud.concurrency_rule(CTX, DAY, frame(overlapping + later), 5, BASE)
     assert alert["calls"] == 5 and alert["evidence"]["peak"] == 5
+
+
+def test_a_later_partial_evaluation_resumes_after_the_stored_window() -> None:
+    burst = every(25, 150, number="+442079460011")  # 25 international calls over an hour
+    (whole_day,) = fraud.intl_velocity(CTX, frame(burst))
+    assert whole_day["calls"] == 24  # the 25th starts an hour after the first
+    tail = frame(burst[12:])  # a poll tick reading only the last part of the burst
+    assert len(fraud.intl_velocity(CTX, tail)) == 1  # alone, it would see a second window
+    resumed = fraud.TenantContext(
+        "acme",
+        CTX.timezone,
+        "US",
+        CTX.settings,
+        resume={("intl_velocity", "ext:1001"): whole_day["window_end"]},
+    )
+    assert fraud.intl_velocity(resumed, tail) == []
