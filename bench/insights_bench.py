@@ -23,10 +23,12 @@ import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.benchlib import (
+    TIMEZONE,
     add_common_options,
     admin_url,
     load_average,
@@ -40,6 +42,10 @@ from bench.benchlib import (
 FIRST_DAY = date(2025, 1, 6)  # a Monday
 #: Goal for the per-poll fraud check, as a share of a poll tick's load time.
 OVERHEAD_GOAL = 0.10
+#: How long after its newest leg's start a tick runs (about the poll's safety margin).
+TICK_SAFETY = timedelta(minutes=5)
+#: Days after the history whose legs feed the measured poll ticks.
+TICK_DAYS = 3
 #: Days computed per read of the warehouse.
 CHUNK_DAYS = 31
 
@@ -65,10 +71,12 @@ def _simulator(days: int, calls_per_day: int) -> Any:
         FraudScenario("premium_night", last - timedelta(days=2), hour=1),
         FraudScenario("pumping_burst", last - timedelta(days=1), hour=14, calls=15, spacing_s=30),
     )
-    # One day more than the history: its legs are the poll ticks' new legs.
-    now = datetime.combine(last + timedelta(days=2), datetime.min.time(), UTC) + timedelta(hours=12)
+    # TICK_DAYS more than the history: their legs are the poll ticks' new legs.
+    now = datetime.combine(last + timedelta(days=TICK_DAYS + 1), datetime.min.time(), UTC) + timedelta(
+        hours=12
+    )
     config = SimulatorConfig(
-        seed=1, start=FIRST_DAY, days=days + 1, calls_per_day=calls_per_day, now=now, fraud=fraud
+        seed=1, start=FIRST_DAY, days=days + TICK_DAYS, calls_per_day=calls_per_day, now=now, fraud=fraud
     )
     return UcmSimulator(config)
 
@@ -119,19 +127,22 @@ def _ticks(engine: Any, sim: Any, days: int, tick_legs: int, ticks: int) -> dict
     tenant = tenant_settings()
     day = datetime.combine(FIRST_DAY + timedelta(days=days), datetime.min.time(), UTC)
     raw = sorted(
-        sim.ground_truth(start=day, end=day + timedelta(days=1)),
+        sim.ground_truth(start=day, end=day + timedelta(days=TICK_DAYS)),
         key=lambda leg: (leg["start"], leg["AcctId"]),
     )
     loads, checks = [], []
     for n in range(ticks):
         batch = raw[n * tick_legs : (n + 1) * tick_legs]
-        if not batch:
+        if len(batch) < tick_legs:  # only whole ticks are measured
             break
         began = time.perf_counter()
         load_raw_legs(engine, tenant, batch, run=RunInfo(kind="poll"), source="api")
         loaded = time.perf_counter()
-        last_start = datetime.fromisoformat(max(leg["start"] for leg in batch)).replace(tzinfo=None)
-        now = datetime.combine(last_start.date(), last_start.time(), UTC) + timedelta(hours=6)
+        # The tick's clock: just after its newest leg (PBX wall clock) starts, the poll's safety later.
+        last_start = datetime.fromisoformat(max(leg["start"] for leg in batch)).replace(
+            tzinfo=ZoneInfo(TIMEZONE)
+        )
+        now = last_start.astimezone(UTC) + TICK_SAFETY
         service.check_after_poll(engine, tenant, now=now)
         checks.append(time.perf_counter() - loaded)
         loads.append(loaded - began)
