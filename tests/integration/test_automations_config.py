@@ -56,18 +56,9 @@ def test_calls_missing_alerts_once_an_hour_per_tenant_on_the_reconcile_event() -
     assert trigger.expect == {alerts.RECONCILE_INCOMPLETE_EVENT}
     assert trigger.for_each == {"prefect.resource.id"} and trigger.within == timedelta(hours=1)
     event = alerts.reconcile_incomplete_event(
-        "acme",
-        [
-            {
-                "day": "2026-03-02",
-                "percent": 99.5,
-                "pbx_legs": 200,
-                "matched_legs": 199,
-                "rejected": 1,
-                "malformed_legs": 0,
-            }
-        ],
-    )
+        "acme", [{"day": "2026-03-02", "percent": 99.5, "pbx_legs": 200, "matched_legs": 199, "rejected": 1,
+                  "malformed_legs": 0}]
+    )  # fmt: skip
     pattern = trigger.match.model_dump()["prefect.resource.id"]
     assert fnmatchcase(event["resource"]["prefect.resource.id"], pattern)
 
