@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
-
-import sqlalchemy as sa
+from typing import TYPE_CHECKING, Any
 
 from audiapro.insights import report, service
 from audiapro.tenants import TenantSettings
@@ -14,6 +12,9 @@ from blocks.clouducm import load_tenant
 from tasks.events import emit_fraud_alerts
 from tasks.support import retrying_task
 from tasks.warehouse import warehouse_engine
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
 
 log = logging.getLogger("audiapro.insights")
 

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Any, Final
-
-import sqlalchemy as sa
+from typing import TYPE_CHECKING, Any, Final
 
 from audiapro.warehouse.insights import list_alerts, read_breakdowns, read_callbacks, read_daily_kpis
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
 
 #: KPIs summed over a span (ASR and ACD are recomputed from the sums).
 SUMMED: Final = ("calls", "inbound", "outbound", "internal", "external", "answered", "missed", "talk_s",

@@ -11,11 +11,10 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 from zoneinfo import ZoneInfo
 
 import pandas as pd
-import sqlalchemy as sa
 
 from audiapro.insights import fraud
 from audiapro.insights.frames import OUTGOING, call_frame, extension_legs, outgoing_frame
@@ -35,6 +34,9 @@ from audiapro.warehouse.insights import (
     store_day,
     upsert_alerts,
 )
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
 
 log = logging.getLogger("audiapro.insights")
 
