@@ -22,7 +22,7 @@ from tasks.poll import failure_row, poll_tenant_task
 MAX_PARALLEL_TENANTS = 4
 SUMMARY_COLUMNS = ("tenant", "status", "window_start", "window_end", "pieces", "fetched", "inserted",
                    "updated", "rejected", "behind_seconds", "swept", "empty_ticks", "seconds",
-                   "error")  # fmt: skip
+                   "error", "fraud_alerts")  # fmt: skip
 
 
 @parallel_flow(POLL_FLOW, max_workers=MAX_PARALLEL_TENANTS)

@@ -21,10 +21,15 @@ from audiapro.warehouse.tables import (
     analysis_batches,
     backfill_windows,
     call_analyses,
+    callback_queue,
     calls,
     cdr_legs,
+    daily_breakdowns,
+    daily_kpis,
+    fraud_alerts,
     imported_files,
     ingest_runs,
+    insight_settings,
     login_blocks,
     push_bodies,
     reconcile_days,
@@ -36,7 +41,10 @@ from audiapro.warehouse.tables import (
 #: (``ingest_runs`` last: legs, calls, quarantined rows, windows and sync state point at it).
 FULL_PURGE_TABLES: Final = (
     call_analyses, analysis_batches, cdr_legs, calls, rejected_rows, reconcile_days, backfill_windows,
-    imported_files, sync_state, login_blocks, push_bodies, ingest_runs,
+    imported_files, sync_state, login_blocks, push_bodies,
+    # insights and fraud alerts (revision 0009): they hold callers' numbers too
+    daily_kpis, daily_breakdowns, callback_queue, fraud_alerts, insight_settings,
+    ingest_runs,
 )  # fmt: skip
 #: Tables a purge ``--before`` a date touches: the call data. Run bookkeeping, the cursor
 #: (``sync_state``) and the completed backfill windows stay, so polls and backfills do not re-load

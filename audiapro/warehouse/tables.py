@@ -421,3 +421,100 @@ push_bodies = sa.Table(
     sa.Index("ix_push_bodies_status_tenant_id", "status", "tenant", "id"),
     sa.Index("ix_push_bodies_tenant_sha256", "tenant", "sha256"),
 )
+
+# --- revision 0009: insights (daily KPIs, callback worklist) and toll-fraud alerts -----------------
+
+#: Per tenant and PBX-local day: the headline KPIs (``audiapro.insights.kpis``), replaced whole when
+#: the day is recomputed (late legs), so a rerun writes the same row.
+daily_kpis = sa.Table(
+    "daily_kpis",
+    metadata,
+    sa.Column("tenant", sa.Text, nullable=False),
+    sa.Column("day", sa.Date, nullable=False),  # the PBX's local calendar day
+    sa.Column("calls", sa.Integer, nullable=False),
+    sa.Column("inbound", sa.Integer, nullable=False),
+    sa.Column("outbound", sa.Integer, nullable=False),
+    sa.Column("internal", sa.Integer, nullable=False),
+    sa.Column("external", sa.Integer, nullable=False),  # trunk to trunk
+    sa.Column("answered", sa.Integer, nullable=False),
+    sa.Column("missed", sa.Integer, nullable=False),  # inbound calls no person answered
+    sa.Column("asr", sa.Float),  # answered / calls, percent (NULL without calls)
+    sa.Column("acd_s", sa.Float),  # talk seconds / answered calls (NULL without answered calls)
+    sa.Column("talk_s", sa.Integer, nullable=False),
+    sa.Column("busiest_hour", sa.Integer),  # local hour 0-23 with the most call starts
+    sa.Column("busiest_hour_calls", sa.Integer, nullable=False),
+    sa.Column("peak_concurrent", sa.Integer, nullable=False),  # sweep over call intervals
+    sa.Column("peak_concurrent_outbound", sa.Integer, nullable=False),  # calls leaving over a trunk
+    sa.Column("after_hours_external", sa.Integer, nullable=False),  # outside the business hours
+    sa.Column("international", sa.Integer, nullable=False),  # calls to another country
+    sa.Column("callbacks_open", sa.Integer, nullable=False),  # the day's callback worklist length
+    # The newest ingest run when the day was read: a call changed by a later run makes the day stale.
+    sa.Column("through_run_id", sa.BigInteger),
+    sa.Column("computed_at", UtcDateTime, nullable=False),
+    sa.PrimaryKeyConstraint("tenant", "day"),
+)
+
+#: Per tenant, day, dimension (hour, disposition, trunk, country, extension, repeat_caller) and key:
+#: the day's figures broken down, for the views ``insights_by_*``.
+daily_breakdowns = sa.Table(
+    "daily_breakdowns",
+    metadata,
+    sa.Column("tenant", sa.Text, nullable=False),
+    sa.Column("day", sa.Date, nullable=False),
+    sa.Column("dimension", sa.Text, nullable=False),
+    sa.Column("key", sa.Text, nullable=False),
+    sa.Column("calls", sa.Integer, nullable=False),
+    sa.Column("answered", sa.Integer, nullable=False),
+    sa.Column("missed", sa.Integer, nullable=False),
+    sa.Column("talk_s", sa.Integer, nullable=False),
+    sa.Column("avg_ring_s", sa.Float),  # extensions: mean seconds from ringing to answer
+    sa.PrimaryKeyConstraint("tenant", "day", "dimension", "key"),
+)
+
+#: The missed-call callback worklist of each tenant-day (rule in ``audiapro.insights.kpis``).
+callback_queue = sa.Table(
+    "callback_queue",
+    metadata,
+    sa.Column("tenant", sa.Text, nullable=False),
+    sa.Column("day", sa.Date, nullable=False),  # local day of the last missed call
+    sa.Column("number", sa.Text, nullable=False),  # the caller's E.164 number
+    sa.Column("missed_calls", sa.Integer, nullable=False),
+    sa.Column("first_missed_at", UtcDateTime, nullable=False),
+    sa.Column("last_missed_at", UtcDateTime, nullable=False),
+    sa.Column("last_session", sa.Text, nullable=False),
+    sa.Column("computed_at", UtcDateTime, nullable=False),
+    sa.PrimaryKeyConstraint("tenant", "day", "number"),
+)
+
+#: Suspected toll fraud (read-only: alerts, never blocking), one row per (tenant, rule, subject,
+#: window): re-evaluating the same calls updates the row instead of adding one.
+fraud_alerts = sa.Table(
+    "fraud_alerts",
+    metadata,
+    sa.Column("id", IdType, primary_key=True, autoincrement=True),
+    sa.Column("tenant", sa.Text, nullable=False),
+    sa.Column("rule", sa.Text, nullable=False),
+    sa.Column("severity", sa.Text, nullable=False),  # warning | critical
+    sa.Column("subject", sa.Text, nullable=False),  # ext:1001, trunk:A->B, prefix:+4470, number:..
+    sa.Column("window_start", UtcDateTime, nullable=False),
+    sa.Column("window_end", UtcDateTime, nullable=False),
+    sa.Column("calls", sa.Integer, nullable=False),
+    sa.Column("evidence", sa.Text, nullable=False),  # JSON: counts, destinations, sessions, cost
+    sa.Column("estimated_cost", sa.Float),  # when the tenant has a rate table
+    sa.Column("detected_at", UtcDateTime, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.Column("acknowledged_at", UtcDateTime),
+    sa.Column("acknowledged_by", sa.Text),
+    sa.UniqueConstraint("tenant", "rule", "subject", "window_start"),
+    sa.Index("ix_fraud_alerts_tenant_detected_at", "tenant", "detected_at"),
+)
+
+#: Per-tenant insight and fraud settings (JSON of ``audiapro.insights.settings.InsightSettings``
+#: fields that differ from the defaults).
+insight_settings = sa.Table(
+    "insight_settings",
+    metadata,
+    sa.Column("tenant", sa.Text, primary_key=True),
+    sa.Column("settings", sa.Text, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+)

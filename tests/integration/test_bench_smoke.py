@@ -79,3 +79,13 @@ def test_backfill_bench_tiny() -> None:
     assert backfill["legs_in_db"] == figures["legs"] == figures["details"]["fetch_only"]["legs"]
     assert set(figures["peak_rss_mb_per_window_days"]) == {"1", "2"}
     assert all(value > 0 for value in figures["peak_rss_mb_per_window_days"].values())
+
+
+def test_insights_bench_tiny() -> None:
+    figures = run_bench("insights_bench.py", "--days", "10", "--calls-per-day", "60", "--tick-legs", "100")
+    assert figures["bench"] == "insights" and figures["days"] == 10 and figures["legs"] > 0
+    for key in ("insights_s", "fraud_daily_s", "year_legs_per_s", "tick_load_s", "fraud_check_s"):
+        assert figures[key] > 0, key
+    assert figures["ticks"] >= 1 and "met" in figures["targets"]
+    # The simulator's two fraud scenarios fall in the span: their alerts are found.
+    assert {"intl_velocity:critical", "short_call_burst:warning"} <= set(figures["alerts"])
