@@ -26,6 +26,7 @@ EXPECTED = {
     "reconcile-cdrs",
     "cleanup-retention",
     "cdr-insights",
+    "pickup-files",
 }
 
 
