@@ -20,16 +20,12 @@ from __future__ import annotations
 import argparse
 import itertools
 import statistics
-import sys
 import time
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from bench.benchlib import (
+from benchlib import (
     TIMEZONE,
     add_common_options,
     admin_url,
