@@ -252,6 +252,8 @@ def intl_velocity(ctx: TenantContext, calls: pd.DataFrame) -> list[dict[str, Any
     out = _outgoing(calls)
     intl = out[out["country"].notna() & (out["country"] != ctx.home_region)]
     s = ctx.settings
+    if len(intl) < s.velocity_warn:  # no party can fill a window: skip building the party labels
+        return []
     return _windowed(
         ctx,
         "intl_velocity",
@@ -309,6 +311,8 @@ def trunk_to_trunk(ctx: TenantContext, calls: pd.DataFrame) -> list[dict[str, An
         external["action_type"].fillna("").map(lambda a: any(a.startswith(p) for p in allowed)).astype(bool)
     )
     suspect = external[~explained]
+    if suspect.empty:  # the usual case: every trunk-to-trunk call is a forward or follow-me
+        return []
     alerts = []
     for (trunk, day), group in suspect.groupby(
         [suspect["trunk"].fillna("?"), _local_day(suspect, ctx.timezone)]
