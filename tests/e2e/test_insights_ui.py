@@ -11,22 +11,12 @@ import pytest
 
 import flows.insights as insights_flow
 from audiapro.ingest import load_raw_legs
-from audiapro.ops import processes
 from audiapro.tenants import TenantSettings
 from audiapro.ucm.simulator import SimulatorConfig, UcmSimulator
 from audiapro.ucm.simulator.config import FraudScenario
 from audiapro.warehouse import RunInfo, get_engine, upgrade
 from tests.browser_support import chromium_page, screenshot_path
-from tests.e2e.conftest import (
-    BIN,
-    HOST,
-    ROOT,
-    SERVER_START_TIMEOUT,
-    PrefectServer,
-    free_port,
-    healthy,
-    wait_until,
-)
+from tests.e2e.conftest import PrefectServer, running_prefect_server
 from tests.prefect_service_support import prefect_api_at
 
 TENANT = TenantSettings(name="insights-ui", timezone="America/New_York")
@@ -39,25 +29,8 @@ CHART_TIMEOUT_MS = 60_000
 def ui_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrefectServer]:
     """`prefect server start` with its UI, on SQLite in a fresh home (the UI talks to this API)."""
     home = tmp_path_factory.mktemp("prefect-ui-home")
-    port = free_port()
-    server = PrefectServer(api_url=f"http://{HOST}:{port}/api", home=home)
-    env = server.env(
-        PREFECT_UI_ENABLED="true", PREFECT_UI_API_URL=server.api_url, PREFECT_SERVER_LOGGING_LEVEL="WARNING"
-    )
-    log = home / "server.log"
-    argv = [str(BIN / "prefect"), "server", "start", "--host", HOST, "--port", str(port)]
-    tracked, popen = processes.spawn("server", "server", argv, env=env, log_path=log, cwd=ROOT)
-    try:
-        wait_until(
-            "Prefect server",
-            lambda: healthy(server.api_url) or popen.poll() is not None,
-            SERVER_START_TIMEOUT,
-            log,
-        )
-        assert popen.poll() is None, log.read_text()[-3000:]
+    with running_prefect_server(home, ui=True) as server:
         yield server
-    finally:
-        processes.stop(tracked, processes.SERVER_STOP, popen=popen)
 
 
 def _artifact_id(key: str) -> str:
