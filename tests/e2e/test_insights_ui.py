@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from uuid import UUID
 
 import pytest
 
@@ -33,15 +34,20 @@ def ui_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrefectServe
         yield server
 
 
-def _artifact_id(key: str) -> str:
+def _artifact_id(key: str, flow_run_id: UUID | None) -> str:
+    """The artifact ``key`` written by that flow run (the key's newest version could be an earlier
+    run's when two land within the server's clock resolution)."""
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterKey
 
+    assert flow_run_id is not None
     with get_client(sync_client=True) as client:
-        (latest,) = client.read_artifacts(
-            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])), limit=1
+        (artifact,) = client.read_artifacts(
+            artifact_filter=ArtifactFilter(
+                key=ArtifactFilterKey(any_=[key]), flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id])
+            )
         )
-    return str(latest.id)
+    return str(artifact.id)
 
 
 def test_the_insights_artifact_shows_rendered_charts(
@@ -67,7 +73,7 @@ def test_the_insights_artifact_shows_rendered_charts(
         assert week.is_completed(), week.message
         day = insights_flow.cdr_insights(tenant=TENANT.name, first_day=DAY, last_day=DAY, return_state=True)
         assert day.is_completed(), day.message
-        artifact = _artifact_id(insights_flow.artifact_key(TENANT.name))
+        artifact = _artifact_id(insights_flow.artifact_key(TENANT.name), day.state_details.flow_run_id)
 
     # docs/img/insights-artifact.png (README) is a copy of this screenshot.
     shot = screenshot_path("insights-artifact.png")
