@@ -9,50 +9,33 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from audiapro.warehouse.migrations.types import ID, UTC
+from audiapro.warehouse.migrations.types import UTC, counters, required, run_fk, surrogate_key
 
 revision = "0001"
 down_revision = None
-
-
-def _run_fk(table: str, column: str, *, nullable: bool) -> sa.Column:
-    return sa.Column(
-        column,
-        ID,
-        sa.ForeignKey("ingest_runs.id", name=f"fk_{table}_{column}_ingest_runs"),
-        nullable=nullable,
-    )
 
 
 def upgrade() -> None:
     """Create the initial tables."""
     op.create_table(
         "ingest_runs",
-        sa.Column("id", ID, autoincrement=True),
-        sa.Column("tenant", sa.Text(), nullable=False),
-        sa.Column("kind", sa.Text(), nullable=False),
-        sa.Column("status", sa.Text(), nullable=False),
+        *surrogate_key("ingest_runs"),
+        *required(sa.Text(), "tenant", "kind", "status"),
         sa.Column("window_start", UTC),
         sa.Column("window_end", UTC),
         sa.Column("source_ref", sa.Text()),
         sa.Column("flow_run_id", sa.Text()),
         sa.Column("started_at", UTC, nullable=False),
         sa.Column("finished_at", UTC),
-        sa.Column("fetched", sa.Integer(), nullable=False, server_default="0"),
-        sa.Column("inserted", sa.Integer(), nullable=False, server_default="0"),
-        sa.Column("updated", sa.Integer(), nullable=False, server_default="0"),
-        sa.Column("unchanged", sa.Integer(), nullable=False, server_default="0"),
-        sa.Column("rejected", sa.Integer(), nullable=False, server_default="0"),
+        *counters("fetched", "inserted", "updated", "unchanged", "rejected"),
         sa.Column("error", sa.Text()),
-        sa.PrimaryKeyConstraint("id", name="pk_ingest_runs"),
     )
     op.create_index("ix_ingest_runs_tenant_started_at", "ingest_runs", ["tenant", "started_at"])
 
     op.create_table(
         "cdr_legs",
-        sa.Column("id", ID, autoincrement=True),
-        sa.Column("tenant", sa.Text(), nullable=False),
-        sa.Column("leg_key", sa.Text(), nullable=False),
+        *surrogate_key("cdr_legs"),
+        *required(sa.Text(), "tenant", "leg_key"),
         sa.Column("acct_id", sa.Text()),
         sa.Column("uniqueid", sa.Text()),
         sa.Column("session", sa.Text()),
@@ -81,11 +64,9 @@ def upgrade() -> None:
         sa.Column("recording_files", sa.Text()),
         sa.Column("recording_count", sa.Integer()),
         sa.Column("raw", sa.Text()),
-        _run_fk("cdr_legs", "ingest_run_id", nullable=False),
-        _run_fk("cdr_legs", "last_ingest_run_id", nullable=False),
-        sa.Column("loaded_at", UTC, nullable=False),
-        sa.Column("updated_at", UTC, nullable=False),
-        sa.PrimaryKeyConstraint("id", name="pk_cdr_legs"),
+        run_fk("cdr_legs", nullable=False),
+        run_fk("cdr_legs", "last_ingest_run_id", nullable=False),
+        *required(UTC, "loaded_at", "updated_at"),
         sa.UniqueConstraint("tenant", "leg_key", name="uq_cdr_legs_tenant_leg_key"),
     )
     op.create_index("ix_cdr_legs_tenant_start_at", "cdr_legs", ["tenant", "start_at"])
@@ -94,26 +75,22 @@ def upgrade() -> None:
 
     op.create_table(
         "calls",
-        sa.Column("id", ID, autoincrement=True),
-        sa.Column("tenant", sa.Text(), nullable=False),
-        sa.Column("session", sa.Text(), nullable=False),
+        *surrogate_key("calls"),
+        *required(sa.Text(), "tenant", "session"),
         sa.Column("started_at", UTC),
         sa.Column("ended_at", UTC),
         sa.Column("direction", sa.Text()),
         sa.Column("answered", sa.Boolean(), nullable=False),
         sa.Column("answered_by", sa.Text()),
-        sa.Column("leg_count", sa.Integer(), nullable=False),
-        sa.Column("talk_s", sa.Integer(), nullable=False),
+        *required(sa.Integer(), "leg_count", "talk_s"),
         sa.Column("duration_s", sa.Integer()),
         sa.Column("recording_count", sa.Integer(), nullable=False),
         sa.Column("src_e164", sa.Text()),
         sa.Column("src_raw", sa.Text()),
         sa.Column("dst_raw", sa.Text()),
-        _run_fk("calls", "ingest_run_id", nullable=False),
-        _run_fk("calls", "last_ingest_run_id", nullable=False),
-        sa.Column("created_at", UTC, nullable=False),
-        sa.Column("updated_at", UTC, nullable=False),
-        sa.PrimaryKeyConstraint("id", name="pk_calls"),
+        run_fk("calls", nullable=False),
+        run_fk("calls", "last_ingest_run_id", nullable=False),
+        *required(UTC, "created_at", "updated_at"),
         sa.UniqueConstraint("tenant", "session", name="uq_calls_tenant_session"),
     )
     op.create_index("ix_calls_tenant_started_at", "calls", ["tenant", "started_at"])
@@ -125,23 +102,22 @@ def upgrade() -> None:
         sa.Column("last_success_at", UTC),
         sa.Column("last_attempt_at", UTC),
         sa.Column("last_error", sa.Text()),
-        sa.Column("consecutive_failures", sa.Integer(), nullable=False, server_default="0"),
-        _run_fk("sync_state", "last_run_id", nullable=True),
+        *counters("consecutive_failures"),
+        run_fk("sync_state", "last_run_id", nullable=True),
         sa.Column("updated_at", UTC, nullable=False),
         sa.PrimaryKeyConstraint("tenant", name="pk_sync_state"),
     )
 
     op.create_table(
         "rejected_rows",
-        sa.Column("id", ID, autoincrement=True),
-        _run_fk("rejected_rows", "ingest_run_id", nullable=False),
+        *surrogate_key("rejected_rows"),
+        run_fk("rejected_rows", nullable=False),
         sa.Column("tenant", sa.Text(), nullable=False),
         sa.Column("source", sa.Text()),
         sa.Column("position", sa.Integer()),
         sa.Column("reason", sa.Text(), nullable=False),
         sa.Column("raw", sa.Text()),
         sa.Column("created_at", UTC, nullable=False),
-        sa.PrimaryKeyConstraint("id", name="pk_rejected_rows"),
     )
     op.create_index("ix_rejected_rows_ingest_run_id", "rejected_rows", ["ingest_run_id"])
 

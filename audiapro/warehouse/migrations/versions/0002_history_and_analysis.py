@@ -7,7 +7,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from audiapro.warehouse.migrations.types import ID, UTC
+from audiapro.warehouse.migrations.types import UTC, counters, required, run_fk, surrogate_key
 
 revision = "0002"
 down_revision = "0001"
@@ -17,50 +17,34 @@ def upgrade() -> None:
     """Create the history and analysis tables."""
     op.create_table(
         "backfill_windows",
-        sa.Column("id", ID, autoincrement=True),
+        *surrogate_key("backfill_windows"),
         sa.Column("tenant", sa.Text(), nullable=False),
-        sa.Column("window_start", UTC, nullable=False),
-        sa.Column("window_end", UTC, nullable=False),
+        *required(UTC, "window_start", "window_end"),
         sa.Column("status", sa.Text(), nullable=False),
-        sa.Column(
-            "ingest_run_id",
-            ID,
-            sa.ForeignKey("ingest_runs.id", name="fk_backfill_windows_ingest_run_id_ingest_runs"),
-            nullable=True,
-        ),
+        run_fk("backfill_windows", nullable=True),
         sa.Column("flow_run_id", sa.Text()),
         sa.Column("completed_at", UTC, nullable=False),
-        sa.PrimaryKeyConstraint("id", name="pk_backfill_windows"),
         sa.UniqueConstraint(
             "tenant", "window_start", "window_end", name="uq_backfill_windows_tenant_window_start_window_end"
         ),
     )
     op.create_table(
         "imported_files",
-        sa.Column("id", ID, autoincrement=True),
-        sa.Column("tenant", sa.Text(), nullable=False),
-        sa.Column("sha256", sa.Text(), nullable=False),
-        sa.Column("filename", sa.Text(), nullable=False),
+        *surrogate_key("imported_files"),
+        *required(sa.Text(), "tenant", "sha256", "filename"),
         sa.Column("size_bytes", sa.BigInteger(), nullable=False),
         sa.Column("status", sa.Text(), nullable=False),
-        sa.Column("chunks_done", sa.Integer(), nullable=False, server_default="0"),
-        sa.Column("rows_read", sa.Integer(), nullable=False, server_default="0"),
-        sa.Column("inserted", sa.Integer(), nullable=False, server_default="0"),
-        sa.Column("duplicates", sa.Integer(), nullable=False, server_default="0"),
-        sa.Column("rejected", sa.Integer(), nullable=False, server_default="0"),
+        *counters("chunks_done", "rows_read", "inserted", "duplicates", "rejected"),
         sa.Column("error", sa.Text()),
         sa.Column("flow_run_id", sa.Text()),
         sa.Column("started_at", UTC, nullable=False),
         sa.Column("finished_at", UTC),
-        sa.PrimaryKeyConstraint("id", name="pk_imported_files"),
         sa.UniqueConstraint("tenant", "sha256", name="uq_imported_files_tenant_sha256"),
     )
     op.create_table(
         "call_analyses",
-        sa.Column("id", ID, autoincrement=True),
-        sa.Column("analysis_key", sa.Text(), nullable=False),
-        sa.Column("tenant", sa.Text(), nullable=False),
-        sa.Column("session", sa.Text(), nullable=False),
+        *surrogate_key("call_analyses"),
+        *required(sa.Text(), "analysis_key", "tenant", "session"),
         sa.Column("recording_sha256", sa.Text()),
         sa.Column("analyzer", sa.Text(), nullable=False),
         sa.Column("model", sa.Text()),
@@ -73,15 +57,12 @@ def upgrade() -> None:
         sa.Column("transcript", sa.Text()),
         sa.Column("insights", sa.Text()),
         sa.Column("flags", sa.Text()),
-        sa.Column("audio_seconds", sa.Float(), nullable=False, server_default="0"),
-        sa.Column("input_tokens", sa.Integer(), nullable=False, server_default="0"),
-        sa.Column("output_tokens", sa.Integer(), nullable=False, server_default="0"),
-        sa.Column("cost_usd", sa.Float(), nullable=False, server_default="0"),
-        sa.Column("attempts", sa.Integer(), nullable=False, server_default="0"),
+        *counters("audio_seconds", column_type=sa.Float()),
+        *counters("input_tokens", "output_tokens"),
+        *counters("cost_usd", column_type=sa.Float()),
+        *counters("attempts"),
         sa.Column("batch_id", sa.Text()),
-        sa.Column("created_at", UTC, nullable=False),
-        sa.Column("updated_at", UTC, nullable=False),
-        sa.PrimaryKeyConstraint("id", name="pk_call_analyses"),
+        *required(UTC, "created_at", "updated_at"),
         sa.UniqueConstraint("analysis_key", name="uq_call_analyses_analysis_key"),
     )
     op.create_index("ix_call_analyses_tenant_session", "call_analyses", ["tenant", "session"])
@@ -89,9 +70,7 @@ def upgrade() -> None:
     op.create_index("ix_call_analyses_batch_id", "call_analyses", ["batch_id"])
     op.create_table(
         "analysis_batches",
-        sa.Column("batch_id", sa.Text(), nullable=False),
-        sa.Column("tenant", sa.Text(), nullable=False),
-        sa.Column("status", sa.Text(), nullable=False),
+        *required(sa.Text(), "batch_id", "tenant", "status"),
         sa.Column("request_count", sa.Integer(), nullable=False),
         sa.Column("submitted_at", UTC, nullable=False),
         sa.Column("collected_at", UTC),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from audiapro.warehouse.migrations.types import ID, UTC
+from audiapro.warehouse.migrations.types import UTC, counters, required, run_fk
 
 revision = "0004"
 down_revision = "0003"
@@ -18,23 +18,20 @@ def upgrade() -> None:
         sa.Column("tenant", sa.Text(), nullable=False),
         sa.Column("day", sa.Date(), nullable=False),
         sa.Column("pbx_legs", sa.Integer(), nullable=False),
-        sa.Column("malformed", sa.Integer(), nullable=False, server_default="0"),
-        sa.Column("malformed_legs", sa.Integer(), nullable=False, server_default="0"),
-        sa.Column("stored_legs", sa.Integer(), nullable=False),
-        sa.Column("missing_before", sa.Integer(), nullable=False),
-        sa.Column("loaded_now", sa.Integer(), nullable=False),
-        sa.Column("rejected", sa.Integer(), nullable=False),
-        sa.Column("phantom_legs", sa.Integer(), nullable=False),
-        sa.Column("matched_legs", sa.Integer(), nullable=False),
+        *counters("malformed", "malformed_legs"),
+        *required(
+            sa.Integer(),
+            "stored_legs",
+            "missing_before",
+            "loaded_now",
+            "rejected",
+            "phantom_legs",
+            "matched_legs",
+        ),
         sa.Column("completeness", sa.Float(), nullable=False),
         sa.Column("checked_at", UTC, nullable=False),
         sa.Column("flow_run_id", sa.Text()),
-        sa.Column(
-            "ingest_run_id",
-            ID,
-            sa.ForeignKey("ingest_runs.id", name="fk_reconcile_days_ingest_run_id_ingest_runs"),
-            nullable=True,
-        ),
+        run_fk("reconcile_days", nullable=True),
         sa.PrimaryKeyConstraint("tenant", "day", name="pk_reconcile_days"),
     )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from audiapro.warehouse.migrations.types import ID, UTC
+from audiapro.warehouse.migrations.types import UTC, required, surrogate_key
 
 revision = "0006"
 down_revision = "0005"
@@ -26,14 +26,10 @@ def upgrade() -> None:
     )
     op.create_table(
         "imported_chunks",
-        sa.Column("id", ID, autoincrement=True),
-        sa.Column("tenant", sa.Text(), nullable=False),
-        sa.Column("digest", sa.Text(), nullable=False),
-        sa.Column("rows", sa.Integer(), nullable=False),
-        sa.Column("legs", sa.Integer(), nullable=False),
-        sa.Column("rejected", sa.Integer(), nullable=False),
+        *surrogate_key("imported_chunks"),
+        *required(sa.Text(), "tenant", "digest"),
+        *required(sa.Integer(), "rows", "legs", "rejected"),
         sa.Column("created_at", UTC, nullable=False),
-        sa.PrimaryKeyConstraint("id", name="pk_imported_chunks"),
         sa.UniqueConstraint("tenant", "digest", name="uq_imported_chunks_tenant_digest"),
     )
 

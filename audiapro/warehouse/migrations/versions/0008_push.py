@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from audiapro.warehouse.migrations.types import ID, UTC
+from audiapro.warehouse.migrations.types import UTC, counters, run_fk, surrogate_key
 
 revision = "0008"
 down_revision = "0007"
@@ -15,7 +15,7 @@ def upgrade() -> None:
     """Create ``push_bodies``."""
     op.create_table(
         "push_bodies",
-        sa.Column("id", ID, primary_key=True, autoincrement=True),
+        *surrogate_key("push_bodies"),
         sa.Column("tenant", sa.Text(), nullable=False),
         sa.Column("received_at", UTC, nullable=False),
         sa.Column("peer", sa.Text()),
@@ -27,16 +27,9 @@ def upgrade() -> None:
         sa.Column("status", sa.Text(), nullable=False),
         sa.Column("reason", sa.Text()),
         sa.Column("body_format", sa.Text()),
-        sa.Column("legs", sa.Integer(), nullable=False, server_default="0"),
-        sa.Column("inserted", sa.Integer(), nullable=False, server_default="0"),
-        sa.Column(
-            "ingest_run_id",
-            ID,
-            sa.ForeignKey("ingest_runs.id", name="fk_push_bodies_ingest_run_id_ingest_runs"),
-            nullable=True,
-        ),
+        *counters("legs", "inserted"),
+        run_fk("push_bodies", nullable=True),
         sa.Column("processed_at", UTC),
-        sa.PrimaryKeyConstraint("id", name="pk_push_bodies"),
     )
     op.create_index("ix_push_bodies_status_tenant_id", "push_bodies", ["status", "tenant", "id"])
     op.create_index("ix_push_bodies_tenant_sha256", "push_bodies", ["tenant", "sha256"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from audiapro.warehouse.migrations.types import ID, UTC
+from audiapro.warehouse.migrations.types import UTC, required, surrogate_key
 
 revision = "0009"
 down_revision = "0008"
@@ -49,24 +49,19 @@ def upgrade() -> None:
         "daily_kpis",
         sa.Column("tenant", sa.Text(), nullable=False),
         sa.Column("day", sa.Date(), nullable=False),
-        *(
-            sa.Column(name, sa.Integer(), nullable=False)
-            for name in ("calls", "inbound", "outbound", "internal", "external", "answered", "missed")
-        ),
+        *required(sa.Integer(), "calls", "inbound", "outbound", "internal", "external", "answered", "missed"),
         sa.Column("asr", sa.Float()),
         sa.Column("acd_s", sa.Float()),
         sa.Column("talk_s", sa.Integer(), nullable=False),
         sa.Column("busiest_hour", sa.Integer()),
-        *(
-            sa.Column(name, sa.Integer(), nullable=False)
-            for name in (
-                "busiest_hour_calls",
-                "peak_concurrent",
-                "peak_concurrent_outbound",
-                "after_hours_external",
-                "international",
-                "callbacks_open",
-            )
+        *required(
+            sa.Integer(),
+            "busiest_hour_calls",
+            "peak_concurrent",
+            "peak_concurrent_outbound",
+            "after_hours_external",
+            "international",
+            "callbacks_open",
         ),
         sa.Column("through_run_id", sa.BigInteger()),
         sa.Column("computed_at", UTC, nullable=False),
@@ -76,12 +71,8 @@ def upgrade() -> None:
         "daily_breakdowns",
         sa.Column("tenant", sa.Text(), nullable=False),
         sa.Column("day", sa.Date(), nullable=False),
-        sa.Column("dimension", sa.Text(), nullable=False),
-        sa.Column("key", sa.Text(), nullable=False),
-        *(
-            sa.Column(name, sa.Integer(), nullable=False)
-            for name in ("calls", "answered", "missed", "talk_s")
-        ),
+        *required(sa.Text(), "dimension", "key"),
+        *required(sa.Integer(), "calls", "answered", "missed", "talk_s"),
         sa.Column("avg_ring_s", sa.Float()),
         sa.PrimaryKeyConstraint("tenant", "day", "dimension", "key", name="pk_daily_breakdowns"),
     )
@@ -91,29 +82,22 @@ def upgrade() -> None:
         sa.Column("day", sa.Date(), nullable=False),
         sa.Column("number", sa.Text(), nullable=False),
         sa.Column("missed_calls", sa.Integer(), nullable=False),
-        sa.Column("first_missed_at", UTC, nullable=False),
-        sa.Column("last_missed_at", UTC, nullable=False),
+        *required(UTC, "first_missed_at", "last_missed_at"),
         sa.Column("last_session", sa.Text(), nullable=False),
         sa.Column("computed_at", UTC, nullable=False),
         sa.PrimaryKeyConstraint("tenant", "day", "number", name="pk_callback_queue"),
     )
     op.create_table(
         "fraud_alerts",
-        sa.Column("id", ID, autoincrement=True, nullable=False),
-        sa.Column("tenant", sa.Text(), nullable=False),
-        sa.Column("rule", sa.Text(), nullable=False),
-        sa.Column("severity", sa.Text(), nullable=False),
-        sa.Column("subject", sa.Text(), nullable=False),
-        sa.Column("window_start", UTC, nullable=False),
-        sa.Column("window_end", UTC, nullable=False),
+        *surrogate_key("fraud_alerts"),
+        *required(sa.Text(), "tenant", "rule", "severity", "subject"),
+        *required(UTC, "window_start", "window_end"),
         sa.Column("calls", sa.Integer(), nullable=False),
         sa.Column("evidence", sa.Text(), nullable=False),
         sa.Column("estimated_cost", sa.Float()),
-        sa.Column("detected_at", UTC, nullable=False),
-        sa.Column("updated_at", UTC, nullable=False),
+        *required(UTC, "detected_at", "updated_at"),
         sa.Column("acknowledged_at", UTC),
         sa.Column("acknowledged_by", sa.Text()),
-        sa.PrimaryKeyConstraint("id", name="pk_fraud_alerts"),
         sa.UniqueConstraint(
             "tenant",
             "rule",
