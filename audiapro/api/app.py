@@ -73,6 +73,14 @@ class SyncStarted(BaseModel):
     )
     message: str = Field(default="", description="What happened, in words")
 
+    @classmethod
+    def about(
+        cls, run: StartedRun, tenant: str | None, message: str, *, already_running: bool = False
+    ) -> SyncStarted:
+        """The answer naming ``run``, a poll-cdrs run, for ``tenant`` (``None``: every tenant)."""
+        return cls(flow_run_id=run.id, flow_run_name=run.name, state=run.state, deployment=POLL_DEPLOYMENT,
+                   tenant=tenant, already_running=already_running, message=message)  # fmt: skip
+
 
 def create_app(
     orchestrator: Orchestrator,
@@ -159,14 +167,7 @@ def create_app(
         if run.already_running:
             return _already_running(run, tenant, response)
         log.info("admin sync-cdrs started flow run %s (tenant %s)", run.name, tenant or "all")
-        return SyncStarted(
-            flow_run_id=run.id,
-            flow_run_name=run.name,
-            state=run.state,
-            deployment=POLL_DEPLOYMENT,
-            tenant=tenant,
-            message=f"started {POLL_DEPLOYMENT} run {run.name} for {_whom(tenant)}",
-        )
+        return SyncStarted.about(run, tenant, f"started {POLL_DEPLOYMENT} run {run.name} for {_whom(tenant)}")
 
     if push is not None:
         add_push_route(app, push)
@@ -192,16 +193,10 @@ def _already_running(run: StartedRun, tenant: str | None, response: Response) ->
     covers = run.tenant is None or run.tenant == tenant
     after = "it covers this request" if covers else "ask again once it ended to poll " + _whom(tenant)
     log.info("admin sync-cdrs: %s already running, nothing started (tenant %s)", run.name, tenant or "all")
-    return SyncStarted(
-        flow_run_id=run.id,
-        flow_run_name=run.name,
-        state=run.state,
-        deployment=POLL_DEPLOYMENT,
-        tenant=run.tenant,
-        already_running=True,
-        message=f"nothing started: {POLL_DEPLOYMENT} run {run.name} is polling {_whom(run.tenant)} "
-        f"right now; {after}",
+    message = (
+        f"nothing started: {POLL_DEPLOYMENT} run {run.name} is polling {_whom(run.tenant)} right now; {after}"
     )
+    return SyncStarted.about(run, run.tenant, message, already_running=True)
 
 
 def _check_tenant(orchestrator: Orchestrator, tenant: str) -> None:

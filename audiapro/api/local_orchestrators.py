@@ -41,14 +41,18 @@ class RestOrchestrator:
     def _call(self, method: str, path: str, body: Any = None) -> Any:
         return prefect_rest.call(self.api_url, method, path, body, attempts=2)
 
-    def _deployment(self) -> dict[str, Any] | None:
+    def _get_or_none(self, path: str) -> Any:
+        """``GET path``; ``None`` when the API answers 404 (no such object)."""
         try:
-            found = self._call("GET", f"/deployments/name/{urllib.parse.quote(self.deployment)}")
+            return self._call("GET", path)
         except prefect_rest.ApiError as exc:
             if exc.status == 404:
                 return None
             raise
-        return dict(found)
+
+    def _deployment(self) -> dict[str, Any] | None:
+        found = self._get_or_none(f"/deployments/name/{urllib.parse.quote(self.deployment)}")
+        return None if found is None else dict(found)
 
     def _runs(self, deployment_id: str, states: list[str], sort: str) -> list[dict[str, Any]]:
         query = {
@@ -88,12 +92,9 @@ class RestOrchestrator:
     def admin_token(self) -> str | None:
         """The admin token from its Secret block, None when there is none."""
         path = f"/block_types/slug/{SECRET_BLOCK_TYPE}/block_documents/name/{ADMIN_TOKEN_BLOCK}"
-        try:
-            found = self._call("GET", f"{path}?include_secrets=true")
-        except prefect_rest.ApiError as exc:
-            if exc.status == 404:
-                return None
-            raise
+        found = self._get_or_none(f"{path}?include_secrets=true")
+        if found is None:
+            return None
         value = (found.get("data") or {}).get("value")
         return value if isinstance(value, str) and value else None
 

@@ -27,7 +27,7 @@ SIM_PASSWORD = "s3cret-Pa55"
 def simulator(**overrides: Any) -> UcmSimulator:
     """A simulated PBX: two days of calls from ``DAY`` unless ``overrides`` change its config."""
     defaults: dict[str, Any] = {"seed": 11, "calls_per_day": 120, "start": DAY, "days": 2, "tz": TZ}
-    return UcmSimulator(SimulatorConfig(**{**defaults, **overrides, "password": SIM_PASSWORD}))
+    return UcmSimulator(SimulatorConfig(**{**defaults, "password": SIM_PASSWORD, **overrides}))
 
 
 def make_client(

@@ -10,9 +10,9 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from audiapro.cli import app
-from audiapro.ucm.simulator import SimulatorConfig, UcmSimulator
 from audiapro.warehouse import get_engine, read_login_block
 from blocks.clouducm import CloudUCM, load_tenant
+from tests.integration.pipeline_support import simulator
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 
@@ -24,16 +24,13 @@ TENANT = "chicago-check"
 @pytest.fixture
 def chicago() -> Iterator[str]:
     """A Chicago PBX (UTC−06:00 in January), its clock pinned; yields its port."""
-    sim = UcmSimulator(
-        SimulatorConfig(
-            seed=4,
-            calls_per_day=80,
-            start=date(2026, 1, 12),
-            days=2,
-            tz="America/Chicago",
-            password=PASSWORD,
-            now=datetime(2026, 1, 13, 23, tzinfo=UTC),
-        )
+    sim = simulator(
+        seed=4,
+        calls_per_day=80,
+        start=date(2026, 1, 12),
+        tz="America/Chicago",
+        password=PASSWORD,
+        now=datetime(2026, 1, 13, 23, tzinfo=UTC),
     )
     with sim.serve() as url:
         yield url.rsplit(":", 1)[1]

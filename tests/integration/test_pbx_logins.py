@@ -12,13 +12,13 @@ import pytest
 from audiapro.analysis.recordings import CallAudioFetcher
 from audiapro.logins import active_block
 from audiapro.ucm.guard import UcmLoginBlocked
-from audiapro.ucm.simulator import SimulatorConfig, UcmSimulator
+from audiapro.ucm.simulator import UcmSimulator
 from audiapro.warehouse import RecordingRef, clear_login_block, get_engine, read_login_block, read_sync_state
 from blocks.clouducm import CloudUCM, load_tenant
 from flows.backfill import backfill_cdrs
 from flows.poll import poll_cdrs
 from tasks.pbx import pbx_client_pool
-from tests.integration.pipeline_support import save_simulated_tenant
+from tests.integration.pipeline_support import save_simulated_tenant, simulator
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 
@@ -29,16 +29,13 @@ PASSWORD = "R1ght-Pa55word"
 
 @pytest.fixture
 def pbx() -> Iterator[tuple[UcmSimulator, str]]:
-    sim = UcmSimulator(
-        SimulatorConfig(
-            seed=9,
-            calls_per_day=60,
-            start=date(2026, 1, 12),
-            days=2,
-            tz=TZ,
-            password=PASSWORD,
-            now=datetime(2026, 1, 14, 12, tzinfo=UTC),
-        )
+    sim = simulator(
+        seed=9,
+        calls_per_day=60,
+        start=date(2026, 1, 12),
+        tz=TZ,
+        password=PASSWORD,
+        now=datetime(2026, 1, 14, 12, tzinfo=UTC),
     )
     with sim.serve() as url:
         save_simulated_tenant(TENANT, url, password="an-old-password", timezone=TZ)

@@ -12,6 +12,7 @@ import json
 import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -27,7 +28,14 @@ from audiapro.push.config import PUSH_CAPTURE, PUSH_LOAD, PUSH_OFF, PushTenant
 from audiapro.push.receiver import MAX_PENDING, PushReceiver
 from audiapro.push.reparse import reparse_quarantined
 from audiapro.ucm.simulator import UcmSimulator
-from audiapro.ucm.simulator.push import VARIANTS, PushEmitter, RemoteTruth, render_body
+from audiapro.ucm.simulator.push import (
+    VARIANTS,
+    PushClient,
+    PushEmitter,
+    RemoteTruth,
+    TruthSource,
+    render_body,
+)
 from audiapro.warehouse import cdr_legs, read_sync_state
 from audiapro.warehouse.push import quarantine_push_bodies, store_push_body
 from audiapro.warehouse.retention import clear_raw_cdrs, count_purge, purge_rows
@@ -59,6 +67,11 @@ def _receiver(
     return receiver, TestClient(create_app(orchestrator, list, push=receiver))
 
 
+def _emitter(source: TruthSource, client: PushClient, **options: Any) -> PushEmitter:
+    """An emitter that pushes to the tenant's URL with the credentials the receiver expects."""
+    return PushEmitter(source, client, URL, user=USER, password=PASSWORD, **options)
+
+
 @pytest.fixture
 def api(engine: sa.Engine) -> Iterator[tuple[PushReceiver, TestClient]]:
     receiver, client = _receiver(engine)
@@ -82,7 +95,7 @@ def test_every_body_variant_loads_the_legs_that_ended(
     variant: str, sim: UcmSimulator, api: tuple[PushReceiver, TestClient], engine: sa.Engine
 ) -> None:
     receiver, client = api
-    emitter = PushEmitter(sim, client, URL, user=USER, password=PASSWORD, variant=variant)
+    emitter = _emitter(sim, client, variant=variant)
     sim.clock.advance(LIVE.total_seconds())
     sent = emitter.emit()
     assert sent.legs >= 10 and sent.buffered == 0 and set(sent.statuses) == {202}
@@ -97,7 +110,7 @@ def test_a_replayed_buffer_adds_nothing(
     sim: UcmSimulator, api: tuple[PushReceiver, TestClient], engine: sa.Engine
 ) -> None:
     receiver, client = api
-    emitter = PushEmitter(sim, client, URL, user=USER, password=PASSWORD)
+    emitter = _emitter(sim, client)
     sim.clock.advance(LIVE.total_seconds())
     first = emitter.emit()
     receiver.drain()
@@ -126,7 +139,7 @@ def test_receiver_down_then_up_loses_nothing_once_the_poll_ran(
 
     down = httpx.Client(transport=httpx.MockTransport(refuse), base_url="http://testserver")
     # A UCM with a tiny buffer: while we are down, it drops its oldest records.
-    emitter = PushEmitter(sim, down, URL, user=USER, password=PASSWORD, replay_batch=10, buffer_limit=12)
+    emitter = _emitter(sim, down, replay_batch=10, buffer_limit=12)
     start = sim.clock.now()
     sim.clock.advance(LIVE.total_seconds())
     outage = emitter.emit()
@@ -172,7 +185,7 @@ def test_bad_credentials_are_refused_and_nothing_is_stored(
 def test_unknown_tenant_and_push_off_answer_401_alike(engine: sa.Engine, sim: UcmSimulator) -> None:
     _, client = _receiver(engine, mode=PUSH_OFF)
     with client:
-        emitter = PushEmitter(sim, client, URL, user=USER, password=PASSWORD)
+        emitter = _emitter(sim, client)
         sim.clock.advance(LIVE.total_seconds())
         assert set(emitter.emit().statuses) == {401}
         emitter.url = "/api/push/ucm/nobody"
@@ -236,7 +249,7 @@ def test_a_quarantined_body_is_logged_by_id_without_its_content(
 def test_capture_mode_stores_bodies_without_loading(engine: sa.Engine, sim: UcmSimulator) -> None:
     receiver, client = _receiver(engine, mode=PUSH_CAPTURE)
     with client:
-        emitter = PushEmitter(sim, client, URL, user=USER, password=PASSWORD, variant="xml")
+        emitter = _emitter(sim, client, variant="xml")
         sim.clock.advance(LIVE.total_seconds())
         sent = emitter.emit()
     assert receiver.drain() == []
@@ -247,7 +260,7 @@ def test_capture_mode_stores_bodies_without_loading(engine: sa.Engine, sim: UcmS
 def test_a_full_queue_answers_503_and_stores_nothing(engine: sa.Engine, sim: UcmSimulator) -> None:
     receiver, client = _receiver(engine, max_pending=3)
     with client:
-        emitter = PushEmitter(sim, client, URL, user=USER, password=PASSWORD)
+        emitter = _emitter(sim, client)
         sim.clock.advance(LIVE.total_seconds() / 4)  # a dozen legs: enough to fill a queue of 3
         busy = emitter.emit()
         assert busy.statuses == (202, 202, 202, 503) and busy.buffered > 0
@@ -270,7 +283,7 @@ def test_new_pushed_legs_start_the_analysis_at_most_once_a_minute(
     receiver = PushReceiver(engine, orchestrator.push_tenant, monotonic=lambda: seconds[0],
                             start_analysis=orchestrator.start_analysis)  # fmt: skip
     with TestClient(create_app(orchestrator, list, push=receiver)) as client:
-        emitter = PushEmitter(sim, client, URL, user=USER, password=PASSWORD)
+        emitter = _emitter(sim, client)
         for _ in range(3):  # new legs every simulated 10 minutes, within one real minute
             sim.clock.advance(600)
             emitter.emit()
@@ -294,7 +307,7 @@ def test_a_simulator_in_another_process_pushes_through_its_control_endpoint(
     receiver, client = api
     with sim.serve() as base_url, httpx.Client() as http:
         source = RemoteTruth(http, base_url, clock=sim.clock.now, window=timedelta(days=2))
-        emitter = PushEmitter(source, client, URL, user=USER, password=PASSWORD, variant="form")
+        emitter = _emitter(source, client, variant="form")
         before = {leg["AcctId"] for leg in sim.ground_truth()}
         sim.clock.advance(LIVE.total_seconds())
         sent = emitter.emit()
@@ -308,7 +321,7 @@ def test_a_tenant_purge_and_raw_cdr_retention_remove_pushed_bodies(
     sim: UcmSimulator, api: tuple[PushReceiver, TestClient], engine: sa.Engine
 ) -> None:
     receiver, client = api
-    emitter = PushEmitter(sim, client, URL, user=USER, password=PASSWORD)
+    emitter = _emitter(sim, client)
     sim.clock.advance(LIVE.total_seconds())
     sent = emitter.emit()
     receiver.drain()

@@ -9,9 +9,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from audiapro.cdr.normalize import NormalizeContext, normalize_legs
-from audiapro.ucm.simulator import SimulatorConfig, UcmSimulator
 from audiapro.warehouse import RunInfo, calls, cdr_legs, load_batch
-from tests.integration.pipeline_support import table_count
+from tests.integration.pipeline_support import simulator, table_count
 from tests.integration.warehouse_support import T0, TENANT, leg, load, stored_calls, union_seconds
 
 FILE = '["2026-03/auto-1772460000-1001-5550123.wav"]'
@@ -149,19 +148,17 @@ def test_talk_matches_a_reference_union_on_random_calls(engine: sa.Engine) -> No
 def test_calls_match_the_simulators_truth_over_a_day_with_copies_and_parallel_legs(
     engine: sa.Engine,
 ) -> None:
-    sim = UcmSimulator(
-        SimulatorConfig(
-            seed=31,
-            calls_per_day=250,
-            start=date(2026, 3, 2),
-            days=1,
-            fork_share=0.3,
-            fork_recordings=True,
-            parallel_trunk_share=0.3,
-            twin_leg_share=0.3,
-            long_call_share=0.02,
-            max_call_seconds=4 * 3600,
-        )
+    sim = simulator(
+        seed=31,
+        calls_per_day=250,
+        start=date(2026, 3, 2),
+        days=1,
+        fork_share=0.3,
+        fork_recordings=True,
+        parallel_trunk_share=0.3,
+        twin_leg_share=0.3,
+        long_call_share=0.02,
+        max_call_seconds=4 * 3600,
     )
     legs = sim.ground_truth()
     truth = sim.call_truth()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -47,15 +48,21 @@ def test_fresh_upgrade_creates_tables_and_second_is_noop(any_db_url: str) -> Non
         engine.dispose()
 
 
-def test_migrated_schema_matches_table_definitions(any_db_url: str) -> None:
+@pytest.fixture
+def migrated(any_db_url: str) -> Iterator[sa.Engine]:
+    """An engine on a warehouse just upgraded to the head revision (both back ends)."""
     engine = get_engine(any_db_url)
     try:
         upgrade(engine)
-        with engine.connect() as conn:
-            context = MigrationContext.configure(conn, opts={"compare_type": True})
-            assert compare_metadata(context, metadata) == []
+        yield engine
     finally:
         engine.dispose()
+
+
+def test_migrated_schema_matches_table_definitions(migrated: sa.Engine) -> None:
+    with migrated.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        assert compare_metadata(context, metadata) == []
 
 
 def test_racing_upgrades_both_succeed(any_db_url: str) -> None:
@@ -115,27 +122,20 @@ def test_sqlite_ddl_is_transactional(sqlite_url: str) -> None:
         engine.dispose()
 
 
-def test_foreign_keys_enforced_after_upgrade(any_db_url: str) -> None:
+def test_foreign_keys_enforced_after_upgrade(migrated: sa.Engine) -> None:
     # On SQLite upgrade() switches enforcement off around the migration; it must come back on for
     # the pooled connection that ran it.
-    engine = get_engine(any_db_url)
-    try:
-        upgrade(engine)
-        row = {"tenant": "t", "kind": "poll", "status": "failed", "started_at": datetime.now(UTC)}
-        with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
-            conn.execute(
-                sa.insert(rejected_rows).values(
-                    ingest_run_id=999, tenant="t", reason="x", created_at=row["started_at"]
-                )
+    row = {"tenant": "t", "kind": "poll", "status": "failed", "started_at": datetime.now(UTC)}
+    with pytest.raises(sa.exc.IntegrityError), migrated.begin() as conn:
+        conn.execute(
+            sa.insert(rejected_rows).values(
+                ingest_run_id=999, tenant="t", reason="x", created_at=row["started_at"]
             )
-        with engine.begin() as conn:
-            run_id = conn.execute(
-                sa.insert(ingest_runs).values(**row).returning(ingest_runs.c.id)
-            ).scalar_one()
-            conn.execute(
-                sa.insert(rejected_rows).values(
-                    ingest_run_id=run_id, tenant="t", reason="x", created_at=row["started_at"]
-                )
+        )
+    with migrated.begin() as conn:
+        run_id = conn.execute(sa.insert(ingest_runs).values(**row).returning(ingest_runs.c.id)).scalar_one()
+        conn.execute(
+            sa.insert(rejected_rows).values(
+                ingest_run_id=run_id, tenant="t", reason="x", created_at=row["started_at"]
             )
-    finally:
-        engine.dispose()
+        )

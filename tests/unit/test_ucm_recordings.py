@@ -58,20 +58,23 @@ def test_download_monitor_basename_only(tmp_path: Path) -> None:
     assert list(path.parent.iterdir()) == [path]  # no temp file left behind
 
 
-def test_queue_first_for_queue_calls_then_fallback(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("action_type", "stored_in", "asked"),
+    [
+        pytest.param(
+            "QUEUE[6500]", "monitor", ["queue", "monitor"], id="queue-call-queue-first-then-fallback"
+        ),
+        pytest.param("DIAL", "queue", ["monitor", "queue"], id="other-call-monitor-first-then-fallback"),
+    ],
+)
+def test_recording_directories_tried_in_order_of_the_call_type(
+    tmp_path: Path, action_type: str, stored_in: str, asked: list[str]
+) -> None:
     pbx = FakePbx()
-    pbx.recordings[("monitor", NAME)] = wav_bytes()
+    pbx.recordings[(stored_in, NAME)] = wav_bytes()
     client, _ = make_client(pbx)
-    client.download_recording(RECORDFILE, tmp_path, action_type="QUEUE[6500]")
-    assert [r["filedir"] for r in pbx.requests if r["action"] == "recapi"] == ["queue", "monitor"]
-
-
-def test_monitor_then_queue_fallback(tmp_path: Path) -> None:
-    pbx = FakePbx()
-    pbx.recordings[("queue", NAME)] = wav_bytes()
-    client, _ = make_client(pbx)
-    client.download_recording(RECORDFILE, tmp_path, action_type="DIAL")
-    assert [r["filedir"] for r in pbx.requests if r["action"] == "recapi"] == ["monitor", "queue"]
+    client.download_recording(RECORDFILE, tmp_path, action_type=action_type)
+    assert [r["filedir"] for r in pbx.requests if r["action"] == "recapi"] == asked
 
 
 def test_not_found_anywhere(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:

@@ -48,45 +48,47 @@ def test_accepts_other_aware_offsets_and_zoneinfo() -> None:
     assert window == LocalWindow("2026-03-01T14:00:00", "2026-03-01T15:00:00")
 
 
-def test_new_york_fall_back_widened_to_both_repeated_hours() -> None:
-    # 2026-11-01 06:00Z: 02:00 EDT -> 01:00 EST; 05:30Z = 01:30 EDT, 06:30Z = 01:30 EST.
-    start, end = utc(2026, 11, 1, 5, 30), utc(2026, 11, 1, 6, 30)
-    window = local_window(start, end, "America/New_York")
-    assert window == LocalWindow("2026-11-01T01:00:00", "2026-11-01T01:59:59")
-    assert covers(window, start, end, "America/New_York")
+NEW_YORK = "America/New_York"
 
 
-def test_new_york_fall_back_window_ending_in_second_hour() -> None:
-    start, end = utc(2026, 11, 1, 6, 0), utc(2026, 11, 1, 6, 10)  # only EST 01:00-01:10
-    assert local_window(start, end, "America/New_York") == LocalWindow(
-        "2026-11-01T01:00:00", "2026-11-01T01:10:00"
-    )
-    start, end = utc(2026, 11, 1, 5, 50), utc(2026, 11, 1, 6, 10)
-    window = local_window(start, end, "America/New_York")
-    assert window == LocalWindow("2026-11-01T01:00:00", "2026-11-01T01:59:59")
-    assert covers(window, start, end, "America/New_York")
-
-
-def test_london_fall_back() -> None:
-    # 2026-10-25 01:00Z: 02:00 BST -> 01:00 GMT.
-    start, end = utc(2026, 10, 25, 0, 15), utc(2026, 10, 25, 1, 45)
-    window = local_window(start, end, "Europe/London")
-    assert window == LocalWindow("2026-10-25T01:00:00", "2026-10-25T01:59:59")
-    assert covers(window, start, end, "Europe/London")
-
-
-def test_whole_day_across_fall_back() -> None:
-    start, end = utc(2026, 11, 1, 4), utc(2026, 11, 2, 5)
-    window = local_window(start, end, "America/New_York")
-    assert window == LocalWindow("2026-11-01T00:00:00", "2026-11-02T00:00:00")
-
-
-def test_spring_forward_not_widened() -> None:
-    # 2026-03-08 07:00Z: 02:00 EST -> 03:00 EDT; the skipped hour has no calls.
-    start, end = utc(2026, 3, 8, 6, 30), utc(2026, 3, 8, 7, 30)
-    window = local_window(start, end, "America/New_York")
-    assert window == LocalWindow("2026-03-08T01:30:00", "2026-03-08T03:30:00")
-    assert covers(window, start, end, "America/New_York")
+@pytest.mark.parametrize(
+    ("start", "end", "tz", "expected"),
+    [
+        # 2026-11-01 06:00Z: 02:00 EDT -> 01:00 EST; 05:30Z = 01:30 EDT, 06:30Z = 01:30 EST.
+        pytest.param(
+            utc(2026, 11, 1, 5, 30), utc(2026, 11, 1, 6, 30), NEW_YORK,
+            ("2026-11-01T01:00:00", "2026-11-01T01:59:59"), id="new-york-fall-back-both-repeated-hours",
+        ),
+        pytest.param(
+            utc(2026, 11, 1, 6, 0), utc(2026, 11, 1, 6, 10), NEW_YORK,
+            ("2026-11-01T01:00:00", "2026-11-01T01:10:00"), id="new-york-fall-back-only-second-hour",
+        ),
+        pytest.param(
+            utc(2026, 11, 1, 5, 50), utc(2026, 11, 1, 6, 10), NEW_YORK,
+            ("2026-11-01T01:00:00", "2026-11-01T01:59:59"), id="new-york-fall-back-ending-in-second-hour",
+        ),
+        # 2026-10-25 01:00Z: 02:00 BST -> 01:00 GMT.
+        pytest.param(
+            utc(2026, 10, 25, 0, 15), utc(2026, 10, 25, 1, 45), "Europe/London",
+            ("2026-10-25T01:00:00", "2026-10-25T01:59:59"), id="london-fall-back",
+        ),
+        pytest.param(
+            utc(2026, 11, 1, 4), utc(2026, 11, 2, 5), NEW_YORK,
+            ("2026-11-01T00:00:00", "2026-11-02T00:00:00"), id="whole-day-across-fall-back",
+        ),
+        # 2026-03-08 07:00Z: 02:00 EST -> 03:00 EDT; the skipped hour has no calls, nothing widened.
+        pytest.param(
+            utc(2026, 3, 8, 6, 30), utc(2026, 3, 8, 7, 30), NEW_YORK,
+            ("2026-03-08T01:30:00", "2026-03-08T03:30:00"), id="spring-forward-not-widened",
+        ),
+    ],
+)  # fmt: skip
+def test_windows_across_dst_changes_cover_every_instant(
+    start: datetime, end: datetime, tz: str, expected: tuple[str, str]
+) -> None:
+    window = local_window(start, end, tz)
+    assert window == LocalWindow(*expected)
+    assert covers(window, start, end, tz)
 
 
 def test_sub_second_bounds_rounded_outwards() -> None:
