@@ -46,7 +46,14 @@ class _Caps(BaseModel):
                       max_unpacked_bytes=self.max_unpacked_mb * _MB)  # fmt: skip
 
 
-class SftpSource(Block, _Caps):
+class _Source(_Caps):
+    """What every source block has besides its connection: its tenant, its switch and the caps."""
+
+    tenant: str = Field(description="Tenant the files are imported for (its CloudUCM block)")
+    enabled: bool = Field(default=True, description="Picked up by pickup-files when true")
+
+
+class SftpSource(Block, _Source):
     """CDR files dropped on an SFTP server for one tenant. The block's name is the source's name."""
 
     _block_type_name: ClassVar[str] = "AudiaPro SFTP source"
@@ -54,8 +61,6 @@ class SftpSource(Block, _Caps):
     _description: ClassVar[str] = "An SFTP directory where CDR exports are dropped (pickup-files)."
     _logo_url: ClassVar[None] = None
 
-    tenant: str = Field(description="Tenant the files are imported for (its CloudUCM block)")
-    enabled: bool = Field(default=True, description="Picked up by pickup-files when true")
     host: str = Field(description="SFTP server")
     port: int = Field(default=22, ge=1, le=65535)
     user: str = Field(description="Login name")
@@ -89,7 +94,7 @@ class SftpSource(Block, _Caps):
         )  # fmt: skip
 
 
-class ImapSource(Block, _Caps):
+class ImapSource(Block, _Source):
     """CDR reports e-mailed to a mailbox for one tenant. The block's name is the source's name."""
 
     _block_type_name: ClassVar[str] = "AudiaPro IMAP source"
@@ -97,8 +102,6 @@ class ImapSource(Block, _Caps):
     _description: ClassVar[str] = "A mailbox folder CDR reports are e-mailed to (pickup-files)."
     _logo_url: ClassVar[None] = None
 
-    tenant: str = Field(description="Tenant the attachments are imported for (its CloudUCM block)")
-    enabled: bool = Field(default=True, description="Picked up by pickup-files when true")
     host: str = Field(description="IMAP server")
     port: int = Field(default=993, ge=1, le=65535)
     security: Literal["tls", "starttls", "plain"] = Field(

@@ -95,26 +95,14 @@ def poller_silent(deployment_id: UUID, actions: list[Any] | None = None) -> Auto
 
 def tenant_failing(actions: list[Any] | None = None) -> AutomationCore:
     """Reactive automation: a tenant's ``audiapro.tenant.failed`` event with >= 5 failures in a row."""
-    return AutomationCore(
-        name=TENANT_FAILING,
-        description=(
-            f"A tenant failed {alerts.TENANT_FAILURE_THRESHOLD} or more poll ticks in a row "
-            "(wrong password, PBX unreachable, TLS): see its last_error in `audiapro status`."
-        ),
-        tags=AUTOMATION_TAGS,
-        trigger=EventTrigger(
-            posture=Posture.Reactive,
-            expect={alerts.TENANT_FAILED_EVENT},
-            match={
-                "prefect.resource.id": f"{alerts.TENANT_RESOURCE_PREFIX}*",
-                alerts.CONSECUTIVE_FAILURES_LABEL: alerts.at_least_patterns(alerts.TENANT_FAILURE_THRESHOLD),
-            },
-            for_each={"prefect.resource.id"},
-            threshold=1,
-            # A reactive trigger fires once, then ignores matching events for the rest of its window.
-            within=timedelta(seconds=alerts.TENANT_ALERT_REPEAT_SECONDS),
-        ),
-        actions=actions or [DoNothing()],
+    return _reactive_alert(
+        TENANT_FAILING,
+        f"A tenant failed {alerts.TENANT_FAILURE_THRESHOLD} or more poll ticks in a row "
+        "(wrong password, PBX unreachable, TLS): see its last_error in `audiapro status`.",
+        alerts.TENANT_FAILED_EVENT,
+        alerts.TENANT_ALERT_REPEAT_SECONDS,
+        actions,
+        labels={alerts.CONSECUTIVE_FAILURES_LABEL: alerts.at_least_patterns(alerts.TENANT_FAILURE_THRESHOLD)},
     )
 
 
@@ -126,11 +114,19 @@ TENANT_SILENT_BODY = (
 )
 
 
-def _per_tenant_alert(
-    name: str, description: str, event: str, repeat_seconds: int, actions: list[Any] | None
+def _reactive_alert(
+    name: str,
+    description: str,
+    event: str,
+    repeat_seconds: int,
+    actions: list[Any] | None,
+    *,
+    resource_prefix: str = alerts.TENANT_RESOURCE_PREFIX,
+    labels: dict[str, Any] | None = None,
 ) -> AutomationCore:
-    """Reactive automation on a tenant-scoped ``event``: fires at once, then at most once per
-    ``repeat_seconds`` for each tenant (``for_each`` the tenant resource)."""
+    """Reactive automation on ``event``: fires at once, then at most once per ``repeat_seconds`` for
+    each resource (``for_each`` the resources whose id starts with ``resource_prefix``, a tenant unless
+    said otherwise; ``labels`` narrow the events matched)."""
     return AutomationCore(
         name=name,
         description=description,
@@ -138,9 +134,10 @@ def _per_tenant_alert(
         trigger=EventTrigger(
             posture=Posture.Reactive,
             expect={event},
-            match={"prefect.resource.id": f"{alerts.TENANT_RESOURCE_PREFIX}*"},
+            match={"prefect.resource.id": f"{resource_prefix}*", **(labels or {})},
             for_each={"prefect.resource.id"},
             threshold=1,
+            # A reactive trigger fires once, then ignores matching events for the rest of its window.
             within=timedelta(seconds=repeat_seconds),
         ),
         actions=actions or [DoNothing()],
@@ -149,7 +146,7 @@ def _per_tenant_alert(
 
 def tenant_silent(actions: list[Any] | None = None) -> AutomationCore:
     """Reactive automation: a tenant's ``audiapro.tenant.silent`` event, once an hour per tenant."""
-    return _per_tenant_alert(
+    return _reactive_alert(
         TENANT_SILENT,
         "A tenant's poll windows came back empty several times in a row at hours when earlier weeks "
         "had calls: data may be missing while every poll succeeds. See `audiapro status`.",
@@ -161,7 +158,7 @@ def tenant_silent(actions: list[Any] | None = None) -> AutomationCore:
 
 def calls_missing(actions: list[Any] | None = None) -> AutomationCore:
     """Reactive automation: a tenant's ``audiapro.reconcile.incomplete`` event, once an hour per tenant."""
-    return _per_tenant_alert(
+    return _reactive_alert(
         CALLS_MISSING,
         "A reconciled PBX-local day of a tenant is still below 100 % complete after reconcile-cdrs "
         "loaded what it could: see `audiapro status`, the reconcile-cdrs artifacts and rejected_rows.",
@@ -183,19 +180,13 @@ FRAUD_SUSPECTED_BODY = (
 
 def fraud_suspected(actions: list[Any] | None = None) -> AutomationCore:
     """Reactive automation: every ``audiapro.fraud.suspected`` event (one per new alert) notifies."""
-    return AutomationCore(
-        name=FRAUD_SUSPECTED,
-        description="A toll-fraud rule fired on a tenant's calls: see `audiapro alerts`.",
-        tags=AUTOMATION_TAGS,
-        trigger=EventTrigger(
-            posture=Posture.Reactive,
-            expect={alerts.FRAUD_SUSPECTED_EVENT},
-            match={"prefect.resource.id": f"{alerts.FRAUD_ALERT_RESOURCE_PREFIX}*"},
-            for_each={"prefect.resource.id"},
-            threshold=1,
-            within=timedelta(seconds=FRAUD_ALERT_REPEAT_SECONDS),
-        ),
-        actions=actions or [DoNothing()],
+    return _reactive_alert(
+        FRAUD_SUSPECTED,
+        "A toll-fraud rule fired on a tenant's calls: see `audiapro alerts`.",
+        alerts.FRAUD_SUSPECTED_EVENT,
+        FRAUD_ALERT_REPEAT_SECONDS,
+        actions,
+        resource_prefix=alerts.FRAUD_ALERT_RESOURCE_PREFIX,
     )
 
 

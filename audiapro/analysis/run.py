@@ -24,6 +24,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from dataclasses import KW_ONLY, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final
 
@@ -102,25 +103,17 @@ def analyze_offline(
     return summary
 
 
+@dataclass(eq=False)
 class _CallWorker:
     """Analyses one call or resumes one transcript; runs on the pool's threads."""
 
-    def __init__(
-        self,
-        engine: sa.Engine,
-        analyzer: OpenAIAnalyzer,
-        fetcher: CallAudioFetcher,
-        flags: Mapping[str, OfflineFlags],
-        *,
-        use_batch: bool,
-        privacy: TranscriptPrivacy,
-    ) -> None:
-        self.engine = engine
-        self.privacy = privacy
-        self.analyzer = analyzer
-        self.fetcher = fetcher
-        self.flags = flags
-        self.use_batch = use_batch
+    engine: sa.Engine
+    analyzer: OpenAIAnalyzer
+    fetcher: CallAudioFetcher
+    flags: Mapping[str, OfflineFlags]
+    _: KW_ONLY
+    use_batch: bool
+    privacy: TranscriptPrivacy
 
     def _store(self, record: AnalysisRecord, *, already_paid_usd: float = 0.0) -> CallOutcome:
         record = with_flags(record, self.flags.get(record.session))

@@ -16,7 +16,9 @@ from audiapro.cdr.readers import ImportFormatError, iter_cdr_file
 SECRET = "hunter2-secret-5f1c"
 
 
-def refusal(path: Path) -> str:
+def refusal(path: Path, content: str | bytes) -> str:
+    """The readers' error for a file at ``path`` holding ``content`` (text is written as UTF-8)."""
+    path.write_bytes(content.encode("utf-8") if isinstance(content, str) else content)
     with pytest.raises(ImportFormatError) as caught:
         list(iter_cdr_file(path))
     return str(caught.value)
@@ -36,17 +38,13 @@ def refusal(path: Path) -> str:
 def test_a_csv_without_the_key_columns_is_described_by_its_known_columns_only(
     tmp_path: Path, text: str, expected: str
 ) -> None:
-    path = tmp_path / "file.csv"
-    path.write_text(text, encoding="utf-8")
-    message = refusal(path)
+    message = refusal(tmp_path / "file.csv", text)
     assert message.startswith("CDR file lacks columns needed to identify a leg") and expected in message
     assert SECRET not in message
 
 
 def test_a_header_that_is_not_utf8_is_named_by_its_column_number(tmp_path: Path) -> None:
-    path = tmp_path / "file.csv"
-    path.write_bytes(f"Unique ID,{SECRET}\xe4\n1.1,x\n".encode("latin-1"))
-    message = refusal(path)
+    message = refusal(tmp_path / "file.csv", f"Unique ID,{SECRET}\xe4\n1.1,x\n".encode("latin-1"))
     assert "header row (line 1) is not UTF-8 text: invalid UTF-8 byte 0xE4 in column 2." in message
     assert SECRET not in message
 
@@ -64,7 +62,5 @@ def test_a_header_that_is_not_utf8_is_named_by_its_column_number(tmp_path: Path)
 def test_a_json_document_without_cdrs_is_described_without_its_keys_or_values(
     tmp_path: Path, text: str, expected: str
 ) -> None:
-    path = tmp_path / "file.json"
-    path.write_text(text, encoding="utf-8")
-    message = refusal(path)
+    message = refusal(tmp_path / "file.json", text)
     assert expected in message and SECRET not in message

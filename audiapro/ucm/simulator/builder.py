@@ -11,7 +11,7 @@ import random
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from audiapro.ucm.simulator.config import FORK_SHARE, LONG_CALL_SECONDS, FraudScenario, SimulatorConfig
+from audiapro.ucm.simulator.config import SimulatorConfig
 from audiapro.ucm.simulator.legs import NO_ANSWER, Leg, local_string
 from audiapro.ucm.simulator.plan import TRUNK_NAMES, Extension, Plan
 
@@ -45,36 +45,12 @@ class ChannelCounter:
 
 @dataclass(frozen=True)
 class Tenant:
-    """What every call of one tenant shares (the call-shape knobs: see :class:`SimulatorConfig`)."""
+    """What every call of one tenant shares: its dial plan, its zone, and the call-shape knobs of its
+    simulator configuration (``max_call_seconds``, ``recording_share``, ``long_call_share``, ...)."""
 
     plan: Plan
     zone: ZoneInfo
-    max_call_seconds: int
-    recording_share: float
-    long_call_share: float = 0.0
-    long_call_seconds: int = LONG_CALL_SECONDS
-    parallel_trunk_share: float = 0.0
-    twin_leg_share: float = 0.0
-    fork_share: float = FORK_SHARE
-    fork_recordings: bool = False
-    fraud: tuple[FraudScenario, ...] = ()
-
-    @classmethod
-    def from_config(cls, plan: Plan, zone: ZoneInfo, config: SimulatorConfig) -> Tenant:
-        """The tenant a simulator configuration describes."""
-        return cls(
-            plan,
-            zone,
-            config.max_call_seconds,
-            config.recording_share,
-            long_call_share=config.long_call_share,
-            long_call_seconds=config.long_call_seconds,
-            parallel_trunk_share=config.parallel_trunk_share,
-            twin_leg_share=config.twin_leg_share,
-            fork_share=config.fork_share,
-            fork_recordings=config.fork_recordings,
-            fraud=config.fraud,
-        )
+    config: SimulatorConfig
 
 
 class CallBuilder:
@@ -86,7 +62,7 @@ class CallBuilder:
         self.rng = rng
         self.t0 = t0
         self.counter = counter
-        self.deadline = t0 + tenant.max_call_seconds
+        self.deadline = t0 + tenant.config.max_call_seconds
         self.uid = f"{t0}.{counter.next()}"
 
     def chan(self, endpoint: str) -> str:
@@ -111,10 +87,10 @@ class CallBuilder:
     def talk(self, begins: int) -> int:
         """Talk seconds for a conversation starting at ``begins``, ending by the deadline."""
         room = self.deadline - begins
-        forced = self.tenant.long_call_share
+        forced = self.tenant.config.long_call_share
         # Drawn only when asked for, so the default configuration generates what it always did.
         if forced and self.rng.random() < forced:
-            return max(1, min(self.tenant.long_call_seconds, room))
+            return max(1, min(self.tenant.config.long_call_seconds, room))
         if self.rng.random() < LONG_CALL_SHARE:
             seconds = self.rng.randint(LONG_CALL_MIN, max(LONG_CALL_MIN, room))
         else:
@@ -131,7 +107,7 @@ class CallBuilder:
 
     def record(self, leg: Leg, dst_label: str, member: str = "", rec_dir: str = "monitor") -> None:
         """Attach an auto-recording to an answered leg (sometimes split by a pause)."""
-        if leg.answer == NO_ANSWER or self.rng.random() >= self.tenant.recording_share:
+        if leg.answer == NO_ANSWER or self.rng.random() >= self.tenant.config.recording_share:
             return
         tag = f"#{member}" if member else ""
         spans = [(leg.answer, leg.end)]
@@ -247,12 +223,12 @@ class CallBuilder:
     def with_forks(self, legs: list[Leg]) -> list[Leg]:
         """Add ForkCDR bookkeeping copies of some answered legs (same uniqueid/channels and end)."""
         out = list(legs)
-        share = self.tenant.fork_share
+        share = self.tenant.config.fork_share
         for leg in legs:
             if leg.answer == NO_ANSWER or leg.lastapp != "Dial" or self.rng.random() >= share:
                 continue
             same_start = self.rng.random() < 0.7
-            keep = self.tenant.fork_recordings
+            keep = self.tenant.config.fork_recordings
             out.append(
                 leg.clone(
                     start=leg.start if same_start else leg.answer,

@@ -208,7 +208,7 @@ class _Call(CallBuilder):
         if legs:
             template.dcontext = "ivr-1"
         wait = int(self.rng.lognormvariate(math.log(25), 0.8)) + 3 if is_queue else self.ring()
-        wait = min(wait, self.tenant.max_call_seconds // 4)
+        wait = min(wait, self.tenant.config.max_call_seconds // 4)
         if self.rng.random() < (0.8 if is_queue else 0.85):
             winner = self.rng.choice(members)
             answer = start + wait
@@ -302,7 +302,7 @@ class _Call(CallBuilder):
 
     def _outbound_shape(self) -> str:
         """``parallel``, ``twin`` or ``plain``: drawn only when a shape is switched on."""
-        parallel, twin = self.tenant.parallel_trunk_share, self.tenant.twin_leg_share
+        parallel, twin = self.tenant.config.parallel_trunk_share, self.tenant.config.twin_leg_share
         if not parallel and not twin:
             return "plain"
         draw = self.rng.random()
@@ -383,7 +383,7 @@ class _Call(CallBuilder):
         caller, cnam, trunk = self._outside_call()
         first = self.ext()
         answer = self.t0 + self.ring()
-        talk = min(self.talk(answer), self.tenant.max_call_seconds // 2)
+        talk = min(self.talk(answer), self.tenant.config.max_call_seconds // 2)
         leg = self._arrival(
             caller, cnam, trunk, answer=answer, end=answer + talk, disposition="ANSWERED", rings=first
         )

@@ -185,7 +185,7 @@ class DataStore:
         legs: list[Leg] = []
         for t0, _, _, rng in calls:
             legs += self.factory.make(rng, t0, counter, len(legs))
-        for scenario in self.factory.tenant.fraud:
+        for scenario in self.factory.tenant.config.fraud:
             if scenario.day == day:
                 legs += number_legs(fraud_legs(self.factory.tenant, scenario, counter, self.seed), len(legs))
         for leg in legs:

@@ -58,7 +58,7 @@ class UcmSimulator:
         store = DataStore(
             seed=cfg.seed,
             zone=self.zone,
-            factory=CallFactory(Tenant.from_config(self.plan, self.zone, cfg)),
+            factory=CallFactory(Tenant(self.plan, self.zone, cfg)),
             timeline=Timeline(self.history_start, cfg.days, cfg.live_rate, int(live_start.timestamp())),
             calls_per_day=cfg.calls_per_day,
             weekend_factor=cfg.weekend_factor,
