@@ -30,6 +30,7 @@ from audiapro.push.reparse import reparse_quarantined
 from audiapro.ucm.simulator import UcmSimulator
 from audiapro.ucm.simulator.push import (
     VARIANTS,
+    EmitResult,
     PushClient,
     PushEmitter,
     RemoteTruth,
@@ -72,6 +73,12 @@ def _emitter(source: TruthSource, client: PushClient, **options: Any) -> PushEmi
     return PushEmitter(source, client, URL, user=USER, password=PASSWORD, **options)
 
 
+def _emit_live(sim: UcmSimulator, emitter: PushEmitter) -> EmitResult:
+    """Let ``LIVE`` pass on the simulator's clock, then push the legs that ended meanwhile."""
+    sim.clock.advance(LIVE.total_seconds())
+    return emitter.emit()
+
+
 @pytest.fixture
 def api(engine: sa.Engine) -> Iterator[tuple[PushReceiver, TestClient]]:
     receiver, client = _receiver(engine)
@@ -96,8 +103,7 @@ def test_every_body_variant_loads_the_legs_that_ended(
 ) -> None:
     receiver, client = api
     emitter = _emitter(sim, client, variant=variant)
-    sim.clock.advance(LIVE.total_seconds())
-    sent = emitter.emit()
+    sent = _emit_live(sim, emitter)
     assert sent.legs >= 10 and sent.buffered == 0 and set(sent.statuses) == {202}
     loads = receiver.drain()
     assert sum(load.inserted for load in loads) == sent.legs
@@ -111,8 +117,7 @@ def test_a_replayed_buffer_adds_nothing(
 ) -> None:
     receiver, client = api
     emitter = _emitter(sim, client)
-    sim.clock.advance(LIVE.total_seconds())
-    first = emitter.emit()
+    first = _emit_live(sim, emitter)
     receiver.drain()
     legs = table_count(engine, cdr_legs)
     assert legs == first.legs
@@ -141,8 +146,7 @@ def test_receiver_down_then_up_loses_nothing_once_the_poll_ran(
     # A UCM with a tiny buffer: while we are down, it drops its oldest records.
     emitter = _emitter(sim, down, replay_batch=10, buffer_limit=12)
     start = sim.clock.now()
-    sim.clock.advance(LIVE.total_seconds())
-    outage = emitter.emit()
+    outage = _emit_live(sim, emitter)
     assert outage.bodies == 0 and outage.buffered == 12 and outage.dropped > 0
     emitter.client = client
     back = emitter.emit()
@@ -186,11 +190,9 @@ def test_unknown_tenant_and_push_off_answer_401_alike(engine: sa.Engine, sim: Uc
     _, client = _receiver(engine, mode=PUSH_OFF)
     with client:
         emitter = _emitter(sim, client)
-        sim.clock.advance(LIVE.total_seconds())
-        assert set(emitter.emit().statuses) == {401}
+        assert set(_emit_live(sim, emitter).statuses) == {401}
         emitter.url = "/api/push/ucm/nobody"
-        sim.clock.advance(LIVE.total_seconds())
-        assert set(emitter.emit().statuses) == {401}
+        assert set(_emit_live(sim, emitter).statuses) == {401}
     assert table_count(engine, push_bodies) == 0
 
 
@@ -250,8 +252,7 @@ def test_capture_mode_stores_bodies_without_loading(engine: sa.Engine, sim: UcmS
     receiver, client = _receiver(engine, mode=PUSH_CAPTURE)
     with client:
         emitter = _emitter(sim, client, variant="xml")
-        sim.clock.advance(LIVE.total_seconds())
-        sent = emitter.emit()
+        sent = _emit_live(sim, emitter)
     assert receiver.drain() == []
     assert _statuses(engine) == {"captured": sent.bodies}
     assert table_count(engine, cdr_legs) == 0
@@ -309,8 +310,7 @@ def test_a_simulator_in_another_process_pushes_through_its_control_endpoint(
         source = RemoteTruth(http, base_url, clock=sim.clock.now, window=timedelta(days=2))
         emitter = _emitter(source, client, variant="form")
         before = {leg["AcctId"] for leg in sim.ground_truth()}
-        sim.clock.advance(LIVE.total_seconds())
-        sent = emitter.emit()
+        sent = _emit_live(sim, emitter)
     ended = [leg for leg in sim.ground_truth() if leg["AcctId"] not in before]
     assert sent.legs == len(ended) > 0
     receiver.drain()
@@ -322,8 +322,7 @@ def test_a_tenant_purge_and_raw_cdr_retention_remove_pushed_bodies(
 ) -> None:
     receiver, client = api
     emitter = _emitter(sim, client)
-    sim.clock.advance(LIVE.total_seconds())
-    sent = emitter.emit()
+    sent = _emit_live(sim, emitter)
     receiver.drain()
     client.post(URL, content=b"no cdr", headers=BASIC)  # one quarantined body too
     later = datetime.now(UTC) + timedelta(days=1)
