@@ -92,10 +92,31 @@ def _run_fk(name: str, *, nullable: bool) -> sa.Column[Any]:
     return sa.Column(name, IdType, sa.ForeignKey("ingest_runs.id"), nullable=nullable)
 
 
+def _surrogate_id() -> sa.Column[Any]:
+    """The ``id`` key of a table whose rows have no natural key of their own."""
+    return sa.Column("id", IdType, primary_key=True, autoincrement=True)
+
+
+def _counters(*names: str, column_type: type[sa.types.TypeEngine[Any]] = sa.Integer) -> list[sa.Column[Any]]:
+    """NOT NULL counts that start at zero, in the order given (integers unless ``column_type`` says)."""
+    return [sa.Column(name, column_type, nullable=False, server_default="0") for name in names]
+
+
+def _provenance(created: str) -> list[sa.Column[Any]]:
+    """Where a merged row comes from: the run that inserted it (at ``created``) and the run that last
+    changed it (at ``updated_at``); ``cdr_legs`` and ``calls`` are loaded by the same runs."""
+    return [
+        _run_fk("ingest_run_id", nullable=False),
+        _run_fk("last_ingest_run_id", nullable=False),
+        sa.Column(created, UtcDateTime, nullable=False),
+        sa.Column("updated_at", UtcDateTime, nullable=False),
+    ]
+
+
 ingest_runs = sa.Table(
     "ingest_runs",
     metadata,
-    sa.Column("id", IdType, primary_key=True, autoincrement=True),
+    _surrogate_id(),
     sa.Column("tenant", sa.Text, nullable=False),
     sa.Column("kind", sa.Text, nullable=False),
     sa.Column("status", sa.Text, nullable=False),
@@ -105,11 +126,7 @@ ingest_runs = sa.Table(
     sa.Column("flow_run_id", sa.Text),
     sa.Column("started_at", UtcDateTime, nullable=False),
     sa.Column("finished_at", UtcDateTime),
-    sa.Column("fetched", sa.Integer, nullable=False, server_default="0"),
-    sa.Column("inserted", sa.Integer, nullable=False, server_default="0"),
-    sa.Column("updated", sa.Integer, nullable=False, server_default="0"),
-    sa.Column("unchanged", sa.Integer, nullable=False, server_default="0"),
-    sa.Column("rejected", sa.Integer, nullable=False, server_default="0"),
+    *_counters("fetched", "inserted", "updated", "unchanged", "rejected"),
     sa.Column("error", sa.Text),
     sa.Index("ix_ingest_runs_tenant_started_at", "tenant", "started_at"),
 )
@@ -117,12 +134,9 @@ ingest_runs = sa.Table(
 cdr_legs = sa.Table(
     "cdr_legs",
     metadata,
-    sa.Column("id", IdType, primary_key=True, autoincrement=True),
+    _surrogate_id(),
     *leg_columns(),
-    _run_fk("ingest_run_id", nullable=False),  # the run that inserted the row
-    _run_fk("last_ingest_run_id", nullable=False),  # the run that last changed it
-    sa.Column("loaded_at", UtcDateTime, nullable=False),
-    sa.Column("updated_at", UtcDateTime, nullable=False),
+    *_provenance("loaded_at"),
     sa.UniqueConstraint("tenant", "leg_key"),
     sa.Index("ix_cdr_legs_tenant_start_at", "tenant", "start_at"),
     sa.Index("ix_cdr_legs_tenant_session", "tenant", "session"),
@@ -139,7 +153,7 @@ cdr_legs = sa.Table(
 calls = sa.Table(
     "calls",
     metadata,
-    sa.Column("id", IdType, primary_key=True, autoincrement=True),
+    _surrogate_id(),
     sa.Column("tenant", sa.Text, nullable=False),
     sa.Column("session", sa.Text, nullable=False),
     # Computed from the session's call legs: ForkCDR bookkeeping rows left out (see warehouse.calls).
@@ -155,10 +169,7 @@ calls = sa.Table(
     sa.Column("src_e164", sa.Text),  # first leg's numbers
     sa.Column("src_raw", sa.Text),
     sa.Column("dst_raw", sa.Text),
-    _run_fk("ingest_run_id", nullable=False),  # the run that created the call
-    _run_fk("last_ingest_run_id", nullable=False),  # the run that last changed it
-    sa.Column("created_at", UtcDateTime, nullable=False),
-    sa.Column("updated_at", UtcDateTime, nullable=False),
+    *_provenance("created_at"),
     sa.UniqueConstraint("tenant", "session"),
     sa.Index("ix_calls_tenant_started_at", "tenant", "started_at"),
 )
@@ -171,18 +182,18 @@ sync_state = sa.Table(
     sa.Column("last_success_at", UtcDateTime),
     sa.Column("last_attempt_at", UtcDateTime),
     sa.Column("last_error", sa.Text),
-    sa.Column("consecutive_failures", sa.Integer, nullable=False, server_default="0"),
+    *_counters("consecutive_failures"),
     _run_fk("last_run_id", nullable=True),
     sa.Column("updated_at", UtcDateTime, nullable=False),
     # revision 0003: the long-call sweep's last run, and unexpectedly empty poll windows in a row
     sa.Column("last_sweep_at", UtcDateTime),
-    sa.Column("empty_ticks", sa.Integer, nullable=False, server_default="0"),
+    *_counters("empty_ticks"),
 )
 
 rejected_rows = sa.Table(
     "rejected_rows",
     metadata,
-    sa.Column("id", IdType, primary_key=True, autoincrement=True),
+    _surrogate_id(),
     _run_fk("ingest_run_id", nullable=False),
     sa.Column("tenant", sa.Text, nullable=False),
     sa.Column("source", sa.Text),
@@ -202,7 +213,7 @@ rejected_rows = sa.Table(
 backfill_windows = sa.Table(
     "backfill_windows",
     metadata,
-    sa.Column("id", IdType, primary_key=True, autoincrement=True),
+    _surrogate_id(),
     sa.Column("tenant", sa.Text, nullable=False),
     sa.Column("window_start", UtcDateTime, nullable=False),
     sa.Column("window_end", UtcDateTime, nullable=False),
@@ -218,17 +229,13 @@ backfill_windows = sa.Table(
 imported_files = sa.Table(
     "imported_files",
     metadata,
-    sa.Column("id", IdType, primary_key=True, autoincrement=True),
+    _surrogate_id(),
     sa.Column("tenant", sa.Text, nullable=False),
     sa.Column("sha256", sa.Text, nullable=False),
     sa.Column("filename", sa.Text, nullable=False),
     sa.Column("size_bytes", sa.BigInteger, nullable=False),
     sa.Column("status", sa.Text, nullable=False),  # loading | done | failed
-    sa.Column("chunks_done", sa.Integer, nullable=False, server_default="0"),
-    sa.Column("rows_read", sa.Integer, nullable=False, server_default="0"),
-    sa.Column("inserted", sa.Integer, nullable=False, server_default="0"),
-    sa.Column("duplicates", sa.Integer, nullable=False, server_default="0"),
-    sa.Column("rejected", sa.Integer, nullable=False, server_default="0"),
+    *_counters("chunks_done", "rows_read", "inserted", "duplicates", "rejected"),
     sa.Column("error", sa.Text),
     sa.Column("flow_run_id", sa.Text),
     sa.Column("started_at", UtcDateTime, nullable=False),
@@ -241,7 +248,7 @@ imported_files = sa.Table(
 call_analyses = sa.Table(
     "call_analyses",
     metadata,
-    sa.Column("id", IdType, primary_key=True, autoincrement=True),
+    _surrogate_id(),
     sa.Column("analysis_key", sa.Text, nullable=False),
     sa.Column("tenant", sa.Text, nullable=False),
     sa.Column("session", sa.Text, nullable=False),
@@ -257,11 +264,10 @@ call_analyses = sa.Table(
     sa.Column("transcript", sa.Text),  # JSON, redacted unless the tenant's privacy policy is off
     sa.Column("insights", sa.Text),  # JSON
     sa.Column("flags", sa.Text),  # JSON (offline flags)
-    sa.Column("audio_seconds", sa.Float, nullable=False, server_default="0"),
-    sa.Column("input_tokens", sa.Integer, nullable=False, server_default="0"),
-    sa.Column("output_tokens", sa.Integer, nullable=False, server_default="0"),
-    sa.Column("cost_usd", sa.Float, nullable=False, server_default="0"),
-    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    *_counters("audio_seconds", column_type=sa.Float),
+    *_counters("input_tokens", "output_tokens"),
+    *_counters("cost_usd", column_type=sa.Float),
+    *_counters("attempts"),
     sa.Column("batch_id", sa.Text),
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("updated_at", UtcDateTime, nullable=False),
@@ -336,7 +342,7 @@ reconcile_days = sa.Table(
 imported_chunks = sa.Table(
     "imported_chunks",
     metadata,
-    sa.Column("id", IdType, primary_key=True, autoincrement=True),
+    _surrogate_id(),
     sa.Column("tenant", sa.Text, nullable=False),
     sa.Column("digest", sa.Text, nullable=False),
     sa.Column("rows", sa.Integer, nullable=False),  # file rows: legs and rejects
@@ -382,7 +388,7 @@ mail_messages = sa.Table(
     sa.Column("tenant", sa.Text, nullable=False),
     sa.Column("message_id", sa.Text),
     sa.Column("status", sa.Text, nullable=False),
-    sa.Column("attachments", sa.Integer, nullable=False, server_default="0"),
+    *_counters("attachments"),
     sa.Column("detail", sa.Text),
     sa.Column("seen_at", UtcDateTime, nullable=False),
     sa.PrimaryKeyConstraint("source", "mailbox", "uidvalidity", "uid"),
@@ -402,7 +408,7 @@ PUSH_CAPTURED: Final = "captured"
 push_bodies = sa.Table(
     "push_bodies",
     metadata,
-    sa.Column("id", IdType, primary_key=True, autoincrement=True),
+    _surrogate_id(),
     sa.Column("tenant", sa.Text, nullable=False),
     sa.Column("received_at", UtcDateTime, nullable=False),
     sa.Column("peer", sa.Text),  # the sender's address as the server saw it
@@ -414,8 +420,7 @@ push_bodies = sa.Table(
     sa.Column("status", sa.Text, nullable=False),  # pending | loaded | quarantined | captured
     sa.Column("reason", sa.Text),  # why it was quarantined
     sa.Column("body_format", sa.Text),  # json | form | xml, once parsed
-    sa.Column("legs", sa.Integer, nullable=False, server_default="0"),
-    sa.Column("inserted", sa.Integer, nullable=False, server_default="0"),
+    *_counters("legs", "inserted"),
     _run_fk("ingest_run_id", nullable=True),  # the load that took its legs
     sa.Column("processed_at", UtcDateTime),
     sa.Index("ix_push_bodies_status_tenant_id", "status", "tenant", "id"),
@@ -491,7 +496,7 @@ callback_queue = sa.Table(
 fraud_alerts = sa.Table(
     "fraud_alerts",
     metadata,
-    sa.Column("id", IdType, primary_key=True, autoincrement=True),
+    _surrogate_id(),
     sa.Column("tenant", sa.Text, nullable=False),
     sa.Column("rule", sa.Text, nullable=False),
     sa.Column("severity", sa.Text, nullable=False),  # warning | critical
