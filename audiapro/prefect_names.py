@@ -14,10 +14,10 @@ from typing import Final
 WORK_POOL: Final = "audiapro"
 
 #: The flows, each deployed under its own name (prefect.yaml): the live poll, history from the PBX,
-#: file import, AI analysis, completeness, retention.
+#: file import, AI analysis, completeness, retention, and one shard of a poll tick (fan-out).
 FLOWS: Final = ("poll-cdrs", "backfill-cdrs", "import-cdr-file", "analyze-calls", "reconcile-cdrs",
-                "cleanup-retention")  # fmt: skip
-POLL_FLOW, BACKFILL_FLOW, IMPORT_FLOW, ANALYZE_FLOW, RECONCILE_FLOW, RETENTION_FLOW = FLOWS
+                "cleanup-retention", "poll-shard")  # fmt: skip
+POLL_FLOW, BACKFILL_FLOW, IMPORT_FLOW, ANALYZE_FLOW, RECONCILE_FLOW, RETENTION_FLOW, POLL_SHARD_FLOW = FLOWS
 
 
 def deployment_name(flow: str) -> str:
@@ -27,6 +27,8 @@ def deployment_name(flow: str) -> str:
 
 POLL_DEPLOYMENT: Final = deployment_name(POLL_FLOW)
 ANALYZE_DEPLOYMENT: Final = deployment_name(ANALYZE_FLOW)
+#: One shard of a poll tick's tenants; `poll-cdrs` starts runs of it when it fans out.
+POLL_SHARD_DEPLOYMENT: Final = deployment_name(POLL_SHARD_FLOW)
 
 #: Block types (slugs): a tenant's PBX, the warehouse URL, OpenAI credentials, analysis settings.
 BLOCK_TYPES: Final = ("clouducm", "audiapro-warehouse", "audiapro-openai", "audiapro-analysis-settings")
