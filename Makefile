@@ -46,8 +46,10 @@ clean: down
 	rm -rf .venv .tools .audiapro .prefect
 
 # Local stack: Prefect server + UI on 127.0.0.1:4200, deployments, worker, live demo PBX (audiapro/ops/stack.py).
+# `make up PREFECT_DB=postgres` runs the Prefect server on a local Postgres cluster (kept in the state
+# home, stopped by `make down`); PREFECT_DB=postgresql+asyncpg://... uses an existing server.
 up: venv
-	@$(BIN)/python -m audiapro.ops.stack up
+	@$(if $(PREFECT_DB),AUDIAPRO_PREFECT_DB='$(PREFECT_DB)' )$(BIN)/python -m audiapro.ops.stack up
 
 # Stops everything `make up` started (PIDs in $AUDIAPRO_HOME/run/); needs no virtualenv.
 down:

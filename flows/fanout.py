@@ -20,7 +20,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, cast
 from uuid import UUID
 
 from prefect import get_run_logger
@@ -90,6 +90,7 @@ def run_shard_deployments(
     parallel_shards: int,
     shard_wait_s: float,
     tick_id: str,
+    tick_name: str,
 ) -> list[ShardOutcome]:
     """Start a `poll-shard` deployment run per shard (at most ``parallel_shards`` unfinished at
     once) and wait until each is final or ``shard_wait_s`` has passed since the first start.
@@ -102,6 +103,8 @@ def run_shard_deployments(
             ``LOST`` (their tenants are polled again by the next tick, from their cursors).
         tick_id: The tick's flow run id: with the shard index it makes the idempotency key, so a
             retried tick does not start a shard twice.
+        tick_name: The tick's flow run name: shard runs are named ``<tick>-shard-<i>-of-<n>``, so
+            the UI and the workers' logs tie each shard to its tick.
 
     Returns:
         One outcome per shard, in shard order.
@@ -114,13 +117,14 @@ def run_shard_deployments(
     while waiting or running:
         while waiting and len(running) < parallel_shards:
             index = waiting.pop(0)
-            run = run_deployment(
+            # Sync call in a sync flow: a FlowRun, never the coroutine of the async dispatch.
+            run = cast(FlowRun, run_deployment(
                 POLL_SHARD_DEPLOYMENT,
                 parameters={"tenants": list(shards[index]), **parameters},
-                flow_run_name=f"shard-{index + 1}-of-{len(shards)}",
+                flow_run_name=f"{tick_name}-shard-{index + 1}-of-{len(shards)}",
                 idempotency_key=f"{tick_id}-shard-{index}",
                 timeout=0,
-            )
+            ))  # fmt: skip
             running[run.id] = index
         if time.monotonic() > deadline:
             break

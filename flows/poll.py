@@ -77,6 +77,7 @@ def poll_cdrs(
             parallel_shards=max(1, parallel_shards),
             shard_wait_s=shard_wait_s,
             tick_id=str(flow_run.id),
+            tick_name=str(flow_run.name),
         )
     else:
         outcomes = run_shard_subflows(shards, lambda part: poll_shard(part, analyze, return_state=True))

@@ -79,7 +79,9 @@ class MultiSimulator:
                     setattr(total, field.name, mine + theirs)
         return total
 
-    def handle(self, method: str, path: str, body: bytes, client_ip: str, cancel: threading.Event) -> HttpReply:
+    def handle(
+        self, method: str, path: str, body: bytes, client_ip: str, cancel: threading.Event
+    ) -> HttpReply:
         """Route ``/<tenant>/api`` to the tenant's protocol handler; anything else is invalid."""
         name, rest = _split(path)
         sim = self._tenants.get(name)
