@@ -12,7 +12,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 # on a slow or busy machine that takes longer than Prefect's default 20 s wait.
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 120
 
-.PHONY: venv demo test lint typecheck pytest bench clean up down
+.PHONY: venv demo test lint typecheck pytest bench bench-scale clean up down
 
 venv:
 	@scripts/bootstrap.sh
@@ -39,6 +39,12 @@ test: venv lint typecheck pytest
 
 bench: venv
 	scripts/with-postgres.sh bash -c '$(BIN)/python bench/import_bench.py && $(BIN)/python bench/backfill_bench.py'
+
+# Poll ticks of 1/100/1000 simulated PBXs through real deployments and 1 or 2 workers, then 30 min of
+# live-call freshness on the real schedule (docs/benchmarks.md "Scale"). SCALE_ARGS passes options,
+# e.g. SCALE_ARGS="--freshness-minutes 10".
+bench-scale: venv
+	scripts/with-postgres.sh $(BIN)/python bench/scale_bench.py $(SCALE_ARGS)
 
 # Stops a running local stack first. Keeps the state home ($AUDIAPRO_HOME: tenants, warehouse); removes
 # what older versions kept in the checkout (.audiapro/, .prefect/).
