@@ -80,6 +80,8 @@ RUN_TIMEOUT_S = 1800.0
 #: the poll window's safety margin plus room for the steps the clocks are moved.
 BEHIND = timedelta(seconds=60 + 20 * 60)
 SAVE_THREADS = 8
+#: Tenant name prefixes of the tick and the freshness PBXs (both kinds share the simulator).
+TICK_PREFIX, LIVE_PREFIX = "t", "live"
 FINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
 
 
@@ -282,11 +284,13 @@ def tick_bench(
     if not stack.workers:
         start_worker(stack, args.worker_limit)
     for size in sorted(args.sizes):
-        have = len(multi.names)
+        have = len([name for name in multi.names if name.startswith(TICK_PREFIX)])
         log(f"size {size}: adding {size - have} tenants")
-        add_tenants(
-            multi, url, size - have, prefix="t", make=lambda i, pw: manual_pbx(1000 + i, pw, live_per_minute)
-        )
+
+        def make(index: int, password: str) -> UcmSimulator:
+            return manual_pbx(1000 + index, password, live_per_minute)
+
+        add_tenants(multi, url, size - have, prefix=TICK_PREFIX, make=make)
         warm = run_tick(deployment)  # loads the new tenants' first day
         log(f"size {size}: first tick {warm}")
         per_workers: dict[str, Any] = {}
@@ -296,7 +300,8 @@ def tick_bench(
             before = legs(warehouse)
             idle = run_tick(deployment)
             for name in multi.names:
-                multi[name].clock.advance(args.step_minutes * 60)
+                if name.startswith(TICK_PREFIX):
+                    multi[name].clock.advance(args.step_minutes * 60)
             busy = run_tick(deployment)
             busy["legs_loaded"] = legs(warehouse) - before
             per_workers[f"workers_{workers}"] = {"idle": idle, "busy": busy}
@@ -322,7 +327,7 @@ def freshness_bench(
             live_start=datetime.now(UTC), max_call_seconds=LIVE_MAX_CALL_S,
         ))  # fmt: skip
 
-    names = add_tenants(multi, url, args.live_tenants, prefix="live", make=live)
+    names = add_tenants(multi, url, args.live_tenants, prefix=LIVE_PREFIX, make=live)
     params = {"analyze": False, "shard_size": args.shard_size, "parallel_shards": args.parallel_shards}
     poll_deployment(params, schedule_on=True)
     begin = datetime.now(UTC)
@@ -407,7 +412,7 @@ def main() -> None:
         # are logged size by size (stderr) as they complete.
         fresh = freshness_bench(args, stack, multi, url, warehouse) if args.freshness_minutes > 0 else {}
         log(f"PARTIAL freshness {json.dumps(fresh)}")
-        disable_tenants([n for n in multi.names if n.startswith("live")])
+        disable_tenants([n for n in multi.names if n.startswith(LIVE_PREFIX)])
         ticks = tick_bench(args, stack, multi, url, warehouse)
     figures = summarize(args, ticks, fresh)
     figures["machine"] = machine(server, load_start)
