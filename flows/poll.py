@@ -3,7 +3,7 @@
 tenants --> poll-tenant (per tenant, bounded parallel) --> summary artifact
 
 With more tenants than ``shard_size`` the tick fans out: each shard of tenants is a `poll-shard`
-flow run that any worker of the pool picks up (``flows.fanout``, docs/operations.md "Scale-out").
+flow run that any worker of the pool picks up (``flows.fanout``; docs/operations.md "Fan-out").
 """
 
 from __future__ import annotations
