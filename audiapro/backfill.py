@@ -22,11 +22,13 @@ import math
 import threading
 import time as clock
 from collections.abc import Iterator, Sequence
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Final
 from zoneinfo import ZoneInfo
 
+from audiapro.cdr.readers.prefetch import read_ahead
 from audiapro.ingest import CdrSource, LoadedSpan, WindowSummary, load_window, piece_totals
 from audiapro.tenants import TenantSettings
 from audiapro.warehouse import (
@@ -42,7 +44,7 @@ from audiapro.windows import MIN_WINDOW, Window, fetch_pieces, whole_second
 if TYPE_CHECKING:
     import sqlalchemy as sa
 
-    from audiapro.ucm.records import CdrPage
+    from audiapro.ucm.records import CdrPage, WindowLegs
 
 log = logging.getLogger("audiapro.backfill")
 
@@ -63,6 +65,9 @@ REQUESTS_PER_WINDOW: Final = 3
 SECONDS_PER_REQUEST: Final = 1.0
 #: Legs loaded per second by one window (docs/benchmarks.md: about 5,000 legs/s on a 2-core host).
 LOAD_LEGS_PER_S: Final = 5000.0
+
+#: Pieces :func:`backfill_windows` fetches ahead of the one loading (each holds its legs in memory).
+FETCH_AHEAD_PIECES: Final = 1
 
 #: Set to stop a running backfill: no new window starts, running ones stop before their next page.
 #: One per process: the CLI sets it on Ctrl-C; window tasks run in threads of the same process.
@@ -340,35 +345,115 @@ def backfill_window(
         TenantBusyError: The tenant lock stayed taken (pieces loaded before stay loaded).
         BackfillCancelled: ``cancel`` was set (pieces loaded before stay loaded).
     """
-    began = clock.monotonic()
-    loaded: list[WindowSummary] = []
-    recorded = True
+    loader = _PieceLoader(engine, tenant, settled_until, flow_run_id, lock_timeout_s, cancel)
     if cancel is not None:
         source = _Cancellable(source, cancel)
+    began = clock.monotonic()
     for piece, legs in fetch_pieces(source, window):
-        if cancel is not None and cancel.is_set():
+        loader.load(piece, legs)
+    return loader.outcome(window, began)
+
+
+def backfill_windows(
+    source: CdrSource,
+    engine: sa.Engine,
+    tenant: TenantSettings,
+    windows: Sequence[Window],
+    *,
+    settled_until: datetime,
+    flow_run_id: str | None = None,
+    lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S,
+    cancel: threading.Event | None = None,
+) -> Iterator[WindowOutcome]:
+    """:func:`backfill_window` for each window in turn, fetching the next piece while this one loads.
+
+    One background thread pages the PBX (``source`` is used from that thread only) at most one piece
+    ahead of the load, so the PBX's latency and the warehouse's work overlap while memory holds at
+    most two pieces. Loads, their transactions and what they record are exactly those of
+    :func:`backfill_window`, in the same order.
+
+    Yields:
+        Each window's outcome once its last piece is loaded (its ``seconds`` run from the end of
+        the previous window's load).
+
+    Raises:
+        TenantBusyError: The tenant lock stayed taken (windows loaded before stay loaded).
+        BackfillCancelled: ``cancel`` was set (windows loaded before stay loaded).
+    """
+    if cancel is not None:
+        source = _Cancellable(source, cancel)
+    loader = _PieceLoader(engine, tenant, settled_until, flow_run_id, lock_timeout_s, cancel)
+    began = clock.monotonic()
+    with closing(read_ahead(_pieces_of(source, windows), depth=FETCH_AHEAD_PIECES)) as fetched:
+        for window, piece, legs in fetched:
+            if piece is not None and legs is not None:
+                loader.load(piece, legs)
+                continue
+            yield loader.outcome(window, began)
+            loader = _PieceLoader(engine, tenant, settled_until, flow_run_id, lock_timeout_s, cancel)
+            began = clock.monotonic()
+
+
+def _pieces_of(
+    source: CdrSource, windows: Sequence[Window]
+) -> Iterator[tuple[Window, Window | None, WindowLegs | None]]:
+    """Every window's pieces, then ``(window, None, None)`` once the window is fetched completely."""
+    for window in windows:
+        for piece, legs in fetch_pieces(source, window):
+            yield window, piece, legs
+        yield window, None, None
+
+
+class _PieceLoader:
+    """Loads the fetched pieces of one window, each in its own transaction, and sums them."""
+
+    def __init__(
+        self,
+        engine: sa.Engine,
+        tenant: TenantSettings,
+        settled_until: datetime,
+        flow_run_id: str | None,
+        lock_timeout_s: float,
+        cancel: threading.Event | None,
+    ) -> None:
+        self._engine = engine
+        self._tenant = tenant
+        self._settled_until = settled_until
+        self._flow_run_id = flow_run_id
+        self._lock_timeout_s = lock_timeout_s
+        self._cancel = cancel
+        self._loaded: list[WindowSummary] = []
+        self._recorded = True
+
+    def load(self, piece: Window, legs: WindowLegs) -> None:
+        """Load one piece; record it done in the same transaction when it is settled."""
+        if self._cancel is not None and self._cancel.is_set():
             raise BackfillCancelled(f"backfill cancelled before loading {piece.label()}")
-        settled = piece.end <= settled_until
-        recorded &= settled
-        with tenant_write_lock(engine, tenant.name, timeout_s=lock_timeout_s):
+        settled = piece.end <= self._settled_until
+        self._recorded &= settled
+        tenant = self._tenant
+        with tenant_write_lock(self._engine, tenant.name, timeout_s=self._lock_timeout_s):
             summary = load_window(
-                engine,
+                self._engine,
                 tenant,
                 legs,
                 piece.start,
                 piece.end,
                 kind="backfill",
-                flow_run_id=flow_run_id,
-                on_commit=_mark_done(tenant.name, piece, flow_run_id) if settled else None,
+                flow_run_id=self._flow_run_id,
+                on_commit=_mark_done(tenant.name, piece, self._flow_run_id) if settled else None,
             )
-        loaded.append(summary)
-    return WindowOutcome(
-        window_start=window.start.isoformat(),
-        window_end=window.end.isoformat(),
-        seconds=round(clock.monotonic() - began, 3),
-        recorded=recorded,
-        **piece_totals(loaded),
-    )
+        self._loaded.append(summary)
+
+    def outcome(self, window: Window, began: float) -> WindowOutcome:
+        """The window's counts over the pieces loaded."""
+        return WindowOutcome(
+            window_start=window.start.isoformat(),
+            window_end=window.end.isoformat(),
+            seconds=round(clock.monotonic() - began, 3),
+            recorded=self._recorded,
+            **piece_totals(self._loaded),
+        )
 
 
 class _Cancellable:

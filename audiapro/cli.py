@@ -260,9 +260,10 @@ def main() -> None:
 
 
 def _register_areas() -> None:
-    from audiapro.commands import analysis, calls, history, ops, reconcile, tenants
+    from audiapro.commands import analysis, calls, history, ops, push, reconcile, sources, tenants
+    from audiapro.commands import insights as insights_area
 
-    for area in (tenants, history, calls, analysis, ops, reconcile):
+    for area in (tenants, history, calls, analysis, ops, reconcile, sources, push, insights_area):
         area.register(app)
 
 

@@ -14,6 +14,10 @@
   so the Python work and the database work of an import run side by side on two cores.
 * The same content (SHA-256) imported again for a tenant adds nothing. A crashed import resumes after
   its last committed chunk: the rows counted in ``imported_files.rows_read`` are skipped.
+* A chunk whose raw records an earlier import of the tenant committed (same :func:`chunk_digest`,
+  kept in ``imported_chunks`` in the chunk's own transaction) is counted without being normalized or
+  merged: its legs were all stored then, so they are duplicates, as the merge would find. A file
+  differing from an imported one by a byte therefore loads only the chunk holding that byte.
 * Legs already stored (polled, backfilled, or from another file) are never overwritten: API rows carry
   AcctId and richer fields than an export. They count as duplicates.
 * Rows that cannot be read or normalized are quarantined in ``rejected_rows`` with their 1-based line
@@ -30,6 +34,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import json
 import logging
 import os
 import threading
@@ -53,15 +58,19 @@ from audiapro.warehouse import (
     DEFAULT_LOCK_TIMEOUT_S,
     IMPORT_DONE,
     ImportConflictError,
+    KnownChunk,
     LoadResult,
     PreparedLegs,
     RunInfo,
     claim_import,
     finish_import,
     import_rejects,
+    known_chunk,
     load_batch,
     prepare_batch,
+    record_chunk_digest,
     record_import_chunk,
+    record_known_chunk,
     rejects_sql,
     tenant_write_lock,
 )
@@ -86,6 +95,13 @@ REJECT_PREVIEW: Final = 5
 _SCAN_BLOCK_BYTES: Final = 1 << 20
 #: Every JSON leg (and grouped-call summary) has this key once: a cheap row estimate for progress.
 _JSON_LEG_MARKER: Final = b'"uniqueid"'
+
+#: Part of every chunk digest: bump it when normalization changes what a raw row becomes (leg keys,
+#: columns), so chunks committed by an older version are normalized and merged again.
+CHUNK_DIGEST_VERSION: Final = "1"
+
+#: Rows rendered at a time while hashing a chunk (bounds the text held for it).
+_DIGEST_SLICE_ROWS: Final = 2_000
 
 #: ``on_progress(fraction_done, rows_done)``, called after every committed chunk.
 ProgressCallback = Callable[[float, int], None]
@@ -191,6 +207,10 @@ class ImportSummary:
         duplicate: Legs already stored (not overwritten).
         rejected: Rows quarantined (with line number and reason).
         chunks: Chunks committed by this invocation.
+        chunks_known: Of these, chunks whose content (digest of the raw rows) an earlier import of the
+            tenant committed: counted (their legs as duplicates, their bad rows as rejected) without
+            being normalized or merged again. A file differing from an imported one by a byte loads
+            only the chunk holding that byte.
         resumed_from_row: Rows skipped because an earlier attempt committed them.
         seconds: Wall time.
         first_rejects: ``[line, reason]`` of the first quarantined rows of this file.
@@ -207,6 +227,7 @@ class ImportSummary:
     duplicate: int = 0
     rejected: int = 0
     chunks: int = 0
+    chunks_known: int = 0
     resumed_from_row: int = 0
     seconds: float = 0.0
     first_rejects: list[tuple[int, str]] = field(default_factory=list)
@@ -325,12 +346,44 @@ def import_file(
 
 @dataclass(frozen=True)
 class _PreparedChunk:
-    """One chunk of the file, normalized and ready to load (no connection needed to build it)."""
+    """One chunk of the file, normalized and ready to load (no connection needed to build it).
+
+    ``known`` is set (and ``legs``/``rejects`` are empty) when the same content was committed before.
+    """
 
     rows: int  # rows read from the file: legs and rejects
     last_position: int  # line (CSV) or record number (JSON) of its last row; 0 when empty
-    legs: PreparedLegs
+    digest: str
+    legs: PreparedLegs | None
     rejects: pd.DataFrame
+    known: KnownChunk | None = None
+
+
+def chunk_digest(chunk: RawChunk, ctx: NormalizeContext) -> str:
+    """SHA-256 of a chunk's raw rows and of what normalizes them (tenant zone, region, format).
+
+    The rows are the records as read (``raw_json``: every field under its name in the file), with
+    the columns the reader mapped them to and its reject reasons. Positions are left out: the legs
+    a row becomes do not depend on its line. JSON lists keep the encoding unambiguous (no value can
+    forge a separator); they are rendered a slice at a time so hashing adds little memory.
+    """
+    digest = hashlib.sha256()
+    frame = chunk.frame
+    context = [
+        CHUNK_DIGEST_VERSION,
+        ctx.timezone,
+        ctx.region,
+        ctx.source,
+        len(chunk),
+        list(map(str, frame.columns)),
+    ]
+    digest.update(json.dumps(context).encode())
+    reasons = frame[REJECT_MARKER].tolist() if REJECT_MARKER in frame.columns else []
+    for start in range(0, len(chunk), _DIGEST_SLICE_ROWS):
+        stop = start + _DIGEST_SLICE_ROWS
+        piece = [chunk.raw_json[start:stop], reasons[start:stop]]
+        digest.update(json.dumps(piece, ensure_ascii=False, default=str).encode("utf-8", "surrogatepass"))
+    return digest.hexdigest()
 
 
 class _ChunkLoader:
@@ -357,14 +410,30 @@ class _ChunkLoader:
         self._file_id = file_id
         self._flow_run_id = flow_run_id
         self.rows_done = rows_before
-        self.counts = {"read": 0, "new": 0, "duplicate": 0, "rejected": 0, "chunks": 0}
+        self.counts = {"read": 0, "new": 0, "duplicate": 0, "rejected": 0, "chunks": 0, "chunks_known": 0}
 
     def prepare(self, chunk: RawChunk) -> _PreparedChunk:
-        """Normalize ``chunk`` and render it for the warehouse (pure CPU work: runs in a thread)."""
+        """Normalize ``chunk`` and render it for the warehouse (CPU work: runs in a thread).
+
+        A chunk whose digest an earlier import committed is not normalized at all.
+        """
+        last = chunk.positions[-1] if chunk.positions else 0
+        digest = chunk_digest(chunk, self._ctx)
+        known = known_chunk(self._engine, tenant=self._tenant.name, digest=digest)
+        if known is not None and known.rows == len(chunk):
+            return _PreparedChunk(
+                rows=len(chunk),
+                last_position=last,
+                digest=digest,
+                legs=None,
+                rejects=pd.DataFrame(),
+                known=known,
+            )
         batch = normalize_frame(chunk.frame, self._ctx, positions=chunk.positions, raw_json=chunk.raw_json)
         legs = prepare_batch(batch.legs, self._tenant.name, render_copy=self._render_copy)
-        last = chunk.positions[-1] if chunk.positions else 0
-        return _PreparedChunk(rows=len(chunk), last_position=last, legs=legs, rejects=batch.rejects)
+        return _PreparedChunk(
+            rows=len(chunk), last_position=last, digest=digest, legs=legs, rejects=batch.rejects
+        )
 
     def load(self, chunk: _PreparedChunk, *, lock_timeout_s: float) -> None:
         """Load a prepared chunk in one transaction with its import-record update."""
@@ -374,6 +443,9 @@ class _ChunkLoader:
             flow_run_id=self._flow_run_id,
             fetched=chunk.rows,
         )
+        if chunk.known is not None or chunk.legs is None:
+            self._count_known(chunk, run)
+            return
         legs, rejected, rows_before = chunk.legs.given, len(chunk.rejects), self.rows_done
 
         def count_chunk(conn: sa.Connection, result: LoadResult) -> None:
@@ -386,6 +458,9 @@ class _ChunkLoader:
                 duplicates=legs - result.inserted,
                 rejected=rejected,
             )
+            # Every leg of the chunk is stored once this commits (inserted now or before).
+            content = KnownChunk(rows=chunk.rows, legs=legs, rejected=rejected)
+            record_chunk_digest(conn, tenant=self._tenant.name, digest=chunk.digest, chunk=content)
 
         with tenant_write_lock(self._engine, self._tenant.name, timeout_s=lock_timeout_s):
             result = load_batch(
@@ -397,9 +472,26 @@ class _ChunkLoader:
                 on_conflict="ignore",
                 on_commit=count_chunk,
             )
-        self.rows_done += chunk.rows
-        for name, value in (("read", chunk.rows), ("new", result.inserted), ("chunks", 1),
-                            ("duplicate", legs - result.inserted), ("rejected", rejected)):  # fmt: skip
+        self._count(rows=chunk.rows, new=result.inserted, duplicate=legs - result.inserted, rejected=rejected)
+
+    def _count_known(self, chunk: _PreparedChunk, run: RunInfo) -> None:
+        """Count a chunk committed before (same digest) without normalizing or merging it."""
+        assert chunk.known is not None
+        record_known_chunk(
+            self._engine,
+            tenant=self._tenant.name,
+            file_id=self._file_id,
+            rows_before=self.rows_done,
+            chunk=chunk.known,
+            run=run,
+        )
+        self.counts["chunks_known"] += 1
+        self._count(rows=chunk.rows, new=0, duplicate=chunk.known.legs, rejected=chunk.known.rejected)
+
+    def _count(self, *, rows: int, new: int, duplicate: int, rejected: int) -> None:
+        self.rows_done += rows
+        for name, value in (("read", rows), ("new", new), ("chunks", 1), ("duplicate", duplicate),
+                            ("rejected", rejected)):  # fmt: skip
             self.counts[name] += value
 
     def fraction_done(self, chunk: _PreparedChunk) -> float:

@@ -14,10 +14,12 @@ from typing import Final
 WORK_POOL: Final = "audiapro"
 
 #: The flows, each deployed under its own name (prefect.yaml): the live poll, history from the PBX,
-#: file import, AI analysis, completeness, retention, and one shard of a poll tick (fan-out).
+#: file import, AI analysis, completeness, retention, file pickup (SFTP and e-mail), insights and
+#: fraud alerts, and one shard of a poll tick (fan-out).
 FLOWS: Final = ("poll-cdrs", "backfill-cdrs", "import-cdr-file", "analyze-calls", "reconcile-cdrs",
-                "cleanup-retention", "poll-shard")  # fmt: skip
-POLL_FLOW, BACKFILL_FLOW, IMPORT_FLOW, ANALYZE_FLOW, RECONCILE_FLOW, RETENTION_FLOW, POLL_SHARD_FLOW = FLOWS
+                "cleanup-retention", "pickup-files", "cdr-insights", "poll-shard")  # fmt: skip
+(POLL_FLOW, BACKFILL_FLOW, IMPORT_FLOW, ANALYZE_FLOW, RECONCILE_FLOW, RETENTION_FLOW, PICKUP_FLOW,
+ INSIGHTS_FLOW, POLL_SHARD_FLOW) = FLOWS  # fmt: skip
 
 
 def deployment_name(flow: str) -> str:
@@ -46,3 +48,12 @@ DEMO_TENANT: Final = "demo"
 #: Global concurrency limits per tenant: ``ucm:<tenant>`` counts every PBX session,
 #: ``ucm-bulk:<tenant>`` the sessions of bulk work (all but the live poll's).
 PBX_LIMIT_PREFIX, PBX_BULK_LIMIT_PREFIX = "ucm:", "ucm-bulk:"
+
+#: File pickup sources (block types, slugs): an SFTP drop, a mailbox. Each document names its tenant.
+PICKUP_BLOCK_TYPES: Final = ("audiapro-sftp-source", "audiapro-imap-source")
+SFTP_SOURCE_BLOCK_TYPE, IMAP_SOURCE_BLOCK_TYPE = PICKUP_BLOCK_TYPES
+
+#: The daily insights run (also on demand for a tenant and a span of days).
+INSIGHTS_DEPLOYMENT: Final = deployment_name(INSIGHTS_FLOW)
+#: Artifact keys of the insights run, per tenant (Prefect keys: lowercase letters, digits, dashes).
+INSIGHTS_ARTIFACT_PREFIX: Final = "cdr-insights-"

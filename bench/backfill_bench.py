@@ -6,13 +6,19 @@ parent over HTTP on 127.0.0.1, data generated and cached before any timing):
 * **fetch-only**: the UCM client (``UcmClient``, pages of ``--page-size``) fetching every window of
   the plan completely (``audiapro.windows.fetch_pieces``), loading nothing: what the PBX paging
   alone costs.
-* **backfill**: the real backfill path, ``plan_backfill`` then ``backfill_window`` for each window,
-  sequentially, into a freshly migrated Postgres warehouse (fetch, normalize, COPY + upsert, calls
-  rebuilt, window recorded done, one transaction per window).
+* **backfill**: the real backfill path, ``plan_backfill`` then ``backfill_windows`` (each window's
+  load overlaps the fetch of the next: one background thread pages the PBX one piece ahead) into a
+  freshly migrated Postgres warehouse (fetch, normalize, COPY + upsert, calls rebuilt, window
+  recorded done, one transaction per window).
+* **sequential** (``--sequential``): the same with ``backfill_window`` per window, fetch then load,
+  as before the overlap; off by default.
+* **peak RSS per window size**: the backfill again, each in its own fresh warehouse, with every
+  window length of ``--rss-window-days`` (default 1 and 30 days; ``""`` for none).
 
-Both use the same windows (``--window-days``, default 7). Legs/s are legs fetched per second of each
-child's timed part; peak RSS is each child's (``os.wait4``). The last line of the output is one JSON
-object with the figures.
+Fetch-only and backfill use the same windows (``--window-days``, default 7). Legs/s are legs
+fetched per second of each child's timed part; peak RSS is each child's (``os.wait4``). The last
+line of the output is one JSON object with the figures. Targets (issue 17): backfill >= 0.6 of
+fetch-only, peak RSS < 300 MB.
 
 Usage::
 
@@ -56,6 +62,9 @@ DEFAULT_WINDOW_DAYS = 7
 DEFAULT_PAGE_SIZE = 1000
 PASSWORD = "bench-Pa55word"
 MIN_LEGS_FOR_ISSUE = 500_000
+DEFAULT_RSS_WINDOW_DAYS = "1,30"
+TARGET_VS_FETCH_ONLY = 0.6
+TARGET_RSS_MB = 300.0
 
 
 def simulator_config(days: int, calls_per_day: int) -> Any:
@@ -111,8 +120,8 @@ def run_fetch(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run_backfill(args: argparse.Namespace) -> dict[str, Any]:
-    """The real backfill path into a freshly migrated warehouse."""
-    from audiapro.backfill import backfill_window, plan_backfill
+    """The real backfill path into a freshly migrated warehouse (``--mode``: overlap or sequential)."""
+    from audiapro.backfill import backfill_window, backfill_windows, plan_backfill
     from audiapro.warehouse import get_engine, upgrade
 
     first, last, step, now = plan_args(args)
@@ -123,8 +132,17 @@ def run_backfill(args: argparse.Namespace) -> dict[str, Any]:
     began = time.perf_counter()
     plan = plan_backfill(engine, tenant, first, last, window=step, now=now)
     with make_client(args.base_url, args.page_size) as client:
-        for window in plan.windows:
-            outcome = backfill_window(client, engine, tenant, window, settled_until=plan.settled_until)
+        outcomes: Iterator[Any]
+        if args.mode == "sequential":
+            outcomes = (
+                backfill_window(client, engine, tenant, window, settled_until=plan.settled_until)
+                for window in plan.windows
+            )
+        else:
+            outcomes = backfill_windows(
+                client, engine, tenant, plan.windows, settled_until=plan.settled_until
+            )
+        for outcome in outcomes:
             for name in totals:
                 totals[name] += getattr(outcome, name)
     seconds = time.perf_counter() - began
@@ -191,8 +209,19 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             common += ["--now", now.isoformat(), "--windows", windows]
             log(f"fetch-only: {len(plan.windows)} windows of {args.window_days} days ...")
             fetch = run_child_logged(SCRIPT, ["--run", "fetch", *common])
-            log("backfill: plan_backfill + backfill_window per window into Postgres ...")
+            log("backfill: plan_backfill + backfill_windows (fetch ahead) into Postgres ...")
             backfill = run_child_logged(SCRIPT, ["--run", "backfill", "--url", url, *common])
+        sequential = None
+        if args.sequential:
+            log("sequential: backfill_window per window (fetch, then load) ...")
+            sequential = backfill_child(server, args, handle.base_url, now, args.window_days, "sequential")
+        per_size = {args.window_days: size_figures(backfill)}
+        for days in window_sizes(args.rss_window_days):
+            if days not in per_size:
+                log(f"backfill with windows of {days} days ...")
+                per_size[days] = size_figures(
+                    backfill_child(server, args, handle.base_url, now, days, "overlap")
+                )
     finally:
         handle.stop()
     fetch_rate = rate(fetch.figures["legs"], fetch.figures["seconds"])
@@ -213,11 +242,61 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         "backfill_peak_rss_mb": round(backfill.peak_rss_mb, 1),
         "fetch_only_peak_rss_mb": round(fetch.peak_rss_mb, 1),
         "issue_min_legs_met": truth >= MIN_LEGS_FOR_ISSUE,
+        "sequential_vs_fetch_only": (
+            round(rate(sequential.figures["fetched"], sequential.figures["seconds"]) / fetch_rate, 3)
+            if sequential and fetch_rate
+            else None
+        ),
+        "peak_rss_mb_per_window_days": {str(days): f["peak_rss_mb"] for days, f in sorted(per_size.items())},
+        "targets": {
+            "vs_fetch_only_min": TARGET_VS_FETCH_ONLY,
+            "rss_max_mb": TARGET_RSS_MB,
+            "met_vs_fetch_only": bool(fetch_rate) and backfill_rate / fetch_rate >= TARGET_VS_FETCH_ONLY,
+            "met_rss": all(f["peak_rss_mb"] < TARGET_RSS_MB for f in per_size.values()),
+        },
         "details": {
             "fetch_only": fetch.figures,
             "backfill": backfill.figures,
+            "sequential": None if sequential is None else sequential.figures_with_rss(),
+            "per_window_days": {str(days): f for days, f in sorted(per_size.items())},
         },
         "machine": machine(server, load_start),
+    }
+
+
+def window_sizes(listed: str) -> list[int]:
+    """``"1,30"`` -> ``[1, 30]`` (``""``: none)."""
+    return [int(part) for part in listed.split(",") if part.strip()]
+
+
+def backfill_child(
+    server: str, args: argparse.Namespace, base_url: str, now: datetime, window_days: int, mode: str
+) -> Any:
+    """One more backfill child into its own fresh warehouse, with windows of ``window_days``."""
+    from audiapro.backfill import plan_backfill
+    from audiapro.warehouse import get_engine, upgrade
+
+    with scratch_database(server, "bench_backfill") as url:
+        engine = get_engine(url)
+        upgrade(engine)
+        last_day = FIRST_DAY + timedelta(days=args.days - 1)
+        step = timedelta(days=window_days)
+        plan = plan_backfill(engine, tenant_settings(), FIRST_DAY, last_day, window=step, now=now)
+        engine.dispose()
+        windows = json.dumps([[w.start.isoformat(), w.end.isoformat()] for w in plan.windows])
+        common = ["--base-url", base_url, "--page-size", str(args.page_size), "--days", str(args.days)]
+        common += ["--window-days", str(window_days), "--now", now.isoformat(), "--windows", windows]
+        return run_child_logged(SCRIPT, ["--run", "backfill", "--url", url, "--mode", mode, *common])
+
+
+def size_figures(result: Any) -> dict[str, Any]:
+    """Seconds, legs/s, windows and peak RSS of one backfill child."""
+    figures = result.figures
+    return {
+        "seconds": figures["seconds"],
+        "windows": figures["windows"],
+        "legs_per_s": rate(figures["fetched"], figures["seconds"]),
+        "peak_rss_mb": round(result.peak_rss_mb, 1),
     }
 
 
@@ -236,7 +315,14 @@ def table_lines(figures: dict[str, Any]) -> Iterator[str]:
             f"{figures[f'{name}_legs_per_s']:>10,.0f} legs/s"
             f"  peak RSS {figures[f'{name}_peak_rss_mb']:.0f} MB"
         )
-    yield f"  backfill / fetch-only = {figures['backfill_vs_fetch_only']}"
+    yield f"  backfill / fetch-only = {figures['backfill_vs_fetch_only']} (target >= {TARGET_VS_FETCH_ONLY})"
+    if figures["sequential_vs_fetch_only"] is not None:
+        yield f"  sequential (no fetch-ahead) / fetch-only = {figures['sequential_vs_fetch_only']}"
+    for days, size in figures["details"]["per_window_days"].items():
+        yield (
+            f"  windows of {days:>3} days: {size['windows']:>4} windows {size['legs_per_s']:>10,.0f} legs/s"
+            f"  peak RSS {size['peak_rss_mb']:.0f} MB (target < {TARGET_RSS_MB:.0f})"
+        )
     details = figures["details"]["backfill"]
     yield (
         f"  stored: {details['legs_in_db']:,} legs, {details['calls_in_db']:,} calls, "
@@ -252,6 +338,13 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--calls-per-day", type=int, default=DEFAULT_CALLS_PER_DAY, help="calls per weekday")
     parser.add_argument("--window-days", type=int, default=DEFAULT_WINDOW_DAYS, help="backfill window length")
     parser.add_argument("--page-size", type=int, default=DEFAULT_PAGE_SIZE, help="cdrapi numRecords")
+    parser.add_argument(
+        "--rss-window-days",
+        default=DEFAULT_RSS_WINDOW_DAYS,
+        help="more window lengths (days, comma list) to report the backfill's peak RSS for",
+    )
+    parser.add_argument("--sequential", action="store_true", help="also time backfill_window per window")
+    parser.add_argument("--mode", default="overlap", help=argparse.SUPPRESS)
     add_common_options(parser)
     parser.add_argument("--base-url", help=argparse.SUPPRESS)
     parser.add_argument("--now", help=argparse.SUPPRESS)

@@ -59,15 +59,20 @@ class ChildResult:
         return {**self.figures, "peak_rss_mb": round(self.peak_rss_mb, 1)}
 
 
-def run_child(script: Path, args: Sequence[str]) -> ChildResult:
+def run_child(script: Path, args: Sequence[str], *, python: str | None = None) -> ChildResult:
     """Run ``script --run ...`` in a fresh interpreter; return its result line and its peak RSS.
 
     The child's stderr passes through (progress); its stdout is scanned for the result line.
 
+    Args:
+        script: The script to run.
+        args: Its arguments.
+        python: The interpreter (default: this one); e.g. a benchmark-only virtualenv's.
+
     Raises:
         RuntimeError: The child failed or printed no result line.
     """
-    cmd = [sys.executable, str(script), *args]
+    cmd = [python or sys.executable, str(script), *args]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     output = proc.stdout.read()
@@ -83,9 +88,11 @@ def run_child(script: Path, args: Sequence[str]) -> ChildResult:
     return ChildResult(json.loads(lines[-1][len(RESULT_PREFIX) :]), usage.ru_maxrss / 1024)
 
 
-def run_child_logged(script: Path, args: Sequence[str], *, show_rss: bool = True) -> ChildResult:
+def run_child_logged(
+    script: Path, args: Sequence[str], *, show_rss: bool = True, python: str | None = None
+) -> ChildResult:
     """:func:`run_child`, then log the child's timed seconds (and its peak RSS) as progress."""
-    result = run_child(script, args)
+    result = run_child(script, args, python=python)
     rss = f", peak RSS {result.peak_rss_mb:.0f} MB" if show_rss else ""
     log(f"  {result.figures['seconds']} s{rss}")
     return result

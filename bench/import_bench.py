@@ -8,6 +8,9 @@ server (default durability settings):
   ``INSERT ... ON CONFLICT (tenant, leg_key) DO NOTHING`` into ``cdr_legs`` with its indexes and
   foreign keys, the calls rebuild, the import record, one transaction per chunk) into a freshly
   migrated warehouse.
+* **ours again**: a copy of the file with one byte changed (one Caller Name letter after the middle
+  of the file) imported into the warehouse the first import filled: only the chunk holding that
+  byte is normalized and merged (``reimport_one_byte_seconds``, ``reimport_vs_first``).
 * **(a) naive**: ``pandas.read_csv(path)`` then ``DataFrame.to_sql(..., index=False)`` (defaults:
   SQLAlchemy + psycopg2, multi-row INSERTs) into a new plain table: what people write first. No
   normalization, no keys, no conflict handling, no indexes.
@@ -17,9 +20,18 @@ server (default durability settings):
   ... ON CONFLICT (tenant, leg_key) DO NOTHING`` into a freshly migrated ``cdr_legs`` (all indexes
   and foreign keys), and the commit.
 
-Generating the file is not timed. Peak RSS is the import child's (``os.wait4``). The last line of
-the output is one JSON object with the figures. Targets (issue 5): ours >= 50 % of (b), >= 5x (a),
-peak RSS < 500 MB.
+* **dlt** (the tool a data engineer would reach for instead), pinned in ``bench/dlt-requirements.txt``
+  and installed only into ``bench/.dlt-venv`` by ``bench/setup_dlt_venv.sh`` (the product's
+  dependencies stay lean), run as a child process (``bench/dlt_load.py``) on the same file and
+  server, ``merge`` on the leg's natural key, two paths: ``dlt_merge`` (pandas chunks; dlt loads
+  them with text ``COPY``, its default path) and ``dlt_arrow`` (Arrow tables written as parquet and
+  loaded through ADBC: dlt's fastest path). ``--no-dlt`` leaves it out (the smoke test does, so
+  ``make test`` never installs dlt).
+
+Generating the file is not timed. Peak RSS is each child's (``os.wait4``). The last line of the
+output is one JSON object with the figures. Targets: ours >= dlt's default merge path in the same
+run (issue 17), ours >= 50 % of (b) and peak RSS < 400 MB; >= 5x (a) (issue 5, not reachable: see
+docs/benchmarks.md).
 
 Usage::
 
@@ -32,6 +44,7 @@ import argparse
 import csv
 import math
 import shutil
+import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
@@ -59,6 +72,10 @@ from benchlib import (
 from audiapro.warehouse.scratch import scratch_database
 
 SCRIPT = Path(__file__).resolve()
+DLT_SCRIPT = SCRIPT.parent / "dlt_load.py"
+DLT_SETUP = SCRIPT.parent / "setup_dlt_venv.sh"
+#: dlt's two paths: name in the figures -> ``dlt_load.py --path``.
+DLT_PATHS = {"dlt_merge": "pandas", "dlt_arrow": "arrow"}
 DEFAULT_ROWS = 1_000_000
 SEED = 2026
 #: Average legs per generated call-day (weekends included) of the simulator's default mix.
@@ -67,8 +84,9 @@ LEGS_PER_CALL_DAY = 1.83
 PIECE_DAYS = 7
 TARGET_VS_CEILING = 0.5
 TARGET_VS_NAIVE = 5.0
-TARGET_RSS_MB = 500.0
-METHODS = ("ours", "naive", "ceiling")
+TARGET_RSS_MB = 400.0
+TARGET_VS_DLT_MERGE = 1.0
+METHODS = ("ours", "naive", "ceiling", "dlt")
 
 
 # --- data ------------------------------------------------------------------------------------------
@@ -143,6 +161,60 @@ def run_ours(csv_path: Path, url: str, chunk_rows: int | None) -> dict[str, Any]
         "legs_in_db": legs,
         "calls_in_db": calls,
         "rejected_in_db": rejected,
+    }
+
+
+def one_byte_changed(source: Path, target: Path) -> int:
+    """Copy ``source`` with one letter of one Caller Name (first named row after the middle) changed.
+
+    Returns:
+        The byte offset changed.
+    """
+    shutil.copyfile(source, target)
+    with open(source, newline="", encoding="utf-8") as fh:
+        column = next(csv.reader(fh)).index("Caller Name")
+    with open(target, "r+b") as fh:
+        fh.seek(target.stat().st_size // 2)
+        fh.readline()  # to the next line start (exports have no multi-line fields)
+        while line := fh.readline():
+            name = next(csv.reader([line.decode("utf-8")]))[column]
+            at = line.rfind(name.encode("utf-8")) if name[:1].isascii() and name[:1].isalpha() else -1
+            if at >= 0:
+                offset = fh.tell() - len(line) + at
+                fh.seek(offset)
+                fh.write(bytes([line[at] ^ 0x20]))  # the same letter in the other case
+                return offset
+    raise RuntimeError("no row with a caller name after the middle of the file")
+
+
+def run_reimport(csv_path: Path, url: str, chunk_rows: int | None) -> dict[str, Any]:
+    """Import a copy of the file differing by one byte into the warehouse ``ours`` filled."""
+    from audiapro.importing import import_file
+    from audiapro.warehouse import get_engine
+
+    engine = get_engine(url)
+    changed = csv_path.with_name(f"{csv_path.stem}-one-byte{csv_path.suffix}")
+    offset = one_byte_changed(csv_path, changed)
+    try:
+        began = time.perf_counter()
+        if chunk_rows is None:
+            summary = import_file(changed, engine, tenant_settings())
+        else:
+            summary = import_file(changed, engine, tenant_settings(), chunk_rows=chunk_rows)
+        seconds = time.perf_counter() - began
+    finally:
+        changed.unlink(missing_ok=True)
+    (legs,) = count_rows(engine, "cdr_legs")
+    engine.dispose()
+    return {
+        "seconds": round(seconds, 3),
+        "changed_offset": offset,
+        "read": summary.read,
+        "new": summary.new,
+        "duplicate": summary.duplicate,
+        "chunks": summary.chunks,
+        "chunks_known": summary.chunks_known,
+        "legs_in_db": legs,
     }
 
 
@@ -222,6 +294,7 @@ def run_ceiling(prepared: Path, url: str) -> dict[str, Any]:
 RUNNERS = {
     "ours": lambda args: run_ours(Path(args.csv), args.url, args.chunk_rows),
     "naive": lambda args: run_naive(Path(args.csv), args.url),
+    "reimport": lambda args: run_reimport(Path(args.csv), args.url, args.chunk_rows),
     "prepare": lambda args: run_prepare(Path(args.csv), Path(args.out), args.chunk_rows),
     "ceiling": lambda args: run_ceiling(Path(args.csv), args.url),
 }
@@ -240,7 +313,12 @@ def measure(args: argparse.Namespace, csv_path: Path, rows: int, workdir: Path) 
         log(f"ours: import_file of {rows:,} rows ...")
         with scratch_database(server, "bench_ours") as url:
             ours = run_child_logged(SCRIPT, ["--run", "ours", "--csv", str(csv_path), "--url", url, *chunk])
+            log("ours again: the same file with one byte changed, into that warehouse ...")
+            reimport = run_child_logged(
+                SCRIPT, ["--run", "reimport", "--csv", str(csv_path), "--url", url, *chunk]
+            )
         results["ours"] = ours.figures_with_rss()
+        results["reimport"] = reimport.figures_with_rss()
     if "naive" in methods:
         log("(a) naive read_csv + to_sql ...")
         with scratch_database(server, "bench_naive") as url:
@@ -260,10 +338,45 @@ def measure(args: argparse.Namespace, csv_path: Path, rows: int, workdir: Path) 
             )
         results["ceiling"] = {**ceiling.figures, "prepared_legs": prep.figures["legs"]}
         prepared.unlink(missing_ok=True)
+    if "dlt" in methods and not args.no_dlt:
+        results.update(measure_dlt(server, csv_path))
     figures = summarize(results, rows)
     figures["machine"] = machine(server, load_start)
     figures["csv_bytes"] = csv_path.stat().st_size
     return figures
+
+
+def dlt_python() -> str:
+    """The dlt virtualenv's interpreter, created on first use (``bench/setup_dlt_venv.sh``).
+
+    Raises:
+        RuntimeError: The environment could not be created (the one-line reason from pip/uv).
+    """
+    done = subprocess.run([str(DLT_SETUP)], capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        raise RuntimeError(f"bench/setup_dlt_venv.sh failed: {last}")
+    return done.stdout.strip().splitlines()[-1]
+
+
+def measure_dlt(server: str, csv_path: Path) -> dict[str, Any]:
+    """dlt's two paths, each into its own fresh database; ``dlt_error`` says why when it cannot run."""
+    try:
+        python = dlt_python()
+    except RuntimeError as exc:
+        log(f"dlt skipped: {exc}")
+        return {"dlt_error": str(exc)}
+    results: dict[str, Any] = {}
+    for name, path in DLT_PATHS.items():
+        log(f"{name}: dlt, {path} path, merge on the natural key ...")
+        with scratch_database(server, f"bench_{name}") as url:
+            args = ["--csv", str(csv_path), "--url", url, "--path", path]
+            try:
+                results[name] = run_child_logged(DLT_SCRIPT, args, python=python).figures_with_rss()
+            except RuntimeError as exc:
+                log(f"  failed: {exc}")
+                results[name] = {"error": str(exc)}
+    return results
 
 
 def summarize(results: dict[str, Any], rows: int) -> dict[str, Any]:
@@ -273,6 +386,10 @@ def summarize(results: dict[str, Any], rows: int) -> dict[str, Any]:
     vs_ceiling = round(ours / ceiling, 3) if ours and ceiling else None
     vs_naive = round(ours / naive, 2) if ours and naive else None
     rss = results.get("ours", {}).get("peak_rss_mb")
+    dlt = {name: _rate(results, name, rows) for name in DLT_PATHS}
+    dlt_merge = dlt["dlt_merge"]
+    dlt_fastest = max((value for value in dlt.values() if value), default=None)
+    vs_dlt = round(ours / dlt_merge, 3) if ours and dlt_merge else None
     return {
         "bench": "import",
         "rows": rows,
@@ -285,7 +402,23 @@ def summarize(results: dict[str, Any], rows: int) -> dict[str, Any]:
         "ours_seconds": results.get("ours", {}).get("seconds"),
         "naive_seconds": results.get("naive", {}).get("seconds"),
         "ceiling_seconds": results.get("ceiling", {}).get("seconds"),
+        "reimport_one_byte_seconds": results.get("reimport", {}).get("seconds"),
+        "reimport_vs_first": (
+            round(results["reimport"]["seconds"] / results["ours"]["seconds"], 3)
+            if "reimport" in results and results["ours"]["seconds"]
+            else None
+        ),
+        "dlt_merge_rows_per_s": dlt_merge,
+        "dlt_arrow_rows_per_s": dlt["dlt_arrow"],
+        "dlt_fastest_rows_per_s": dlt_fastest,
+        "ours_vs_dlt_merge": vs_dlt,
+        "dlt_merge_seconds": results.get("dlt_merge", {}).get("seconds"),
+        "dlt_arrow_seconds": results.get("dlt_arrow", {}).get("seconds"),
+        "dlt_merge_peak_rss_mb": results.get("dlt_merge", {}).get("peak_rss_mb"),
+        "dlt_arrow_peak_rss_mb": results.get("dlt_arrow", {}).get("peak_rss_mb"),
         "targets": {
+            "vs_dlt_merge_min": TARGET_VS_DLT_MERGE,
+            "met_vs_dlt_merge": None if vs_dlt is None else vs_dlt >= TARGET_VS_DLT_MERGE,
             "vs_ceiling_min": TARGET_VS_CEILING,
             "vs_naive_min": TARGET_VS_NAIVE,
             "rss_max_mb": TARGET_RSS_MB,
@@ -297,6 +430,11 @@ def summarize(results: dict[str, Any], rows: int) -> dict[str, Any]:
     }
 
 
+def _rate(results: dict[str, Any], name: str, rows: int) -> float | None:
+    seconds = results.get(name, {}).get("seconds")
+    return rate(rows, seconds) if seconds else None
+
+
 def table_lines(figures: dict[str, Any]) -> Iterator[str]:
     """The human-readable table above the machine line and the JSON line."""
     rows = figures["rows"]
@@ -305,12 +443,23 @@ def table_lines(figures: dict[str, Any]) -> Iterator[str]:
         "ours": "ours (import_file)",
         "naive": "(a) read_csv + to_sql",
         "ceiling": "(b) COPY + ON CONFLICT",
+        "dlt_merge": "dlt merge (pandas, COPY)",
+        "dlt_arrow": "dlt merge (Arrow, ADBC)",
     }
     for name, label in labels.items():
         value = figures[f"{name}_rows_per_s"]
         seconds = figures[f"{name}_seconds"]
         if value is not None:
             yield f"  {label:<24} {seconds:>9.2f} s {value:>12,.0f} rows/s"
+    if figures["reimport_one_byte_seconds"] is not None:
+        known = figures["details"]["reimport"]
+        yield (
+            f"  ours, same file with one byte changed: {figures['reimport_one_byte_seconds']:.2f} s "
+            f"({figures['reimport_vs_first']:.2f} of the first import; "
+            f"{known['chunks_known']} of {known['chunks']} chunks known)"
+        )
+    if figures["ours_vs_dlt_merge"] is not None:
+        yield f"  ours / dlt merge = {figures['ours_vs_dlt_merge']:.2f}   (target >= {TARGET_VS_DLT_MERGE})"
     if figures["ours_vs_ceiling"] is not None:
         yield f"  ours / (b) = {figures['ours_vs_ceiling']:.2f}   (target >= {TARGET_VS_CEILING})"
     if figures["ours_vs_naive"] is not None:
@@ -328,7 +477,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--chunk-rows", type=int, default=None, help="import chunk size (default: the import's)"
     )
-    parser.add_argument("--methods", default=",".join(METHODS), help="comma list of ours,naive,ceiling")
+    parser.add_argument("--methods", default=",".join(METHODS), help="comma list of ours,naive,ceiling,dlt")
+    parser.add_argument(
+        "--no-dlt", action="store_true", help="leave out the dlt comparator (never creates its virtualenv)"
+    )
     add_common_options(parser)
     parser.add_argument("--out", help=argparse.SUPPRESS)
     return parser.parse_args()

@@ -101,6 +101,15 @@ class CloudUCM(Block):
         default=DEFAULT_API_PATH,
         description="Path of the JSON API (/api on every UCM; another only behind a proxy or simulator)",
     )
+    # CDR push (the UCM's "CDR Real-time Output"): `audiapro tenant push NAME` sets these.
+    push_mode: Literal["off", "load", "capture"] = Field(
+        default="off",
+        description="CDR push receiver: off, load (store and load pushed CDRs) or capture (store only)",
+    )
+    push_user: str = Field(default="", description="HTTP Basic user the PBX pushes CDRs with")
+    push_password: SecretStr = Field(
+        default=SecretStr(""), description="HTTP Basic password the PBX pushes CDRs with"
+    )
 
     @field_validator("tls_fingerprint")
     @classmethod

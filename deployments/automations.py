@@ -8,6 +8,8 @@
 * **calls missing** (reactive): reconcile-cdrs emits ``audiapro.reconcile.incomplete`` for a tenant
   whose reconciled day stays below 100 % after loading what it could; alerts at most once an hour
   per tenant (so once per daily run).
+* **suspected toll fraud** (reactive, per alert): the poll flow and cdr-insights emit
+  ``audiapro.fraud.suspected`` once for each new ``fraud_alerts`` row; each one notifies.
 * **unresponsive runs** (proactive, per run): a flow run whose heartbeats stopped (its worker
   machine died) is marked Crashed, Prefect's recipe for self-hosted servers; otherwise it would show
   as Running forever. Its deployment concurrency slot is freed by lease expiry either way.
@@ -45,6 +47,9 @@ TENANT_FAILING = "audiapro: tenant failing 5 polls in a row"
 CALLS_MISSING = "audiapro: a reconciled day is below 100 %"
 TENANT_SILENT = "audiapro: tenant silent where calls are expected"
 UNRESPONSIVE_RUNS = "audiapro: mark unresponsive flow runs crashed"
+FRAUD_SUSPECTED = "audiapro: suspected toll fraud"
+#: One notification per alert (each alert is its own resource); repeats of it within this are dropped.
+FRAUD_ALERT_REPEAT_SECONDS = 60
 #: Flow runs send a heartbeat every 180 s (PREFECT_FLOWS_HEARTBEAT_FREQUENCY); three missed = dead.
 HEARTBEAT_SECONDS = 180
 MISSED_HEARTBEATS = 3
@@ -166,6 +171,34 @@ def calls_missing(actions: list[Any] | None = None) -> AutomationCore:
     )
 
 
+FRAUD_SUSPECTED_BODY = (
+    "Suspected toll fraud at tenant {{ event.payload.tenant }}: rule {{ event.payload.rule }} "
+    "({{ event.payload.severity }}) on {{ event.payload.subject }}, {{ event.payload.calls }} calls from "
+    "{{ event.payload.window_start }} UTC, countries {{ event.payload.countries }}, estimated cost "
+    "{{ event.payload.estimated_cost }}. Alerts never block calls: check the PBX (disable the "
+    "extension, change its SIP password, restrict its outbound routes) and acknowledge with "
+    "`audiapro alerts ack {{ event.payload.alert_id }}`."
+)
+
+
+def fraud_suspected(actions: list[Any] | None = None) -> AutomationCore:
+    """Reactive automation: every ``audiapro.fraud.suspected`` event (one per new alert) notifies."""
+    return AutomationCore(
+        name=FRAUD_SUSPECTED,
+        description="A toll-fraud rule fired on a tenant's calls: see `audiapro alerts`.",
+        tags=AUTOMATION_TAGS,
+        trigger=EventTrigger(
+            posture=Posture.Reactive,
+            expect={alerts.FRAUD_SUSPECTED_EVENT},
+            match={"prefect.resource.id": f"{alerts.FRAUD_ALERT_RESOURCE_PREFIX}*"},
+            for_each={"prefect.resource.id"},
+            threshold=1,
+            within=timedelta(seconds=FRAUD_ALERT_REPEAT_SECONDS),
+        ),
+        actions=actions or [DoNothing()],
+    )
+
+
 def unresponsive_runs() -> AutomationCore:
     """Proactive, per flow run: after a heartbeat, expect another heartbeat or an end within 9 minutes."""
     return AutomationCore(
@@ -220,12 +253,14 @@ def install(client: SyncPrefectClient) -> dict[str, UUID]:
     failing_actions = _notification(client, TENANT_FAILING, TENANT_FAILING_BODY)
     missing_actions = _notification(client, CALLS_MISSING, CALLS_MISSING_BODY)
     quiet_actions = _notification(client, TENANT_SILENT, TENANT_SILENT_BODY)
+    fraud_actions = _notification(client, FRAUD_SUSPECTED, FRAUD_SUSPECTED_BODY)
     return {
         POLLER_SILENT: upsert(client, poller_silent(deployment.id, silent_actions)),
         TENANT_FAILING: upsert(client, tenant_failing(failing_actions)),
         CALLS_MISSING: upsert(client, calls_missing(missing_actions)),
         TENANT_SILENT: upsert(client, tenant_silent(quiet_actions)),
         UNRESPONSIVE_RUNS: upsert(client, unresponsive_runs()),
+        FRAUD_SUSPECTED: upsert(client, fraud_suspected(fraud_actions)),
     }
 
 

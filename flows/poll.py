@@ -26,7 +26,7 @@ from tasks.poll import failure_row, poll_tenant_task
 MAX_PARALLEL_TENANTS = 4
 SUMMARY_COLUMNS = ("tenant", "status", "window_start", "window_end", "pieces", "fetched", "inserted",
                    "updated", "rejected", "behind_seconds", "swept", "empty_ticks", "seconds",
-                   "error")  # fmt: skip
+                   "error", "fraud_alerts")  # fmt: skip
 #: Tenants per `poll-shard` run. A shard is one flow-run process (a few seconds of start-up CPU),
 #: so shards are large enough to pay for it and small enough that 2+ workers share a tick.
 DEFAULT_SHARD_SIZE = 50

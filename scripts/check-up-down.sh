@@ -61,6 +61,7 @@ cd "$REPO"
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 export AUDIAPRO_PREFECT_PORT=${AUDIAPRO_PREFECT_PORT:-$(free_port)}
 export AUDIAPRO_SIM_PORT=${AUDIAPRO_SIM_PORT:-$(free_port)}
+export AUDIAPRO_API_PORT=${AUDIAPRO_API_PORT:-$(free_port)}
 unset PREFECT_API_URL AUDIAPRO_DATABASE_URL PREFECT_API_DATABASE_CONNECTION_URL AUDIAPRO_RUN_DIR PREFECT_HOME
 # A fresh state home of the check's own (never the user's ~/.audiapro); Prefect's lives inside it.
 export AUDIAPRO_HOME="$WORK/home"
@@ -79,6 +80,22 @@ until .venv/bin/audiapro status >"$WORK/status.txt" 2>&1; do
 done
 cat "$WORK/status.txt"
 echo "check: healthy (a poll completed) $(( $(date +%s) - start ))s after make up started"
+
+# The demo PBX pushes each CDR as it ends (about one call a minute): push-fed rows must appear.
+pushed() {
+  .venv/bin/python -c 'from audiapro.home import use_home; use_home()
+from audiapro.warehouse import get_engine; from audiapro.warehouse.push import push_status_counts
+print(push_status_counts(get_engine()).get("loaded", 0))'
+}
+deadline=$(( $(date +%s) + HEALTHY_TIMEOUT ))
+until [ "$(pushed 2>/dev/null || echo 0)" -gt 0 ]; do
+  if [ "$(date +%s)" -gt "$deadline" ]; then
+    tail -20 "$AUDIAPRO_HOME/run/pusher.log" "$AUDIAPRO_HOME/run/api.log" || true
+    echo "check: FAILED: no pushed CDR loaded after ${HEALTHY_TIMEOUT}s"; exit 1
+  fi
+  sleep 5
+done
+echo "check: push-fed rows: $(pushed) pushed bodies loaded"
 
 leftovers >"$WORK/during.txt"
 echo "check: processes of the clone while up:"; cat "$WORK/during.txt"

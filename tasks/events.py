@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from prefect.events import emit_event
 
-from audiapro.ops.alerts import tenant_failed_event, tenant_silent_event
+from audiapro.ops.alerts import fraud_suspected_event, tenant_failed_event, tenant_silent_event
 from audiapro.warehouse import read_sync_state
 from tasks.warehouse import warehouse_engine
 
@@ -41,3 +42,18 @@ def emit_tenant_silent(row: dict[str, object]) -> None:
         log.warning(
             "could not emit the silence event of tenant %s: %s", row.get("tenant"), type(exc).__name__
         )
+
+
+def emit_fraud_alerts(alerts: list[dict[str, Any]]) -> int:
+    """Emit ``audiapro.fraud.suspected`` for each new fraud alert; return how many went out.
+
+    Alerting must never break the run that found them: a failed emit is only logged (by alert id).
+    """
+    sent = 0
+    for alert in alerts:
+        try:
+            emit_event(**fraud_suspected_event(alert))
+            sent += 1
+        except Exception as exc:
+            log.warning("could not emit fraud alert %s: %s", alert.get("id"), type(exc).__name__)
+    return sent

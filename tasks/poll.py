@@ -9,6 +9,7 @@ from audiapro.ingest import record_tick_failure
 from audiapro.polling import poll_tenant
 from audiapro.warehouse import tenant_lock
 from blocks.clouducm import load_tenant
+from tasks.insights import check_fraud
 from tasks.pbx import PbxSessionsBusy, pbx_session
 from tasks.support import current_flow_run_id, retrying_task
 from tasks.warehouse import warehouse_engine
@@ -47,7 +48,10 @@ def poll_tenant_task(tenant: str) -> dict[str, Any]:
             summary = poll_tenant(client, engine, settings, flow_run_id=current_flow_run_id())
     except PbxSessionsBusy:
         return busy  # every session of the PBX is in use (backfills); the next tick covers the window
-    return {"status": "ok", **summary.as_row()}
+    row: dict[str, Any] = {"status": "ok", **summary.as_row()}
+    if summary.inserted or summary.updated:  # new calls: the cheap fraud rules (never raises)
+        row["fraud_alerts"] = check_fraud(engine, settings)
+    return row
 
 
 def failure_row(tenant: str, exc: BaseException) -> dict[str, Any]:

@@ -13,6 +13,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from fastapi import Depends, FastAPI, HTTPException, Request, Response, status
 from fastapi.responses import JSONResponse
@@ -21,7 +23,13 @@ from pydantic import BaseModel, Field
 from audiapro import __version__
 from audiapro.api.gate import UNAUTHORIZED_HEADERS, RequestGate, is_admin
 from audiapro.api.health import Overall
-from audiapro.api.orchestrator import POLL_DEPLOYMENT, DeploymentMissing, Orchestrator, StartedRun
+from audiapro.api.orchestrator import (
+    POLL_DEPLOYMENT,
+    DeploymentMissing,
+    IngestOrchestrator,
+    Orchestrator,
+    StartedRun,
+)
 from audiapro.api.service import (
     CompletenessReader,
     LoginBlockReader,
@@ -30,6 +38,11 @@ from audiapro.api.service import (
     gather_health,
 )
 from audiapro.tenants import tenant_key
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+
+    from audiapro.push.receiver import PushReceiver
 
 log = logging.getLogger("audiapro.api")
 
@@ -68,6 +81,9 @@ def create_app(
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     read_completeness: CompletenessReader | None = None,
     read_login_blocks: LoginBlockReader | None = None,
+    push: PushReceiver | None = None,
+    uploads: sa.Engine | None = None,
+    spool_dir: Path | None = None,
 ) -> FastAPI:
     """Build the API.
 
@@ -77,6 +93,10 @@ def create_app(
         clock: The current time (tests pin it).
         read_completeness: Returns the recent reconcile_days rows (per-tenant completeness).
         read_login_blocks: Returns the tenants whose PBX logins are paused.
+        push: The push receiver (``POST /api/push/ucm/{tenant}``); no push route without it.
+        uploads: The warehouse the upload page's imports are read from; no upload page without it
+            (the orchestrator must then be an ``IngestOrchestrator``).
+        spool_dir: Where uploads are spooled (the import spool when omitted).
     """
     app = FastAPI(
         title="AudiaPro admin API",
@@ -86,8 +106,18 @@ def create_app(
         redoc_url=None,
     )
 
+    # The push and upload modules pull in the warehouse and the CDR readers: loaded when an app is built.
+    from audiapro.api.ingest_routes import PUSH_MAX_BYTES, add_push_route, add_upload_routes
+    from audiapro.api.uploads import UPLOAD_MAX_BYTES, UPLOAD_PREFIX
+    from audiapro.push.config import PUSH_PATH
+
     # Checks the token (before any body is read) and caps the bodies; see audiapro.api.gate.
-    app.add_middleware(RequestGate, admin_token=orchestrator.admin_token, describe=describe)
+    app.add_middleware(
+        RequestGate,
+        admin_token=orchestrator.admin_token,
+        describe=describe,
+        prefix_limits={PUSH_PATH: PUSH_MAX_BYTES, UPLOAD_PREFIX: UPLOAD_MAX_BYTES},
+    )
 
     def require_admin(request: Request) -> None:
         """Fail closed should a route under the admin prefix ever be reached without the gate's check."""
@@ -138,7 +168,18 @@ def create_app(
             message=f"started {POLL_DEPLOYMENT} run {run.name} for {_whom(tenant)}",
         )
 
+    if push is not None:
+        add_push_route(app, push)
+    if uploads is not None:
+        add_upload_routes(app, _ingesting(orchestrator), uploads, require_admin, spool_dir)
     return app
+
+
+def _ingesting(orchestrator: Orchestrator) -> IngestOrchestrator:
+    """The orchestrator as one that can start imports (the upload page needs it)."""
+    if not hasattr(orchestrator, "start_import"):
+        raise TypeError(f"{type(orchestrator).__name__} cannot start imports: no upload page")
+    return orchestrator  # type: ignore[return-value]
 
 
 def _whom(tenant: str | None) -> str:

@@ -75,6 +75,7 @@ class RequestGate:
         describe: Describer,
         body_limits: Mapping[str, int] = BODY_LIMITS,
         default_body_limit: int = DEFAULT_BODY_LIMIT,
+        prefix_limits: Mapping[str, int] | None = None,
     ) -> None:
         """Wrap ``app``.
 
@@ -84,12 +85,14 @@ class RequestGate:
             describe: One redacted line for a failure to read the token (``service.describe``).
             body_limits: Largest body per route path, in bytes.
             default_body_limit: Largest body of any other path.
+            prefix_limits: Largest body of the paths under each prefix (push, uploads).
         """
         self.app = app
         self.admin_token = admin_token
         self.describe = describe
         self.body_limits = dict(body_limits)
         self.default_body_limit = default_body_limit
+        self.prefix_limits = dict(prefix_limits or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Check, then pass the request on with a counting ``receive``."""
@@ -103,7 +106,7 @@ class RequestGate:
             if refusal is not None:
                 await refusal(scope, receive, send)
                 return
-        limit = self.body_limits.get(path, self.default_body_limit)
+        limit = self._limit(path)
         declared = headers.get("content-length")
         if declared is not None and not declared.strip().isdigit():
             await _refuse(400, "invalid Content-Length header")(scope, receive, send)
@@ -112,6 +115,13 @@ class RequestGate:
             await _too_large(scope, limit)(scope, receive, send)
             return
         await self._pass_counted(scope, receive, send, _BodyCount(limit))
+
+    def _limit(self, path: str) -> int:
+        """The route's cap: its own, else its prefix's (the longest matching), else the default."""
+        if path in self.body_limits:
+            return self.body_limits[path]
+        prefixes = [prefix for prefix in self.prefix_limits if path.startswith(prefix)]
+        return self.prefix_limits[max(prefixes, key=len)] if prefixes else self.default_body_limit
 
     async def _check_token(self, scope: Scope, authorization: str | None) -> JSONResponse | None:
         """None when the request carries the admin token (and marks it so), else the refusal."""

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from audiapro.api.health import FINISHED_BAD, FINISHED_OK, FinishedRun, PollDeployment, TenantInfo
+from audiapro.push.config import PushTenant
 
 POLL_DEPLOYMENT = "poll-cdrs/poll-cdrs"
 #: Prefect Secret block holding the admin API's bearer token (`audiapro admin-token set`).
@@ -71,6 +72,44 @@ class Orchestrator(Protocol):
         Raises:
             DeploymentMissing: poll-cdrs is not deployed.
         """
+        ...
+
+
+#: The deployment uploads are imported by, and the tag its runs get.
+IMPORT_DEPLOYMENT = "import-cdr-file/import-cdr-file"
+UPLOAD_RUN_TAG = "upload"
+#: The deployment pushed calls are analysed by, and the tag of the runs push starts.
+ANALYZE_DEPLOYMENT = "analyze-calls/analyze-calls"
+PUSH_RUN_TAG = "push"
+#: Path of a flow run's page under the Prefect UI's address.
+FLOW_RUN_UI_PATH = "/runs/flow-run/"
+
+
+class IngestOrchestrator(Orchestrator, Protocol):
+    """What the push receiver and the upload page need besides (``create_app`` takes this one)."""
+
+    def push_tenant(self, tenant: str) -> PushTenant | None:
+        """The tenant's push settings with its push password, None when there is no such tenant."""
+        ...
+
+    def start_import(self, tenant: str, path: str) -> StartedRun:
+        """Create an import-cdr-file run for a spooled file; do not wait for it.
+
+        Raises:
+            DeploymentMissing: import-cdr-file is not deployed.
+        """
+        ...
+
+    def flow_run_url(self, run_id: str) -> str | None:
+        """The run's page in the Prefect UI, None when no UI address is known."""
+        ...
+
+    def start_analysis(self, tenant: str) -> None:
+        """Start an analyze-calls run for the tenant's recent calls; do not wait for it."""
+        ...
+
+    def run_state(self, run_id: str) -> str | None:
+        """A flow run's state type (``SCHEDULED``, ``RUNNING``, ``FAILED``...), None when unknown."""
         ...
 
 
@@ -186,6 +225,70 @@ class PrefectOrchestrator:
         return StartedRun(
             id=str(run.id), name=str(run.name), state=state, already_running=True, tenant=tenant
         )
+
+    def push_tenant(self, tenant: str) -> PushTenant | None:
+        """Read the tenant's CloudUCM block with its secrets (the receiver caches the answer)."""
+        from prefect.client.orchestration import get_client
+        from prefect.exceptions import ObjectNotFound
+
+        with get_client(sync_client=True) as client:
+            try:
+                document = client.read_block_document_by_name(
+                    tenant, block_type_slug=TENANT_BLOCK_TYPE, include_secrets=True
+                )
+            except ObjectNotFound:
+                return None
+        return PushTenant.from_block(tenant, dict(document.data))
+
+    def start_import(self, tenant: str, path: str) -> StartedRun:
+        """``run_deployment(import-cdr-file, timeout=0)``: create the run, return at once."""
+        from prefect.deployments import run_deployment
+        from prefect.exceptions import ObjectNotFound
+
+        try:
+            run: Any = run_deployment(
+                IMPORT_DEPLOYMENT,
+                parameters={"path": path, "tenant": tenant},
+                timeout=0,
+                as_subflow=False,
+                tags=[ADMIN_RUN_TAG, UPLOAD_RUN_TAG],
+            )
+        except ObjectNotFound as exc:
+            raise DeploymentMissing(IMPORT_DEPLOYMENT) from exc
+        state = run.state.type.value if run.state else "SCHEDULED"
+        return StartedRun(id=str(run.id), name=str(run.name), state=state, tenant=tenant)
+
+    def start_analysis(self, tenant: str) -> None:
+        """``run_deployment(analyze-calls, timeout=0)`` for the tenant (its default: the last 24 h)."""
+        from prefect.deployments import run_deployment
+
+        run_deployment(ANALYZE_DEPLOYMENT, parameters={"tenants": [tenant]}, timeout=0, as_subflow=False,
+                       tags=[PUSH_RUN_TAG])  # fmt: skip
+
+    def run_state(self, run_id: str) -> str | None:
+        """Read the run's state type."""
+        import uuid
+
+        from prefect.client.orchestration import get_client
+        from prefect.exceptions import ObjectNotFound
+
+        try:
+            key = uuid.UUID(run_id)
+        except ValueError:
+            return None
+        with get_client(sync_client=True) as client:
+            try:
+                run = client.read_flow_run(key)
+            except ObjectNotFound:
+                return None
+        return run.state.type.value if run.state else None
+
+    def flow_run_url(self, run_id: str) -> str | None:
+        """``PREFECT_UI_URL`` + the run's path (the UI address Prefect itself links to)."""
+        from prefect.settings import PREFECT_UI_URL
+
+        base = PREFECT_UI_URL.value()
+        return f"{str(base).rstrip('/')}{FLOW_RUN_UI_PATH}{run_id}" if base else None
 
 
 def _runs_filter(deployment_id: Any, state_types: list[str]) -> Any:

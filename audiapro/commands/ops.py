@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import ipaddress
 import json
 import os
 import secrets
@@ -20,7 +21,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from audiapro.commands.common import PREFECT_API_URL_ENV, warehouse_url
+from audiapro.commands.common import PREFECT_API_URL_ENV, fail, tenant_name, warehouse_url
 
 if TYPE_CHECKING:
     import sqlalchemy as sa
@@ -28,6 +29,8 @@ if TYPE_CHECKING:
 
     from audiapro.api.health import Completeness, HealthReport, TenantHealth
     from audiapro.api.orchestrator import Orchestrator
+    from audiapro.push.receiver import PushReceiver
+    from audiapro.push.tcp import TcpPushListener
     from audiapro.warehouse import DayReconciliation, LoginBlock, SyncState
 
 T = TypeVar("T")
@@ -262,8 +265,19 @@ def completeness_cell(completeness: Completeness | None) -> str:
 def api(
     host: Annotated[str, typer.Option(help="Bind address")] = DEFAULT_API_HOST,
     port: Annotated[int, typer.Option(help="TCP port")] = DEFAULT_API_PORT,
+    push_tcp: Annotated[
+        list[str] | None,
+        typer.Option(help="TENANT:PORT: also take that tenant's CDR pushes over TCP on PORT (repeatable)"),
+    ] = None,
+    push_tcp_allow: Annotated[
+        list[str] | None,
+        typer.Option(help="Network the TCP pushes may come from, e.g. 203.0.113.7/32 [default: loopback]"),
+    ] = None,
 ) -> None:
     """Serve the admin HTTP API (GET /api/health, POST /api/admin/sync-cdrs; docs at /api/docs).
+
+    Also the CDR push receiver (POST /api/push/ucm/TENANT, see `audiapro tenant push`) and the upload
+    page (/upload).
 
     Health without the admin token says only ok, degraded or error; with it, the full report.
 
@@ -274,19 +288,73 @@ def api(
 
     from audiapro.api.app import create_app
     from audiapro.api.orchestrator import PrefectOrchestrator
+    from audiapro.push.receiver import PushReceiver
+    from audiapro.warehouse import upgrade
 
+    tcp = [_tenant_port(value) for value in push_tcp or []]
+    for network in push_tcp_allow or []:
+        try:
+            ipaddress.ip_network(network, strict=False)
+        except ValueError as exc:
+            fail(f"--push-tcp-allow: {exc}")
     _warn_without_api_url()
+    orchestrator = PrefectOrchestrator()
     app = create_app(
-        PrefectOrchestrator(),
+        orchestrator,
         read_sync_states,
         read_completeness=read_recent_reconciliations,
         read_login_blocks=read_login_pauses,
     )
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="info"))
     with _sigterm_stops(server), _temporary_prefect_api():
-        warehouse_url()  # may read the Warehouse block: after the temporary API is up
-        console.print(f"admin API on http://{host}:{port}/api/health (docs /api/docs)")
-        server.run()
+        engine = _engine(warehouse_url())  # may read the Warehouse block: after the temporary API is up
+        upgrade(engine)
+        receiver = PushReceiver(engine, orchestrator.push_tenant, start_analysis=orchestrator.start_analysis)
+        # The push receiver and the upload page need the warehouse, known only now: the app served
+        # is rebuilt with them (uvicorn reads its config's app when it starts).
+        server.config.app = create_app(
+            orchestrator,
+            read_sync_states,
+            read_completeness=read_recent_reconciliations,
+            read_login_blocks=read_login_pauses,
+            push=receiver,
+            uploads=engine,
+        )
+        receiver.start()
+        listeners = _tcp_listeners(receiver, host, tcp, push_tcp_allow)
+        console.print(f"admin API on http://{host}:{port}/api/health (docs /api/docs, upload page /upload)")
+        try:
+            server.run()
+        finally:
+            for listener in listeners:
+                listener.stop()
+            receiver.stop()
+
+
+def _tenant_port(value: str) -> tuple[str, int]:
+    """``TENANT:PORT`` of ``--push-tcp`` (a one-line error for anything else)."""
+    name, _, port = value.rpartition(":")
+    if not name or not port.isdigit() or not 0 < int(port) < 65536:
+        fail(f"--push-tcp {value!r}: expected TENANT:PORT, e.g. acme:9500")
+    return tenant_name(name), int(port)
+
+
+def _tcp_listeners(
+    receiver: PushReceiver, host: str, tcp: list[tuple[str, int]], allow: list[str] | None
+) -> list[TcpPushListener]:
+    """Start the TCP push listeners asked for (none by default)."""
+    from audiapro.push.tcp import LOOPBACK, TcpPushListener
+
+    started = []
+    for tenant, tcp_port in tcp:
+        try:
+            listener = TcpPushListener(receiver, tenant, host=host, port=tcp_port, allowed=allow or LOOPBACK)
+            listener.start()
+        except (OSError, ValueError) as exc:
+            fail(f"--push-tcp {tenant}:{tcp_port}: {exc}")
+        console.print(f"CDR pushes for {tenant} over TCP on {host}:{tcp_port}")
+        started.append(listener)
+    return started
 
 
 @contextlib.contextmanager

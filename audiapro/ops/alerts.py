@@ -121,3 +121,51 @@ def reconcile_incomplete_event(tenant: str, days: list[dict[str, Any]]) -> dict[
             "days": [{name: row[name] for name in fields} for row in days[:MAX_EVENT_DAYS]],
         },
     }
+
+
+# --- toll-fraud alerts (audiapro.insights) ------------------------------------------------------
+
+#: Emitted once per new ``fraud_alerts`` row (after a poll tick or by the daily cdr-insights run).
+FRAUD_SUSPECTED_EVENT = "audiapro.fraud.suspected"
+#: Each alert is its own resource, so the automation notifies once per alert.
+FRAUD_ALERT_RESOURCE_PREFIX = "audiapro.fraud-alert."
+FRAUD_RULE_LABEL = "audiapro.fraud-rule"
+FRAUD_SEVERITY_LABEL = "audiapro.fraud-severity"
+#: Destinations named in an event (the full evidence stays in the warehouse).
+MAX_EVENT_DESTINATIONS = 5
+
+
+def fraud_suspected_event(alert: dict[str, Any]) -> dict[str, Any]:
+    """Keyword arguments of ``prefect.events.emit_event`` for a new toll-fraud alert.
+
+    Args:
+        alert: A row returned by ``audiapro.warehouse.insights.upsert_alerts`` (with ``id``).
+    """
+    tenant = str(alert["tenant"])
+    evidence = alert.get("evidence") or {}
+    destinations = list(evidence.get("destinations", {}))[:MAX_EVENT_DESTINATIONS]
+    return {
+        "event": FRAUD_SUSPECTED_EVENT,
+        "resource": {
+            "prefect.resource.id": f"{FRAUD_ALERT_RESOURCE_PREFIX}{alert['id']}",
+            "prefect.resource.name": tenant,
+            FRAUD_RULE_LABEL: str(alert["rule"]),
+            FRAUD_SEVERITY_LABEL: str(alert["severity"]),
+        },
+        "related": [
+            {"prefect.resource.id": f"{TENANT_RESOURCE_PREFIX}{tenant}", "prefect.resource.role": "tenant"}
+        ],
+        "payload": {
+            "alert_id": alert["id"],
+            "tenant": tenant,
+            "rule": alert["rule"],
+            "severity": alert["severity"],
+            "subject": alert["subject"],
+            "calls": alert["calls"],
+            "window_start": str(alert["window_start"]),
+            "window_end": str(alert["window_end"]),
+            "countries": evidence.get("countries", []),
+            "destinations": destinations,
+            "estimated_cost": alert.get("estimated_cost"),
+        },
+    }

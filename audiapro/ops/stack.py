@@ -48,6 +48,10 @@ SIM_CALLS_PER_DAY = 400
 SIM_DAYS = 2
 SIM_LIVE_RATE = 1.0
 SIM_PASSWORD_ENV = "AUDIAPRO_SIM_PASSWORD"
+#: The admin API `make up` starts for the demo: the push receiver the demo PBX pushes to, the upload page.
+DEFAULT_API_PORT = 8000
+#: How the demo pusher gets the push password (never in argv).
+PUSH_PASSWORD_ENV = "AUDIAPRO_PUSH_PASSWORD"
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 SERVER_START_TIMEOUT = 120.0
 SIM_START_TIMEOUT = 30.0
@@ -70,6 +74,7 @@ class StackConfig:
     Attributes:
         prefect_port: Port of the Prefect server (API and UI) on 127.0.0.1.
         sim_port: Port of the demo CloudUCM simulator on 127.0.0.1.
+        api_port: Port of the admin API (push receiver, upload page) started with the demo PBX.
         workers: Number of process workers to start in the ``audiapro`` pool.
         run_dir: PID files and logs.
         bin_dir: Directory holding the ``prefect`` and ``audiapro`` executables.
@@ -77,6 +82,7 @@ class StackConfig:
 
     prefect_port: int = DEFAULT_PREFECT_PORT
     sim_port: int = DEFAULT_SIM_PORT
+    api_port: int = DEFAULT_API_PORT
     workers: int = DEFAULT_WORKERS
     run_dir: Path = field(default_factory=home.run_dir)
     bin_dir: Path = Path(sys.executable).parent
@@ -87,6 +93,7 @@ class StackConfig:
         return cls(
             prefect_port=int(os.environ.get("AUDIAPRO_PREFECT_PORT", DEFAULT_PREFECT_PORT)),
             sim_port=int(os.environ.get("AUDIAPRO_SIM_PORT", DEFAULT_SIM_PORT)),
+            api_port=int(os.environ.get("AUDIAPRO_API_PORT", DEFAULT_API_PORT)),
             workers=max(1, int(os.environ.get("AUDIAPRO_WORKERS", DEFAULT_WORKERS))),
             run_dir=Path(os.environ.get(RUN_DIR_ENV) or home.run_dir()),
         )
@@ -112,6 +119,7 @@ def child_env(cfg: StackConfig) -> dict[str, str]:
     env["DO_NOT_TRACK"] = "1"
     env["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
     env.pop(SIM_PASSWORD_ENV, None)
+    env.pop(PUSH_PASSWORD_ENV, None)
     return env
 
 
@@ -266,6 +274,45 @@ def save_demo_tenant(cfg: StackConfig, password: str) -> None:
         raise StackError(f"could not save the demo tenant: {done.stderr.decode(errors='replace')[-500:]}")
 
 
+def start_push_demo(cfg: StackConfig) -> str | None:
+    """Start the admin API and let the demo PBX push its CDRs to it; the receiver's URL.
+
+    ``audiapro tenant push demo --rotate`` turns the receiver on and hands out a fresh password,
+    which reaches the pusher (``audiapro push simulate``) through its environment only. A busy API
+    port skips the push demo (the poll still fills the warehouse): None.
+    """
+    if not port_free(cfg.api_port):
+        print(f"port {cfg.api_port} is in use: no push demo (set AUDIAPRO_API_PORT to a free port)")
+        return None
+    audiapro = str(cfg.bin_dir / "audiapro")
+    api_argv = [audiapro, "api", "--port", str(cfg.api_port)]
+    tracked, _ = processes.spawn("api", "api", api_argv, env=child_env(cfg), log_path=cfg.run_dir / "api.log",
+                                 cwd=PROJECT_ROOT)  # fmt: skip
+    processes.save(cfg.run_dir, tracked)
+    push = [
+        audiapro,
+        "tenant",
+        "push",
+        DEMO_TENANT,
+        "--rotate",
+        "--base-url",
+        f"http://{HOST}:{cfg.api_port}",
+    ]
+    done = subprocess.run(push, env=child_env(cfg), capture_output=True, check=False)
+    lines = dict(line.split(": ", 1) for line in done.stdout.decode().splitlines() if ": " in line)
+    if done.returncode != 0 or not {"url", "user", "password"} <= lines.keys():
+        raise StackError(f"could not turn on the demo's push: {done.stderr.decode(errors='replace')[-500:]}")
+    env = child_env(cfg)
+    env[PUSH_PASSWORD_ENV] = lines["password"]
+    sim_url = f"http://{HOST}:{cfg.sim_port}"
+    pusher = [audiapro, "push", "simulate", "--sim-url", sim_url, "--url", lines["url"],
+              "--user", lines["user"], "--password-env", PUSH_PASSWORD_ENV]  # fmt: skip
+    tracked, _ = processes.spawn("pusher", "simulator", pusher, env=env, log_path=cfg.run_dir / "pusher.log",
+                                 cwd=PROJECT_ROOT)  # fmt: skip
+    processes.save(cfg.run_dir, tracked)
+    return lines["url"]
+
+
 def spawn_workers(cfg: StackConfig) -> None:
     """Start the process workers (the first one creates the pool if deploy.sh has not yet)."""
     env = child_env(cfg)
@@ -309,8 +356,10 @@ def up(cfg: StackConfig) -> int:
             f"deploying; starting {cfg.workers} worker(s)" + (" and the live demo PBX" if demo else ""), clock
         )
         deploy(cfg)
+        push_url = None
         if password is not None:
             save_demo_tenant(cfg, password)
+            push_url = start_push_demo(cfg)
         wait_for_workers(cfg)
         # The schedule's first slot may be up to two minutes away: poll once now.
         first = prefect_rest.create_run(cfg.api_url, POLL_DEPLOYMENT)
@@ -324,7 +373,7 @@ def up(cfg: StackConfig) -> int:
         down(cfg)
         return 130
     names = [t.get("name") for t in prefect_rest.tenant_documents(cfg.api_url)]
-    _print_summary(cfg, names, first, demo)
+    _print_summary(cfg, names, first, demo, push_url)
     return 0
 
 
@@ -378,7 +427,9 @@ def _server_database() -> str:
     return "Postgres" if url and url.startswith("postgresql") else f"SQLite in {home.prefect_home()}"
 
 
-def _print_summary(cfg: StackConfig, tenants: list[Any], first_run: str, demo: bool) -> None:
+def _print_summary(
+    cfg: StackConfig, tenants: list[Any], first_run: str, demo: bool, push_url: str | None = None
+) -> None:
     embedded = home.audiapro_home() / home.WAREHOUSE_FILE
     warehouse = "$AUDIAPRO_DATABASE_URL" if os.environ.get("AUDIAPRO_DATABASE_URL") else str(embedded)
     lines = [
@@ -389,12 +440,22 @@ def _print_summary(cfg: StackConfig, tenants: list[Any], first_run: str, demo: b
         f"  tenants:      {', '.join(map(str, tenants)) or '(none)'}"
         + (f"  (demo = live simulator on {HOST}:{cfg.sim_port})" if demo else ""),
         f"  warehouse:    {warehouse}",
+        *_push_lines(cfg, push_url),
         f"  state home:   {home.audiapro_home()}  (AUDIAPRO_HOME; Prefect's: {home.prefect_home()})",
         f"  logs, PIDs:   {cfg.run_dir}",
         "  CLI:          .venv/bin/audiapro status  (from any directory: finds this stack)",
         "  stop:         make down",
     ]
     print("\n".join(lines))
+
+
+def _push_lines(cfg: StackConfig, push_url: str | None) -> list[str]:
+    if push_url is None:
+        return []
+    return [
+        f"  push:         the demo PBX pushes each CDR as it ends to {push_url}",
+        f"  upload page:  http://{HOST}:{cfg.api_port}/upload  (needs `audiapro admin-token set`)",
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,8 +15,15 @@ import sqlalchemy as sa
 
 from audiapro.warehouse.dialect import upsert_insert
 from audiapro.warehouse.engine import begin_write
-from audiapro.warehouse.runs import redact_error, utcnow
-from audiapro.warehouse.tables import backfill_windows, imported_files, ingest_runs, rejected_rows
+from audiapro.warehouse.runs import RunInfo, finish_run, insert_run, redact_error, utcnow
+from audiapro.warehouse.tables import (
+    RUN_SUCCEEDED,
+    backfill_windows,
+    imported_chunks,
+    imported_files,
+    ingest_runs,
+    rejected_rows,
+)
 
 WINDOW_DONE: Final = "done"
 IMPORT_LOADING: Final = "loading"
@@ -240,3 +247,86 @@ def import_rejects(engine: sa.Engine, tenant: str, source_ref: str, limit: int) 
     )
     with engine.connect() as conn:
         return [(int(row.position or 0), str(row.reason)) for row in conn.execute(query)]
+
+
+# --- chunks of imported files, by content ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KnownChunk:
+    """What a committed import chunk with the same content digest held.
+
+    Attributes:
+        rows: File rows (legs and rejects).
+        legs: Legs (after in-chunk deduplication), all stored when the chunk committed.
+        rejected: Rows quarantined then.
+    """
+
+    rows: int
+    legs: int
+    rejected: int
+
+
+def known_chunk(engine: sa.Engine, *, tenant: str, digest: str) -> KnownChunk | None:
+    """The committed chunk of ``tenant`` with this content digest, if any (see ``imported_chunks``)."""
+    table = imported_chunks
+    query = sa.select(table.c.rows, table.c.legs, table.c.rejected).where(
+        table.c.tenant == tenant, table.c.digest == digest
+    )
+    with engine.connect() as conn:
+        row = conn.execute(query).one_or_none()
+    return None if row is None else KnownChunk(rows=row.rows, legs=row.legs, rejected=row.rejected)
+
+
+def record_chunk_digest(conn: sa.Connection, *, tenant: str, digest: str, chunk: KnownChunk) -> None:
+    """Remember a chunk's digest, inside the transaction that stored every one of its legs."""
+    conn.execute(
+        upsert_insert(conn, imported_chunks)
+        .values(
+            tenant=tenant,
+            digest=digest,
+            rows=chunk.rows,
+            legs=chunk.legs,
+            rejected=chunk.rejected,
+            created_at=utcnow(),
+        )
+        .on_conflict_do_nothing(index_elements=["tenant", "digest"])
+    )
+
+
+def record_known_chunk(
+    engine: sa.Engine, *, tenant: str, file_id: int, rows_before: int, chunk: KnownChunk, run: RunInfo
+) -> int:
+    """Count a chunk whose content was committed before, without loading it again (one transaction).
+
+    Its legs are all stored (they count as duplicates, as the merge would count them) and its bad
+    rows are quarantined already; the chunk gets its ``ingest_runs`` row and moves the import record
+    on, exactly like a loaded chunk.
+
+    Returns:
+        The run id.
+
+    Raises:
+        ImportConflictError: Another import of the same file committed in between.
+    """
+    now = utcnow()
+    with begin_write(engine) as conn:
+        run_id = insert_run(conn, tenant=tenant, run=run, status=RUN_SUCCEEDED, now=now)
+        finish_run(conn, run_id, now=now, inserted=0, updated=0, unchanged=chunk.legs, rejected=0)
+        record_import_chunk(
+            conn,
+            file_id=file_id,
+            rows_before=rows_before,
+            rows=chunk.rows,
+            inserted=0,
+            duplicates=chunk.legs,
+            rejected=chunk.rejected,
+        )
+    return run_id
+
+
+def forget_chunk_digests(conn: sa.Connection, *, tenant: str) -> int:
+    """Delete the tenant's chunk digests (before a purge removes legs they vouch for)."""
+    return int(
+        conn.execute(sa.delete(imported_chunks).where(imported_chunks.c.tenant == tenant)).rowcount or 0
+    )

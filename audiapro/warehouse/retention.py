@@ -15,15 +15,23 @@ from typing import Any, Final
 import sqlalchemy as sa
 
 from audiapro.warehouse.engine import begin_write
+from audiapro.warehouse.history import forget_chunk_digests
 from audiapro.warehouse.tables import (
+    PUSH_PENDING,
     analysis_batches,
     backfill_windows,
     call_analyses,
+    callback_queue,
     calls,
     cdr_legs,
+    daily_breakdowns,
+    daily_kpis,
+    fraud_alerts,
     imported_files,
     ingest_runs,
+    insight_settings,
     login_blocks,
+    push_bodies,
     reconcile_days,
     rejected_rows,
     sync_state,
@@ -33,12 +41,15 @@ from audiapro.warehouse.tables import (
 #: (``ingest_runs`` last: legs, calls, quarantined rows, windows and sync state point at it).
 FULL_PURGE_TABLES: Final = (
     call_analyses, analysis_batches, cdr_legs, calls, rejected_rows, reconcile_days, backfill_windows,
-    imported_files, sync_state, login_blocks, ingest_runs,
+    imported_files, sync_state, login_blocks, push_bodies,
+    # insights and fraud alerts (revision 0009): they hold callers' numbers too
+    daily_kpis, daily_breakdowns, callback_queue, fraud_alerts, insight_settings,
+    ingest_runs,
 )  # fmt: skip
 #: Tables a purge ``--before`` a date touches: the call data. Run bookkeeping, the cursor
 #: (``sync_state``) and the completed backfill windows stay, so polls and backfills do not re-load
 #: what was removed.
-BEFORE_PURGE_TABLES: Final = (call_analyses, cdr_legs, calls, rejected_rows)
+BEFORE_PURGE_TABLES: Final = (call_analyses, cdr_legs, calls, rejected_rows, push_bodies)
 
 
 def _purged_sessions(tenant: str, before: datetime) -> sa.Select[Any]:
@@ -61,6 +72,8 @@ def _purge_condition(table: sa.Table, tenant: str, before: datetime | None) -> s
         return sa.and_(mine, sa.or_(started, cdr_legs.c.session.in_(_purged_sessions(tenant, before))))
     if table is rejected_rows:
         return sa.and_(mine, rejected_rows.c.created_at < before)
+    if table is push_bodies:  # pushed bodies are raw CDRs: they go with the calls of their time
+        return sa.and_(mine, push_bodies.c.received_at < before)
     raise ValueError(f"a purge before a date does not touch {table.name}")
 
 
@@ -107,6 +120,9 @@ def purge_rows(engine: sa.Engine, tenant: str, before: datetime | None, *, batch
     Returns:
         Rows deleted per table, in purge order (zeros on a rerun).
     """
+    # First: a digest left behind would let a later import skip chunks whose legs are gone.
+    with begin_write(engine) as conn:
+        forget_chunk_digests(conn, tenant=tenant)
     return {
         table.name: _delete_batched(engine, table, _purge_condition(table, tenant, before), batch_rows)
         for table in purge_tables(before)
@@ -168,10 +184,11 @@ def clear_transcripts(engine: sa.Engine, tenant: str, older_than: datetime, *, b
 
 def clear_raw_cdrs(engine: sa.Engine, tenant: str, older_than: datetime, *, batch_rows: int) -> int:
     """Clear the raw CDR JSON of the tenant's legs that started before ``older_than`` and of rows
-    quarantined before it. Legs and their normalized columns stay.
+    quarantined before it, and delete the bodies its PBX pushed before it (once processed). Legs and
+    their normalized columns stay.
 
     Returns:
-        Rows (legs plus quarantined rows) whose raw JSON was cleared now (0 on a rerun).
+        Rows (legs, quarantined rows, pushed bodies) cleared or deleted now (0 on a rerun).
     """
     legs = sa.and_(
         cdr_legs.c.tenant == tenant,
@@ -183,8 +200,16 @@ def clear_raw_cdrs(engine: sa.Engine, tenant: str, older_than: datetime, *, batc
         rejected_rows.c.created_at < older_than,
         rejected_rows.c.raw.is_not(None),
     )
-    return _update_batched(engine, cdr_legs, legs, {"raw": None}, batch_rows) + _update_batched(
-        engine, rejected_rows, rejects, {"raw": None}, batch_rows
+    # A pushed body is nothing but raw CDRs: it is deleted once processed (a pending one waits).
+    bodies = sa.and_(
+        push_bodies.c.tenant == tenant,
+        push_bodies.c.received_at < older_than,
+        push_bodies.c.status != PUSH_PENDING,
+    )
+    return (
+        _update_batched(engine, cdr_legs, legs, {"raw": None}, batch_rows)
+        + _update_batched(engine, rejected_rows, rejects, {"raw": None}, batch_rows)
+        + _delete_batched(engine, push_bodies, bodies, batch_rows)
     )
 
 

@@ -126,7 +126,14 @@ cdr_legs = sa.Table(
     sa.UniqueConstraint("tenant", "leg_key"),
     sa.Index("ix_cdr_legs_tenant_start_at", "tenant", "start_at"),
     sa.Index("ix_cdr_legs_tenant_session", "tenant", "session"),
-    sa.Index("ix_cdr_legs_tenant_acct_id", "tenant", "acct_id"),
+    # Partial: only API legs carry an AcctId; file imports (most rows of a big load) skip this index.
+    sa.Index(
+        "ix_cdr_legs_tenant_acct_id",
+        "tenant",
+        "acct_id",
+        postgresql_where=sa.text("acct_id IS NOT NULL"),
+        sqlite_where=sa.text("acct_id IS NOT NULL"),
+    ),
 )
 
 calls = sa.Table(
@@ -318,4 +325,196 @@ reconcile_days = sa.Table(
     sa.Column("flow_run_id", sa.Text),
     _run_fk("ingest_run_id", nullable=True),  # the load of the missing legs, if any
     sa.PrimaryKeyConstraint("tenant", "day"),
+)
+
+# --- revision 0006: chunks of imported files, by content ---------------------------------------------
+
+#: Content digests of committed import chunks (the raw rows as read, with the tenant's time zone and
+#: region they were normalized with). A chunk of a later file with a known digest stored all its legs
+#: then, so it is counted (duplicates, rejects) without being normalized or merged again. A purge of
+#: the tenant's legs deletes the tenant's digests first.
+imported_chunks = sa.Table(
+    "imported_chunks",
+    metadata,
+    sa.Column("id", IdType, primary_key=True, autoincrement=True),
+    sa.Column("tenant", sa.Text, nullable=False),
+    sa.Column("digest", sa.Text, nullable=False),
+    sa.Column("rows", sa.Integer, nullable=False),  # file rows: legs and rejects
+    sa.Column("legs", sa.Integer, nullable=False),  # legs after in-chunk deduplication
+    sa.Column("rejected", sa.Integer, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.UniqueConstraint("tenant", "digest"),
+)
+
+# --- revision 0007: file pickup ledgers (SFTP drops, e-mailed exports) ------------------------------
+
+#: Every file an SFTP pickup source listed, one row per (path, size, mtime) seen: a file that changes
+#: is a new row (fetched again; its content hash decides whether anything is new). Status ``waiting``
+#: (not yet stable), ``imported`` (in the warehouse; post-action pending), ``done`` (post-action
+#: done too), ``refused`` (permanently unusable: too big, a zip bomb, not a CDR file).
+sftp_files = sa.Table(
+    "sftp_files",
+    metadata,
+    sa.Column("source", sa.Text, nullable=False),  # the pickup source's block name
+    sa.Column("remote_path", sa.Text, nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("mtime", sa.BigInteger, nullable=False),  # seconds since the epoch, as the server says
+    sa.Column("tenant", sa.Text, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("sha256", sa.Text),  # of the file as fetched (the archive for a zip)
+    sa.Column("detail", sa.Text),  # one line: why refused, or what the import did
+    sa.Column("first_seen_at", UtcDateTime, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.PrimaryKeyConstraint("source", "remote_path", "size", "mtime"),
+)
+
+#: Every message an IMAP pickup source looked at, by (mailbox, UIDVALIDITY, UID): the IMAP identity of
+#: a message (a UID means nothing under another UIDVALIDITY). Status ``imported``, ``skipped`` (sender
+#: not allowed, no matching attachment), ``refused`` (an attachment is unusable), ``failed`` (retried
+#: by the next run).
+mail_messages = sa.Table(
+    "mail_messages",
+    metadata,
+    sa.Column("source", sa.Text, nullable=False),
+    sa.Column("mailbox", sa.Text, nullable=False),
+    sa.Column("uidvalidity", sa.BigInteger, nullable=False),
+    sa.Column("uid", sa.BigInteger, nullable=False),
+    sa.Column("tenant", sa.Text, nullable=False),
+    sa.Column("message_id", sa.Text),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("attachments", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("detail", sa.Text),
+    sa.Column("seen_at", UtcDateTime, nullable=False),
+    sa.PrimaryKeyConstraint("source", "mailbox", "uidvalidity", "uid"),
+)
+
+# --- revision 0008: bodies pushed by a PBX (CDR real-time output) -----------------------------------
+
+#: Push body states: waiting for the loader, its legs loaded, unparseable (kept with the reason), or
+#: kept only (the tenant's push runs in capture mode).
+PUSH_PENDING: Final = "pending"
+PUSH_LOADED: Final = "loaded"
+PUSH_QUARANTINED: Final = "quarantined"
+PUSH_CAPTURED: Final = "captured"
+
+#: Every body a PBX pushed, stored verbatim before it is parsed: a format nobody foresaw is never lost,
+#: and a quarantined body can be parsed again once the parser learned it (``audiapro push reparse``).
+push_bodies = sa.Table(
+    "push_bodies",
+    metadata,
+    sa.Column("id", IdType, primary_key=True, autoincrement=True),
+    sa.Column("tenant", sa.Text, nullable=False),
+    sa.Column("received_at", UtcDateTime, nullable=False),
+    sa.Column("peer", sa.Text),  # the sender's address as the server saw it
+    sa.Column("content_type", sa.Text),
+    sa.Column("headers", sa.Text, nullable=False),  # JSON; Authorization and Cookie left out
+    sa.Column("size_bytes", sa.Integer, nullable=False),
+    sa.Column("sha256", sa.Text, nullable=False),
+    sa.Column("body", sa.LargeBinary, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),  # pending | loaded | quarantined | captured
+    sa.Column("reason", sa.Text),  # why it was quarantined
+    sa.Column("body_format", sa.Text),  # json | form | xml, once parsed
+    sa.Column("legs", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("inserted", sa.Integer, nullable=False, server_default="0"),
+    _run_fk("ingest_run_id", nullable=True),  # the load that took its legs
+    sa.Column("processed_at", UtcDateTime),
+    sa.Index("ix_push_bodies_status_tenant_id", "status", "tenant", "id"),
+    sa.Index("ix_push_bodies_tenant_sha256", "tenant", "sha256"),
+)
+
+# --- revision 0009: insights (daily KPIs, callback worklist) and toll-fraud alerts -----------------
+
+#: Per tenant and PBX-local day: the headline KPIs (``audiapro.insights.kpis``), replaced whole when
+#: the day is recomputed (late legs), so a rerun writes the same row.
+daily_kpis = sa.Table(
+    "daily_kpis",
+    metadata,
+    sa.Column("tenant", sa.Text, nullable=False),
+    sa.Column("day", sa.Date, nullable=False),  # the PBX's local calendar day
+    sa.Column("calls", sa.Integer, nullable=False),
+    sa.Column("inbound", sa.Integer, nullable=False),
+    sa.Column("outbound", sa.Integer, nullable=False),
+    sa.Column("internal", sa.Integer, nullable=False),
+    sa.Column("external", sa.Integer, nullable=False),  # trunk to trunk
+    sa.Column("answered", sa.Integer, nullable=False),
+    sa.Column("missed", sa.Integer, nullable=False),  # inbound calls no person answered
+    sa.Column("asr", sa.Float),  # answered / calls, percent (NULL without calls)
+    sa.Column("acd_s", sa.Float),  # talk seconds / answered calls (NULL without answered calls)
+    sa.Column("talk_s", sa.Integer, nullable=False),
+    sa.Column("busiest_hour", sa.Integer),  # local hour 0-23 with the most call starts
+    sa.Column("busiest_hour_calls", sa.Integer, nullable=False),
+    sa.Column("peak_concurrent", sa.Integer, nullable=False),  # sweep over call intervals
+    sa.Column("peak_concurrent_outbound", sa.Integer, nullable=False),  # calls leaving over a trunk
+    sa.Column("after_hours_external", sa.Integer, nullable=False),  # outside the business hours
+    sa.Column("international", sa.Integer, nullable=False),  # calls to another country
+    sa.Column("callbacks_open", sa.Integer, nullable=False),  # the day's callback worklist length
+    # The newest ingest run when the day was read: a call changed by a later run makes the day stale.
+    sa.Column("through_run_id", sa.BigInteger),
+    sa.Column("computed_at", UtcDateTime, nullable=False),
+    sa.PrimaryKeyConstraint("tenant", "day"),
+)
+
+#: Per tenant, day, dimension (hour, disposition, trunk, country, extension, repeat_caller) and key:
+#: the day's figures broken down, for the views ``insights_by_*``.
+daily_breakdowns = sa.Table(
+    "daily_breakdowns",
+    metadata,
+    sa.Column("tenant", sa.Text, nullable=False),
+    sa.Column("day", sa.Date, nullable=False),
+    sa.Column("dimension", sa.Text, nullable=False),
+    sa.Column("key", sa.Text, nullable=False),
+    sa.Column("calls", sa.Integer, nullable=False),
+    sa.Column("answered", sa.Integer, nullable=False),
+    sa.Column("missed", sa.Integer, nullable=False),
+    sa.Column("talk_s", sa.Integer, nullable=False),
+    sa.Column("avg_ring_s", sa.Float),  # extensions: mean seconds from ringing to answer
+    sa.PrimaryKeyConstraint("tenant", "day", "dimension", "key"),
+)
+
+#: The missed-call callback worklist of each tenant-day (rule in ``audiapro.insights.kpis``).
+callback_queue = sa.Table(
+    "callback_queue",
+    metadata,
+    sa.Column("tenant", sa.Text, nullable=False),
+    sa.Column("day", sa.Date, nullable=False),  # local day of the last missed call
+    sa.Column("number", sa.Text, nullable=False),  # the caller's E.164 number
+    sa.Column("missed_calls", sa.Integer, nullable=False),
+    sa.Column("first_missed_at", UtcDateTime, nullable=False),
+    sa.Column("last_missed_at", UtcDateTime, nullable=False),
+    sa.Column("last_session", sa.Text, nullable=False),
+    sa.Column("computed_at", UtcDateTime, nullable=False),
+    sa.PrimaryKeyConstraint("tenant", "day", "number"),
+)
+
+#: Suspected toll fraud (read-only: alerts, never blocking), one row per (tenant, rule, subject,
+#: window): re-evaluating the same calls updates the row instead of adding one.
+fraud_alerts = sa.Table(
+    "fraud_alerts",
+    metadata,
+    sa.Column("id", IdType, primary_key=True, autoincrement=True),
+    sa.Column("tenant", sa.Text, nullable=False),
+    sa.Column("rule", sa.Text, nullable=False),
+    sa.Column("severity", sa.Text, nullable=False),  # warning | critical
+    sa.Column("subject", sa.Text, nullable=False),  # ext:1001, trunk:A->B, prefix:+4470, number:..
+    sa.Column("window_start", UtcDateTime, nullable=False),
+    sa.Column("window_end", UtcDateTime, nullable=False),
+    sa.Column("calls", sa.Integer, nullable=False),
+    sa.Column("evidence", sa.Text, nullable=False),  # JSON: counts, destinations, sessions, cost
+    sa.Column("estimated_cost", sa.Float),  # when the tenant has a rate table
+    sa.Column("detected_at", UtcDateTime, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.Column("acknowledged_at", UtcDateTime),
+    sa.Column("acknowledged_by", sa.Text),
+    sa.UniqueConstraint("tenant", "rule", "subject", "window_start"),
+    sa.Index("ix_fraud_alerts_tenant_detected_at", "tenant", "detected_at"),
+)
+
+#: Per-tenant insight and fraud settings (JSON of ``audiapro.insights.settings.InsightSettings``
+#: fields that differ from the defaults).
+insight_settings = sa.Table(
+    "insight_settings",
+    metadata,
+    sa.Column("tenant", sa.Text, primary_key=True),
+    sa.Column("settings", sa.Text, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
 )

@@ -103,27 +103,35 @@ def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prefect
             sa.make_url(url).set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
         )
         home = tmp_path_factory.mktemp("prefect-home")
-        port = free_port()
-        server = PrefectServer(api_url=f"http://{HOST}:{port}/api", home=home)
-        env = server.env(
-            PREFECT_API_DATABASE_CONNECTION_URL=asyncpg_url,
-            PREFECT_UI_ENABLED="false",
-            PREFECT_SERVER_LOGGING_LEVEL="WARNING",
-        )
-        log = home / "server.log"
-        argv = [str(BIN / "prefect"), "server", "start", "--host", HOST, "--port", str(port)]
-        tracked, popen = processes.spawn("server", "server", argv, env=env, log_path=log, cwd=ROOT)
-        try:
-            wait_until(
-                "Prefect server",
-                lambda: healthy(server.api_url) or popen.poll() is not None,
-                SERVER_START_TIMEOUT,
-                log,
-            )
-            assert popen.poll() is None, log.read_text()[-3000:]
+        with running_prefect_server(home, PREFECT_API_DATABASE_CONNECTION_URL=asyncpg_url) as server:
             yield server
-        finally:
-            processes.stop(tracked, processes.SERVER_STOP, popen=popen)
+
+
+@contextmanager
+def running_prefect_server(home: Path, *, ui: bool = False, **env: str) -> Iterator[PrefectServer]:
+    """`prefect server start` on a free loopback port with ``PREFECT_HOME=home`` and ``env`` added,
+    serving its UI (pointed at this API) when ``ui``; stopped on the way out (its log is
+    ``home/server.log``, shown when it fails to start)."""
+    port = free_port()
+    server = PrefectServer(api_url=f"http://{HOST}:{port}/api", home=home)
+    log = home / "server.log"
+    argv = [str(BIN / "prefect"), "server", "start", "--host", HOST, "--port", str(port)]
+    settings = {"PREFECT_SERVER_LOGGING_LEVEL": "WARNING", "PREFECT_UI_ENABLED": "false"}
+    if ui:
+        settings.update(PREFECT_UI_ENABLED="true", PREFECT_UI_API_URL=server.api_url)
+    full_env = server.env(**{**settings, **env})
+    tracked, popen = processes.spawn("server", "server", argv, env=full_env, log_path=log, cwd=ROOT)
+    try:
+        wait_until(
+            "Prefect server",
+            lambda: healthy(server.api_url) or popen.poll() is not None,
+            SERVER_START_TIMEOUT,
+            log,
+        )
+        assert popen.poll() is None, log.read_text()[-3000:]
+        yield server
+    finally:
+        processes.stop(tracked, processes.SERVER_STOP, popen=popen)
 
 
 @pytest.fixture(scope="module")

@@ -73,3 +73,35 @@ def test_tenant_silent_alerts_once_an_hour_per_tenant_on_the_silence_event() -> 
     event = alerts.tenant_silent_event("acme", 3, "2026-03-31T15:00:00+00:00", "2026-03-31T17:00:00+00:00")
     assert event["resource"]["prefect.resource.id"] == "audiapro.tenant.acme"
     assert event["resource"][alerts.EMPTY_TICKS_LABEL] == "3"
+
+
+def test_fraud_suspected_notifies_once_per_alert() -> None:
+    from deployments.automations import fraud_suspected
+
+    trigger = fraud_suspected().trigger
+    assert trigger.posture == Posture.Reactive
+    assert trigger.expect == {alerts.FRAUD_SUSPECTED_EVENT}
+    assert trigger.for_each == {"prefect.resource.id"}
+    assert trigger.threshold == 1
+    # The event of an alert matches; each alert is its own resource, so each one notifies.
+    event = alerts.fraud_suspected_event(
+        {
+            "id": 7,
+            "tenant": "acme",
+            "rule": "intl_velocity",
+            "severity": "critical",
+            "subject": "ext:1001",
+            "calls": 21,
+            "window_start": "2026-03-17 05:00",
+            "window_end": "2026-03-17 06:00",
+            "evidence": {"countries": ["GB"], "destinations": {f"+44909879{n:04d}": 1 for n in range(9)}},
+            "estimated_cost": None,
+        }
+    )
+    pattern = trigger.match.model_dump()["prefect.resource.id"]
+    assert fnmatchcase(event["resource"]["prefect.resource.id"], pattern)
+    assert event["resource"][alerts.FRAUD_SEVERITY_LABEL] == "critical"
+    assert len(event["payload"]["destinations"]) == alerts.MAX_EVENT_DESTINATIONS
+    assert event["related"] == [
+        {"prefect.resource.id": "audiapro.tenant.acme", "prefect.resource.role": "tenant"}
+    ]

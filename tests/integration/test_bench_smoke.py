@@ -37,7 +37,7 @@ def run_bench(script: str, *args: str) -> dict[str, Any]:
 
 
 def test_import_bench_tiny() -> None:
-    figures = run_bench("import_bench.py", "--rows", "5000")
+    figures = run_bench("import_bench.py", "--rows", "5000", "--no-dlt")  # make test never installs dlt
     assert figures["bench"] == "import" and figures["rows"] == 5000
     for key in ("ours_rows_per_s", "naive_rows_per_s", "ceiling_rows_per_s", "ours_peak_rss_mb"):
         assert figures[key] > 0, key
@@ -48,10 +48,24 @@ def test_import_bench_tiny() -> None:
     assert figures["details"]["ceiling"]["legs_in_db"] == 5000
     assert figures["details"]["naive"]["rows_in_db"] == 5000
     assert {"cpus", "postgres", "python", "os"} <= set(figures["machine"])
+    assert figures["dlt_merge_rows_per_s"] is figures["ours_vs_dlt_merge"] is None
+    reimport = figures["details"]["reimport"]
+    assert (reimport["new"], reimport["duplicate"], reimport["legs_in_db"]) == (0, 5000, 5000)
+    assert reimport["chunks_known"] == reimport["chunks"] - 1
 
 
 def test_backfill_bench_tiny() -> None:
-    figures = run_bench("backfill_bench.py", "--days", "3", "--calls-per-day", "60")
+    figures = run_bench(
+        "backfill_bench.py",
+        "--days",
+        "3",
+        "--calls-per-day",
+        "60",
+        "--window-days",
+        "1",
+        "--rss-window-days",
+        "2",
+    )
     assert figures["bench"] == "backfill" and figures["legs"] > 0
     for key in (
         "backfill_legs_per_s",
@@ -63,3 +77,15 @@ def test_backfill_bench_tiny() -> None:
     backfill = figures["details"]["backfill"]
     assert backfill["same_windows"] and backfill["windows_done"] == figures["windows"]
     assert backfill["legs_in_db"] == figures["legs"] == figures["details"]["fetch_only"]["legs"]
+    assert set(figures["peak_rss_mb_per_window_days"]) == {"1", "2"}
+    assert all(value > 0 for value in figures["peak_rss_mb_per_window_days"].values())
+
+
+def test_insights_bench_tiny() -> None:
+    figures = run_bench("insights_bench.py", "--days", "10", "--calls-per-day", "60", "--tick-legs", "100")
+    assert figures["bench"] == "insights" and figures["days"] == 10 and figures["legs"] > 0
+    for key in ("insights_s", "fraud_daily_s", "year_legs_per_s", "tick_s", "fraud_check_s"):
+        assert figures[key] > 0, key
+    assert figures["ticks"] >= 1 and "met" in figures["targets"]
+    # The simulator's two fraud scenarios fall in the span: their alerts are found.
+    assert {"intl_velocity:critical", "short_call_burst:warning"} <= set(figures["alerts"])

@@ -82,6 +82,15 @@ def test_api_stops_its_temporary_prefect_server_on_sigterm(tmp_path: Path) -> No
             time.sleep(POLL_S)
         family = processes.descendants(tracked.pid)
         assert family, "the temporary Prefect API should run as a child process"
+        # The push receiver and the upload page are served too (built once the warehouse is known).
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/upload", timeout=10) as page:
+            assert page.status == 200 and b"drop" in page.read()
+        push = urllib.request.Request(
+            f"http://127.0.0.1:{port}/api/push/ucm/nobody", data=b"{}", method="POST"
+        )
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(push, timeout=10)
+        assert refused.value.code == 401
 
         popen.send_signal(signal.SIGTERM)
         popen.wait(timeout=STOP_TIMEOUT_S)

@@ -26,6 +26,8 @@ EXPECTED = {
     "reconcile-cdrs",
     "cleanup-retention",
     "poll-shard",
+    "cdr-insights",
+    "pickup-files",
 }
 
 
@@ -132,3 +134,10 @@ def test_retention_cleanup_runs_daily_one_at_a_time_and_on_demand_per_tenant() -
     assert cleanup["concurrency_limit"]["limit"] == 1
     parameters = load_flow(cleanup["entrypoint"]).parameters.model_dump()["properties"]
     assert set(parameters) == {"tenant"}
+
+
+def test_insights_run_hourly_one_at_a_time() -> None:
+    # Hourly: each tenant's day closes at its own local midnight; a run with nothing new is cheap.
+    insights = by_name("cdr-insights")
+    assert [s["cron"] for s in insights["schedules"]] == ["20 * * * *"]
+    assert insights["concurrency_limit"] == {"limit": 1, "collision_strategy": "ENQUEUE"}

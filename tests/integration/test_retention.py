@@ -212,7 +212,13 @@ def test_purge_before_a_date_keeps_later_calls_the_cursor_and_the_run_history(
         cursor = conn.scalar(sa.select(sync_state.c.cursor_at).where(sync_state.c.tenant == "acme"))
     report = purge_tenant(seeded, "acme", cutoff, root=root, batch_rows=1)
 
-    assert report.rows == {"call_analyses": 1, "cdr_legs": 2, "calls": 1, "rejected_rows": 1}
+    assert report.rows == {
+        "call_analyses": 1,
+        "cdr_legs": 2,
+        "calls": 1,
+        "rejected_rows": 1,
+        "push_bodies": 0,
+    }
     assert report.files == DiskUsage(1, len(WAV))  # the old call's recording; the new one stays
     after = snapshot(seeded, "acme")
     assert [row["session"] for row in after["calls"]] == ["new-call"]

@@ -14,18 +14,24 @@ from audiapro.commands.tenants import TENANT_LIST_DEFAULTS
 from audiapro.ops import prefect_store
 
 
-def _state_dir_seen_from(cwd: Path, env: dict[str, str]) -> str:
-    code = "from audiapro import settings; print(settings.STATE_DIR, settings.DEFAULT_DATABASE_URL)"
+def _python(code: str, *, cwd: Path | None = None, env: dict[str, str] | None = None) -> str:
+    """Run ``code`` in a fresh interpreter (nothing imported yet) and return what it printed."""
     done = subprocess.run([sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
-    return done.stdout.strip()
+    return done.stdout
+
+
+def _state_dir_seen_from(cwd: Path, env: dict[str, str]) -> str:
+    code = "from audiapro import settings; print(settings.STATE_DIR, settings.DEFAULT_DATABASE_URL)"
+    return _python(code, cwd=cwd, env=env).strip()
 
 
 def test_the_warehouse_path_does_not_depend_on_the_current_directory(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("AUDIAPRO_HOME", "PREFECT_HOME")}
     env["HOME"] = str(tmp_path / "user")
     first, second = tmp_path / "a", tmp_path / "b"
-    first.mkdir(), second.mkdir()
+    first.mkdir()
+    second.mkdir()
     seen = _state_dir_seen_from(first, env)
     assert seen == _state_dir_seen_from(second, env)
     assert seen.split()[0] == str(tmp_path / "user" / ".audiapro")
@@ -130,10 +136,8 @@ def test_the_warehouse_package_loads_pandas_only_for_what_needs_it() -> None:
         "from audiapro.warehouse import calls, login_blocks, load_batch\n"
         "print(light, calls.name, login_blocks.name, 'pandas' in sys.modules)\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
-    assert done.returncode == 0, done.stderr
     # The tables keep their names although two submodules share them.
-    assert done.stdout.split() == ["True", "calls", "login_blocks", "True"]
+    assert _python(code).split() == ["True", "calls", "login_blocks", "True"]
 
 
 def test_every_exported_warehouse_name_has_a_home_and_resolves() -> None:
@@ -145,8 +149,7 @@ def test_every_exported_warehouse_name_has_a_home_and_resolves() -> None:
         "missing = [name for name in w.__all__ if getattr(w, name, None) is None]\n"
         "assert not missing, missing\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
-    assert done.returncode == 0, done.stderr
+    _python(code)
 
 
 def test_a_dotenv_counts_only_when_it_sets_prefect(outside_prefect: Path) -> None:

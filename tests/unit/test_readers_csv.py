@@ -7,7 +7,6 @@ import hashlib
 import json
 import threading
 import time
-import tracemalloc
 from pathlib import Path
 
 import pandas as pd
@@ -23,6 +22,7 @@ from audiapro.cdr.readers import (
     iter_cdr_file,
 )
 from audiapro.cdr.readers.common import ENCODING_SAMPLE_BYTES, MAX_UNDECODABLE_LINE_SHARE, UNPARSED_KEY
+from tests.unit.reader_support import read_traced
 
 MODERN_HEADERS = [
     "Account Code", "Caller Number", "Caller NAT", "Callee Number", "Callee NAT", "Context", "Caller ID",
@@ -492,23 +492,12 @@ def test_memory_stays_bounded_by_the_chunk_size(tmp_path: Path) -> None:
         writer.writerow([*KEY_HEADERS, "Call Time"])
         writer.writerows([*key_row(line), "31"] for line in range(2, rows + 2))
     chunk_rows = 20_000
-    tracemalloc.start()
-    try:
-        count = 0
-        one_chunk_size = 0
-        for chunk in iter_cdr_file(path, chunk_rows=chunk_rows):
-            if not count:
-                one_chunk_size = tracemalloc.get_traced_memory()[0]  # the first chunk, still held
-            count += len(chunk)
-            del chunk
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-    assert count == rows
-    in_memory_size = one_chunk_size * rows / chunk_rows  # the whole file loaded at once, at least
-    print(f"\npeak traced {peak / 1e6:.1f} MB; file on disk {path.stat().st_size / 1e6:.1f} MB; "
+    read = read_traced(path, chunk_rows=chunk_rows)
+    assert read.rows == rows
+    in_memory_size = read.first_chunk_bytes * rows / chunk_rows  # the whole file loaded at once, at least
+    print(f"\npeak traced {read.peak_bytes / 1e6:.1f} MB; file on disk {path.stat().st_size / 1e6:.1f} MB; "
           f"whole file in memory >= {in_memory_size / 1e6:.0f} MB")  # fmt: skip
-    assert peak < in_memory_size / 4
+    assert read.peak_bytes < in_memory_size / 4
 
 
 def test_throughput_on_a_clean_25_column_file(tmp_path: Path) -> None:

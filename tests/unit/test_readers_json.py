@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import tracemalloc
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +11,7 @@ import pytest
 
 from audiapro.cdr.normalize import REJECT_MARKER, NormalizeContext, normalize_frame
 from audiapro.cdr.readers import ImportFormatError, RawChunk, detect_format, iter_cdr_file, jsonstream
+from tests.unit.reader_support import read_traced
 
 
 def leg(acct: int, **overrides: Any) -> dict[str, Any]:
@@ -299,16 +299,9 @@ def test_memory_stays_bounded_while_streaming_a_document(
         fh.write(",".join(json.dumps(leg(n)) for n in range(count)))
         fh.write("]}")
     monkeypatch.setattr(jsonstream, "READ_BLOCK_CHARS", 8_192)
-    tracemalloc.start()
-    try:
-        seen = 0
-        for chunk in iter_cdr_file(path, chunk_rows=200):
-            seen += len(chunk)
-            del chunk
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-    assert seen == count
+    read = read_traced(path, chunk_rows=200)
+    peak = read.peak_bytes
+    assert read.rows == count
     size = path.stat().st_size
     print(f"\nJSON document {size / 1e6:.1f} MB streamed with peak traced {peak / 1e6:.1f} MB")
     assert peak < size / 4

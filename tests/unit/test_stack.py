@@ -82,3 +82,22 @@ def test_the_cli_ignores_the_api_file_of_a_stopped_stack(tmp_path: Path) -> None
     assert stack.running_api_url(tmp_path / "nothing-here") is None
     assert stack.down(cfg) == 0
     assert not (cfg.run_dir / stack.API_URL_FILE).exists()
+
+
+def test_the_push_demo_password_reaches_no_other_child_and_its_port_is_configurable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(stack.PUSH_PASSWORD_ENV, "leaked?")
+    monkeypatch.setenv("AUDIAPRO_API_PORT", "18123")
+    assert stack.PUSH_PASSWORD_ENV not in stack.child_env(StackConfig())
+    assert StackConfig.from_env().api_port == 18123
+
+
+def test_a_busy_api_port_skips_the_push_demo(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        cfg = StackConfig(api_port=busy.getsockname()[1], run_dir=tmp_path)
+        assert stack.start_push_demo(cfg) is None
+    assert "no push demo" in capsys.readouterr().out
+    assert processes.load_all(tmp_path) == []

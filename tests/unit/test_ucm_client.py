@@ -279,17 +279,7 @@ def test_http_404_not_retried() -> None:
 
 def test_tls_verification_failure_not_retried() -> None:
     pbx = FakePbx()
-
-    def fail(_: dict[str, object]) -> Exception:
-        try:
-            raise ssl.SSLCertVerificationError("certificate verify failed: self-signed certificate")
-        except ssl.SSLError as cause:
-            try:
-                raise httpx.ConnectError("[SSL: CERTIFICATE_VERIFY_FAILED]") from cause
-            except httpx.ConnectError as exc:
-                return exc
-
-    pbx.script("challenge", fail)
+    pbx.script("challenge", lambda _: tls_failure())
     client, sleeps = make_client(pbx)
     with pytest.raises(UcmTlsError) as info:
         client.login()

@@ -11,7 +11,7 @@ import random
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from audiapro.ucm.simulator.config import FORK_SHARE, LONG_CALL_SECONDS, SimulatorConfig
+from audiapro.ucm.simulator.config import FORK_SHARE, LONG_CALL_SECONDS, FraudScenario, SimulatorConfig
 from audiapro.ucm.simulator.legs import NO_ANSWER, Leg, local_string
 from audiapro.ucm.simulator.plan import TRUNK_NAMES, Extension, Plan
 
@@ -57,6 +57,7 @@ class Tenant:
     twin_leg_share: float = 0.0
     fork_share: float = FORK_SHARE
     fork_recordings: bool = False
+    fraud: tuple[FraudScenario, ...] = ()
 
     @classmethod
     def from_config(cls, plan: Plan, zone: ZoneInfo, config: SimulatorConfig) -> Tenant:
@@ -72,6 +73,7 @@ class Tenant:
             twin_leg_share=config.twin_leg_share,
             fork_share=config.fork_share,
             fork_recordings=config.fork_recordings,
+            fraud=config.fraud,
         )
 
 

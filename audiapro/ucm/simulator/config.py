@@ -31,10 +31,32 @@ THROTTLE_STATUSES = (-45, -46, -57)
 MAX_PENDING_CHALLENGES = 32
 
 ClockMode = Literal["manual", "real"]
+FraudKind = Literal["premium_night", "pumping_burst"]
 OrderBy = Literal["start", "acctid"]
 PageUnit = Literal["items", "legs"]
 RemainPlacement = Literal["response", "top"]
 SchemaFields = Literal[32, 43]
+
+
+@dataclass(frozen=True)
+class FraudScenario:
+    """One burst of fraudulent calls.
+
+    Attributes:
+        kind: ``premium_night`` or ``pumping_burst``.
+        day: Local day of the burst.
+        hour: Local hour of its first call.
+        calls: How many calls.
+        spacing_s: Seconds between call starts.
+        extension: The compromised extension (default: the plan's first).
+    """
+
+    kind: FraudKind
+    day: date
+    hour: int = 2
+    calls: int = 30
+    spacing_s: int = 90
+    extension: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -106,6 +128,8 @@ class SimulatorConfig:
             Drawn after ``parallel_trunk_share``; the two shares together are at most 1.
         fork_share: Share of answered Dial legs that get a ForkCDR bookkeeping copy.
         fork_recordings: ForkCDR copies list the recording files of the leg they copy.
+        fraud: Toll-fraud scenarios added to their days (:class:`FraudScenario`, built by
+            ``simulator.fraud``); ordinary days are unchanged.
     """
 
     seed: int = 0
@@ -155,6 +179,7 @@ class SimulatorConfig:
     twin_leg_share: float = 0.0
     fork_share: float = FORK_SHARE
     fork_recordings: bool = False
+    fraud: tuple[FraudScenario, ...] = ()
 
     def __post_init__(self) -> None:
         """Reject values that would make the simulator misbehave silently."""

@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 
 from audiapro.ucm.simulator.builder import ChannelCounter
 from audiapro.ucm.simulator.calls import CallFactory
+from audiapro.ucm.simulator.fraud import fraud_legs
 from audiapro.ucm.simulator.legs import Leg, wall_seconds
 
 #: AcctIds of one end day occupy one block; a day must hold fewer legs than this.
@@ -76,6 +77,13 @@ class EndDay:
     def visible(self, now: float) -> list[Leg]:
         """Legs that have ended by ``now`` (a prefix, because legs are sorted by end)."""
         return self.legs[: bisect_right(self.ends, now)]
+
+
+def number_legs(legs: list[Leg], seq_base: int) -> list[Leg]:
+    """Give ``legs`` consecutive generation numbers from ``seq_base`` (tie-breaks); return them."""
+    for i, leg in enumerate(legs):
+        leg.seq = seq_base + i
+    return legs
 
 
 def poisson(rng: random.Random, lam: float) -> int:
@@ -177,6 +185,9 @@ class DataStore:
         legs: list[Leg] = []
         for t0, _, _, rng in calls:
             legs += self.factory.make(rng, t0, counter, len(legs))
+        for scenario in self.factory.tenant.fraud:
+            if scenario.day == day:
+                legs += number_legs(fraud_legs(self.factory.tenant, scenario, counter, self.seed), len(legs))
         for leg in legs:
             leg.start_wall = wall_seconds(leg.start, self.zone)
         return legs

@@ -2,32 +2,23 @@
 
 Written out in full (not derived from ``tables.py``) so that later changes to the table definitions
 cannot change what this revision creates.
-
-Revision ID: 0001
-Revises:
-Create Date: 2026-11-27
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0001"
-down_revision: str | None = None
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+from audiapro.warehouse.migrations.types import ID, UTC
 
-_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
-_UTC = sa.DateTime(timezone=True)
+revision = "0001"
+down_revision = None
 
 
 def _run_fk(table: str, column: str, *, nullable: bool) -> sa.Column:
     return sa.Column(
         column,
-        _ID,
+        ID,
         sa.ForeignKey("ingest_runs.id", name=f"fk_{table}_{column}_ingest_runs"),
         nullable=nullable,
     )
@@ -37,16 +28,16 @@ def upgrade() -> None:
     """Create the initial tables."""
     op.create_table(
         "ingest_runs",
-        sa.Column("id", _ID, autoincrement=True),
+        sa.Column("id", ID, autoincrement=True),
         sa.Column("tenant", sa.Text(), nullable=False),
         sa.Column("kind", sa.Text(), nullable=False),
         sa.Column("status", sa.Text(), nullable=False),
-        sa.Column("window_start", _UTC),
-        sa.Column("window_end", _UTC),
+        sa.Column("window_start", UTC),
+        sa.Column("window_end", UTC),
         sa.Column("source_ref", sa.Text()),
         sa.Column("flow_run_id", sa.Text()),
-        sa.Column("started_at", _UTC, nullable=False),
-        sa.Column("finished_at", _UTC),
+        sa.Column("started_at", UTC, nullable=False),
+        sa.Column("finished_at", UTC),
         sa.Column("fetched", sa.Integer(), nullable=False, server_default="0"),
         sa.Column("inserted", sa.Integer(), nullable=False, server_default="0"),
         sa.Column("updated", sa.Integer(), nullable=False, server_default="0"),
@@ -59,16 +50,16 @@ def upgrade() -> None:
 
     op.create_table(
         "cdr_legs",
-        sa.Column("id", _ID, autoincrement=True),
+        sa.Column("id", ID, autoincrement=True),
         sa.Column("tenant", sa.Text(), nullable=False),
         sa.Column("leg_key", sa.Text(), nullable=False),
         sa.Column("acct_id", sa.Text()),
         sa.Column("uniqueid", sa.Text()),
         sa.Column("session", sa.Text()),
         sa.Column("start_local", sa.Text()),
-        sa.Column("start_at", _UTC),
-        sa.Column("answer_at", _UTC),
-        sa.Column("end_at", _UTC),
+        sa.Column("start_at", UTC),
+        sa.Column("answer_at", UTC),
+        sa.Column("end_at", UTC),
         sa.Column("duration_s", sa.Integer()),
         sa.Column("billsec_s", sa.Integer()),
         sa.Column("disposition", sa.Text()),
@@ -92,8 +83,8 @@ def upgrade() -> None:
         sa.Column("raw", sa.Text()),
         _run_fk("cdr_legs", "ingest_run_id", nullable=False),
         _run_fk("cdr_legs", "last_ingest_run_id", nullable=False),
-        sa.Column("loaded_at", _UTC, nullable=False),
-        sa.Column("updated_at", _UTC, nullable=False),
+        sa.Column("loaded_at", UTC, nullable=False),
+        sa.Column("updated_at", UTC, nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_cdr_legs"),
         sa.UniqueConstraint("tenant", "leg_key", name="uq_cdr_legs_tenant_leg_key"),
     )
@@ -103,11 +94,11 @@ def upgrade() -> None:
 
     op.create_table(
         "calls",
-        sa.Column("id", _ID, autoincrement=True),
+        sa.Column("id", ID, autoincrement=True),
         sa.Column("tenant", sa.Text(), nullable=False),
         sa.Column("session", sa.Text(), nullable=False),
-        sa.Column("started_at", _UTC),
-        sa.Column("ended_at", _UTC),
+        sa.Column("started_at", UTC),
+        sa.Column("ended_at", UTC),
         sa.Column("direction", sa.Text()),
         sa.Column("answered", sa.Boolean(), nullable=False),
         sa.Column("answered_by", sa.Text()),
@@ -120,8 +111,8 @@ def upgrade() -> None:
         sa.Column("dst_raw", sa.Text()),
         _run_fk("calls", "ingest_run_id", nullable=False),
         _run_fk("calls", "last_ingest_run_id", nullable=False),
-        sa.Column("created_at", _UTC, nullable=False),
-        sa.Column("updated_at", _UTC, nullable=False),
+        sa.Column("created_at", UTC, nullable=False),
+        sa.Column("updated_at", UTC, nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_calls"),
         sa.UniqueConstraint("tenant", "session", name="uq_calls_tenant_session"),
     )
@@ -130,26 +121,26 @@ def upgrade() -> None:
     op.create_table(
         "sync_state",
         sa.Column("tenant", sa.Text(), nullable=False),
-        sa.Column("cursor_at", _UTC),
-        sa.Column("last_success_at", _UTC),
-        sa.Column("last_attempt_at", _UTC),
+        sa.Column("cursor_at", UTC),
+        sa.Column("last_success_at", UTC),
+        sa.Column("last_attempt_at", UTC),
         sa.Column("last_error", sa.Text()),
         sa.Column("consecutive_failures", sa.Integer(), nullable=False, server_default="0"),
         _run_fk("sync_state", "last_run_id", nullable=True),
-        sa.Column("updated_at", _UTC, nullable=False),
+        sa.Column("updated_at", UTC, nullable=False),
         sa.PrimaryKeyConstraint("tenant", name="pk_sync_state"),
     )
 
     op.create_table(
         "rejected_rows",
-        sa.Column("id", _ID, autoincrement=True),
+        sa.Column("id", ID, autoincrement=True),
         _run_fk("rejected_rows", "ingest_run_id", nullable=False),
         sa.Column("tenant", sa.Text(), nullable=False),
         sa.Column("source", sa.Text()),
         sa.Column("position", sa.Integer()),
         sa.Column("reason", sa.Text(), nullable=False),
         sa.Column("raw", sa.Text()),
-        sa.Column("created_at", _UTC, nullable=False),
+        sa.Column("created_at", UTC, nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_rejected_rows"),
     )
     op.create_index("ix_rejected_rows_ingest_run_id", "rejected_rows", ["ingest_run_id"])

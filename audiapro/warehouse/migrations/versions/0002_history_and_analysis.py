@@ -1,44 +1,35 @@
 """History and analysis: backfill windows, imported files, call analyses, analysis batches;
 rejected rows get a fingerprint so a bad leg re-read by every poll is stored once.
-
-Revision ID: 0002
-Revises: 0001
-Create Date: 2026-11-27
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0002"
-down_revision: str | None = "0001"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+from audiapro.warehouse.migrations.types import ID, UTC
 
-_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
-_UTC = sa.DateTime(timezone=True)
+revision = "0002"
+down_revision = "0001"
 
 
 def upgrade() -> None:
     """Create the history and analysis tables."""
     op.create_table(
         "backfill_windows",
-        sa.Column("id", _ID, autoincrement=True),
+        sa.Column("id", ID, autoincrement=True),
         sa.Column("tenant", sa.Text(), nullable=False),
-        sa.Column("window_start", _UTC, nullable=False),
-        sa.Column("window_end", _UTC, nullable=False),
+        sa.Column("window_start", UTC, nullable=False),
+        sa.Column("window_end", UTC, nullable=False),
         sa.Column("status", sa.Text(), nullable=False),
         sa.Column(
             "ingest_run_id",
-            _ID,
+            ID,
             sa.ForeignKey("ingest_runs.id", name="fk_backfill_windows_ingest_run_id_ingest_runs"),
             nullable=True,
         ),
         sa.Column("flow_run_id", sa.Text()),
-        sa.Column("completed_at", _UTC, nullable=False),
+        sa.Column("completed_at", UTC, nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_backfill_windows"),
         sa.UniqueConstraint(
             "tenant", "window_start", "window_end", name="uq_backfill_windows_tenant_window_start_window_end"
@@ -46,7 +37,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "imported_files",
-        sa.Column("id", _ID, autoincrement=True),
+        sa.Column("id", ID, autoincrement=True),
         sa.Column("tenant", sa.Text(), nullable=False),
         sa.Column("sha256", sa.Text(), nullable=False),
         sa.Column("filename", sa.Text(), nullable=False),
@@ -59,14 +50,14 @@ def upgrade() -> None:
         sa.Column("rejected", sa.Integer(), nullable=False, server_default="0"),
         sa.Column("error", sa.Text()),
         sa.Column("flow_run_id", sa.Text()),
-        sa.Column("started_at", _UTC, nullable=False),
-        sa.Column("finished_at", _UTC),
+        sa.Column("started_at", UTC, nullable=False),
+        sa.Column("finished_at", UTC),
         sa.PrimaryKeyConstraint("id", name="pk_imported_files"),
         sa.UniqueConstraint("tenant", "sha256", name="uq_imported_files_tenant_sha256"),
     )
     op.create_table(
         "call_analyses",
-        sa.Column("id", _ID, autoincrement=True),
+        sa.Column("id", ID, autoincrement=True),
         sa.Column("analysis_key", sa.Text(), nullable=False),
         sa.Column("tenant", sa.Text(), nullable=False),
         sa.Column("session", sa.Text(), nullable=False),
@@ -88,8 +79,8 @@ def upgrade() -> None:
         sa.Column("cost_usd", sa.Float(), nullable=False, server_default="0"),
         sa.Column("attempts", sa.Integer(), nullable=False, server_default="0"),
         sa.Column("batch_id", sa.Text()),
-        sa.Column("created_at", _UTC, nullable=False),
-        sa.Column("updated_at", _UTC, nullable=False),
+        sa.Column("created_at", UTC, nullable=False),
+        sa.Column("updated_at", UTC, nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_call_analyses"),
         sa.UniqueConstraint("analysis_key", name="uq_call_analyses_analysis_key"),
     )
@@ -102,8 +93,8 @@ def upgrade() -> None:
         sa.Column("tenant", sa.Text(), nullable=False),
         sa.Column("status", sa.Text(), nullable=False),
         sa.Column("request_count", sa.Integer(), nullable=False),
-        sa.Column("submitted_at", _UTC, nullable=False),
-        sa.Column("collected_at", _UTC),
+        sa.Column("submitted_at", UTC, nullable=False),
+        sa.Column("collected_at", UTC),
         sa.Column("error", sa.Text()),
         sa.PrimaryKeyConstraint("batch_id", name="pk_analysis_batches"),
     )

@@ -1,38 +1,30 @@
 """Poll health: the long-call sweep's last run and empty windows in a row on ``sync_state``;
 ``login_blocks`` remembers a PBX's refused login for every process.
-
-Revision ID: 0003
-Revises: 0002
-Create Date: 2026-12-07
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0003"
-down_revision: str | None = "0002"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+from audiapro.warehouse.migrations.types import UTC
 
-_UTC = sa.DateTime(timezone=True)
+revision = "0003"
+down_revision = "0002"
 
 
 def upgrade() -> None:
     """Add the sync_state columns and the login_blocks table."""
     with op.batch_alter_table("sync_state") as batch:
-        batch.add_column(sa.Column("last_sweep_at", _UTC))
+        batch.add_column(sa.Column("last_sweep_at", UTC))
         batch.add_column(sa.Column("empty_ticks", sa.Integer(), nullable=False, server_default="0"))
     op.create_table(
         "login_blocks",
         sa.Column("tenant", sa.Text(), nullable=False),
-        sa.Column("blocked_until", _UTC, nullable=False),
+        sa.Column("blocked_until", UTC, nullable=False),
         sa.Column("status", sa.Integer()),
         sa.Column("reason", sa.Text(), nullable=False),
-        sa.Column("failed_at", _UTC, nullable=False),
+        sa.Column("failed_at", UTC, nullable=False),
         sa.PrimaryKeyConstraint("tenant", name="pk_login_blocks"),
     )
 

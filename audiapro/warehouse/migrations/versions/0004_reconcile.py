@@ -1,24 +1,14 @@
-"""Completeness: the latest reconciliation of each tenant's PBX-local day against its PBX.
-
-Revision ID: 0004
-Revises: 0003
-Create Date: 2026-12-07
-"""
+"""Completeness: the latest reconciliation of each tenant's PBX-local day against its PBX."""
 
 from __future__ import annotations
-
-from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0004"
-down_revision: str | None = "0003"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+from audiapro.warehouse.migrations.types import ID, UTC
 
-_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
-_UTC = sa.DateTime(timezone=True)
+revision = "0004"
+down_revision = "0003"
 
 
 def upgrade() -> None:
@@ -37,11 +27,11 @@ def upgrade() -> None:
         sa.Column("phantom_legs", sa.Integer(), nullable=False),
         sa.Column("matched_legs", sa.Integer(), nullable=False),
         sa.Column("completeness", sa.Float(), nullable=False),
-        sa.Column("checked_at", _UTC, nullable=False),
+        sa.Column("checked_at", UTC, nullable=False),
         sa.Column("flow_run_id", sa.Text()),
         sa.Column(
             "ingest_run_id",
-            _ID,
+            ID,
             sa.ForeignKey("ingest_runs.id", name="fk_reconcile_days_ingest_run_id_ingest_runs"),
             nullable=True,
         ),

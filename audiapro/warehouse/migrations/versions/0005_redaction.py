@@ -1,21 +1,12 @@
-"""Redaction: counts of personal data replaced in each transcript, and encrypted originals.
-
-Revision ID: 0005
-Revises: 0004
-Create Date: 2026-12-07
-"""
+"""Redaction: counts of personal data replaced in each transcript, and encrypted originals."""
 
 from __future__ import annotations
-
-from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0005"
-down_revision: str | None = "0004"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision = "0005"
+down_revision = "0004"
 
 
 def upgrade() -> None:
