@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import base64
 import statistics
-import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -35,7 +34,6 @@ from typing import Any
 
 import httpx
 import sqlalchemy as sa
-import uvicorn
 from benchlib import (
     TENANT_NAME,
     TIMEZONE,
@@ -119,6 +117,7 @@ def served(engine: sa.Engine) -> Iterator[str]:
     """The admin API with the push receiver (its loader thread running) on a free loopback port."""
     from audiapro.api.app import create_app
     from audiapro.api.fake import InMemoryOrchestrator
+    from audiapro.api.serve import served_in_thread
     from audiapro.push.config import PushTenant
     from audiapro.push.receiver import PushReceiver
 
@@ -126,22 +125,12 @@ def served(engine: sa.Engine) -> Iterator[str]:
     orchestrator = InMemoryOrchestrator(push_tenants={TENANT_NAME: tenant})
     receiver = PushReceiver(engine, orchestrator.push_tenant)
     app = create_app(orchestrator, list, push=receiver)
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        if not thread.is_alive():
-            raise SystemExit("uvicorn did not start")
-        thread.join(0.01)
-    receiver.start()
-    try:
-        yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
-    finally:
-        receiver.stop()
-        server.should_exit = True
-        thread.join(10)
+    with served_in_thread(app) as url:
+        receiver.start()
+        try:
+            yield url
+        finally:
+            receiver.stop()
 
 
 def _auth() -> dict[str, str]:

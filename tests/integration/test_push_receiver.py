@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -218,6 +219,18 @@ def test_a_malformed_body_is_kept_quarantined_and_can_be_reparsed(
     result = reparse_quarantined(engine, {TENANT.name: TENANT}.get, tenant=TENANT.name)
     assert (result.tried, result.requeued, result.inserted) == (2, 1, 1)
     assert _statuses(engine) == {"quarantined": 1, "loaded": 1}
+
+
+def test_a_quarantined_body_is_logged_by_id_without_its_content(
+    api: tuple[PushReceiver, TestClient], engine: sa.Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    _, client = api
+    body = b"src=+15551234567&dst=+15557654321&garbage"  # no leg field: unparseable, numbers in front
+    with caplog.at_level(logging.WARNING):
+        answer = client.post(URL, content=body, headers=BASIC)
+    assert answer.json()["status"] == "quarantined"
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert "quarantined" in logged and "5551234567" not in logged and "5557654321" not in logged
 
 
 def test_capture_mode_stores_bodies_without_loading(engine: sa.Engine, sim: UcmSimulator) -> None:

@@ -7,14 +7,13 @@ the warehouse. The screenshot is kept in tests/artifacts/upload-page.png.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-import uvicorn
 
+from audiapro.api.serve import served_in_thread
 from audiapro.ucm.simulator import write_ui_export
 from audiapro.warehouse import cdr_legs
 from tests.browser_support import chromium_page, screenshot_path
@@ -38,17 +37,8 @@ DROP_JS = """([text, name]) => {
 def served(engine: sa.Engine, spool: Path) -> Iterator[str]:
     """The admin API with the upload page under uvicorn on a free loopback port."""
     app, _ = upload_app(engine)
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        assert thread.is_alive(), "uvicorn did not start"
-        thread.join(0.01)  # wait a little for it to bind
-    yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
-    server.should_exit = True
-    thread.join(10)
+    with served_in_thread(app) as url:
+        yield url
 
 
 @pytest.mark.parametrize("any_db_url", ["postgres"], indirect=True)

@@ -11,14 +11,12 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-import threading
 import tracemalloc
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
@@ -26,6 +24,7 @@ from audiapro.api.app import create_app
 from audiapro.api.fake import InMemoryOrchestrator
 from audiapro.api.gate import BODY_LIMITS, DEFAULT_BODY_LIMIT
 from audiapro.api.health import TenantInfo
+from audiapro.api.serve import served_in_thread
 from tests.unit.test_admin_api import AUTH, NOW, SYNC, TOKEN, deployed, synced
 
 #: What a client sends in the large-body tests: far above any cap, small enough for the old code.
@@ -199,18 +198,8 @@ def test_bodies_within_the_cap_still_work(app: FastAPI, orchestrator: InMemoryOr
 @pytest.fixture
 def served(app: FastAPI) -> Iterator[int]:
     """The application under uvicorn on a free loopback port (in a thread of this process)."""
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        assert thread.is_alive(), "uvicorn did not start"
-        thread.join(0.01)  # wait a little for it to bind
-    port = int(server.servers[0].sockets[0].getsockname()[1])
-    yield port
-    server.should_exit = True
-    thread.join(timeout=30)
+    with served_in_thread(app) as url:
+        yield int(url.rsplit(":", 1)[1])
 
 
 def chunked(size: int) -> Iterator[bytes]:

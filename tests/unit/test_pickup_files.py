@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import io
-import zipfile
 from collections.abc import Generator
 from pathlib import Path
 
@@ -14,16 +12,9 @@ from pydantic import SecretStr
 from audiapro import prefect_names as names
 from audiapro.pickup.errors import FileRefused
 from audiapro.pickup.files import Limits, cdr_files, safe_name, save_bytes
+from tests.integration.pickup_support import zipped
 
 CSV = b"Unique ID,Start Time\n1,2026-03-02 09:00:00\n"
-
-
-def zip_of(members: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, data in members.items():
-            archive.writestr(name, data)
-    return buffer.getvalue()
 
 
 def test_a_plain_file_is_itself_and_a_gzip_is_unpacked_then_removed(tmp_path: Path) -> None:
@@ -51,15 +42,15 @@ def test_gzip_bomb_stops_at_the_cap_while_streaming(tmp_path: Path) -> None:
 
 def test_zip_caps_members_and_names(tmp_path: Path) -> None:
     many = tmp_path / "many.zip"
-    many.write_bytes(zip_of({f"{i}.csv": CSV for i in range(5)}))
+    many.write_bytes(zipped({f"{i}.csv": CSV for i in range(5)}))
     with pytest.raises(FileRefused, match="5 files in the archive, more than the cap of 4"):
         list(cdr_files(many, Limits(max_members=4)))
     nothing = tmp_path / "nothing.zip"
-    nothing.write_bytes(zip_of({"readme.txt": b"hi"}))
+    nothing.write_bytes(zipped({"readme.txt": b"hi"}))
     with pytest.raises(FileRefused, match=r"no \.csv or \.json file"):
         list(cdr_files(nothing, Limits()))
     sneaky = tmp_path / "sneaky.zip"
-    sneaky.write_bytes(zip_of({"../../etc/cdr.csv": CSV, "sneaky.zip": b"not me"}))
+    sneaky.write_bytes(zipped({"../../etc/cdr.csv": CSV, "sneaky.zip": b"not me"}))
     (member,) = list(path.name for path in cdr_files(sneaky, Limits()))
     assert member == "cdr.csv" and sneaky.read_bytes()[:2] == b"PK"  # written inside the slot only
     broken = tmp_path / "broken.zip"
