@@ -55,7 +55,8 @@ class CloudUCM(Block):
         description="Re-read this far behind the cursor: must exceed the longest call",
     )
     safety_seconds: int = Field(
-        default=settings.DEFAULT_SAFETY_SECONDS, description="Stay this far behind now (PBX write delay)"
+        default=settings.DEFAULT_SAFETY_SECONDS,
+        description="Stay this far behind now (0: the lookback re-reads late CDRs)",
     )
     api_sessions: int = Field(
         default=settings.DEFAULT_PBX_API_SESSIONS,

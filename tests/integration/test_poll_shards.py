@@ -27,11 +27,12 @@ TZ = "UTC"
 TENANTS = ("shard-a", "shard-b", "shard-c")
 #: Each PBX its own password: the multi-tenant simulator keeps the tenants' credentials apart.
 PASSWORDS = {name: f"Pa55-{name}-word!" for name in TENANTS}
-#: What an idle tick (nothing new since the last one) asks of a PBX, 7 requests: challenge + login;
-#: cdrapi: the window's page (the lookback re-reads legs already loaded), the empty page after it and
+#: What an idle tick (nothing new since the last one) asks of a PBX, 6 or 7 requests: challenge +
+#: login; cdrapi: the window's page when the lookback holds legs (it re-reads legs already loaded;
+#: whether it does depends on the hour of the simulated day), the empty page that ends the window and
 #: its two confirmations (a PBX may replay a stale reply, docs/operations.md "Idle tick cost");
 #: logout. The long-call sweep (hourly) is not due on a second tick.
-IDLE_TICK_REQUESTS = {"challenges": 1, "logins": 1, "logouts": 1, "cdrapi_requests": 4}
+IDLE_TICK_REQUESTS = {"challenges": 1, "logins": 1, "logouts": 1, "cdrapi_requests": 3}
 
 
 @pytest.fixture
@@ -86,7 +87,9 @@ def test_a_tick_fans_out_into_shards_and_loads_every_leg_once(
         assert stored[name] == len(written) > 0, name
 
 
-def test_an_idle_tick_costs_each_pbx_seven_requests(warehouse_url: str, multi_pbx: MultiSimulator) -> None:
+def test_an_idle_tick_costs_each_pbx_at_most_seven_requests(
+    warehouse_url: str, multi_pbx: MultiSimulator
+) -> None:
     first = poll_cdrs(tenant="shard-a", analyze=False, return_state=True)
     assert first.is_completed(), first.message
     before = multi_pbx["shard-a"].stats.as_dict()
@@ -96,6 +99,11 @@ def test_an_idle_tick_costs_each_pbx_seven_requests(warehouse_url: str, multi_pb
     assert idle.is_completed(), idle.message
     after = multi_pbx["shard-a"].stats.as_dict()
     spent = {key: after[key] - before[key] for key in ("challenges", "logins", "logouts", "cdrapi_requests")}
-    assert spent == IDLE_TICK_REQUESTS
+    (row,) = idle.result()
+    data_pages = 1 if row["fetched"] else 0  # the lookback's legs fit one page
+    assert spent == {
+        **IDLE_TICK_REQUESTS,
+        "cdrapi_requests": IDLE_TICK_REQUESTS["cdrapi_requests"] + data_pages,
+    }
     assert after["requests"] - before["requests"] == sum(spent.values())
     assert after["failed_logins"] == 0 and multi_pbx["shard-b"].stats.requests == 0
