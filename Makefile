@@ -12,7 +12,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 # on a slow or busy machine that takes longer than Prefect's default 20 s wait.
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 120
 
-.PHONY: venv demo test lint typecheck pytest bench clean up down
+.PHONY: venv demo test lint typecheck pytest bench bench-scale clean up down
 
 venv:
 	@scripts/bootstrap.sh
@@ -40,14 +40,22 @@ test: venv lint typecheck pytest
 bench: venv
 	scripts/with-postgres.sh bash -c '$(BIN)/python bench/import_bench.py && $(BIN)/python bench/backfill_bench.py'
 
+# Poll ticks of 1/100/1000 simulated PBXs through real deployments and 1 or 2 workers, then 30 min of
+# live-call freshness on the real schedule (docs/benchmarks.md "Scale"). SCALE_ARGS passes options,
+# e.g. SCALE_ARGS="--freshness-minutes 10".
+bench-scale: venv
+	scripts/with-postgres.sh $(BIN)/python bench/scale_bench.py $(SCALE_ARGS)
+
 # Stops a running local stack first. Keeps the state home ($AUDIAPRO_HOME: tenants, warehouse); removes
 # what older versions kept in the checkout (.audiapro/, .prefect/).
 clean: down
 	rm -rf .venv .tools .audiapro .prefect
 
 # Local stack: Prefect server + UI on 127.0.0.1:4200, deployments, worker, live demo PBX (audiapro/ops/stack.py).
+# `make up PREFECT_DB=postgres` runs the Prefect server on a local Postgres cluster (kept in the state
+# home, stopped by `make down`); PREFECT_DB=postgresql+asyncpg://... uses an existing server.
 up: venv
-	@$(BIN)/python -m audiapro.ops.stack up
+	@$(if $(PREFECT_DB),AUDIAPRO_PREFECT_DB='$(PREFECT_DB)' )$(BIN)/python -m audiapro.ops.stack up
 
 # Stops everything `make up` started (PIDs in $AUDIAPRO_HOME/run/); needs no virtualenv.
 down:

@@ -15,11 +15,11 @@ WORK_POOL: Final = "audiapro"
 
 #: The flows, each deployed under its own name (prefect.yaml): the live poll, history from the PBX,
 #: file import, AI analysis, completeness, retention, file pickup (SFTP and e-mail), insights and
-#: fraud alerts.
+#: fraud alerts, and one shard of a poll tick (fan-out).
 FLOWS: Final = ("poll-cdrs", "backfill-cdrs", "import-cdr-file", "analyze-calls", "reconcile-cdrs",
-                "cleanup-retention", "pickup-files", "cdr-insights")  # fmt: skip
+                "cleanup-retention", "pickup-files", "cdr-insights", "poll-shard")  # fmt: skip
 (POLL_FLOW, BACKFILL_FLOW, IMPORT_FLOW, ANALYZE_FLOW, RECONCILE_FLOW, RETENTION_FLOW, PICKUP_FLOW,
- INSIGHTS_FLOW) = FLOWS  # fmt: skip
+ INSIGHTS_FLOW, POLL_SHARD_FLOW) = FLOWS  # fmt: skip
 
 
 def deployment_name(flow: str) -> str:
@@ -29,6 +29,8 @@ def deployment_name(flow: str) -> str:
 
 POLL_DEPLOYMENT: Final = deployment_name(POLL_FLOW)
 ANALYZE_DEPLOYMENT: Final = deployment_name(ANALYZE_FLOW)
+#: One shard of a poll tick's tenants; `poll-cdrs` starts runs of it when it fans out.
+POLL_SHARD_DEPLOYMENT: Final = deployment_name(POLL_SHARD_FLOW)
 
 #: Block types (slugs): a tenant's PBX, the warehouse URL, OpenAI credentials, analysis settings.
 BLOCK_TYPES: Final = ("clouducm", "audiapro-warehouse", "audiapro-openai", "audiapro-analysis-settings")

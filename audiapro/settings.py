@@ -29,7 +29,10 @@ DEFAULT_MAX_PAGES = 200
 #: Poll window = [cursor - lookback, now - safety]. The lookback must exceed the longest call,
 #: because the PBX writes a leg's CDR only when the leg ends and filters on its start time.
 DEFAULT_LOOKBACK_SECONDS = 2 * 3600
-DEFAULT_SAFETY_SECONDS = 60
+#: No margin by default: a CDR written after a tick (the call ended late, the PBX wrote it late, its
+#: clock runs ahead) started inside the next tick's lookback, which re-reads it. A margin would only
+#: add its seconds to every short call's freshness (docs/operations.md "Freshness").
+DEFAULT_SAFETY_SECONDS = 0
 #: First poll of a new tenant starts this far back (older history is a backfill's job).
 DEFAULT_INITIAL_HISTORY_SECONDS = 24 * 3600
 #: A poll window longer than this (after an outage, a pause, a first tick) is caught up in pieces of

@@ -11,7 +11,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from audiapro import settings
 from audiapro.prefect_names import TENANT_BLOCK_TYPE
 from audiapro.tenants import TenantSettings
-from audiapro.ucm.client import UcmClient, UcmConnection
+from audiapro.ucm.client import DEFAULT_API_PATH, UcmClient, UcmConnection
 from audiapro.ucm.guard import LoginGuard
 from audiapro.ucm.tls import normalize_fingerprint
 
@@ -55,7 +55,8 @@ class CloudUCM(Block):
         description="Re-read this far behind the cursor: must exceed the longest call",
     )
     safety_seconds: int = Field(
-        default=settings.DEFAULT_SAFETY_SECONDS, description="Stay this far behind now (PBX write delay)"
+        default=settings.DEFAULT_SAFETY_SECONDS,
+        description="Stay this far behind now (0: the lookback re-reads late CDRs)",
     )
     api_sessions: int = Field(
         default=settings.DEFAULT_PBX_API_SESSIONS,
@@ -97,6 +98,10 @@ class CloudUCM(Block):
         description="Days the raw CDR JSON of legs and quarantined rows is kept (0: kept forever)",
     )
 
+    api_path: str = Field(
+        default=DEFAULT_API_PATH,
+        description="Path of the JSON API (/api on every UCM; another only behind a proxy or simulator)",
+    )
     # CDR push (the UCM's "CDR Real-time Output"): `audiapro tenant push NAME` sets these.
     push_mode: Literal["off", "load", "capture"] = Field(
         default="off",
@@ -151,6 +156,7 @@ class CloudUCM(Block):
             ca_file=Path(self.ca_file) if self.ca_file else None,
             insecure=self.insecure,
             tls_fingerprint=self.tls_fingerprint or None,
+            api_path=self.api_path,
         )
 
     def client(self, login_guard: LoginGuard | None = None) -> UcmClient:

@@ -1,6 +1,9 @@
 """poll-cdrs: every enabled tenant's new CDRs, exactly once, every 2 minutes.
 
 tenants --> poll-tenant (per tenant, bounded parallel) --> summary artifact
+
+With more tenants than ``shard_size`` the tick fans out: each shard of tenants is a `poll-shard`
+flow run that any worker of the pool picks up (``flows.fanout``; docs/operations.md "Fan-out").
 """
 
 from __future__ import annotations
@@ -11,9 +14,10 @@ from prefect import get_run_logger
 from prefect.artifacts import create_table_artifact
 from prefect.states import Completed, Failed, State
 
-from audiapro.prefect_names import POLL_FLOW
+from audiapro.prefect_names import POLL_FLOW, POLL_SHARD_FLOW
 from blocks.clouducm import list_tenants
 from flows.analyze import trigger_analysis
+from flows.fanout import ShardOutcome, run_shard_deployments, run_shard_subflows, split_shards
 from flows.support import parallel_flow
 from tasks.events import emit_tenant_failed, emit_tenant_silent
 from tasks.poll import failure_row, poll_tenant_task
@@ -23,25 +27,80 @@ MAX_PARALLEL_TENANTS = 4
 SUMMARY_COLUMNS = ("tenant", "status", "window_start", "window_end", "pieces", "fetched", "inserted",
                    "updated", "rejected", "behind_seconds", "swept", "empty_ticks", "seconds",
                    "error", "fraud_alerts")  # fmt: skip
+#: Tenants per `poll-shard` run. A shard is one flow-run process (a few seconds of start-up CPU),
+#: so shards are large enough to pay for it and small enough that 2+ workers share a tick.
+DEFAULT_SHARD_SIZE = 50
+#: Shard runs of one tick in flight at once (the pool's workers run them side by side).
+DEFAULT_PARALLEL_SHARDS = 8
+#: Longest a tick waits for its shards: a shard whose worker died is given up after this (its
+#: tenants' cursors are committed per piece, so the next tick polls them again, losing nothing).
+DEFAULT_SHARD_WAIT_S = 300.0
 
 
 @parallel_flow(POLL_FLOW, max_workers=MAX_PARALLEL_TENANTS)
-def poll_cdrs(tenant: str | None = None, analyze: bool = True) -> State:
+def poll_cdrs(
+    tenant: str | None = None,
+    analyze: bool = True,
+    shard_size: int = DEFAULT_SHARD_SIZE,
+    parallel_shards: int = DEFAULT_PARALLEL_SHARDS,
+    shard_wait_s: float = DEFAULT_SHARD_WAIT_S,
+) -> State:
     """Poll every enabled CloudUCM tenant once (or only ``tenant``) and load new legs.
 
     Args:
         tenant: Poll only this tenant (a "sync now" for one customer); all enabled ones when empty.
         analyze: Start `analyze-calls` for tenants that loaded new calls (a deployment run when
             deployed, so the tick does not wait; a subflow otherwise).
+        shard_size: Up to this many tenants are polled in this run; more are split into shards of
+            this size, each a `poll-shard` run (deployment runs on any worker when deployed,
+            subflows otherwise).
+        parallel_shards: Shard runs in flight at once.
+        shard_wait_s: Longest the tick waits for its shard runs (see ``DEFAULT_SHARD_WAIT_S``).
 
     Returns:
-        Completed when every tenant succeeded (or was busy), Failed naming the tenants that failed;
-        the other tenants' data is loaded either way.
+        Completed when every tenant succeeded (or was busy), Failed naming the tenants (or shards)
+        that failed; the other tenants' data is loaded either way.
     """
     logger = get_run_logger()
     names = [tenant] if tenant else list_tenants()
     if not names:
         logger.warning("no enabled CloudUCM tenants: add one with `audiapro tenant add`")
+    if len(names) <= shard_size:
+        return poll_tenants(names, analyze=analyze)
+    shards = split_shards(names, shard_size)
+    from prefect.runtime import deployment, flow_run
+
+    if deployment.id is not None:
+        outcomes = run_shard_deployments(
+            shards,
+            parameters={"analyze": analyze},
+            parallel_shards=max(1, parallel_shards),
+            shard_wait_s=shard_wait_s,
+            tick_id=str(flow_run.id),
+            tick_name=str(flow_run.name),
+        )
+    else:
+        outcomes = run_shard_subflows(shards, lambda part: poll_shard(part, analyze, return_state=True))
+    return _tick_state(outcomes, len(names))
+
+
+@parallel_flow(POLL_SHARD_FLOW, max_workers=MAX_PARALLEL_TENANTS)
+def poll_shard(tenants: list[str], analyze: bool = True) -> State:
+    """Poll one shard of a tick's tenants (started by `poll-cdrs`; see ``flows.fanout``).
+
+    Args:
+        tenants: The shard's tenant names.
+        analyze: As in `poll-cdrs`.
+
+    Returns:
+        As `poll-cdrs` for these tenants.
+    """
+    return poll_tenants(tenants, analyze=analyze)
+
+
+def poll_tenants(names: list[str], *, analyze: bool) -> State:
+    """Poll ``names`` in this flow run (bounded parallel), report them, start their analysis."""
+    logger = get_run_logger()
     futures = {name: poll_tenant_task.submit(name) for name in names}
     rows: list[dict[str, Any]] = []
     for name, future in futures.items():
@@ -66,3 +125,17 @@ def poll_cdrs(tenant: str | None = None, analyze: bool = True) -> State:
     if failed:
         return Failed(message=f"{len(failed)} of {len(rows)} tenants failed: {', '.join(failed)}", data=rows)
     return Completed(message=f"{len(rows)} tenants polled", data=rows)
+
+
+def _tick_state(outcomes: list[ShardOutcome], tenants: int) -> State:
+    """The fanned-out tick's state: a table of its shards; Failed when any shard was not Completed."""
+    create_table_artifact(
+        table=[outcome.as_row() for outcome in outcomes],
+        key=f"{POLL_FLOW}-shards",
+        description="Per-shard result of this poll tick (each shard's run has the per-tenant table)",
+    )
+    bad = [outcome for outcome in outcomes if not outcome.ok]
+    if bad:
+        detail = "; ".join(f"shard {o.index + 1} {o.state}: {o.message}" for o in bad)
+        return Failed(message=f"{len(bad)} of {len(outcomes)} shards not completed: {detail}")
+    return Completed(message=f"{tenants} tenants polled in {len(outcomes)} shards")

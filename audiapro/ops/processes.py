@@ -43,6 +43,8 @@ class StopPlan:
 WORKER_STOP = StopPlan(signals=(signal.SIGINT, signal.SIGINT), grace_seconds=5.0)
 #: The API server (uvicorn) shuts down on SIGTERM within a few seconds.
 SERVER_STOP = StopPlan(signals=(signal.SIGTERM,), grace_seconds=15.0)
+#: A Postgres cluster (the Prefect server's, AUDIAPRO_PREFECT_DB=postgres): SIGINT is its fast shutdown.
+DATABASE_STOP = StopPlan(signals=(signal.SIGINT,), grace_seconds=30.0)
 #: `audiapro simulate` stops on Ctrl-C (KeyboardInterrupt).
 SIMULATOR_STOP = StopPlan(signals=(signal.SIGINT, signal.SIGTERM), grace_seconds=5.0)
 
@@ -224,6 +226,9 @@ def stop(process: Tracked, plan: StopPlan, *, popen: subprocess.Popen[bytes] | N
 
 def plan_for(kind: str) -> StopPlan:
     """The stop plan of a process kind (``worker``, ``server``, ``simulator``; others: SIGTERM)."""
-    return {"worker": WORKER_STOP, "server": SERVER_STOP, "simulator": SIMULATOR_STOP}.get(
-        kind, StopPlan(signals=(signal.SIGTERM,), grace_seconds=5.0)
-    )
+    return {
+        "worker": WORKER_STOP,
+        "server": SERVER_STOP,
+        "simulator": SIMULATOR_STOP,
+        "database": DATABASE_STOP,
+    }.get(kind, StopPlan(signals=(signal.SIGTERM,), grace_seconds=5.0))

@@ -1,7 +1,8 @@
 """The local stack behind `make up` / `make down`: Prefect server, deployments, worker(s), demo PBX.
 
-``up`` starts a Prefect server on loopback (SQLite in ``$PREFECT_HOME``, or Postgres when
-``PREFECT_API_DATABASE_CONNECTION_URL`` is set), runs ``deployments/deploy.sh`` (work pool, blocks,
+``up`` starts a Prefect server on loopback (SQLite in ``$PREFECT_HOME``, or Postgres: a local
+cluster it manages with ``AUDIAPRO_PREFECT_DB=postgres`` or a given URL, see
+``audiapro.ops.prefect_db``), runs ``deployments/deploy.sh`` (work pool, blocks,
 ``prefect deploy --all``, automations), starts process workers and, when there is no tenant yet,
 a live CloudUCM simulator with a ``demo`` tenant, then triggers a first poll. ``down`` stops every
 process it recorded in ``$AUDIAPRO_HOME/run/`` and leaves none behind.
@@ -29,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from audiapro import home
-from audiapro.ops import prefect_rest, processes
+from audiapro.ops import prefect_db, prefect_rest, processes
 from audiapro.prefect_names import DEMO_TENANT, POLL_DEPLOYMENT, WORK_POOL
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -138,6 +139,34 @@ def wait_for(what: str, ready: Callable[[], bool], timeout: float, log: Path | N
 
 
 # --- steps of `up` ------------------------------------------------------------------------------
+def prepare_prefect_db(cfg: StackConfig) -> None:
+    """Point the server at its database: start the managed Postgres cluster when asked for one.
+
+    ``PREFECT_API_DATABASE_CONNECTION_URL`` set by the caller wins; otherwise ``AUDIAPRO_PREFECT_DB``
+    decides (``audiapro.ops.prefect_db``). The cluster is recorded like the other processes, so
+    ``make down`` stops it (after the server).
+    """
+    if os.environ.get(prefect_db.PREFECT_URL_ENV):
+        return
+    try:
+        wanted = prefect_db.choice()
+        if wanted == "sqlite":
+            return
+        if wanted == "postgres":
+            cluster = prefect_db.local_cluster()
+            log = cfg.run_dir / "prefect-db.log"
+            prefect_db.start_cluster(cluster, log)
+            pid = prefect_db.postmaster_pid(cluster)
+            if pid is not None:
+                tracked = processes.Tracked(name="prefect-db", kind="database", pid=pid,
+                                            start_ticks=processes.start_ticks(pid) or 0)  # fmt: skip
+                processes.save(cfg.run_dir, tracked)
+            wanted = cluster.url
+    except prefect_db.PrefectDbError as exc:
+        raise StackError(str(exc)) from None
+    os.environ[prefect_db.PREFECT_URL_ENV] = wanted  # every process the stack starts inherits it
+
+
 def start_server(cfg: StackConfig) -> None:
     """Start `prefect server start` on loopback and wait until the API is healthy."""
     if not port_free(cfg.prefect_port):
@@ -316,6 +345,7 @@ def up(cfg: StackConfig) -> int:
     cfg.run_dir.mkdir(parents=True, exist_ok=True)
     try:
         clock = time.monotonic()
+        prepare_prefect_db(cfg)
         _say(f"starting the Prefect server on {cfg.ui_url} ({_server_database()})", clock)
         start_server(cfg)
         # Simulator and workers boot while deploy.sh runs: each takes seconds just to import.
@@ -355,7 +385,7 @@ def down(cfg: StackConfig) -> int:
     if not tracked:
         print("nothing to stop")
         return 0
-    order = {"worker": 0, "simulator": 1, "server": 2}
+    order = {"worker": 0, "simulator": 1, "server": 2, "database": 3}
     failed = []
     for process in sorted(tracked, key=lambda p: order.get(p.kind, 1)):
         if process.kind == "server" and processes.is_running(process) and prefect_rest.healthy(cfg.api_url):

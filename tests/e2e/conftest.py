@@ -32,6 +32,9 @@ TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
 SERVER_START_TIMEOUT = 180.0
 WORKERS_READY_TIMEOUT = 90.0
 WORKER_NAMES = ("e2e-worker-1", "e2e-worker-2")
+#: Flow runs one worker runs at once (`--limit`): a fanned-out tick (its run and its shard runs)
+#: needs more than one worker has, so both workers share it whichever polls first.
+WORKER_RUN_LIMIT = 4
 
 
 def free_port() -> int:
@@ -180,6 +183,7 @@ class Worker:
 
     name: str
     log: Path
+    pid: int = 0
 
 
 @pytest.fixture(scope="module")
@@ -194,9 +198,9 @@ def worker_processes(prefect_server: PrefectServer, e2e_warehouse: str) -> Itera
         for name in WORKER_NAMES:
             log = prefect_server.home / f"{name}.log"
             argv = [str(BIN / "prefect"), "worker", "start", "--pool", "audiapro", "--type", "process",
-                    "--name", name]  # fmt: skip
+                    "--name", name, "--limit", str(WORKER_RUN_LIMIT)]  # fmt: skip
             tracked, popen = processes.spawn(name, "worker", argv, env=env, log_path=log, cwd=ROOT)
-            started.append((tracked, popen, Worker(name=name, log=log)))
+            started.append((tracked, popen, Worker(name=name, log=log, pid=popen.pid)))
         yield [w for *_, w in started]
     finally:
         for tracked, popen, _ in started:

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
+from prefect.client.orchestration import SyncPrefectClient as PrefectClient
 from prefect.client.orchestration import get_client
 
 from audiapro.ucm.simulator import FaultConfig, SimulatorConfig, UcmSimulator
@@ -122,3 +123,30 @@ def test_a_deleted_limit_stops_sessions_rather_than_lifting_the_cap(pbx: UcmSimu
         pass
     with pbx_session(load_tenant(TENANT), TENANT, wait_s=5):  # a session recreates it from the block
         assert _limit() == (2, 1)
+
+
+def test_a_session_on_limits_in_line_with_the_block_asks_only_to_acquire_and_release(
+    pbx: UcmSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    block = load_tenant(TENANT)
+    with pbx_session(block, TENANT, wait_s=5):  # the first session creates the limits
+        pass
+    upserts: list[str] = []
+    original = PrefectClient.upsert_global_concurrency_limit_by_name
+
+    def counting(self: PrefectClient, name: str, limit: int) -> None:
+        upserts.append(name)
+        original(self, name, limit)
+
+    monkeypatch.setattr(PrefectClient, "upsert_global_concurrency_limit_by_name", counting)
+    with pbx_session(block, TENANT, wait_s=5), pbx_session(block, TENANT, wait_s=5, bulk=True):
+        assert _limit() == (2, 2)
+    assert upserts == []  # a tick of 1,000 tenants would have paid four more API calls per tenant
+
+
+def test_a_block_raised_while_every_session_is_taken_grows_the_limit_at_once(pbx: UcmSimulator) -> None:
+    block = load_tenant(TENANT)
+    with pbx_session(block, TENANT, wait_s=5), pbx_session(block, TENANT, wait_s=5):  # both slots
+        block.api_sessions = 3
+        with pbx_session(block, TENANT, wait_s=5):  # waits no longer than the resize takes
+            assert _limit() == (3, 3)

@@ -25,6 +25,7 @@ EXPECTED = {
     "analyze-calls",
     "reconcile-cdrs",
     "cleanup-retention",
+    "poll-shard",
     "cdr-insights",
     "pickup-files",
 }
@@ -91,6 +92,12 @@ def test_poll_runs_every_two_minutes_and_never_overlaps() -> None:
     assert poll["concurrency_limit"]["limit"] == 1
     assert poll["concurrency_limit"]["collision_strategy"] == "CANCEL_NEW"
     assert 60 <= poll["concurrency_limit"].get("grace_period_seconds", 300) <= 300
+
+
+def test_poll_shard_runs_only_when_a_tick_starts_it() -> None:
+    shard = by_name("poll-shard")
+    assert shard["entrypoint"] == "flows/poll.py:poll_shard"
+    assert not shard.get("schedules") and not shard.get("concurrency_limit")  # the tick bounds it
 
 
 def test_reconcile_runs_daily_after_every_us_day_closed_and_on_demand_per_tenant_and_day() -> None:

@@ -210,7 +210,7 @@ def test_a_dst_day_reconciles_to_complete(engine: sa.Engine, day: date, hours: i
 
 def test_a_day_that_is_not_closed_is_refused(engine: sa.Engine) -> None:
     closes = closes_at(TENANT, DAY)
-    assert closes == datetime(2026, 3, 3, 5, 0, tzinfo=UTC) + timedelta(seconds=2 * 3600 + 60)
+    assert closes == datetime(2026, 3, 3, 5, 0, tzinfo=UTC) + timedelta(seconds=2 * 3600)  # + lookback
     with pytest.raises(DayNotClosedError, match="not closed"):
         reconcile_day(_Pages([]), engine, TENANT, DAY, now=closes - timedelta(seconds=1))
     assert read_reconcile_days(engine) == []

@@ -177,6 +177,6 @@ def test_a_day_left_incomplete_alerts_and_fails_the_cli(
 def test_a_day_that_is_not_closed_is_a_one_line_error() -> None:
     result = CliRunner().invoke(app, ["reconcile", "--tenant", GOOD, "--day", "2026-03-04"])
     assert result.exit_code == 1
-    assert "not closed before 2026-03-05 07:01 UTC" in result.output and "Traceback" not in result.output
+    assert "not closed before 2026-03-05 07:00 UTC" in result.output and "Traceback" not in result.output
     bad = CliRunner().invoke(app, ["reconcile", "--day", "03/04/2026"])
     assert bad.exit_code == 2 and "YYYY-MM-DD" in bad.output

@@ -1,0 +1,478 @@
+"""Scale benchmark: poll ticks of 1 to 1,000 simulated PBXs through real deployments and workers,
+with one and two workers, and the freshness of live calls under the real 2-minute schedule.
+
+Everything is real except the PBXs: a Prefect server on Postgres, `deployments/deploy.sh`, process
+workers (each ``--limit`` flow runs at once, as one machine would), `poll-cdrs` fanning out into
+`poll-shard` runs, a Postgres warehouse. The PBXs are one in-process multi-tenant simulator
+(``audiapro.ucm.simulator.multi``): one port, ``/<tenant>/api``, each tenant its own password and
+clock.
+
+* **Tick**: for each size (``--sizes``, default 1,100,1000) the tenants' first tick loads their
+  history (not timed), then, with 1 worker and then with 2: an *idle* tick (no PBX clock moved) and
+  a *busy* tick (every PBX clock moved ``--step-minutes`` with ``--new-calls`` calls arriving in that
+  time). A tick's figure is its run's wall time, Running to final state (``run_s``); ``e2e_s`` adds
+  the wait for a worker to pick the run up (``PREFECT_WORKER_QUERY_SECONDS``, Prefect's default 10 s).
+  The schedule is off meanwhile: only measured ticks run.
+* **Freshness** (first): ``--freshness-minutes`` (default 30; 0 skips it) of live calls on
+  ``--live-tenants`` real-clock PBXs with the deployment's schedule on (``--interval``, 120 s as in
+  prefect.yaml): for each leg that ended in the measured span, ``loaded_at`` minus its end.
+
+The last line is one JSON object (``tick_idle_1_tenant_s``, ``tick_idle_1000_tenants_s`` (largest
+size), ``workers_2_vs_1``, ``freshness_p50_s``, ``freshness_p95_s``, ``freshness_interval_s`` ...).
+
+Usage::
+
+    scripts/with-postgres.sh .venv/bin/python bench/scale_bench.py [--sizes 1,100,1000] \\
+        [--freshness-minutes 30]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import sqlalchemy as sa
+from benchlib import admin_url, load_average, log, machine, print_report
+
+from audiapro.ops import processes
+from audiapro.prefect_names import POLL_DEPLOYMENT, WORK_POOL
+from audiapro.ucm.simulator import SimulatorConfig, UcmSimulator
+from audiapro.ucm.simulator.multi import MultiSimulator
+from audiapro.warehouse.scratch import scratch_database
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+HOST = "127.0.0.1"
+TZ = "UTC"
+DEFAULT_SIZES = "1,100,1000"
+DEFAULT_NEW_CALLS = 20
+DEFAULT_STEP_MINUTES = 2.0
+#: History per tenant (calls a day): the first tick loads a day of it, so it is kept small.
+HISTORY_CALLS_PER_DAY = 24
+DEFAULT_SHARD_SIZE = 50
+DEFAULT_PARALLEL_SHARDS = 8
+#: Flow runs one worker runs at once (as one machine's share of the pool).
+DEFAULT_WORKER_LIMIT = 4
+DEFAULT_INTERVAL_S = 120
+DEFAULT_FRESHNESS_MINUTES = 30.0
+DEFAULT_LIVE_TENANTS = 5
+#: Live calls a minute on each freshness PBX, and their longest span (so most end inside the run).
+LIVE_RATE = 2.0
+LIVE_MAX_CALL_S = 300
+SERVER_TIMEOUT_S = 180.0
+RUN_TIMEOUT_S = 1800.0
+#: The manual clocks stand this far behind the wall clock (as tests/wall_clock_pbx.py explains):
+#: the poll window's safety margin plus room for the steps the clocks are moved.
+BEHIND = timedelta(seconds=60 + 20 * 60)
+SAVE_THREADS = 8
+#: Tenant name prefixes of the tick and the freshness PBXs (both kinds share the simulator).
+TICK_PREFIX, LIVE_PREFIX = "t", "live"
+FINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
+
+
+@dataclass
+class Stack:
+    """The Prefect server, its workers and the environment they share."""
+
+    api_url: str
+    env: dict[str, str]
+    home: Path
+    workers: list[tuple[processes.Tracked, subprocess.Popen[bytes]]] = field(default_factory=list)
+
+
+def free_port() -> int:
+    """A free loopback port."""
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+def wait(what: str, ready: Any, timeout: float) -> None:
+    """Poll ``ready()`` every half second; exit with a message after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while not ready():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"{what} not ready after {timeout:.0f} s")
+        time.sleep(0.5)
+
+
+@contextmanager
+def prefect_stack(prefect_db: str, warehouse: str, query_s: float) -> Iterator[Stack]:
+    """Start a Prefect server on ``prefect_db``, deploy, and point this process at it."""
+    import httpx
+
+    asyncpg = (
+        sa.make_url(prefect_db).set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
+    )
+    home = Path(tempfile.mkdtemp(prefix="scale-bench-"))
+    port = free_port()
+    api_url = f"http://{HOST}:{port}/api"
+    env = dict(os.environ, PREFECT_API_URL=api_url, PREFECT_HOME=str(home), DO_NOT_TRACK="1",
+               PREFECT_SERVER_ANALYTICS_ENABLED="false", AUDIAPRO_DATABASE_URL=warehouse,
+               PREFECT_WORKER_QUERY_SECONDS=str(query_s))  # fmt: skip
+    server_env = dict(env, PREFECT_API_DATABASE_CONNECTION_URL=asyncpg, PREFECT_UI_ENABLED="false",
+                      PREFECT_SERVER_LOGGING_LEVEL="WARNING")  # fmt: skip
+    argv = [str(BIN / "prefect"), "server", "start", "--host", HOST, "--port", str(port)]
+    tracked, popen = processes.spawn(
+        "server", "server", argv, env=server_env, log_path=home / "server.log", cwd=ROOT
+    )
+    stack = Stack(api_url=api_url, env=env, home=home)
+    os.environ.update(PREFECT_API_URL=api_url, PREFECT_HOME=str(home))
+    try:
+
+        def healthy() -> bool:
+            try:
+                return httpx.get(f"{api_url}/health", timeout=2).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait("Prefect server", healthy, SERVER_TIMEOUT_S)
+        log("deploying (deployments/deploy.sh)")
+        deploy = [str(ROOT / "deployments" / "deploy.sh")]
+        done = subprocess.run(deploy, env=env, cwd=ROOT, capture_output=True, text=True,
+                              stdin=subprocess.DEVNULL, check=False)  # fmt: skip
+        if done.returncode != 0:
+            raise SystemExit(f"deploy failed: {done.stdout[-2000:]}{done.stderr[-2000:]}")
+        yield stack
+    finally:
+        for worker, handle in stack.workers:
+            processes.stop(worker, processes.WORKER_STOP, popen=handle)
+        processes.stop(tracked, processes.SERVER_STOP, popen=popen)
+
+
+def start_worker(stack: Stack, limit: int) -> None:
+    """One more process worker in the pool, running at most ``limit`` flow runs at once."""
+    name = f"bench-worker-{len(stack.workers) + 1}"
+    argv = [str(BIN / "prefect"), "worker", "start", "--pool", WORK_POOL, "--type", "process", "--name", name,
+            "--limit", str(limit)]  # fmt: skip
+    stack.workers.append(
+        processes.spawn(name, "worker", argv, env=stack.env, log_path=stack.home / f"{name}.log", cwd=ROOT)
+    )
+    from prefect.client.orchestration import get_client
+
+    started = datetime.now(UTC)
+
+    def heartbeat() -> bool:  # this process's own, not one left by an earlier worker of the name
+        with get_client(sync_client=True) as client:
+            return any(w.name == name and w.last_heartbeat_time and w.last_heartbeat_time >= started
+                       for w in client.read_workers_for_work_pool(WORK_POOL))  # fmt: skip
+
+    wait(name, heartbeat, SERVER_TIMEOUT_S)
+
+
+def stop_last_worker(stack: Stack) -> None:
+    """Stop the most recently started worker."""
+    tracked, handle = stack.workers.pop()
+    processes.stop(tracked, processes.WORKER_STOP, popen=handle)
+
+
+def poll_deployment(parameters: dict[str, Any], *, schedule_on: bool) -> UUID:
+    """poll-cdrs as deployed, with ``parameters`` and its schedule switched on or off."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import DeploymentUpdate
+
+    with get_client(sync_client=True) as client:
+        deployment = client.read_deployment_by_name(POLL_DEPLOYMENT)
+        client.update_deployment(deployment.id, DeploymentUpdate(parameters=parameters))
+        for schedule in deployment.schedules:
+            client.update_deployment_schedule(deployment.id, schedule.id, active=schedule_on)
+        return deployment.id
+
+
+def run_tick(deployment_id: UUID) -> dict[str, Any]:
+    """Create one poll-cdrs run and wait for it; its timings and state."""
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        created = time.monotonic()
+        run_id = client.create_flow_run_from_deployment(deployment_id).id
+        while True:
+            run = client.read_flow_run(run_id)
+            state = run.state.type.value if run.state else ""
+            if state in FINAL:
+                break
+            if time.monotonic() - created > RUN_TIMEOUT_S:
+                raise SystemExit(f"tick {run.name} still {state} after {RUN_TIMEOUT_S:.0f} s")
+            time.sleep(0.5)
+        finished = time.monotonic()
+    run_s = (run.end_time - run.start_time).total_seconds() if run.start_time and run.end_time else None
+    return {"run_s": round(run_s, 2) if run_s is not None else None, "e2e_s": round(finished - created, 2),
+            "state": state, "message": (run.state.message if run.state else "") or ""}  # fmt: skip
+
+
+def manual_pbx(seed: int, password: str, live_per_minute: float) -> UcmSimulator:
+    """A manual-clock PBX whose history ends today by the wall clock, live calls from its clock's start."""
+    now = datetime.now(UTC).replace(microsecond=0) - BEHIND
+    return UcmSimulator(SimulatorConfig(
+        seed=seed, tz=TZ, start=(now - timedelta(days=2)).date(), days=3, weekend_factor=1.0, clock="manual",
+        now=now, calls_per_day=HISTORY_CALLS_PER_DAY, password=password, live_rate=live_per_minute,
+        live_start=now, max_call_seconds=LIVE_MAX_CALL_S,
+    ))  # fmt: skip
+
+
+def add_tenants(multi: MultiSimulator, url: str, count: int, *, prefix: str, make: Any) -> list[str]:
+    """Serve ``count`` more PBXs and save a CloudUCM block for each (in parallel: 1,000 take a while)."""
+    from pydantic import SecretStr
+
+    from blocks.clouducm import CloudUCM
+
+    port = int(url.rsplit(":", 1)[1])
+    start = len([n for n in multi.names if n.startswith(prefix)])
+    names = [f"{prefix}{i:04d}" for i in range(start, start + count)]
+
+    def save(name: str) -> None:
+        password = f"Pa55-{name}!"
+        multi.add(name, make(len(multi.names), password))
+        CloudUCM(host=HOST, port=port, scheme="http", timezone=TZ, password=SecretStr(password),
+                 api_path=multi.api_path(name)).save(name, overwrite=True)  # fmt: skip
+
+    if names:
+        # The first save registers the block type and schema and makes the server's encryption key;
+        # done by several threads at once, those first writes collide.
+        save(names[0])
+    with ThreadPoolExecutor(SAVE_THREADS) as pool:
+        list(pool.map(save, names[1:]))
+    return names
+
+
+def disable_tenants(names: list[str]) -> None:
+    """Take tenants out of the poll (``enabled=False`` on their blocks)."""
+    from blocks.clouducm import load_tenant
+
+    def off(name: str) -> None:
+        block = load_tenant(name)
+        block.enabled = False
+        block.save(name, overwrite=True)
+
+    with ThreadPoolExecutor(SAVE_THREADS) as pool:
+        list(pool.map(off, names))
+
+
+def legs(warehouse: str) -> int:
+    """Legs in the warehouse."""
+    engine = sa.create_engine(warehouse)
+    try:
+        with engine.connect() as conn:
+            return int(conn.scalar(sa.text("SELECT count(*) FROM cdr_legs")) or 0)
+    finally:
+        engine.dispose()
+
+
+def tick_bench(
+    args: argparse.Namespace, stack: Stack, multi: MultiSimulator, url: str, warehouse: str
+) -> dict[str, Any]:
+    """Idle and busy ticks for each size, with 1 and then 2 workers."""
+    params = {"analyze": False, "shard_size": args.shard_size, "parallel_shards": args.parallel_shards}
+    deployment = poll_deployment(params, schedule_on=False)
+    live_per_minute = args.new_calls / args.step_minutes
+    results: dict[str, Any] = {}
+    if not stack.workers:
+        start_worker(stack, args.worker_limit)
+    for size in sorted(args.sizes):
+        have = len([name for name in multi.names if name.startswith(TICK_PREFIX)])
+        log(f"size {size}: adding {size - have} tenants")
+
+        def make(index: int, password: str) -> UcmSimulator:
+            return manual_pbx(1000 + index, password, live_per_minute)
+
+        add_tenants(multi, url, size - have, prefix=TICK_PREFIX, make=make)
+        warm = run_tick(deployment)  # loads the new tenants' first day
+        log(f"size {size}: first tick {warm}")
+        per_workers: dict[str, Any] = {}
+        for workers in (1, 2):
+            while len(stack.workers) < workers:
+                start_worker(stack, args.worker_limit)
+            before = legs(warehouse)
+            idle = run_tick(deployment)
+            for name in multi.names:
+                if name.startswith(TICK_PREFIX):
+                    multi[name].clock.advance(args.step_minutes * 60)
+            busy = run_tick(deployment)
+            busy["legs_loaded"] = legs(warehouse) - before
+            per_workers[f"workers_{workers}"] = {"idle": idle, "busy": busy}
+            log(f"size {size}, {workers} worker(s): idle {idle}, busy {busy}")
+        results[str(size)] = {"first_tick": warm, **per_workers}
+        log(f"PARTIAL size {size} {json.dumps(results[str(size)])}")
+        stop_last_worker(stack)
+    return results
+
+
+def freshness_bench(
+    args: argparse.Namespace, stack: Stack, multi: MultiSimulator, url: str, warehouse: str
+) -> dict[str, Any]:
+    """Live real-clock PBXs polled by the schedule; seconds from each leg's end to its row."""
+    if len(stack.workers) < 1:
+        start_worker(stack, args.worker_limit)
+
+    def live(index: int, password: str) -> UcmSimulator:
+        today = datetime.now(UTC).date()
+        return UcmSimulator(SimulatorConfig(
+            seed=7000 + index, tz=TZ, start=today - timedelta(days=1), days=1, clock="real",
+            calls_per_day=HISTORY_CALLS_PER_DAY, password=password, live_rate=LIVE_RATE,
+            live_start=datetime.now(UTC), max_call_seconds=LIVE_MAX_CALL_S,
+        ))  # fmt: skip
+
+    names = add_tenants(multi, url, args.live_tenants, prefix=LIVE_PREFIX, make=live)
+    params = {"analyze": False, "shard_size": args.shard_size, "parallel_shards": args.parallel_shards}
+    poll_deployment(params, schedule_on=True)
+    begin = datetime.now(UTC)
+    log(f"freshness: {args.live_tenants} live PBXs, schedule every {args.interval} s, for "
+        f"{args.freshness_minutes} min")  # fmt: skip
+    time.sleep(args.freshness_minutes * 60)
+    end = datetime.now(UTC)
+    poll_deployment(params, schedule_on=False)
+    # Legs that ended after the first tick could have seen them and long enough before the end that
+    # two more ticks ran: a leg not loaded by then counts as missing.
+    low, high = begin + timedelta(seconds=args.interval), end - timedelta(seconds=2 * args.interval + 60)
+    engine = sa.create_engine(warehouse)
+    delays: list[float] = []
+    missing = 0
+    with engine.connect() as conn:
+        for name in names:
+            rows = conn.execute(
+                sa.text("SELECT acct_id, loaded_at FROM cdr_legs WHERE tenant = :t"), {"t": name}
+            )
+            loaded = {str(acct): at for acct, at in rows}
+            for leg in multi[name].ground_truth():
+                ended = datetime.strptime(leg["end"], "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
+                if not low <= ended <= high:
+                    continue
+                at = loaded.get(str(leg["AcctId"]))
+                if at is None:
+                    missing += 1
+                else:
+                    delays.append((at - ended).total_seconds())
+    engine.dispose()
+    return {"legs": len(delays), "missing": missing, "p50_s": _percentile(delays, 50),
+            "p95_s": _percentile(delays, 95), "max_s": round(max(delays), 1) if delays else None,
+            "interval_s": args.interval, "minutes": args.freshness_minutes}  # fmt: skip
+
+
+def _percentile(values: list[float], q: int) -> float | None:
+    if not values:
+        return None
+    if len(values) == 1:
+        return round(values[0], 1)
+    return round(statistics.quantiles(values, n=100, method="inclusive")[q - 1], 1)
+
+
+def main() -> None:
+    """Parse options, run the tick and freshness benches, print the table and the JSON line."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", default=DEFAULT_SIZES, help="tenant counts, comma-separated")
+    parser.add_argument(
+        "--new-calls", type=float, default=DEFAULT_NEW_CALLS, help="new calls per tenant per busy tick"
+    )
+    parser.add_argument(
+        "--step-minutes", type=float, default=DEFAULT_STEP_MINUTES, help="PBX time between ticks"
+    )
+    parser.add_argument("--shard-size", type=int, default=DEFAULT_SHARD_SIZE)
+    parser.add_argument("--parallel-shards", type=int, default=DEFAULT_PARALLEL_SHARDS)
+    parser.add_argument("--worker-limit", type=int, default=DEFAULT_WORKER_LIMIT)
+    parser.add_argument("--worker-query-s", type=float, default=10.0, help="PREFECT_WORKER_QUERY_SECONDS")
+    parser.add_argument(
+        "--interval", type=int, default=DEFAULT_INTERVAL_S, help="schedule of the freshness run"
+    )
+    parser.add_argument(
+        "--freshness-minutes", type=float, default=DEFAULT_FRESHNESS_MINUTES, help="0 skips it"
+    )
+    parser.add_argument("--live-tenants", type=int, default=DEFAULT_LIVE_TENANTS)
+    parser.add_argument("--database-url", default=None, help="Postgres server (default TEST_DATABASE_URL)")
+    args = parser.parse_args()
+    args.sizes = [int(s) for s in str(args.sizes).split(",") if s.strip()]
+    server = admin_url(args.database_url)
+    load_start = load_average()
+    with ExitStack() as stack_exit:
+        prefect_db = stack_exit.enter_context(scratch_database(server, "scale_prefect"))
+        warehouse = stack_exit.enter_context(scratch_database(server, "scale_wh"))
+        from audiapro.warehouse import get_engine, upgrade
+
+        engine = get_engine(warehouse)
+        upgrade(engine)
+        engine.dispose()
+        stack = stack_exit.enter_context(prefect_stack(prefect_db, warehouse, args.worker_query_s))
+        multi = MultiSimulator()
+        url = stack_exit.enter_context(multi.serve())
+        # Freshness first: a run cut short by the clock still has it, and the ticks that follow
+        # are logged size by size (stderr) as they complete.
+        fresh = freshness_bench(args, stack, multi, url, warehouse) if args.freshness_minutes > 0 else {}
+        log(f"PARTIAL freshness {json.dumps(fresh)}")
+        disable_tenants([n for n in multi.names if n.startswith(LIVE_PREFIX)])
+        ticks = tick_bench(args, stack, multi, url, warehouse)
+    figures = summarize(args, ticks, fresh)
+    figures["machine"] = machine(server, load_start)
+    print_report(figures, table(ticks, fresh))
+
+
+def summarize(args: argparse.Namespace, ticks: dict[str, Any], fresh: dict[str, Any]) -> dict[str, Any]:
+    """The JSON figures: the issue's keys first, every tick's details after."""
+    smallest, largest = str(min(args.sizes)), str(max(args.sizes))
+
+    def idle(size: str, workers: int) -> float | None:
+        return ticks[size][f"workers_{workers}"]["idle"]["run_s"]
+
+    def busy(size: str, workers: int) -> float | None:
+        return ticks[size][f"workers_{workers}"]["busy"]["run_s"]
+
+    def ratio(one: float | None, two: float | None) -> float | None:
+        return round(one / two, 2) if one and two else None
+
+    return {
+        "bench": "scale",
+        "tick_idle_1_tenant_s": idle(smallest, 1),
+        # Only under its own name when 1,000 tenants were measured; a smaller run reports its largest.
+        "tick_idle_1000_tenants_s": idle("1000", 1) if "1000" in ticks else None,
+        "tick_idle_largest_s": idle(largest, 1),
+        "largest_size": int(largest),
+        "workers_2_vs_1": ratio(busy(largest, 1), busy(largest, 2)),
+        "workers_2_vs_1_idle": ratio(idle(largest, 1), idle(largest, 2)),
+        "freshness_p50_s": fresh.get("p50_s"),
+        "freshness_p95_s": fresh.get("p95_s"),
+        "freshness_interval_s": fresh.get("interval_s", args.interval),
+        "freshness_minutes": fresh.get("minutes", 0),
+        "settings": {
+            "shard_size": args.shard_size,
+            "parallel_shards": args.parallel_shards,
+            "worker_limit": args.worker_limit,
+            "worker_query_s": args.worker_query_s,
+            "new_calls": args.new_calls,
+            "step_minutes": args.step_minutes,
+        },
+        "ticks": ticks,
+        "freshness": fresh,
+    }
+
+
+def table(ticks: dict[str, Any], fresh: dict[str, Any]) -> list[str]:
+    """Human-readable lines: one per size and worker count, then freshness."""
+    lines = ["tenants  workers  idle run_s (e2e_s)   busy run_s (e2e_s)  legs  states"]
+    for size, by in ticks.items():
+        for workers in (1, 2):
+            idle, busy = by[f"workers_{workers}"]["idle"], by[f"workers_{workers}"]["busy"]
+            lines.append(f"{size:>7}  {workers:>7}  {idle['run_s']!s:>10} ({idle['e2e_s']:>6})  "
+                         f"{busy['run_s']!s:>10} ({busy['e2e_s']:>6})  {busy.get('legs_loaded', 0):>5}  "
+                         f"{idle['state']}/{busy['state']}")  # fmt: skip
+    if fresh:
+        lines.append(f"freshness over {fresh['minutes']} min, schedule {fresh['interval_s']} s: "
+                     f"p50 {fresh['p50_s']} s, p95 {fresh['p95_s']} s, max {fresh['max_s']} s, "
+                     f"{fresh['legs']} legs, {fresh['missing']} missing")  # fmt: skip
+    return lines
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,109 @@
+"""poll-cdrs fanned out into poll-shard subflows on a real Prefect API, against PBXs served by one
+multi-tenant simulator; and what an idle tick costs each PBX."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+
+import pytest
+import sqlalchemy as sa
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import FlowFilter, FlowFilterName
+
+from audiapro.prefect_names import POLL_SHARD_FLOW
+from audiapro.ucm.simulator import UcmSimulator
+from audiapro.ucm.simulator.multi import MultiSimulator
+from audiapro.warehouse import get_engine
+from blocks.clouducm import CloudUCM
+from flows.fanout import split_shards
+from flows.poll import poll_cdrs
+from tests.integration.pipeline_support import save_simulated_tenant
+from tests.wall_clock_pbx import wall_clock_pbx
+
+pytestmark = pytest.mark.usefixtures("prefect_api")
+
+TZ = "UTC"
+TENANTS = ("shard-a", "shard-b", "shard-c")
+#: Each PBX its own password: the multi-tenant simulator keeps the tenants' credentials apart.
+PASSWORDS = {name: f"Pa55-{name}-word!" for name in TENANTS}
+#: What an idle tick (nothing new since the last one) asks of a PBX, 6 or 7 requests: challenge +
+#: login; cdrapi: the window's page when the lookback holds legs (it re-reads legs already loaded;
+#: whether it does depends on the hour of the simulated day), the empty page that ends the window and
+#: its two confirmations (a PBX may replay a stale reply, docs/operations.md "Idle tick cost");
+#: logout. The long-call sweep (hourly) is not due on a second tick.
+IDLE_TICK_REQUESTS = {"challenges": 1, "logins": 1, "logouts": 1, "cdrapi_requests": 3}
+
+
+@pytest.fixture
+def multi_pbx() -> Iterator[MultiSimulator]:
+    """Three PBXs behind one simulator port, each saved as a CloudUCM block with its own api_path."""
+    multi = MultiSimulator()
+    with multi.serve() as url:
+        for index, name in enumerate(TENANTS):
+            config = wall_clock_pbx(seed=30 + index, calls_per_day=40, tz=TZ, password=PASSWORDS[name])
+            multi.add(name, UcmSimulator(config))
+            save_simulated_tenant(
+                name, url, password=PASSWORDS[name], timezone=TZ, api_path=multi.api_path(name)
+            )
+        yield multi
+    for name in TENANTS:
+        CloudUCM.delete(name)
+
+
+def test_split_shards_is_sorted_contiguous_and_complete() -> None:
+    names = [f"t{i:02d}" for i in range(7)][::-1]
+    shards = split_shards(names, 3)
+    assert shards == [["t00", "t01", "t02"], ["t03", "t04", "t05"], ["t06"]]
+    assert split_shards([], 5) == []
+    with pytest.raises(ValueError, match="shard_size"):
+        split_shards(names, 0)
+
+
+def test_a_tick_fans_out_into_shards_and_loads_every_leg_once(
+    warehouse_url: str, multi_pbx: MultiSimulator
+) -> None:
+    state = poll_cdrs(analyze=False, shard_size=2, return_state=True)
+
+    assert state.is_completed(), state.message
+    assert state.message == "3 tenants polled in 2 shards"
+    with get_client(sync_client=True) as client:
+        shard_runs = client.read_flow_runs(
+            flow_filter=FlowFilter(name=FlowFilterName(any_=[POLL_SHARD_FLOW]))
+        )
+    mine = [run for run in shard_runs if run.parent_task_run_id is not None]
+    assert len(mine) >= 2 and all(run.state and run.state.is_completed() for run in mine)
+    engine = get_engine(warehouse_url)
+    with engine.connect() as conn:
+        stored = dict(conn.execute(sa.text("SELECT tenant, count(*) FROM cdr_legs GROUP BY tenant")).all())
+        dupes = conn.scalar(sa.text("SELECT count(*) FROM (SELECT tenant, acct_id FROM cdr_legs "
+                                    "GROUP BY tenant, acct_id HAVING count(*) > 1) d"))  # fmt: skip
+        first_windows = sa.text("SELECT tenant, min(window_start) FROM ingest_runs GROUP BY tenant")
+        starts = dict(conn.execute(first_windows).all())
+    assert dupes == 0
+    for name in TENANTS:
+        since = datetime.fromisoformat(str(starts[name])).replace(microsecond=0)
+        written = multi_pbx[name].ground_truth(start=since)
+        assert stored[name] == len(written) > 0, name
+
+
+def test_an_idle_tick_costs_each_pbx_at_most_seven_requests(
+    warehouse_url: str, multi_pbx: MultiSimulator
+) -> None:
+    first = poll_cdrs(tenant="shard-a", analyze=False, return_state=True)
+    assert first.is_completed(), first.message
+    before = multi_pbx["shard-a"].stats.as_dict()
+
+    idle = poll_cdrs(tenant="shard-a", analyze=False, return_state=True)  # the PBX clock did not move
+
+    assert idle.is_completed(), idle.message
+    after = multi_pbx["shard-a"].stats.as_dict()
+    spent = {key: after[key] - before[key] for key in ("challenges", "logins", "logouts", "cdrapi_requests")}
+    (row,) = idle.result()
+    data_pages = 1 if row["fetched"] else 0  # the lookback's legs fit one page
+    assert spent == {
+        **IDLE_TICK_REQUESTS,
+        "cdrapi_requests": IDLE_TICK_REQUESTS["cdrapi_requests"] + data_pages,
+    }
+    assert after["requests"] - before["requests"] == sum(spent.values())
+    assert after["failed_logins"] == 0 and multi_pbx["shard-b"].stats.requests == 0
