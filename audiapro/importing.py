@@ -98,9 +98,9 @@ _JSON_LEG_MARKER: Final = b'"uniqueid"'
 
 #: Part of every chunk digest: bump it when normalization changes what a raw row becomes (leg keys,
 #: columns), so chunks committed by an older version are normalized and merged again.
-CHUNK_DIGEST_VERSION: Final = "1"
+CHUNK_DIGEST_VERSION: Final = "2"
 
-#: Rows rendered at a time while hashing a chunk (bounds the text held for it).
+#: Rows rendered at a time while hashing a chunk whose records hold line breaks (bounds the text held).
 _DIGEST_SLICE_ROWS: Final = 2_000
 
 #: ``on_progress(fraction_done, rows_done)``, called after every committed chunk.
@@ -364,11 +364,13 @@ def chunk_digest(chunk: RawChunk, ctx: NormalizeContext) -> str:
 
     The rows are the records as read (``raw_json``: every field under its name in the file), with
     the columns the reader mapped them to and its reject reasons. Positions are left out: the legs
-    a row becomes do not depend on its line. JSON lists keep the encoding unambiguous (no value can
-    forge a separator); they are rendered a slice at a time so hashing adds little memory.
+    a row becomes do not depend on its line. The records are hashed as one text, one per line: the
+    readers' compact JSON never holds a line break, which is checked (one count), so no record can
+    forge a boundary; a chunk where one does is hashed as JSON lists instead, a slice at a time.
     """
     digest = hashlib.sha256()
     frame = chunk.frame
+    reasons = frame[REJECT_MARKER].tolist() if REJECT_MARKER in frame.columns else []
     context = [
         CHUNK_DIGEST_VERSION,
         ctx.timezone,
@@ -376,12 +378,15 @@ def chunk_digest(chunk: RawChunk, ctx: NormalizeContext) -> str:
         ctx.source,
         len(chunk),
         list(map(str, frame.columns)),
+        reasons,
     ]
-    digest.update(json.dumps(context).encode())
-    reasons = frame[REJECT_MARKER].tolist() if REJECT_MARKER in frame.columns else []
+    digest.update(json.dumps(context, ensure_ascii=False).encode("utf-8", "surrogatepass"))
+    records = "\n".join(chunk.raw_json)
+    if records.count("\n") == max(len(chunk.raw_json) - 1, 0):
+        digest.update(b"\n" + records.encode("utf-8", "surrogatepass"))
+        return digest.hexdigest()
     for start in range(0, len(chunk), _DIGEST_SLICE_ROWS):
-        stop = start + _DIGEST_SLICE_ROWS
-        piece = [chunk.raw_json[start:stop], reasons[start:stop]]
+        piece = chunk.raw_json[start : start + _DIGEST_SLICE_ROWS]
         digest.update(json.dumps(piece, ensure_ascii=False, default=str).encode("utf-8", "surrogatepass"))
     return digest.hexdigest()
 
