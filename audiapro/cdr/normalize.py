@@ -343,15 +343,16 @@ def _direction(f: dict[str, pd.Series]) -> pd.Series:
 
 def _recordings(recordfiles: pd.Series) -> tuple[pd.Series, pd.Series]:
     """``"2025-03/a.wav@b.wav@"`` -> JSON ``["2025-03/a.wav","b.wav"]`` and a count."""
-    codes, distinct = pd.factorize(recordfiles.to_numpy(dtype=object), use_na_sentinel=False)
-    rendered = [_recording_list(value) for value in distinct]
-    as_json = np.empty(len(rendered), dtype=object)
-    as_json[:] = [text for text, _ in rendered]
-    count = np.array([n for _, n in rendered], dtype=np.int64)
+    # Rendered once per distinct value (most legs have none): map_distinct's set + dict, by hand.
+    items = recordfiles.to_numpy(dtype=object).tolist()
+    rendered = {value: _recording_list(value) for value in set(items)}
+    texts = {value: text for value, (text, _) in rendered.items()}
+    counts = {value: n for value, (_, n) in rendered.items()}
+    as_json = np.empty(len(items), dtype=object)
+    as_json[:] = list(map(texts.__getitem__, items))
+    count = np.fromiter(map(counts.__getitem__, items), dtype=np.int64, count=len(items))
     index = recordfiles.index
-    return pd.Series(as_json[codes], index=index, dtype=object), pd.Series(
-        count[codes], index=index, dtype="Int64"
-    )
+    return pd.Series(as_json, index=index, dtype=object), pd.Series(count, index=index, dtype="Int64")
 
 
 def _recording_list(recordfiles: str) -> tuple[str, int]:

@@ -248,3 +248,15 @@ def test_empty_optional_texts_are_null_and_others_kept() -> None:
         "caller_name"
     ]
     assert names.tolist() == [None, "Chloe", None]
+
+
+def test_identical_export_legs_without_acct_id_are_numbered_in_row_order() -> None:
+    twin = leg(AcctId="", recordfiles="2026-03/a.wav@")
+    other = leg(AcctId="", uniqueid="1772634999.1", recordfiles="")
+    legs = normalize_legs(
+        [twin, other, dict(twin)], NormalizeContext(tenant="acme", timezone="America/New_York")
+    ).legs
+    first, second, third = legs["leg_key"].tolist()
+    assert third == first + "#2" and "#" not in first + second
+    assert legs["recording_count"].tolist() == [1, 0, 1]
+    assert legs["recording_files"].tolist() == ['["2026-03/a.wav"]', "[]", '["2026-03/a.wav"]']
