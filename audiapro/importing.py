@@ -100,7 +100,7 @@ _JSON_LEG_MARKER: Final = b'"uniqueid"'
 #: columns), so chunks committed by an older version are normalized and merged again.
 CHUNK_DIGEST_VERSION: Final = "2"
 
-#: Rows rendered at a time while hashing a chunk whose records hold line breaks (bounds the text held).
+#: Records joined at a time while hashing a chunk (bounds the text held for it).
 _DIGEST_SLICE_ROWS: Final = 2_000
 
 #: ``on_progress(fraction_done, rows_done)``, called after every committed chunk.
@@ -368,7 +368,6 @@ def chunk_digest(chunk: RawChunk, ctx: NormalizeContext) -> str:
     readers' compact JSON never holds a line break, which is checked (one count), so no record can
     forge a boundary; a chunk where one does is hashed as JSON lists instead, a slice at a time.
     """
-    digest = hashlib.sha256()
     frame = chunk.frame
     reasons = frame[REJECT_MARKER].tolist() if REJECT_MARKER in frame.columns else []
     context = [
@@ -380,13 +379,28 @@ def chunk_digest(chunk: RawChunk, ctx: NormalizeContext) -> str:
         list(map(str, frame.columns)),
         reasons,
     ]
-    digest.update(json.dumps(context, ensure_ascii=False).encode("utf-8", "surrogatepass"))
-    records = "\n".join(chunk.raw_json)
-    if records.count("\n") == max(len(chunk.raw_json) - 1, 0):
-        digest.update(b"\n" + records.encode("utf-8", "surrogatepass"))
-        return digest.hexdigest()
-    for start in range(0, len(chunk), _DIGEST_SLICE_ROWS):
-        piece = chunk.raw_json[start : start + _DIGEST_SLICE_ROWS]
+    head = json.dumps(context, ensure_ascii=False).encode("utf-8", "surrogatepass")
+    by_line = _digest_by_line(head, chunk.raw_json)
+    return by_line if by_line is not None else _digest_as_json(head, chunk.raw_json)
+
+
+def _digest_by_line(head: bytes, records: list[str]) -> str | None:
+    """SHA-256 of ``head`` and the records one per line; None when a record holds a line break."""
+    digest = hashlib.sha256(head)
+    for start in range(0, len(records), _DIGEST_SLICE_ROWS):  # a slice at a time: bounded memory
+        piece = records[start : start + _DIGEST_SLICE_ROWS]
+        text = "\n".join(piece)
+        if text.count("\n") != len(piece) - 1:
+            return None
+        digest.update(b"\n" + text.encode("utf-8", "surrogatepass"))
+    return digest.hexdigest()
+
+
+def _digest_as_json(head: bytes, records: list[str]) -> str:
+    """SHA-256 of ``head`` and the records as JSON lists (unambiguous whatever they hold)."""
+    digest = hashlib.sha256(head)
+    for start in range(0, len(records), _DIGEST_SLICE_ROWS):
+        piece = records[start : start + _DIGEST_SLICE_ROWS]
         digest.update(json.dumps(piece, ensure_ascii=False, default=str).encode("utf-8", "surrogatepass"))
     return digest.hexdigest()
 
