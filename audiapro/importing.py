@@ -364,9 +364,9 @@ def chunk_digest(chunk: RawChunk, ctx: NormalizeContext) -> str:
 
     The rows are the records as read (``raw_json``: every field under its name in the file), with
     the columns the reader mapped them to and its reject reasons. Positions are left out: the legs
-    a row becomes do not depend on its line. The records are hashed as one text, one per line: the
-    readers' compact JSON never holds a line break, which is checked (one count), so no record can
-    forge a boundary; a chunk where one does is hashed as JSON lists instead, a slice at a time.
+    a row becomes do not depend on its line. The records are hashed as text, one per line, a slice
+    at a time: the readers' compact JSON never holds a line break, which is checked (one count per
+    slice), so no record can forge a boundary; a chunk where one does is hashed as JSON lists.
     """
     frame = chunk.frame
     reasons = frame[REJECT_MARKER].tolist() if REJECT_MARKER in frame.columns else []
