@@ -98,9 +98,9 @@ _JSON_LEG_MARKER: Final = b'"uniqueid"'
 
 #: Part of every chunk digest: bump it when normalization changes what a raw row becomes (leg keys,
 #: columns), so chunks committed by an older version are normalized and merged again.
-CHUNK_DIGEST_VERSION: Final = "1"
+CHUNK_DIGEST_VERSION: Final = "2"
 
-#: Rows rendered at a time while hashing a chunk (bounds the text held for it).
+#: Records joined at a time while hashing a chunk (bounds the text held for it).
 _DIGEST_SLICE_ROWS: Final = 2_000
 
 #: ``on_progress(fraction_done, rows_done)``, called after every committed chunk.
@@ -364,11 +364,12 @@ def chunk_digest(chunk: RawChunk, ctx: NormalizeContext) -> str:
 
     The rows are the records as read (``raw_json``: every field under its name in the file), with
     the columns the reader mapped them to and its reject reasons. Positions are left out: the legs
-    a row becomes do not depend on its line. JSON lists keep the encoding unambiguous (no value can
-    forge a separator); they are rendered a slice at a time so hashing adds little memory.
+    a row becomes do not depend on its line. The records are hashed as text, one per line, a slice
+    at a time: the readers' compact JSON never holds a line break, which is checked (one count per
+    slice), so no record can forge a boundary; a chunk where one does is hashed as JSON lists.
     """
-    digest = hashlib.sha256()
     frame = chunk.frame
+    reasons = frame[REJECT_MARKER].tolist() if REJECT_MARKER in frame.columns else []
     context = [
         CHUNK_DIGEST_VERSION,
         ctx.timezone,
@@ -376,12 +377,30 @@ def chunk_digest(chunk: RawChunk, ctx: NormalizeContext) -> str:
         ctx.source,
         len(chunk),
         list(map(str, frame.columns)),
+        reasons,
     ]
-    digest.update(json.dumps(context).encode())
-    reasons = frame[REJECT_MARKER].tolist() if REJECT_MARKER in frame.columns else []
-    for start in range(0, len(chunk), _DIGEST_SLICE_ROWS):
-        stop = start + _DIGEST_SLICE_ROWS
-        piece = [chunk.raw_json[start:stop], reasons[start:stop]]
+    head = json.dumps(context, ensure_ascii=False).encode("utf-8", "surrogatepass")
+    by_line = _digest_by_line(head, chunk.raw_json)
+    return by_line if by_line is not None else _digest_as_json(head, chunk.raw_json)
+
+
+def _digest_by_line(head: bytes, records: list[str]) -> str | None:
+    """SHA-256 of ``head`` and the records one per line; None when a record holds a line break."""
+    digest = hashlib.sha256(head)
+    for start in range(0, len(records), _DIGEST_SLICE_ROWS):  # a slice at a time: bounded memory
+        piece = records[start : start + _DIGEST_SLICE_ROWS]
+        text = "\n".join(piece)
+        if text.count("\n") != len(piece) - 1:
+            return None
+        digest.update(b"\n" + text.encode("utf-8", "surrogatepass"))
+    return digest.hexdigest()
+
+
+def _digest_as_json(head: bytes, records: list[str]) -> str:
+    """SHA-256 of ``head`` and the records as JSON lists (unambiguous whatever they hold)."""
+    digest = hashlib.sha256(head)
+    for start in range(0, len(records), _DIGEST_SLICE_ROWS):
+        piece = records[start : start + _DIGEST_SLICE_ROWS]
         digest.update(json.dumps(piece, ensure_ascii=False, default=str).encode("utf-8", "surrogatepass"))
     return digest.hexdigest()
 

@@ -68,7 +68,10 @@ def key_inputs(fields: Mapping[str, pd.Series], canonical_start: pd.Series) -> t
     """
     key_fields = pd.DataFrame({name: fields[name] for name in LEG_KEY_FIELDS})
     key_fields["start"] = canonical_start
-    order = pd.to_numeric(fields["AcctId"], errors="coerce").fillna(np.inf)
+    acct_ids = fields["AcctId"]
+    if not any(acct_ids.to_numpy(dtype=object).tolist()):  # UI exports have none: skip the parse
+        return key_fields, pd.Series(np.inf, index=acct_ids.index)
+    order = pd.to_numeric(acct_ids, errors="coerce").fillna(np.inf)
     return key_fields, order
 
 
@@ -109,14 +112,11 @@ def leg_keys(fields: pd.DataFrame, order: pd.Series | None = None) -> pd.Series:
     Returns:
         A Series of 32-hex-digit keys (with ``#n`` suffixes for repeats), aligned with ``fields``.
     """
-    digests = pd.Series(
-        [hashlib.blake2b(text.encode(), digest_size=16).hexdigest() for text in _key_texts(fields)],
-        index=fields.index,
-        dtype=object,
-    )
-    repeated = digests.duplicated(keep=False)
-    if not repeated.any():  # the usual case: no two legs agree on every key field
+    hexdigests = [hashlib.blake2b(text.encode(), digest_size=16).hexdigest() for text in _key_texts(fields)]
+    digests = pd.Series(hexdigests, index=fields.index, dtype=object)
+    if len(set(hexdigests)) == len(hexdigests):  # the usual case: no two legs agree on every key field
         return digests
+    repeated = digests.duplicated(keep=False)
     ranking = pd.DataFrame({"digest": digests, "order": order if order is not None else range(len(fields))})
     occurrence = (
         ranking[repeated]

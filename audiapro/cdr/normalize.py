@@ -53,6 +53,8 @@ _DISPOSITION_ALIASES = {"NOANSWER": "NO ANSWER", "NO_ANSWER": "NO ANSWER", "CONG
 _DISPOSITION_SPACING = re.compile(r"[\s_]+")
 _AT_RUNS = re.compile(r"@+")
 _CLOCK = r"^(?:(\d+):)?(\d{1,2}):(\d{2})$"
+#: Longest run of digits read as seconds directly (int64 holds 18 digits whatever they are).
+_MAX_PLAIN_DIGITS = 18
 
 
 @dataclass(frozen=True)
@@ -280,11 +282,18 @@ def _canonical_disposition(value: str) -> str:
 
 
 def _nullable(values: pd.Series) -> pd.Series:
-    return values.where(values != "", None).astype(object)
+    """Empty strings as None (one numpy pass; pandas' ``where`` costs several per column)."""
+    array = values.to_numpy(dtype=object)
+    out = array.copy()
+    out[array == ""] = None
+    return pd.Series(out, index=values.index, dtype=object)
 
 
 def _seconds(values: pd.Series) -> pd.Series:
     """Integer seconds from ``"31"`` or ``"0:00:31"``/``"00:31"``; NA where empty or invalid."""
+    digits = _all_plain_digits(values)
+    if digits is not None:  # the usual column: every value a short run of ASCII digits
+        return pd.Series(pd.array(digits, dtype="Int64"), index=values.index)
     plain = pd.to_numeric(values.where(values != "", None), errors="coerce")
     plain = plain.where(plain.isna() | (plain == plain.round()))
     clock_like = plain.isna() & (values != "")  # "0:00:31": only these are worth the regex
@@ -294,6 +303,21 @@ def _seconds(values: pd.Series) -> pd.Series:
     clock_s = clock[0].fillna("0").astype("float").mul(3600) + clock[1].astype("float").mul(60)
     clock_s = clock_s + clock[2].astype("float")
     return plain.fillna(clock_s).round().astype("Int64")
+
+
+def _all_plain_digits(values: pd.Series) -> np.ndarray | None:
+    """The values as int64 when every one is 1 to :data:`_MAX_PLAIN_DIGITS` ASCII digits, else None."""
+    array = values.to_numpy(dtype=object)
+    if not len(array):
+        return None
+    try:
+        joined = "".join(array)
+        widest = max(map(len, array))
+    except TypeError:  # a missing value or a number among the strings
+        return None
+    if not (joined.isascii() and joined.isdigit() and all(array) and widest <= _MAX_PLAIN_DIGITS):
+        return None
+    return np.fromiter(map(int, array), dtype=np.int64, count=len(array))
 
 
 def _direction(f: dict[str, pd.Series]) -> pd.Series:
@@ -319,15 +343,16 @@ def _direction(f: dict[str, pd.Series]) -> pd.Series:
 
 def _recordings(recordfiles: pd.Series) -> tuple[pd.Series, pd.Series]:
     """``"2025-03/a.wav@b.wav@"`` -> JSON ``["2025-03/a.wav","b.wav"]`` and a count."""
-    codes, distinct = pd.factorize(recordfiles.to_numpy(dtype=object), use_na_sentinel=False)
-    rendered = [_recording_list(value) for value in distinct]
-    as_json = np.empty(len(rendered), dtype=object)
-    as_json[:] = [text for text, _ in rendered]
-    count = np.array([n for _, n in rendered], dtype=np.int64)
+    # Rendered once per distinct value (most legs have none): map_distinct's set + dict, by hand.
+    items = recordfiles.to_numpy(dtype=object).tolist()
+    rendered = {value: _recording_list(value) for value in set(items)}
+    texts = {value: text for value, (text, _) in rendered.items()}
+    counts = {value: n for value, (_, n) in rendered.items()}
+    as_json = np.empty(len(items), dtype=object)
+    as_json[:] = list(map(texts.__getitem__, items))
+    count = np.fromiter(map(counts.__getitem__, items), dtype=np.int64, count=len(items))
     index = recordfiles.index
-    return pd.Series(as_json[codes], index=index, dtype=object), pd.Series(
-        count[codes], index=index, dtype="Int64"
-    )
+    return pd.Series(as_json, index=index, dtype=object), pd.Series(count, index=index, dtype="Int64")
 
 
 def _recording_list(recordfiles: str) -> tuple[str, int]:

@@ -61,7 +61,9 @@ def raw_column(raw: pd.DataFrame, name: str, index: pd.Index) -> pd.Series:
 def map_distinct(values: pd.Series, func: Callable[[str], Any]) -> np.ndarray:
     """``func`` applied to every value of a column of strings, called once per distinct value.
 
-    Columns such as dispositions, call types or phone numbers repeat a few values many times.
+    Columns such as dispositions, call types or phone numbers repeat a few values many times. The
+    distinct values come from a ``set`` and go back through a ``dict``: for a column of Python strings
+    (whose hashes they cache) several times faster than ``pd.factorize``.
 
     Args:
         values: A Series of Python strings without missing values (e.g. from :func:`clean_text`).
@@ -70,10 +72,11 @@ def map_distinct(values: pd.Series, func: Callable[[str], Any]) -> np.ndarray:
     Returns:
         An object array aligned with ``values``.
     """
-    codes, distinct = pd.factorize(values.to_numpy(dtype=object), use_na_sentinel=False)
-    mapped = np.empty(len(distinct), dtype=object)
-    mapped[:] = [func(value) for value in distinct]
-    return mapped[codes]
+    items = values.to_numpy(dtype=object).tolist()
+    mapped = {value: func(value) for value in set(items)}
+    out = np.empty(len(items), dtype=object)
+    out[:] = list(map(mapped.__getitem__, items))
+    return out
 
 
 def contains(values: pd.Series, part: str) -> pd.Series:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -94,6 +95,32 @@ def test_copy_text_comes_in_pieces_of_whole_lines() -> None:
     pieces = list(copy_text_pieces(frame, rows=3))
     assert [piece.count("\n") for piece in pieces] == [3, 3, 1]
     assert "".join(pieces) == "".join(copy_text_pieces(frame))
+
+
+def test_copy_text_renders_instants_as_numpy_would_at_any_second() -> None:
+    # Whole seconds take the day-text + time-of-day table path; one sub-second value the general one.
+    starts = ["1969-12-31 23:59:59", "1970-01-01 00:00:00", "2026-03-02 23:59:59", "2026-03-03 00:00:01"]
+    frame = make_legs([leg(str(n)) for n in range(len(starts))])
+    frame["start_at"] = pd.to_datetime(starts, utc=True).astype("datetime64[us, UTC]")
+    frame["answer_at"] = frame["start_at"].where(frame.index % 2 == 0)  # NaT in between
+    frame["end_at"] = frame["start_at"] + pd.to_timedelta([0, 0, 0, 250], unit="ms")
+    lines = [line.split("\t") for line in "".join(copy_text_pieces(prepare_legs(frame, TENANT))).splitlines()]
+    for name in ("start_at", "answer_at", "end_at"):
+        naive = frame[name].dt.tz_localize(None).to_numpy(dtype="datetime64[us]")
+        as_text = np.datetime_as_string(naive, unit="us" if name == "end_at" else "s")
+        rendered = [str(text) for text in as_text]
+        expected = [COPY_TEXT_NULL if pd.isna(v) else text for v, text in zip(naive, rendered, strict=True)]
+        assert [line[LEG_COLUMN_NAMES.index(name)] for line in lines] == expected, name
+    assert lines[0][LEG_COLUMN_NAMES.index("start_at")] == "1969-12-31T23:59:59"
+
+
+def test_copy_text_of_text_columns_with_nulls_nan_and_numbers() -> None:
+    frame = prepare_legs(make_legs([leg(str(n)) for n in range(4)]), TENANT)
+    frame["caller_name"] = pd.Series(["a\\b", None, "c\td", ""], dtype=object)  # None: NULL, escapes
+    frame["dcontext"] = pd.Series(["x", float("nan"), 7, None], dtype=object)  # anything else: str
+    lines = [line.split("\t") for line in "".join(copy_text_pieces(frame)).splitlines()]
+    assert [line[LEG_COLUMN_NAMES.index("caller_name")] for line in lines] == ["a\\\\b", "\\N", "c\\td", ""]
+    assert [line[LEG_COLUMN_NAMES.index("dcontext")] for line in lines] == ["x", "\\N", "7", "\\N"]
 
 
 def test_prepare_batch_renders_copy_text_only_when_asked() -> None:

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from audiapro.cdr.normalize import REJECT_MARKER
+from audiapro.cdr.normalize import REJECT_MARKER, NormalizeContext
 from audiapro.cdr.readers import RawChunk
-from audiapro.importing import _keep_same_start_together, _skip_rows, scan_file
+from audiapro.importing import _keep_same_start_together, _skip_rows, chunk_digest, scan_file
 from audiapro.warehouse import rejects_sql
 
 
@@ -78,3 +78,24 @@ def test_scan_hashes_and_counts_in_one_pass(tmp_path: Path) -> None:
 def test_rejects_query_quotes_the_tenant() -> None:
     sql = rejects_sql("o'brien", "sha256:" + "ab" * 32)
     assert "'o''brien'" in sql and f"'sha256:{'ab' * 32}'" in sql
+
+
+def test_chunk_digest_tells_record_boundaries_and_reasons_apart() -> None:
+    ctx = NormalizeContext(tenant="t", timezone="America/New_York", region="US", source="csv")
+
+    def digest(raw_json: list[str], reasons: list[str] | None = None) -> str:
+        frame = pd.DataFrame({"uniqueid": ["u"] * len(raw_json)})
+        frame[REJECT_MARKER] = reasons or [""] * len(raw_json)
+        positions = list(range(2, 2 + len(raw_json)))
+        return chunk_digest(RawChunk(frame=frame, positions=positions, raw_json=raw_json), ctx)
+
+    plain = digest(['{"a":"1"}', '{"a":"2"}'])
+    assert plain == digest(['{"a":"1"}', '{"a":"2"}'])  # positions play no part
+    assert plain != digest(['{"a":"2"}', '{"a":"1"}'])
+    assert plain != digest(['{"a":"1"}', '{"a":"2"}'], ["", "bad row"])
+    # A record holding a line break (no reader writes one) cannot pass for two records.
+    assert digest(["x\ny", "z"]) != digest(["x", "y\nz"]) != digest(["x", "y", "z"])
+    other_zone = NormalizeContext(tenant="t", timezone="Europe/Berlin", region="US", source="csv")
+    frame = pd.DataFrame({"uniqueid": ["u"], REJECT_MARKER: [""]})
+    one = RawChunk(frame=frame, positions=[2], raw_json=['{"a":"1"}'])
+    assert chunk_digest(one, ctx) != chunk_digest(one, other_zone)

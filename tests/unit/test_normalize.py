@@ -223,3 +223,40 @@ def test_reader_marked_rows_are_quarantined_with_the_readers_reason() -> None:
     assert list(batch.legs["acct_id"]) == ["1"]
     assert batch.rejects.to_dict("records")[0]["reason"] == "row has 12 fields, header has 14"
     assert batch.rejects.to_dict("records")[0]["position"] == 3
+
+
+def test_durations_read_alike_whether_every_value_is_plain_digits_or_not() -> None:
+    # A column of plain digits takes a shortcut; one clock value or a blank sends it the general way.
+    plain = ["31", "007", "0", "86400"]
+    expected = [31, 7, 0, 86400]
+    for extra, seconds in (([], []), (["0:01:05"], [65]), ([" 12 "], [12]), (["4.0"], [4])):
+        values = plain + extra
+        legs = [leg(AcctId=str(n), duration=value, billsec="0") for n, value in enumerate(values, 1)]
+        batch = normalize_legs(legs, NormalizeContext(tenant="acme", timezone="America/New_York"))
+        assert batch.rejects.empty
+        assert batch.legs["duration_s"].tolist() == expected + seconds, extra
+        assert str(batch.legs["duration_s"].dtype) == "Int64"
+
+
+def test_empty_optional_texts_are_null_and_others_kept() -> None:
+    legs = [
+        leg(AcctId="1", caller_name=""),
+        leg(AcctId="2", caller_name="Chloe"),
+        leg(AcctId="3", caller_name=" "),
+    ]
+    names = normalize_legs(legs, NormalizeContext(tenant="acme", timezone="America/New_York")).legs[
+        "caller_name"
+    ]
+    assert names.tolist() == [None, "Chloe", None]
+
+
+def test_identical_export_legs_without_acct_id_are_numbered_in_row_order() -> None:
+    twin = leg(AcctId="", recordfiles="2026-03/a.wav@")
+    other = leg(AcctId="", uniqueid="1772634999.1", recordfiles="")
+    legs = normalize_legs(
+        [twin, other, dict(twin)], NormalizeContext(tenant="acme", timezone="America/New_York")
+    ).legs
+    first, second, third = legs["leg_key"].tolist()
+    assert third == first + "#2" and "#" not in first + second
+    assert legs["recording_count"].tolist() == [1, 0, 1]
+    assert legs["recording_files"].tolist() == ['["2026-03/a.wav"]', "[]", '["2026-03/a.wav"]']
