@@ -3,8 +3,9 @@
 ::
 
     range (local dates/times) --plan--> windows minus time already done
-        --per window--> fetch completely (split on the page cap) --> load under the tenant write lock,
-                        marking the window done in the same transaction
+        --per window--> page the PBX in a background thread (split on the page cap)
+                        --> load every ~5,000 legs under the tenant write lock, marking a piece
+                            of the window done in the transaction of its last legs
 
 A backfill never touches the live poll's cursor (``advance_cursor=False``) and merges with update
 semantics like the poll, so it may overlap polled time freely. Completed windows are recorded in
@@ -31,6 +32,8 @@ from zoneinfo import ZoneInfo
 from audiapro.cdr.readers.prefetch import read_ahead
 from audiapro.ingest import CdrSource, LoadedSpan, WindowSummary, load_window, piece_totals
 from audiapro.tenants import TenantSettings
+from audiapro.ucm.errors import UcmPageCapExceeded
+from audiapro.ucm.records import WindowLegs
 from audiapro.warehouse import (
     DEFAULT_LOCK_TIMEOUT_S,
     CommitHook,
@@ -39,12 +42,12 @@ from audiapro.warehouse import (
     record_backfill_window,
     tenant_write_lock,
 )
-from audiapro.windows import MIN_WINDOW, Window, fetch_pieces, whole_second
+from audiapro.windows import MIN_WINDOW, Window, whole_second
 
 if TYPE_CHECKING:
     import sqlalchemy as sa
 
-    from audiapro.ucm.records import CdrPage, WindowLegs
+    from audiapro.ucm.records import CdrPage
 
 log = logging.getLogger("audiapro.backfill")
 
@@ -66,8 +69,12 @@ SECONDS_PER_REQUEST: Final = 1.0
 #: Legs loaded per second by one window (docs/benchmarks.md: about 5,000 legs/s on a 2-core host).
 LOAD_LEGS_PER_S: Final = 5000.0
 
-#: Pieces :func:`backfill_windows` fetches ahead of the one loading (each holds its legs in memory).
-FETCH_AHEAD_PIECES: Final = 1
+#: Legs normalized and loaded per transaction: a window is loaded in pieces of about this many legs
+#: while its next pages are fetched, so memory holds a piece, not a window (a 30-day window of a
+#: busy tenant is 50,000 legs). Each transaction also costs a run row, a commit and a calls rebuild.
+LOAD_PIECE_LEGS: Final = 5000
+#: cdrapi pages :func:`backfill_windows` fetches ahead of the load (each about 1 MB of JSON parsed).
+FETCH_AHEAD_PAGES: Final = 5
 
 #: Set to stop a running backfill: no new window starts, running ones stop before their next page.
 #: One per process: the CLI sets it on Ctrl-C; window tasks run in threads of the same process.
@@ -322,10 +329,14 @@ def backfill_window(
     lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S,
     cancel: threading.Event | None = None,
 ) -> WindowOutcome:
-    """Fetch one window completely and load it; record it done in the same transaction if settled.
+    """Fetch one window and load it as its pages arrive; record each piece done with its last legs.
 
-    Each piece (the window, or its halves after a page-cap split) is its own load transaction and its
-    own ``backfill_windows`` row, so a crash inside a split window keeps the pieces already loaded.
+    The window is fetched in pieces (the window, or its halves after a page-cap split) and loaded in
+    transactions of about :data:`LOAD_PIECE_LEGS` legs while the next pages are fetched (see
+    :func:`backfill_windows`). A piece is recorded in ``backfill_windows`` in the transaction that
+    loads its last legs, after every earlier transaction of the piece committed: a crash inside a
+    piece leaves it unrecorded, so a rerun fetches it again and the merge (update semantics, keyed
+    by leg) stores nothing twice and loses nothing.
 
     Args:
         source: The tenant's API client (or any :class:`CdrSource`).
@@ -336,22 +347,26 @@ def backfill_window(
             running; see the module docstring).
         flow_run_id: Recorded on the ingest runs and window rows.
         lock_timeout_s: How long each load waits for the tenant lock.
-        cancel: When set, stop before the next page (nothing of an unfinished piece is loaded).
+        cancel: When set, stop before the next page or load (what was committed stays).
 
     Returns:
         The window's counts.
 
     Raises:
-        TenantBusyError: The tenant lock stayed taken (pieces loaded before stay loaded).
-        BackfillCancelled: ``cancel`` was set (pieces loaded before stay loaded).
+        TenantBusyError: The tenant lock stayed taken (legs loaded before stay loaded).
+        BackfillCancelled: ``cancel`` was set (legs loaded before stay loaded).
     """
-    loader = _PieceLoader(engine, tenant, settled_until, flow_run_id, lock_timeout_s, cancel)
-    if cancel is not None:
-        source = _Cancellable(source, cancel)
-    began = clock.monotonic()
-    for piece, legs in fetch_pieces(source, window):
-        loader.load(piece, legs)
-    return loader.outcome(window, began)
+    (outcome,) = backfill_windows(
+        source,
+        engine,
+        tenant,
+        [window],
+        settled_until=settled_until,
+        flow_run_id=flow_run_id,
+        lock_timeout_s=lock_timeout_s,
+        cancel=cancel,
+    )
+    return outcome
 
 
 def backfill_windows(
@@ -365,52 +380,86 @@ def backfill_windows(
     lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S,
     cancel: threading.Event | None = None,
 ) -> Iterator[WindowOutcome]:
-    """:func:`backfill_window` for each window in turn, fetching the next piece while this one loads.
+    """:func:`backfill_window` for each window in turn, the PBX paged in the background.
 
-    One background thread pages the PBX (``source`` is used from that thread only) at most one piece
-    ahead of the load, so the PBX's latency and the warehouse's work overlap while memory holds at
-    most two pieces. Loads, their transactions and what they record are exactly those of
-    :func:`backfill_window`, in the same order.
+    One background thread pages the PBX (``source`` is used from that thread only), at most
+    :data:`FETCH_AHEAD_PAGES` pages ahead of the load, across window boundaries; the calling thread
+    normalizes and loads pieces of about :data:`LOAD_PIECE_LEGS` legs. The fetch's JSON parsing and
+    the warehouse's work (psycopg2 releases the GIL while Postgres runs) overlap, and memory holds a
+    piece and a few pages, never a whole window.
 
     Yields:
-        Each window's outcome once its last piece is loaded (its ``seconds`` run from the end of
+        Each window's outcome once its last legs are loaded (its ``seconds`` run from the end of
         the previous window's load).
 
     Raises:
-        TenantBusyError: The tenant lock stayed taken (windows loaded before stay loaded).
-        BackfillCancelled: ``cancel`` was set (windows loaded before stay loaded).
+        TenantBusyError: The tenant lock stayed taken (legs loaded before stay loaded).
+        BackfillCancelled: ``cancel`` was set (legs loaded before stay loaded).
     """
     if cancel is not None:
         source = _Cancellable(source, cancel)
-    loader = _PieceLoader(engine, tenant, settled_until, flow_run_id, lock_timeout_s, cancel)
-    began = clock.monotonic()
-    with closing(read_ahead(_pieces_of(source, windows), depth=FETCH_AHEAD_PIECES)) as fetched:
-        for window, piece, legs in fetched:
-            if piece is not None and legs is not None:
-                loader.load(piece, legs)
-                continue
-            yield loader.outcome(window, began)
-            loader = _PieceLoader(engine, tenant, settled_until, flow_run_id, lock_timeout_s, cancel)
-            began = clock.monotonic()
+
+    def loader(window: Window) -> _WindowLoader:
+        return _WindowLoader(engine, tenant, window, settled_until, flow_run_id, lock_timeout_s, cancel)
+
+    loading: _WindowLoader | None = None
+    with closing(read_ahead(_fetch_steps(source, windows), depth=FETCH_AHEAD_PAGES)) as steps:
+        for step in steps:
+            loading = loading or loader(step.window)
+            if step.piece is None:
+                yield loading.outcome()
+                loading = None
+            else:
+                loading.take(step)
 
 
-def _pieces_of(
-    source: CdrSource, windows: Sequence[Window]
-) -> Iterator[tuple[Window, Window | None, WindowLegs | None]]:
-    """Every window's pieces, then ``(window, None, None)`` once the window is fetched completely."""
+@dataclass(frozen=True)
+class _Step:
+    """One step of the fetch: a page of ``piece``; without a page, the end of ``piece`` (fetched
+    completely, or abandoned for its halves when ``split``); without a piece, the end of ``window``.
+    """
+
+    window: Window
+    piece: Window | None = None
+    page: CdrPage | None = None
+    split: bool = False
+
+
+def _fetch_steps(source: CdrSource, windows: Sequence[Window]) -> Iterator[_Step]:
+    """Every page of every window, piece by piece (halving a piece on the page cap, as
+    :func:`audiapro.windows.fetch_pieces` does), with the ends of pieces and windows marked."""
     for window in windows:
-        for piece, legs in fetch_pieces(source, window):
-            yield window, piece, legs
-        yield window, None, None
+        pending = [window]
+        while pending:
+            piece = pending.pop()
+            try:
+                for page in source.iter_cdr_pages(piece.start, piece.end):
+                    yield _Step(window, piece, page)
+            except UcmPageCapExceeded:
+                if piece.span <= MIN_WINDOW:
+                    raise
+                log.info("window %s holds too much for one piece; splitting it in two", piece.label())
+                first, second = piece.halves()
+                pending += [second, first]
+                yield _Step(window, piece, split=True)
+                continue
+            yield _Step(window, piece)
+        yield _Step(window)
 
 
-class _PieceLoader:
-    """Loads the fetched pieces of one window, each in its own transaction, and sums them."""
+class _WindowLoader:
+    """Loads one window's pages as they arrive, in transactions of about :data:`LOAD_PIECE_LEGS` legs.
+
+    Legs are de-duplicated by AcctId over the whole window (pages may overlap, and the halves of a
+    split piece re-read what the abandoned piece had loaded), so the window's counts and stored
+    rows are those of loading it whole. Positions (of quarantined rows) are numbered over the window.
+    """
 
     def __init__(
         self,
         engine: sa.Engine,
         tenant: TenantSettings,
+        window: Window,
         settled_until: datetime,
         flow_run_id: str | None,
         lock_timeout_s: float,
@@ -418,20 +467,55 @@ class _PieceLoader:
     ) -> None:
         self._engine = engine
         self._tenant = tenant
+        self._window = window
         self._settled_until = settled_until
         self._flow_run_id = flow_run_id
         self._lock_timeout_s = lock_timeout_s
         self._cancel = cancel
+        self._seen: set[str] = set()
+        self._buffer = WindowLegs()
+        self._next_position = 1
         self._loaded: list[WindowSummary] = []
+        self._pieces = 0
         self._recorded = True
+        self._began = clock.monotonic()
 
-    def load(self, piece: Window, legs: WindowLegs) -> None:
-        """Load one piece; record it done in the same transaction when it is settled."""
+    def take(self, step: _Step) -> None:
+        """Add a page (loading the legs held before it once they fill a transaction), or end a piece."""
+        assert step.piece is not None  # the window's end is handled by the caller
+        if step.page is not None:
+            if len(self._buffer.legs) >= LOAD_PIECE_LEGS:
+                # Loaded only now that another page came: a piece's last load always has legs.
+                self._load(step.piece, done=False)
+            self._add(step.page)
+        elif step.split:
+            if self._buffer.legs or self._buffer.malformed:
+                self._load(step.piece, done=False)
+        else:
+            self._load(step.piece, done=True)
+            self._pieces += 1
+
+    def _add(self, page: CdrPage) -> None:
+        buffer, seen = self._buffer, self._seen
+        buffer.pages += 1
+        buffer.malformed.extend(page.malformed)
+        for leg in page.legs:
+            acct_id = leg.get("AcctId", "")
+            if acct_id:
+                if acct_id in seen:
+                    buffer.duplicates += 1
+                    continue
+                seen.add(acct_id)
+            buffer.legs.append(leg)
+
+    def _load(self, piece: Window, *, done: bool) -> None:
+        """Load the legs held in one transaction; with ``done``, record ``piece`` in it when settled."""
         if self._cancel is not None and self._cancel.is_set():
             raise BackfillCancelled(f"backfill cancelled before loading {piece.label()}")
         settled = piece.end <= self._settled_until
-        self._recorded &= settled
-        tenant = self._tenant
+        if done:
+            self._recorded &= settled
+        tenant, legs = self._tenant, self._buffer
         with tenant_write_lock(self._engine, tenant.name, timeout_s=self._lock_timeout_s):
             summary = load_window(
                 self._engine,
@@ -441,18 +525,21 @@ class _PieceLoader:
                 piece.end,
                 kind="backfill",
                 flow_run_id=self._flow_run_id,
-                on_commit=_mark_done(tenant.name, piece, self._flow_run_id) if settled else None,
+                on_commit=_mark_done(tenant.name, piece, self._flow_run_id) if done and settled else None,
+                first_position=self._next_position,
             )
         self._loaded.append(summary)
+        self._next_position += len(legs.legs)
+        self._buffer = WindowLegs()
 
-    def outcome(self, window: Window, began: float) -> WindowOutcome:
-        """The window's counts over the pieces loaded."""
+    def outcome(self) -> WindowOutcome:
+        """The window's counts over everything loaded."""
         return WindowOutcome(
-            window_start=window.start.isoformat(),
-            window_end=window.end.isoformat(),
-            seconds=round(clock.monotonic() - began, 3),
+            window_start=self._window.start.isoformat(),
+            window_end=self._window.end.isoformat(),
+            seconds=round(clock.monotonic() - self._began, 3),
             recorded=self._recorded,
-            **piece_totals(self._loaded),
+            **{**piece_totals(self._loaded), "pieces": self._pieces},
         )
 
 

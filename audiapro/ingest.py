@@ -162,18 +162,23 @@ def load_window(
     flow_run_id: str | None = None,
     on_commit: CommitHook | None = None,
     began: float | None = None,
+    first_position: int = 1,
 ) -> WindowSummary:
     """Check and load a fetched window: legs, malformed entries (quarantined) and the cursor.
 
     The zone check comes first: a tenant whose zone contradicts the PBX's epochs loads nothing and
     moves no cursor (every leg would be stored hours off).
 
+    Args:
+        first_position: Position of the first leg in its window (a backfill loads a window in
+            pieces: later pieces go on numbering where the one before stopped).
+
     Raises:
         ZoneMismatchError: See :func:`audiapro.cdr.zonecheck.verify_zone`.
     """
     began = time.monotonic() if began is None else began
     verify_zone(window.legs, tenant.timezone, tenant=tenant.name)
-    raw, positions, texts = _with_malformed(window)
+    raw, positions, texts = _with_malformed(window, first_position)
     run = RunInfo(
         kind=kind,
         window_start=start,
@@ -197,17 +202,18 @@ def load_window(
 
 
 def _with_malformed(
-    window: WindowLegs,
+    window: WindowLegs, first_position: int = 1
 ) -> tuple[list[Mapping[str, str]], list[int] | None, list[str | None] | None]:
     """The window's legs followed by one reject-marked row per malformed cdrapi entry.
 
-    Legs keep positions 1..n (their order in the window); a malformed entry's position is its
-    1-based record number on the PBX (page offset + place in the page), and its reason says where.
+    Legs keep positions ``first_position``.. (their order in the window); a malformed entry's position
+    is its 1-based record number on the PBX (page offset + place in the page), and its reason says
+    where.
     """
-    if not window.malformed:
+    if not window.malformed and first_position == 1:
         return list(window.legs), None, None
     raw: list[Mapping[str, str]] = list(window.legs)
-    positions = list(range(1, len(raw) + 1))
+    positions = list(range(first_position, first_position + len(raw)))
     texts: list[str | None] = [None] * len(raw)
     for item in window.malformed:
         where = f"cdrapi record {item.record_number}" + (f", {item.path}" if item.path else "")

@@ -29,9 +29,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
+import resource
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -116,7 +120,13 @@ def run_fetch(args: argparse.Namespace) -> dict[str, Any]:
                 legs += len(fetched.legs)
                 pieces += 1
     seconds = time.perf_counter() - began
-    return {"seconds": round(seconds, 3), "legs": legs, "windows": len(windows), "pieces": pieces}
+    return {
+        "seconds": round(seconds, 3),
+        "legs": legs,
+        "windows": len(windows),
+        "pieces": pieces,
+        "peak_rss_mb": own_peak_rss_mb(),
+    }
 
 
 def run_backfill(args: argparse.Namespace) -> dict[str, Any]:
@@ -157,6 +167,7 @@ def run_backfill(args: argparse.Namespace) -> dict[str, Any]:
         "legs_in_db": legs,
         "calls_in_db": calls,
         "windows_done": done,
+        "peak_rss_mb": own_peak_rss_mb(),
     }
 
 
@@ -179,51 +190,103 @@ def warm_up(sim: Any, days: int) -> int:
     return legs
 
 
-def measure(args: argparse.Namespace) -> dict[str, Any]:
-    from audiapro.backfill import plan_backfill
-    from audiapro.ucm.simulator import UcmSimulator
-    from audiapro.warehouse import get_engine, upgrade
+def own_peak_rss_mb() -> float:
+    """This process's peak resident set size in MB: the high-water mark of its own address space.
 
-    server = admin_url(args.database_url)
-    load_start = load_average()
-    sim = UcmSimulator(simulator_config(args.days, args.calls_per_day))
-    log(f"generating {args.days} days at {args.calls_per_day} calls/weekday (not timed) ...")
-    began = time.perf_counter()
-    truth = warm_up(sim, args.days)
-    log(f"  {truth:,} legs in {time.perf_counter() - began:.1f} s")
+    Read from ``VmHWM`` in ``/proc/self/status``, which starts at zero with the address space that
+    ``exec`` creates. ``ru_maxrss`` (what ``os.wait4`` reports) does not: the kernel carries the
+    address space that ``exec`` replaced (the parent's, copied by fork) into it, so a child of a large
+    parent reports at least the parent's size. Falls back to ``ru_maxrss`` where there is no /proc.
+    """
+    try:
+        status = Path("/proc/self/status").read_text()
+    except OSError:
+        return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    line = next(line for line in status.splitlines() if line.startswith("VmHWM:"))
+    return round(int(line.split()[1]) / 1024, 1)
+
+
+def serve_simulator(days: int, calls_per_day: int, control: Connection) -> None:
+    """Simulator process: generate the history, serve it, send ``(url, legs, now)``, serve until told.
+
+    The history lives here, not in the bench's parent: children the parent starts would otherwise
+    begin with the parent's size as their peak RSS (see :func:`own_peak_rss_mb`).
+    """
+    from audiapro.ucm.simulator import UcmSimulator
+
+    sim = UcmSimulator(simulator_config(days, calls_per_day))
+    truth = warm_up(sim, days)
     # A day after the history ends: every call has long ended, so every window is recorded done.
     now = sim.history_end_utc + timedelta(days=1)
     sim.clock.set(now)
     handle = sim.start()
     try:
-        with scratch_database(server, "bench_backfill") as url:
-            engine = get_engine(url)
-            upgrade(engine)
-            step = timedelta(days=args.window_days)
-            last_day = FIRST_DAY + timedelta(days=args.days - 1)
-            plan = plan_backfill(engine, tenant_settings(), FIRST_DAY, last_day, window=step, now=now)
-            engine.dispose()
-            windows = json.dumps([[w.start.isoformat(), w.end.isoformat()] for w in plan.windows])
-            common = ["--base-url", handle.base_url, "--page-size", str(args.page_size)]
-            common += ["--days", str(args.days), "--window-days", str(args.window_days)]
-            common += ["--now", now.isoformat(), "--windows", windows]
-            log(f"fetch-only: {len(plan.windows)} windows of {args.window_days} days ...")
-            fetch = run_child_logged(SCRIPT, ["--run", "fetch", *common])
-            log("backfill: plan_backfill + backfill_windows (fetch ahead) into Postgres ...")
-            backfill = run_child_logged(SCRIPT, ["--run", "backfill", "--url", url, *common])
-        sequential = None
-        if args.sequential:
-            log("sequential: backfill_window per window (fetch, then load) ...")
-            sequential = backfill_child(server, args, handle.base_url, now, args.window_days, "sequential")
-        per_size = {args.window_days: size_figures(backfill)}
-        for days in window_sizes(args.rss_window_days):
-            if days not in per_size:
-                log(f"backfill with windows of {days} days ...")
-                per_size[days] = size_figures(
-                    backfill_child(server, args, handle.base_url, now, days, "overlap")
-                )
+        control.send((handle.base_url, truth, now.isoformat()))
+        control.recv()  # the parent's stop (or EOFError when it went away)
+    except EOFError:
+        pass
     finally:
         handle.stop()
+
+
+@contextmanager
+def served_simulator(days: int, calls_per_day: int) -> Iterator[tuple[str, int, datetime]]:
+    """The simulator in a freshly started interpreter (``spawn``): its base URL, legs and ``now``."""
+    ours, theirs = multiprocessing.Pipe()
+    process = multiprocessing.get_context("spawn").Process(
+        target=serve_simulator, args=(days, calls_per_day, theirs), name="ucm-simulator"
+    )
+    process.start()
+    try:
+        base_url, truth, now = ours.recv()
+        yield base_url, truth, datetime.fromisoformat(now)
+    finally:
+        ours.send("stop")
+        process.join()
+
+
+def measure(args: argparse.Namespace) -> dict[str, Any]:
+    """The figures of one run: the simulator served by a process of its own, each method in a child."""
+    server = admin_url(args.database_url)
+    load_start = load_average()
+    log(f"generating {args.days} days at {args.calls_per_day} calls/weekday (not timed) ...")
+    began = time.perf_counter()
+    with served_simulator(args.days, args.calls_per_day) as (base_url, truth, now):
+        log(f"  {truth:,} legs in {time.perf_counter() - began:.1f} s")
+        return measured(args, server, load_start, base_url, truth, now)
+
+
+def measured(
+    args: argparse.Namespace, server: str, load_start: float, base_url: str, truth: int, now: datetime
+) -> dict[str, Any]:
+    """Every measured run against the simulator served at ``base_url``; the figures."""
+    from audiapro.backfill import plan_backfill
+    from audiapro.warehouse import get_engine, upgrade
+
+    with scratch_database(server, "bench_backfill") as url:
+        engine = get_engine(url)
+        upgrade(engine)
+        step = timedelta(days=args.window_days)
+        last_day = FIRST_DAY + timedelta(days=args.days - 1)
+        plan = plan_backfill(engine, tenant_settings(), FIRST_DAY, last_day, window=step, now=now)
+        engine.dispose()
+        windows = json.dumps([[w.start.isoformat(), w.end.isoformat()] for w in plan.windows])
+        common = ["--base-url", base_url, "--page-size", str(args.page_size)]
+        common += ["--days", str(args.days), "--window-days", str(args.window_days)]
+        common += ["--now", now.isoformat(), "--windows", windows]
+        log(f"fetch-only: {len(plan.windows)} windows of {args.window_days} days ...")
+        fetch = run_child_logged(SCRIPT, ["--run", "fetch", *common])
+        log("backfill: plan_backfill + backfill_windows (fetch ahead) into Postgres ...")
+        backfill = run_child_logged(SCRIPT, ["--run", "backfill", "--url", url, *common])
+    sequential = None
+    if args.sequential:
+        log("sequential: backfill_window per window (fetch, then load) ...")
+        sequential = backfill_child(server, args, base_url, now, args.window_days, "sequential")
+    per_size = {args.window_days: size_figures(backfill)}
+    for days in window_sizes(args.rss_window_days):
+        if days not in per_size:
+            log(f"backfill with windows of {days} days ...")
+            per_size[days] = size_figures(backfill_child(server, args, base_url, now, days, "overlap"))
     fetch_rate = rate(fetch.figures["legs"], fetch.figures["seconds"])
     backfill_rate = rate(backfill.figures["fetched"], backfill.figures["seconds"])
     return {
@@ -239,8 +302,12 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         "backfill_vs_fetch_only": round(backfill_rate / fetch_rate, 3) if fetch_rate else None,
         "backfill_seconds": backfill.figures["seconds"],
         "fetch_only_seconds": fetch.figures["seconds"],
-        "backfill_peak_rss_mb": round(backfill.peak_rss_mb, 1),
-        "fetch_only_peak_rss_mb": round(fetch.peak_rss_mb, 1),
+        "backfill_peak_rss_mb": backfill.figures["peak_rss_mb"],
+        "fetch_only_peak_rss_mb": fetch.figures["peak_rss_mb"],
+        "rusage_peak_rss_mb": {
+            "fetch_only": round(fetch.peak_rss_mb, 1),
+            "backfill": round(backfill.peak_rss_mb, 1),
+        },
         "issue_min_legs_met": truth >= MIN_LEGS_FOR_ISSUE,
         "sequential_vs_fetch_only": (
             round(rate(sequential.figures["fetched"], sequential.figures["seconds"]) / fetch_rate, 3)
@@ -290,13 +357,14 @@ def backfill_child(
 
 
 def size_figures(result: Any) -> dict[str, Any]:
-    """Seconds, legs/s, windows and peak RSS of one backfill child."""
+    """Seconds, legs/s, windows and peak RSS (the child's own, see :func:`own_peak_rss_mb`)."""
     figures = result.figures
     return {
         "seconds": figures["seconds"],
         "windows": figures["windows"],
         "legs_per_s": rate(figures["fetched"], figures["seconds"]),
-        "peak_rss_mb": round(result.peak_rss_mb, 1),
+        "peak_rss_mb": figures["peak_rss_mb"],
+        "rusage_peak_rss_mb": round(result.peak_rss_mb, 1),
     }
 
 
