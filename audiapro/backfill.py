@@ -22,7 +22,7 @@ import logging
 import math
 import threading
 import time as clock
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from contextlib import closing
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -30,7 +30,15 @@ from typing import TYPE_CHECKING, Final
 from zoneinfo import ZoneInfo
 
 from audiapro.cdr.readers.prefetch import read_ahead
-from audiapro.ingest import CdrSource, LoadedSpan, WindowSummary, load_window, piece_totals
+from audiapro.ingest import (
+    CdrSource,
+    LoadedSpan,
+    WindowSummary,
+    normalize_window,
+    piece_totals,
+    summarize,
+    window_run,
+)
 from audiapro.tenants import TenantSettings
 from audiapro.ucm.errors import UcmPageCapExceeded
 from audiapro.ucm.records import WindowLegs
@@ -39,15 +47,20 @@ from audiapro.warehouse import (
     CommitHook,
     LoadResult,
     completed_backfill_windows,
+    load_batch,
+    prepare_batch,
     record_backfill_window,
     tenant_write_lock,
 )
+from audiapro.warehouse.dialect import POSTGRES
 from audiapro.windows import MIN_WINDOW, Window, whole_second
 
 if TYPE_CHECKING:
     import sqlalchemy as sa
 
+    from audiapro.cdr.normalize import NormalizedBatch
     from audiapro.ucm.records import CdrPage
+    from audiapro.warehouse import PreparedLegs
 
 log = logging.getLogger("audiapro.backfill")
 
@@ -73,8 +86,11 @@ LOAD_LEGS_PER_S: Final = 5000.0
 #: while its next pages are fetched, so memory holds a piece, not a window (a 30-day window of a
 #: busy tenant is 50,000 legs). Each transaction also costs a run row, a commit and a calls rebuild.
 LOAD_PIECE_LEGS: Final = 5000
-#: cdrapi pages :func:`backfill_windows` fetches ahead of the load (each about 1 MB of JSON parsed).
+#: cdrapi pages :func:`backfill_windows` fetches ahead of the load (each about 1 MB of JSON parsed):
+#: one load's worth, so the next load's pages arrive while this one runs.
 FETCH_AHEAD_PAGES: Final = 5
+#: Loads normalized and rendered ahead of the one running (each holds its legs in memory).
+PREPARE_AHEAD_LOADS: Final = 1
 
 #: Set to stop a running backfill: no new window starts, running ones stop before their next page.
 #: One per process: the CLI sets it on Ctrl-C; window tasks run in threads of the same process.
@@ -398,19 +414,15 @@ def backfill_windows(
     """
     if cancel is not None:
         source = _Cancellable(source, cancel)
-
-    def loader(window: Window) -> _WindowLoader:
-        return _WindowLoader(engine, tenant, window, settled_until, flow_run_id, lock_timeout_s, cancel)
-
-    loading: _WindowLoader | None = None
-    with closing(read_ahead(_fetch_steps(source, windows), depth=FETCH_AHEAD_PAGES)) as steps:
-        for step in steps:
-            loading = loading or loader(step.window)
-            if step.piece is None:
-                yield loading.outcome()
-                loading = None
+    pages = read_ahead(_fetch_steps(source, windows), depth=FETCH_AHEAD_PAGES)
+    chunker = _Chunker(tenant, render_copy=engine.dialect.name == POSTGRES)
+    loader = _Loader(engine, tenant, settled_until, flow_run_id, lock_timeout_s, cancel)
+    with closing(read_ahead(chunker.prepared(pages), depth=PREPARE_AHEAD_LOADS)) as prepared:
+        for item in prepared:
+            if item.piece is None:
+                yield loader.outcome(item.window, item.pieces)
             else:
-                loading.take(step)
+                loader.load(item)
 
 
 @dataclass(frozen=True)
@@ -447,53 +459,67 @@ def _fetch_steps(source: CdrSource, windows: Sequence[Window]) -> Iterator[_Step
         yield _Step(window)
 
 
-class _WindowLoader:
-    """Loads one window's pages as they arrive, in transactions of about :data:`LOAD_PIECE_LEGS` legs.
+@dataclass(frozen=True)
+class _Prepared:
+    """One load transaction, normalized and rendered; without a piece, the end of ``window``.
 
-    Legs are de-duplicated by AcctId over the whole window (pages may overlap, and the halves of a
-    split piece re-read what the abandoned piece had loaded), so the window's counts and stored
-    rows are those of loading it whole. Positions (of quarantined rows) are numbered over the window.
+    Attributes:
+        window: The window it belongs to.
+        piece: The piece of the window the legs were fetched for (recorded on the ingest run).
+        batch: The normalized legs and quarantined rows.
+        legs: ``batch.legs`` prepared for ``load_batch`` (COPY text rendered on Postgres).
+        fetched: Legs fetched (after de-duplication).
+        done: The piece's last load: it records the piece done (when settled).
+        pieces: With no piece: how many pieces the window had.
     """
 
-    def __init__(
-        self,
-        engine: sa.Engine,
-        tenant: TenantSettings,
-        window: Window,
-        settled_until: datetime,
-        flow_run_id: str | None,
-        lock_timeout_s: float,
-        cancel: threading.Event | None,
-    ) -> None:
-        self._engine = engine
+    window: Window
+    piece: Window | None = None
+    batch: NormalizedBatch | None = None
+    legs: PreparedLegs | None = None
+    fetched: int = 0
+    done: bool = False
+    pieces: int = 0
+
+
+class _Chunker:
+    """Turns fetch steps into load transactions of about :data:`LOAD_PIECE_LEGS` legs, normalized.
+
+    Runs in a background thread (the Python work of a load, while the calling thread waits for
+    Postgres). Legs are de-duplicated by AcctId over the whole window (pages may overlap, and the
+    halves of a split piece re-read what the abandoned piece had loaded), so the legs stored and the
+    window's counts are those of loading it whole; positions (of quarantined rows) are numbered over
+    the window. The zone is checked on every load's legs before any of them is normalized.
+    """
+
+    def __init__(self, tenant: TenantSettings, *, render_copy: bool) -> None:
         self._tenant = tenant
-        self._window = window
-        self._settled_until = settled_until
-        self._flow_run_id = flow_run_id
-        self._lock_timeout_s = lock_timeout_s
-        self._cancel = cancel
+        self._render_copy = render_copy
+        self._start_window()
+
+    def _start_window(self) -> None:
         self._seen: set[str] = set()
         self._buffer = WindowLegs()
         self._next_position = 1
-        self._loaded: list[WindowSummary] = []
         self._pieces = 0
-        self._recorded = True
-        self._began = clock.monotonic()
 
-    def take(self, step: _Step) -> None:
-        """Add a page (loading the legs held before it once they fill a transaction), or end a piece."""
-        assert step.piece is not None  # the window's end is handled by the caller
-        if step.page is not None:
-            if len(self._buffer.legs) >= LOAD_PIECE_LEGS:
-                # Loaded only now that another page came: a piece's last load always has legs.
-                self._load(step.piece, done=False)
-            self._add(step.page)
-        elif step.split:
-            if self._buffer.legs or self._buffer.malformed:
-                self._load(step.piece, done=False)
-        else:
-            self._load(step.piece, done=True)
-            self._pieces += 1
+    def prepared(self, steps: Generator[_Step, None, None]) -> Iterator[_Prepared]:
+        """The loads of ``steps`` in order, and each window's end (``steps`` closed when done)."""
+        with closing(steps):
+            for step in steps:
+                if step.piece is None:
+                    yield _Prepared(step.window, pieces=self._pieces)
+                    self._start_window()
+                elif step.page is not None:
+                    if len(self._buffer.legs) >= LOAD_PIECE_LEGS:
+                        # Sent only now that another page came: a piece's last load always has legs.
+                        yield self._prepare(step.window, step.piece, done=False)
+                    self._add(step.page)
+                elif not step.split:
+                    yield self._prepare(step.window, step.piece, done=True)
+                    self._pieces += 1
+                elif self._buffer.legs or self._buffer.malformed:
+                    yield self._prepare(step.window, step.piece, done=False)
 
     def _add(self, page: CdrPage) -> None:
         buffer, seen = self._buffer, self._seen
@@ -508,39 +534,77 @@ class _WindowLoader:
                 seen.add(acct_id)
             buffer.legs.append(leg)
 
-    def _load(self, piece: Window, *, done: bool) -> None:
-        """Load the legs held in one transaction; with ``done``, record ``piece`` in it when settled."""
+    def _prepare(self, window: Window, piece: Window, *, done: bool) -> _Prepared:
+        legs, self._buffer = self._buffer, WindowLegs()
+        batch = normalize_window(self._tenant, legs, first_position=self._next_position)
+        self._next_position += len(legs.legs)
+        prepared = prepare_batch(batch.legs, self._tenant.name, render_copy=self._render_copy)
+        return _Prepared(window, piece, batch, prepared, fetched=len(legs.legs), done=done)
+
+
+class _Loader:
+    """Loads prepared transactions in order and sums them per window."""
+
+    def __init__(
+        self,
+        engine: sa.Engine,
+        tenant: TenantSettings,
+        settled_until: datetime,
+        flow_run_id: str | None,
+        lock_timeout_s: float,
+        cancel: threading.Event | None,
+    ) -> None:
+        self._engine = engine
+        self._tenant = tenant
+        self._settled_until = settled_until
+        self._flow_run_id = flow_run_id
+        self._lock_timeout_s = lock_timeout_s
+        self._cancel = cancel
+        self._start_window()
+
+    def _start_window(self) -> None:
+        self._loaded: list[WindowSummary] = []
+        self._recorded = True
+        self._began = clock.monotonic()
+
+    def load(self, item: _Prepared) -> None:
+        """Load one transaction; the piece's last one records it done when it is settled."""
+        piece, tenant = item.piece, self._tenant
+        assert piece is not None and item.batch is not None and item.legs is not None
         if self._cancel is not None and self._cancel.is_set():
             raise BackfillCancelled(f"backfill cancelled before loading {piece.label()}")
+        began = clock.monotonic()
         settled = piece.end <= self._settled_until
-        if done:
+        if item.done:
             self._recorded &= settled
-        tenant, legs = self._tenant, self._buffer
+        record = item.done and settled
+        run = window_run("backfill", piece.start, piece.end, self._flow_run_id, fetched=item.fetched)
         with tenant_write_lock(self._engine, tenant.name, timeout_s=self._lock_timeout_s):
-            summary = load_window(
+            result = load_batch(
                 self._engine,
-                tenant,
-                legs,
-                piece.start,
-                piece.end,
-                kind="backfill",
-                flow_run_id=self._flow_run_id,
-                on_commit=_mark_done(tenant.name, piece, self._flow_run_id) if done and settled else None,
-                first_position=self._next_position,
+                tenant=tenant.name,
+                legs=item.legs,
+                rejects=item.batch.rejects,
+                run=run,
+                on_commit=_mark_done(tenant.name, piece, self._flow_run_id) if record else None,
             )
-        self._loaded.append(summary)
-        self._next_position += len(legs.legs)
-        self._buffer = WindowLegs()
+        if result.rejected:
+            log.warning(
+                "tenant %s: %d legs quarantined in ingest run %d", tenant.name, result.rejected, result.run_id
+            )
+        self._loaded.append(summarize(tenant.name, run, result, clock.monotonic() - began))
 
-    def outcome(self) -> WindowOutcome:
-        """The window's counts over everything loaded."""
-        return WindowOutcome(
-            window_start=self._window.start.isoformat(),
-            window_end=self._window.end.isoformat(),
+    def outcome(self, window: Window, pieces: int) -> WindowOutcome:
+        """The window's counts over everything loaded; starts the next window's."""
+        outcome = WindowOutcome(
+            window_start=window.start.isoformat(),
+            window_end=window.end.isoformat(),
             seconds=round(clock.monotonic() - self._began, 3),
             recorded=self._recorded,
-            **{**piece_totals(self._loaded), "pieces": self._pieces},
+            **{**piece_totals(self._loaded), "pieces": pieces},
         )
+        self._start_window()
+        return outcome
 
 
 class _Cancellable:

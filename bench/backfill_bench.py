@@ -113,6 +113,7 @@ def run_fetch(args: argparse.Namespace) -> dict[str, Any]:
         Window(datetime.fromisoformat(a), datetime.fromisoformat(b)) for a, b in json.loads(args.windows)
     ]
     legs = pieces = 0
+    rss_before = own_rss_mb()
     began = time.perf_counter()
     with make_client(args.base_url, args.page_size) as client:
         for window in windows:
@@ -125,6 +126,7 @@ def run_fetch(args: argparse.Namespace) -> dict[str, Any]:
         "legs": legs,
         "windows": len(windows),
         "pieces": pieces,
+        "rss_before_mb": rss_before,
         "peak_rss_mb": own_peak_rss_mb(),
     }
 
@@ -139,6 +141,7 @@ def run_backfill(args: argparse.Namespace) -> dict[str, Any]:
     engine = get_engine(args.url)
     upgrade(engine)
     totals = {"fetched": 0, "inserted": 0, "updated": 0, "unchanged": 0, "rejected": 0, "pieces": 0}
+    rss_before = own_rss_mb()
     began = time.perf_counter()
     plan = plan_backfill(engine, tenant, first, last, window=step, now=now)
     with make_client(args.base_url, args.page_size) as client:
@@ -167,6 +170,7 @@ def run_backfill(args: argparse.Namespace) -> dict[str, Any]:
         "legs_in_db": legs,
         "calls_in_db": calls,
         "windows_done": done,
+        "rss_before_mb": rss_before,
         "peak_rss_mb": own_peak_rss_mb(),
     }
 
@@ -190,6 +194,20 @@ def warm_up(sim: Any, days: int) -> int:
     return legs
 
 
+def own_rss_mb() -> float:
+    """This process's resident set size now, in MB (``VmRSS``; 0 where there is no /proc)."""
+    return _proc_status_mb("VmRSS")
+
+
+def _proc_status_mb(field: str) -> float:
+    try:
+        status = Path("/proc/self/status").read_text()
+    except OSError:
+        return 0.0
+    line = next(line for line in status.splitlines() if line.startswith(f"{field}:"))
+    return round(int(line.split()[1]) / 1024, 1)
+
+
 def own_peak_rss_mb() -> float:
     """This process's peak resident set size in MB: the high-water mark of its own address space.
 
@@ -198,12 +216,9 @@ def own_peak_rss_mb() -> float:
     address space that ``exec`` replaced (the parent's, copied by fork) into it, so a child of a large
     parent reports at least the parent's size. Falls back to ``ru_maxrss`` where there is no /proc.
     """
-    try:
-        status = Path("/proc/self/status").read_text()
-    except OSError:
+    if not Path("/proc/self/status").exists():
         return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
-    line = next(line for line in status.splitlines() if line.startswith("VmHWM:"))
-    return round(int(line.split()[1]) / 1024, 1)
+    return _proc_status_mb("VmHWM")
 
 
 def serve_simulator(days: int, calls_per_day: int, control: Connection) -> None:
