@@ -4,7 +4,7 @@
 
     range (local dates/times) --plan--> windows minus time already done
         --per window--> page the PBX in a background thread (split on the page cap)
-                        --> load every ~5,000 legs under the tenant write lock, marking a piece
+                        --> load every ~4,000 legs under the tenant write lock, marking a piece
                             of the window done in the transaction of its last legs
 
 A backfill never touches the live poll's cursor (``advance_cursor=False``) and merges with update
@@ -56,9 +56,9 @@ from audiapro.warehouse.dialect import POSTGRES
 from audiapro.windows import MIN_WINDOW, Window, whole_second
 
 if TYPE_CHECKING:
+    import pandas as pd
     import sqlalchemy as sa
 
-    from audiapro.cdr.normalize import NormalizedBatch
     from audiapro.ucm.records import CdrPage
     from audiapro.warehouse import PreparedLegs
 
@@ -85,10 +85,10 @@ LOAD_LEGS_PER_S: Final = 5000.0
 #: Legs normalized and loaded per transaction: a window is loaded in pieces of about this many legs
 #: while its next pages are fetched, so memory holds a piece, not a window (a 30-day window of a
 #: busy tenant is 50,000 legs). Each transaction also costs a run row, a commit and a calls rebuild.
-LOAD_PIECE_LEGS: Final = 5000
+LOAD_PIECE_LEGS: Final = 4000
 #: cdrapi pages :func:`backfill_windows` fetches ahead of the load (each about 1 MB of JSON parsed):
 #: one load's worth, so the next load's pages arrive while this one runs.
-FETCH_AHEAD_PAGES: Final = 5
+FETCH_AHEAD_PAGES: Final = 4
 #: Loads normalized and rendered ahead of the one running (each holds its legs in memory).
 PREPARE_AHEAD_LOADS: Final = 1
 
@@ -466,8 +466,8 @@ class _Prepared:
     Attributes:
         window: The window it belongs to.
         piece: The piece of the window the legs were fetched for (recorded on the ingest run).
-        batch: The normalized legs and quarantined rows.
-        legs: ``batch.legs`` prepared for ``load_batch`` (COPY text rendered on Postgres).
+        legs: The normalized legs prepared for ``load_batch`` (COPY text rendered on Postgres).
+        rejects: The quarantined rows.
         fetched: Legs fetched (after de-duplication).
         done: The piece's last load: it records the piece done (when settled).
         pieces: With no piece: how many pieces the window had.
@@ -475,8 +475,8 @@ class _Prepared:
 
     window: Window
     piece: Window | None = None
-    batch: NormalizedBatch | None = None
     legs: PreparedLegs | None = None
+    rejects: pd.DataFrame | None = None
     fetched: int = 0
     done: bool = False
     pieces: int = 0
@@ -539,7 +539,7 @@ class _Chunker:
         batch = normalize_window(self._tenant, legs, first_position=self._next_position)
         self._next_position += len(legs.legs)
         prepared = prepare_batch(batch.legs, self._tenant.name, render_copy=self._render_copy)
-        return _Prepared(window, piece, batch, prepared, fetched=len(legs.legs), done=done)
+        return _Prepared(window, piece, prepared, batch.rejects, fetched=len(legs.legs), done=done)
 
 
 class _Loader:
@@ -570,7 +570,7 @@ class _Loader:
     def load(self, item: _Prepared) -> None:
         """Load one transaction; the piece's last one records it done when it is settled."""
         piece, tenant = item.piece, self._tenant
-        assert piece is not None and item.batch is not None and item.legs is not None
+        assert piece is not None and item.legs is not None and item.rejects is not None
         if self._cancel is not None and self._cancel.is_set():
             raise BackfillCancelled(f"backfill cancelled before loading {piece.label()}")
         began = clock.monotonic()
@@ -584,7 +584,7 @@ class _Loader:
                 self._engine,
                 tenant=tenant.name,
                 legs=item.legs,
-                rejects=item.batch.rejects,
+                rejects=item.rejects,
                 run=run,
                 on_commit=_mark_done(tenant.name, piece, self._flow_run_id) if record else None,
             )
