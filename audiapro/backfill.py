@@ -17,9 +17,12 @@ than ``now - lookback``) are loaded but not recorded, so a rerun reads them agai
 from __future__ import annotations
 
 import bisect
+import ctypes
+import functools
 import itertools
 import logging
 import math
+import platform
 import threading
 import time as clock
 from collections.abc import Generator, Iterator, Sequence
@@ -91,6 +94,12 @@ LOAD_PIECE_LEGS: Final = 4000
 FETCH_AHEAD_PAGES: Final = 4
 #: Loads normalized and rendered ahead of the one running (each holds its legs in memory).
 PREPARE_AHEAD_LOADS: Final = 1
+#: Allocations this large get a mapping of their own, returned to the OS when freed (glibc's
+#: ``M_MMAP_THRESHOLD``). glibc raises the threshold to up to 32 MB after the first large free, so the
+#: page bodies, frames and COPY texts of each load (each ~1-5 MB) would then come from the heap and
+#: fragment it: pinning it took ~30 MB off a backfill's peak RSS (docs/benchmarks.md).
+MMAP_THRESHOLD_BYTES: Final = 128 * 1024
+_M_MMAP_THRESHOLD: Final = -3  # mallopt's parameter number, from glibc's malloc.h
 
 #: Set to stop a running backfill: no new window starts, running ones stop before their next page.
 #: One per process: the CLI sets it on Ctrl-C; window tasks run in threads of the same process.
@@ -414,6 +423,7 @@ def backfill_windows(
     """
     if cancel is not None:
         source = _Cancellable(source, cancel)
+    _pin_mmap_threshold()
     pages = read_ahead(_fetch_steps(source, windows), depth=FETCH_AHEAD_PAGES)
     chunker = _Chunker(tenant, render_copy=engine.dialect.name == POSTGRES)
     loader = _Loader(engine, tenant, settled_until, flow_run_id, lock_timeout_s, cancel)
@@ -423,6 +433,19 @@ def backfill_windows(
                 yield loader.outcome(item.window, item.pieces)
             else:
                 loader.load(item)
+
+
+@functools.cache
+def _pin_mmap_threshold() -> None:
+    """Pin glibc's mmap threshold to :data:`MMAP_THRESHOLD_BYTES` (once; elsewhere nothing)."""
+    if platform.libc_ver()[0] != "glibc":
+        return
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):  # pragma: no cover - a glibc without mallopt
+        return
+    mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
+    mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)
 
 
 @dataclass(frozen=True)
