@@ -3,8 +3,9 @@
 ::
 
     range (local dates/times) --plan--> windows minus time already done
-        --per window--> fetch completely (split on the page cap) --> load under the tenant write lock,
-                        marking the window done in the same transaction
+        --per window--> page the PBX in a background thread (split on the page cap)
+                        --> load every ~4,000 legs under the tenant write lock, marking a piece
+                            of the window done in the transaction of its last legs
 
 A backfill never touches the live poll's cursor (``advance_cursor=False``) and merges with update
 semantics like the poll, so it may overlap polled time freely. Completed windows are recorded in
@@ -16,12 +17,15 @@ than ``now - lookback``) are loaded but not recorded, so a rerun reads them agai
 from __future__ import annotations
 
 import bisect
+import ctypes
+import functools
 import itertools
 import logging
 import math
+import platform
 import threading
 import time as clock
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from contextlib import closing
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -29,22 +33,37 @@ from typing import TYPE_CHECKING, Final
 from zoneinfo import ZoneInfo
 
 from audiapro.cdr.readers.prefetch import read_ahead
-from audiapro.ingest import CdrSource, LoadedSpan, WindowSummary, load_window, piece_totals
+from audiapro.ingest import (
+    CdrSource,
+    LoadedSpan,
+    WindowSummary,
+    normalize_window,
+    piece_totals,
+    summarize,
+    window_run,
+)
 from audiapro.tenants import TenantSettings
+from audiapro.ucm.errors import UcmPageCapExceeded
+from audiapro.ucm.records import WindowLegs
 from audiapro.warehouse import (
     DEFAULT_LOCK_TIMEOUT_S,
     CommitHook,
     LoadResult,
     completed_backfill_windows,
+    load_batch,
+    prepare_batch,
     record_backfill_window,
     tenant_write_lock,
 )
-from audiapro.windows import MIN_WINDOW, Window, fetch_pieces, whole_second
+from audiapro.warehouse.dialect import POSTGRES
+from audiapro.windows import MIN_WINDOW, Window, whole_second
 
 if TYPE_CHECKING:
+    import pandas as pd
     import sqlalchemy as sa
 
-    from audiapro.ucm.records import CdrPage, WindowLegs
+    from audiapro.ucm.records import CdrPage
+    from audiapro.warehouse import PreparedLegs
 
 log = logging.getLogger("audiapro.backfill")
 
@@ -66,8 +85,21 @@ SECONDS_PER_REQUEST: Final = 1.0
 #: Legs loaded per second by one window (docs/benchmarks.md: about 5,000 legs/s on a 2-core host).
 LOAD_LEGS_PER_S: Final = 5000.0
 
-#: Pieces :func:`backfill_windows` fetches ahead of the one loading (each holds its legs in memory).
-FETCH_AHEAD_PIECES: Final = 1
+#: Legs normalized and loaded per transaction: a window is loaded in pieces of about this many legs
+#: while its next pages are fetched, so memory holds a piece, not a window (a 30-day window of a
+#: busy tenant is 50,000 legs). Each transaction also costs a run row, a commit and a calls rebuild.
+LOAD_PIECE_LEGS: Final = 4000
+#: cdrapi pages :func:`backfill_windows` fetches ahead of the load (each about 1 MB of JSON parsed):
+#: one load's worth, so the next load's pages arrive while this one runs.
+FETCH_AHEAD_PAGES: Final = 4
+#: Loads normalized and rendered ahead of the one running (each holds its legs in memory).
+PREPARE_AHEAD_LOADS: Final = 1
+#: Allocations this large get a mapping of their own, returned to the OS when freed (glibc's
+#: ``M_MMAP_THRESHOLD``). glibc raises the threshold to up to 32 MB after the first large free, so the
+#: page bodies, frames and COPY texts of each load (each ~1-5 MB) would then come from the heap and
+#: fragment it: pinning it took ~30 MB off a backfill's peak RSS (docs/benchmarks.md).
+MMAP_THRESHOLD_BYTES: Final = 128 * 1024
+_M_MMAP_THRESHOLD: Final = -3  # mallopt's parameter number, from glibc's malloc.h
 
 #: Set to stop a running backfill: no new window starts, running ones stop before their next page.
 #: One per process: the CLI sets it on Ctrl-C; window tasks run in threads of the same process.
@@ -322,10 +354,14 @@ def backfill_window(
     lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S,
     cancel: threading.Event | None = None,
 ) -> WindowOutcome:
-    """Fetch one window completely and load it; record it done in the same transaction if settled.
+    """Fetch one window and load it as its pages arrive; record each piece done with its last legs.
 
-    Each piece (the window, or its halves after a page-cap split) is its own load transaction and its
-    own ``backfill_windows`` row, so a crash inside a split window keeps the pieces already loaded.
+    The window is fetched in pieces (the window, or its halves after a page-cap split) and loaded in
+    transactions of about :data:`LOAD_PIECE_LEGS` legs while the next pages are fetched (see
+    :func:`backfill_windows`). A piece is recorded in ``backfill_windows`` in the transaction that
+    loads its last legs, after every earlier transaction of the piece committed: a crash inside a
+    piece leaves it unrecorded, so a rerun fetches it again and the merge (update semantics, keyed
+    by leg) stores nothing twice and loses nothing.
 
     Args:
         source: The tenant's API client (or any :class:`CdrSource`).
@@ -336,22 +372,26 @@ def backfill_window(
             running; see the module docstring).
         flow_run_id: Recorded on the ingest runs and window rows.
         lock_timeout_s: How long each load waits for the tenant lock.
-        cancel: When set, stop before the next page (nothing of an unfinished piece is loaded).
+        cancel: When set, stop before the next page or load (what was committed stays).
 
     Returns:
         The window's counts.
 
     Raises:
-        TenantBusyError: The tenant lock stayed taken (pieces loaded before stay loaded).
-        BackfillCancelled: ``cancel`` was set (pieces loaded before stay loaded).
+        TenantBusyError: The tenant lock stayed taken (legs loaded before stay loaded).
+        BackfillCancelled: ``cancel`` was set (legs loaded before stay loaded).
     """
-    loader = _PieceLoader(engine, tenant, settled_until, flow_run_id, lock_timeout_s, cancel)
-    if cancel is not None:
-        source = _Cancellable(source, cancel)
-    began = clock.monotonic()
-    for piece, legs in fetch_pieces(source, window):
-        loader.load(piece, legs)
-    return loader.outcome(window, began)
+    (outcome,) = backfill_windows(
+        source,
+        engine,
+        tenant,
+        [window],
+        settled_until=settled_until,
+        flow_run_id=flow_run_id,
+        lock_timeout_s=lock_timeout_s,
+        cancel=cancel,
+    )
+    return outcome
 
 
 def backfill_windows(
@@ -365,47 +405,168 @@ def backfill_windows(
     lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S,
     cancel: threading.Event | None = None,
 ) -> Iterator[WindowOutcome]:
-    """:func:`backfill_window` for each window in turn, fetching the next piece while this one loads.
+    """:func:`backfill_window` for each window in turn, the PBX paged in the background.
 
-    One background thread pages the PBX (``source`` is used from that thread only) at most one piece
-    ahead of the load, so the PBX's latency and the warehouse's work overlap while memory holds at
-    most two pieces. Loads, their transactions and what they record are exactly those of
-    :func:`backfill_window`, in the same order.
+    One background thread pages the PBX (``source`` is used from that thread only), at most
+    :data:`FETCH_AHEAD_PAGES` pages ahead of the load, across window boundaries; the calling thread
+    normalizes and loads pieces of about :data:`LOAD_PIECE_LEGS` legs. The fetch's JSON parsing and
+    the warehouse's work (psycopg2 releases the GIL while Postgres runs) overlap, and memory holds a
+    piece and a few pages, never a whole window.
 
     Yields:
-        Each window's outcome once its last piece is loaded (its ``seconds`` run from the end of
+        Each window's outcome once its last legs are loaded (its ``seconds`` run from the end of
         the previous window's load).
 
     Raises:
-        TenantBusyError: The tenant lock stayed taken (windows loaded before stay loaded).
-        BackfillCancelled: ``cancel`` was set (windows loaded before stay loaded).
+        TenantBusyError: The tenant lock stayed taken (legs loaded before stay loaded).
+        BackfillCancelled: ``cancel`` was set (legs loaded before stay loaded).
     """
     if cancel is not None:
         source = _Cancellable(source, cancel)
-    loader = _PieceLoader(engine, tenant, settled_until, flow_run_id, lock_timeout_s, cancel)
-    began = clock.monotonic()
-    with closing(read_ahead(_pieces_of(source, windows), depth=FETCH_AHEAD_PIECES)) as fetched:
-        for window, piece, legs in fetched:
-            if piece is not None and legs is not None:
-                loader.load(piece, legs)
-                continue
-            yield loader.outcome(window, began)
-            loader = _PieceLoader(engine, tenant, settled_until, flow_run_id, lock_timeout_s, cancel)
-            began = clock.monotonic()
+    _pin_mmap_threshold()
+    pages = read_ahead(_fetch_steps(source, windows), depth=FETCH_AHEAD_PAGES)
+    chunker = _Chunker(tenant, render_copy=engine.dialect.name == POSTGRES)
+    loader = _Loader(engine, tenant, settled_until, flow_run_id, lock_timeout_s, cancel)
+    with closing(read_ahead(chunker.prepared(pages), depth=PREPARE_AHEAD_LOADS)) as prepared:
+        for item in prepared:
+            if item.piece is None:
+                yield loader.outcome(item.window, item.pieces)
+            else:
+                loader.load(item)
 
 
-def _pieces_of(
-    source: CdrSource, windows: Sequence[Window]
-) -> Iterator[tuple[Window, Window | None, WindowLegs | None]]:
-    """Every window's pieces, then ``(window, None, None)`` once the window is fetched completely."""
+@functools.cache
+def _pin_mmap_threshold() -> None:
+    """Pin glibc's mmap threshold to :data:`MMAP_THRESHOLD_BYTES` (once; elsewhere nothing)."""
+    if platform.libc_ver()[0] != "glibc":
+        return
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):  # pragma: no cover - a glibc without mallopt
+        return
+    mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
+    mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)
+
+
+@dataclass(frozen=True)
+class _Step:
+    """One step of the fetch: a page of ``piece``; without a page, the end of ``piece`` (fetched
+    completely, or abandoned for its halves when ``split``); without a piece, the end of ``window``.
+    """
+
+    window: Window
+    piece: Window | None = None
+    page: CdrPage | None = None
+    split: bool = False
+
+
+def _fetch_steps(source: CdrSource, windows: Sequence[Window]) -> Iterator[_Step]:
+    """Every page of every window, piece by piece (halving a piece on the page cap, as
+    :func:`audiapro.windows.fetch_pieces` does), with the ends of pieces and windows marked."""
     for window in windows:
-        for piece, legs in fetch_pieces(source, window):
-            yield window, piece, legs
-        yield window, None, None
+        pending = [window]
+        while pending:
+            piece = pending.pop()
+            try:
+                for page in source.iter_cdr_pages(piece.start, piece.end):
+                    yield _Step(window, piece, page)
+            except UcmPageCapExceeded:
+                if piece.span <= MIN_WINDOW:
+                    raise
+                log.info("window %s holds too much for one piece; splitting it in two", piece.label())
+                first, second = piece.halves()
+                pending += [second, first]
+                yield _Step(window, piece, split=True)
+                continue
+            yield _Step(window, piece)
+        yield _Step(window)
 
 
-class _PieceLoader:
-    """Loads the fetched pieces of one window, each in its own transaction, and sums them."""
+@dataclass(frozen=True)
+class _Prepared:
+    """One load transaction, normalized and rendered; without a piece, the end of ``window``.
+
+    Attributes:
+        window: The window it belongs to.
+        piece: The piece of the window the legs were fetched for (recorded on the ingest run).
+        legs: The normalized legs prepared for ``load_batch`` (COPY text rendered on Postgres).
+        rejects: The quarantined rows.
+        fetched: Legs fetched (after de-duplication).
+        done: The piece's last load: it records the piece done (when settled).
+        pieces: With no piece: how many pieces the window had.
+    """
+
+    window: Window
+    piece: Window | None = None
+    legs: PreparedLegs | None = None
+    rejects: pd.DataFrame | None = None
+    fetched: int = 0
+    done: bool = False
+    pieces: int = 0
+
+
+class _Chunker:
+    """Turns fetch steps into load transactions of about :data:`LOAD_PIECE_LEGS` legs, normalized.
+
+    Runs in a background thread (the Python work of a load, while the calling thread waits for
+    Postgres). Legs are de-duplicated by AcctId over the whole window (pages may overlap, and the
+    halves of a split piece re-read what the abandoned piece had loaded), so the legs stored and the
+    window's counts are those of loading it whole; positions (of quarantined rows) are numbered over
+    the window. The zone is checked on every load's legs before any of them is normalized.
+    """
+
+    def __init__(self, tenant: TenantSettings, *, render_copy: bool) -> None:
+        self._tenant = tenant
+        self._render_copy = render_copy
+        self._start_window()
+
+    def _start_window(self) -> None:
+        self._seen: set[str] = set()
+        self._buffer = WindowLegs()
+        self._next_position = 1
+        self._pieces = 0
+
+    def prepared(self, steps: Generator[_Step, None, None]) -> Iterator[_Prepared]:
+        """The loads of ``steps`` in order, and each window's end (``steps`` closed when done)."""
+        with closing(steps):
+            for step in steps:
+                if step.piece is None:
+                    yield _Prepared(step.window, pieces=self._pieces)
+                    self._start_window()
+                elif step.page is not None:
+                    if len(self._buffer.legs) >= LOAD_PIECE_LEGS:
+                        # Sent only now that another page came: a piece's last load always has legs.
+                        yield self._prepare(step.window, step.piece, done=False)
+                    self._add(step.page)
+                elif not step.split:
+                    yield self._prepare(step.window, step.piece, done=True)
+                    self._pieces += 1
+                elif self._buffer.legs or self._buffer.malformed:
+                    yield self._prepare(step.window, step.piece, done=False)
+
+    def _add(self, page: CdrPage) -> None:
+        buffer, seen = self._buffer, self._seen
+        buffer.pages += 1
+        buffer.malformed.extend(page.malformed)
+        for leg in page.legs:
+            acct_id = leg.get("AcctId", "")
+            if acct_id:
+                if acct_id in seen:
+                    buffer.duplicates += 1
+                    continue
+                seen.add(acct_id)
+            buffer.legs.append(leg)
+
+    def _prepare(self, window: Window, piece: Window, *, done: bool) -> _Prepared:
+        legs, self._buffer = self._buffer, WindowLegs()
+        batch = normalize_window(self._tenant, legs, first_position=self._next_position)
+        self._next_position += len(legs.legs)
+        prepared = prepare_batch(batch.legs, self._tenant.name, render_copy=self._render_copy)
+        return _Prepared(window, piece, prepared, batch.rejects, fetched=len(legs.legs), done=done)
+
+
+class _Loader:
+    """Loads prepared transactions in order and sums them per window."""
 
     def __init__(
         self,
@@ -422,38 +583,51 @@ class _PieceLoader:
         self._flow_run_id = flow_run_id
         self._lock_timeout_s = lock_timeout_s
         self._cancel = cancel
+        self._start_window()
+
+    def _start_window(self) -> None:
         self._loaded: list[WindowSummary] = []
         self._recorded = True
+        self._began = clock.monotonic()
 
-    def load(self, piece: Window, legs: WindowLegs) -> None:
-        """Load one piece; record it done in the same transaction when it is settled."""
+    def load(self, item: _Prepared) -> None:
+        """Load one transaction; the piece's last one records it done when it is settled."""
+        piece, tenant = item.piece, self._tenant
+        assert piece is not None and item.legs is not None and item.rejects is not None
         if self._cancel is not None and self._cancel.is_set():
             raise BackfillCancelled(f"backfill cancelled before loading {piece.label()}")
+        began = clock.monotonic()
         settled = piece.end <= self._settled_until
-        self._recorded &= settled
-        tenant = self._tenant
+        if item.done:
+            self._recorded &= settled
+        record = item.done and settled
+        run = window_run("backfill", piece.start, piece.end, self._flow_run_id, fetched=item.fetched)
         with tenant_write_lock(self._engine, tenant.name, timeout_s=self._lock_timeout_s):
-            summary = load_window(
+            result = load_batch(
                 self._engine,
-                tenant,
-                legs,
-                piece.start,
-                piece.end,
-                kind="backfill",
-                flow_run_id=self._flow_run_id,
-                on_commit=_mark_done(tenant.name, piece, self._flow_run_id) if settled else None,
+                tenant=tenant.name,
+                legs=item.legs,
+                rejects=item.rejects,
+                run=run,
+                on_commit=_mark_done(tenant.name, piece, self._flow_run_id) if record else None,
             )
-        self._loaded.append(summary)
+        if result.rejected:
+            log.warning(
+                "tenant %s: %d legs quarantined in ingest run %d", tenant.name, result.rejected, result.run_id
+            )
+        self._loaded.append(summarize(tenant.name, run, result, clock.monotonic() - began))
 
-    def outcome(self, window: Window, began: float) -> WindowOutcome:
-        """The window's counts over the pieces loaded."""
-        return WindowOutcome(
+    def outcome(self, window: Window, pieces: int) -> WindowOutcome:
+        """The window's counts over everything loaded; starts the next window's."""
+        outcome = WindowOutcome(
             window_start=window.start.isoformat(),
             window_end=window.end.isoformat(),
-            seconds=round(clock.monotonic() - began, 3),
+            seconds=round(clock.monotonic() - self._began, 3),
             recorded=self._recorded,
-            **piece_totals(self._loaded),
+            **{**piece_totals(self._loaded), "pieces": pieces},
         )
+        self._start_window()
+        return outcome
 
 
 class _Cancellable:

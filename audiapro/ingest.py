@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Final, Protocol
 
-from audiapro.cdr.normalize import NormalizeContext, normalize_legs
+from audiapro.cdr.normalize import NormalizeContext, NormalizedBatch, normalize_legs
 from audiapro.cdr.readers.common import reject_record
 from audiapro.cdr.zonecheck import verify_zone
 from audiapro.errors import describe_error
@@ -172,8 +172,51 @@ def load_window(
         ZoneMismatchError: See :func:`audiapro.cdr.zonecheck.verify_zone`.
     """
     began = time.monotonic() if began is None else began
+    batch = normalize_window(tenant, window)
+    run = window_run(kind, start, end, flow_run_id, fetched=len(window.legs))
+    result = load_batch(
+        engine,
+        tenant=tenant.name,
+        legs=batch.legs,
+        rejects=batch.rejects,
+        run=run,
+        cursor=cursor,
+        on_commit=on_commit,
+    )
+    warn_rejected(tenant.name, result)
+    return summarize(tenant.name, run, result, time.monotonic() - began)
+
+
+def normalize_window(
+    tenant: TenantSettings, window: WindowLegs, *, first_position: int = 1
+) -> NormalizedBatch:
+    """Check a fetched window's zone, then normalize its legs and quarantine its malformed entries.
+
+    Args:
+        tenant: Tenant settings (zone, region).
+        window: The fetched legs and malformed entries.
+        first_position: Position of the first leg in its window (a backfill loads a window in
+            pieces: later pieces go on numbering where the one before stopped).
+
+    Raises:
+        ZoneMismatchError: See :func:`audiapro.cdr.zonecheck.verify_zone`.
+    """
     verify_zone(window.legs, tenant.timezone, tenant=tenant.name)
-    raw, positions, texts = _with_malformed(window)
+    raw, positions, texts = _with_malformed(window, first_position)
+    return normalize_legs(raw, api_context(tenant), positions=positions, raw_json=texts)
+
+
+def api_context(tenant: TenantSettings) -> NormalizeContext:
+    """How legs from ``tenant``'s PBX API are normalized."""
+    return NormalizeContext(
+        tenant=tenant.name, timezone=tenant.timezone, region=tenant.region, source=API_SOURCE
+    )
+
+
+def window_run(
+    kind: str, start: datetime, end: datetime, flow_run_id: str | None, *, fetched: int
+) -> RunInfo:
+    """The ``ingest_runs`` metadata of loading (part of) the window ``start``..``end``."""
     run = RunInfo(
         kind=kind,
         window_start=start,
@@ -181,33 +224,23 @@ def load_window(
         source_ref=f"{start.isoformat()}/{end.isoformat()}",
         flow_run_id=flow_run_id,
     )
-    run.fetched = len(window.legs)
-    result = load_raw_legs(
-        engine,
-        tenant,
-        raw,
-        run=run,
-        source=API_SOURCE,
-        cursor=cursor,
-        positions=positions,
-        raw_json=texts,
-        on_commit=on_commit,
-    )
-    return summarize(tenant.name, run, result, time.monotonic() - began)
+    run.fetched = fetched
+    return run
 
 
 def _with_malformed(
-    window: WindowLegs,
+    window: WindowLegs, first_position: int = 1
 ) -> tuple[list[Mapping[str, str]], list[int] | None, list[str | None] | None]:
     """The window's legs followed by one reject-marked row per malformed cdrapi entry.
 
-    Legs keep positions 1..n (their order in the window); a malformed entry's position is its
-    1-based record number on the PBX (page offset + place in the page), and its reason says where.
+    Legs keep positions ``first_position``.. (their order in the window); a malformed entry's position
+    is its 1-based record number on the PBX (page offset + place in the page), and its reason says
+    where.
     """
-    if not window.malformed:
+    if not window.malformed and first_position == 1:
         return list(window.legs), None, None
     raw: list[Mapping[str, str]] = list(window.legs)
-    positions = list(range(1, len(raw) + 1))
+    positions = list(range(first_position, first_position + len(raw)))
     texts: list[str | None] = [None] * len(raw)
     for item in window.malformed:
         where = f"cdrapi record {item.record_number}" + (f", {item.path}" if item.path else "")
@@ -215,7 +248,8 @@ def _with_malformed(
         raw.append(row)
         positions.append(item.record_number)
         texts.append(text)
-    log.warning("%d malformed cdrapi entr(y/ies) quarantined", len(window.malformed))
+    if window.malformed:
+        log.warning("%d malformed cdrapi entr(y/ies) quarantined", len(window.malformed))
     return raw, positions, texts
 
 
@@ -243,11 +277,14 @@ def load_raw_legs(
         cursor=cursor,
         on_commit=on_commit,
     )
-    if result.rejected:
-        log.warning(
-            "tenant %s: %d legs quarantined in ingest run %d", tenant.name, result.rejected, result.run_id
-        )
+    warn_rejected(tenant.name, result)
     return result
+
+
+def warn_rejected(tenant: str, result: LoadResult) -> None:
+    """Log how many legs a load quarantined (none: nothing is logged)."""
+    if result.rejected:
+        log.warning("tenant %s: %d legs quarantined in ingest run %d", tenant, result.rejected, result.run_id)
 
 
 #: The counts of a window's loaded pieces that add up over the window (a tick, a backfill window).

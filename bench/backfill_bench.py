@@ -1,24 +1,28 @@
 """Backfill benchmark: a year of simulated CloudUCM history (>= 500,000 legs) over loopback.
 
-Measured in one run, each in its own child process against the same simulator (served by the
-parent over HTTP on 127.0.0.1, data generated and cached before any timing):
+Measured in one run, each in its own child process against the same simulator, which runs in a
+process of its own (started with ``spawn``: it generates and caches every day before any timing and
+serves them over HTTP on 127.0.0.1):
 
 * **fetch-only**: the UCM client (``UcmClient``, pages of ``--page-size``) fetching every window of
   the plan completely (``audiapro.windows.fetch_pieces``), loading nothing: what the PBX paging
   alone costs.
-* **backfill**: the real backfill path, ``plan_backfill`` then ``backfill_windows`` (each window's
-  load overlaps the fetch of the next: one background thread pages the PBX one piece ahead) into a
-  freshly migrated Postgres warehouse (fetch, normalize, COPY + upsert, calls rebuilt, window
-  recorded done, one transaction per window).
-* **sequential** (``--sequential``): the same with ``backfill_window`` per window, fetch then load,
-  as before the overlap; off by default.
+* **backfill**: the real backfill path, ``plan_backfill`` then ``backfill_windows`` into a freshly
+  migrated Postgres warehouse: one background thread pages the PBX, another normalizes and renders
+  the COPY text of about ``LOAD_PIECE_LEGS`` legs at a time, and the calling thread loads them (COPY
+  + upsert, calls rebuilt, the window recorded done with its last legs).
+* **whole windows** (``--sequential``): the backfill as it was before it streamed (for a same-run
+  comparison): each window (piece) fetched completely, then normalized and loaded in one
+  transaction with its ``backfill_windows`` row, no threads; off by default.
 * **peak RSS per window size**: the backfill again, each in its own fresh warehouse, with every
   window length of ``--rss-window-days`` (default 1 and 30 days; ``""`` for none).
 
 Fetch-only and backfill use the same windows (``--window-days``, default 7). Legs/s are legs
-fetched per second of each child's timed part; peak RSS is each child's (``os.wait4``). The last
-line of the output is one JSON object with the figures. Targets (issue 17): backfill >= 0.6 of
-fetch-only, peak RSS < 300 MB.
+fetched per second of each child's timed part. Peak RSS is each child's own high-water mark
+(``VmHWM``, see :func:`own_peak_rss_mb`); the kernel's ``ru_maxrss`` from ``os.wait4`` is reported
+beside it (``rusage_peak_rss_mb``): it includes the size of the process the child was forked from,
+which is why the simulator does not live in the parent. The last line of the output is one JSON
+object with the figures. Targets (issue 17): backfill >= 0.6 of fetch-only, peak RSS < 300 MB.
 
 Usage::
 
@@ -29,9 +33,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
+import resource
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -109,6 +117,7 @@ def run_fetch(args: argparse.Namespace) -> dict[str, Any]:
         Window(datetime.fromisoformat(a), datetime.fromisoformat(b)) for a, b in json.loads(args.windows)
     ]
     legs = pieces = 0
+    rss_before = own_rss_mb()
     began = time.perf_counter()
     with make_client(args.base_url, args.page_size) as client:
         for window in windows:
@@ -116,12 +125,19 @@ def run_fetch(args: argparse.Namespace) -> dict[str, Any]:
                 legs += len(fetched.legs)
                 pieces += 1
     seconds = time.perf_counter() - began
-    return {"seconds": round(seconds, 3), "legs": legs, "windows": len(windows), "pieces": pieces}
+    return {
+        "seconds": round(seconds, 3),
+        "legs": legs,
+        "windows": len(windows),
+        "pieces": pieces,
+        "rss_before_mb": rss_before,
+        "peak_rss_mb": own_peak_rss_mb(),
+    }
 
 
 def run_backfill(args: argparse.Namespace) -> dict[str, Any]:
     """The real backfill path into a freshly migrated warehouse (``--mode``: overlap or sequential)."""
-    from audiapro.backfill import backfill_window, backfill_windows, plan_backfill
+    from audiapro.backfill import backfill_windows, plan_backfill
     from audiapro.warehouse import get_engine, upgrade
 
     first, last, step, now = plan_args(args)
@@ -129,22 +145,20 @@ def run_backfill(args: argparse.Namespace) -> dict[str, Any]:
     engine = get_engine(args.url)
     upgrade(engine)
     totals = {"fetched": 0, "inserted": 0, "updated": 0, "unchanged": 0, "rejected": 0, "pieces": 0}
+    rss_before = own_rss_mb()
     began = time.perf_counter()
     plan = plan_backfill(engine, tenant, first, last, window=step, now=now)
     with make_client(args.base_url, args.page_size) as client:
         outcomes: Iterator[Any]
         if args.mode == "sequential":
-            outcomes = (
-                backfill_window(client, engine, tenant, window, settled_until=plan.settled_until)
-                for window in plan.windows
-            )
+            outcomes = (whole_window(client, engine, tenant, window) for window in plan.windows)
         else:
             outcomes = backfill_windows(
                 client, engine, tenant, plan.windows, settled_until=plan.settled_until
             )
         for outcome in outcomes:
             for name in totals:
-                totals[name] += getattr(outcome, name)
+                totals[name] += outcome[name] if isinstance(outcome, dict) else getattr(outcome, name)
     seconds = time.perf_counter() - began
     legs, calls, done = count_rows(engine, "cdr_legs", "calls", "backfill_windows")
     engine.dispose()
@@ -157,7 +171,39 @@ def run_backfill(args: argparse.Namespace) -> dict[str, Any]:
         "legs_in_db": legs,
         "calls_in_db": calls,
         "windows_done": done,
+        "rss_before_mb": rss_before,
+        "peak_rss_mb": own_peak_rss_mb(),
     }
+
+
+def whole_window(client: Any, engine: Any, tenant: Any, window: Any) -> dict[str, int]:
+    """One window the way the backfill loaded it before streaming: each piece fetched completely,
+    then zone-checked, normalized and loaded in one transaction that records it done (all settled)."""
+    from audiapro.ingest import load_window
+    from audiapro.warehouse import record_backfill_window, tenant_write_lock
+    from audiapro.windows import fetch_pieces
+
+    totals = dict.fromkeys(("fetched", "inserted", "updated", "unchanged", "rejected", "pieces"), 0)
+    for piece, legs in fetch_pieces(client, window):
+
+        def hook(conn: Any, result: Any, piece: Any = piece) -> None:
+            record_backfill_window(
+                conn,
+                tenant=tenant.name,
+                start=piece.start,
+                end=piece.end,
+                run_id=result.run_id,
+                flow_run_id=None,
+            )
+
+        with tenant_write_lock(engine, tenant.name):
+            summary = load_window(
+                engine, tenant, legs, piece.start, piece.end, kind="backfill", on_commit=hook
+            )
+        for name in ("fetched", "inserted", "updated", "unchanged", "rejected"):
+            totals[name] += getattr(summary, name)
+        totals["pieces"] += 1
+    return totals
 
 
 #: The methods a child process runs, by their ``--run`` name.
@@ -179,51 +225,114 @@ def warm_up(sim: Any, days: int) -> int:
     return legs
 
 
-def measure(args: argparse.Namespace) -> dict[str, Any]:
-    from audiapro.backfill import plan_backfill
-    from audiapro.ucm.simulator import UcmSimulator
-    from audiapro.warehouse import get_engine, upgrade
+def own_rss_mb() -> float:
+    """This process's resident set size now, in MB (``VmRSS``; 0 where there is no /proc)."""
+    return _proc_status_mb("VmRSS")
 
-    server = admin_url(args.database_url)
-    load_start = load_average()
-    sim = UcmSimulator(simulator_config(args.days, args.calls_per_day))
-    log(f"generating {args.days} days at {args.calls_per_day} calls/weekday (not timed) ...")
-    began = time.perf_counter()
-    truth = warm_up(sim, args.days)
-    log(f"  {truth:,} legs in {time.perf_counter() - began:.1f} s")
+
+def _proc_status_mb(field: str) -> float:
+    try:
+        status = Path("/proc/self/status").read_text()
+    except OSError:
+        return 0.0
+    line = next(line for line in status.splitlines() if line.startswith(f"{field}:"))
+    return round(int(line.split()[1]) / 1024, 1)
+
+
+def own_peak_rss_mb() -> float:
+    """This process's peak resident set size in MB: the high-water mark of its own address space.
+
+    Read from ``VmHWM`` in ``/proc/self/status``, which starts at zero with the address space that
+    ``exec`` creates. ``ru_maxrss`` (what ``os.wait4`` reports) does not: the kernel carries the
+    address space that ``exec`` replaced (the parent's, copied by fork) into it, so a child of a large
+    parent reports at least the parent's size. Falls back to ``ru_maxrss`` where there is no /proc.
+    """
+    if not Path("/proc/self/status").exists():
+        return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    return _proc_status_mb("VmHWM")
+
+
+def serve_simulator(days: int, calls_per_day: int, control: Connection) -> None:
+    """Simulator process: generate the history, serve it, send ``(url, legs, now)``, serve until told.
+
+    The history lives here, not in the bench's parent: children the parent starts would otherwise
+    begin with the parent's size as their peak RSS (see :func:`own_peak_rss_mb`).
+    """
+    from audiapro.ucm.simulator import UcmSimulator
+
+    sim = UcmSimulator(simulator_config(days, calls_per_day))
+    truth = warm_up(sim, days)
     # A day after the history ends: every call has long ended, so every window is recorded done.
     now = sim.history_end_utc + timedelta(days=1)
     sim.clock.set(now)
     handle = sim.start()
     try:
-        with scratch_database(server, "bench_backfill") as url:
-            engine = get_engine(url)
-            upgrade(engine)
-            step = timedelta(days=args.window_days)
-            last_day = FIRST_DAY + timedelta(days=args.days - 1)
-            plan = plan_backfill(engine, tenant_settings(), FIRST_DAY, last_day, window=step, now=now)
-            engine.dispose()
-            windows = json.dumps([[w.start.isoformat(), w.end.isoformat()] for w in plan.windows])
-            common = ["--base-url", handle.base_url, "--page-size", str(args.page_size)]
-            common += ["--days", str(args.days), "--window-days", str(args.window_days)]
-            common += ["--now", now.isoformat(), "--windows", windows]
-            log(f"fetch-only: {len(plan.windows)} windows of {args.window_days} days ...")
-            fetch = run_child_logged(SCRIPT, ["--run", "fetch", *common])
-            log("backfill: plan_backfill + backfill_windows (fetch ahead) into Postgres ...")
-            backfill = run_child_logged(SCRIPT, ["--run", "backfill", "--url", url, *common])
-        sequential = None
-        if args.sequential:
-            log("sequential: backfill_window per window (fetch, then load) ...")
-            sequential = backfill_child(server, args, handle.base_url, now, args.window_days, "sequential")
-        per_size = {args.window_days: size_figures(backfill)}
-        for days in window_sizes(args.rss_window_days):
-            if days not in per_size:
-                log(f"backfill with windows of {days} days ...")
-                per_size[days] = size_figures(
-                    backfill_child(server, args, handle.base_url, now, days, "overlap")
-                )
+        control.send((handle.base_url, truth, now.isoformat()))
+        control.recv()  # the parent's stop (or EOFError when it went away)
+    except EOFError:
+        pass
     finally:
         handle.stop()
+
+
+@contextmanager
+def served_simulator(days: int, calls_per_day: int) -> Iterator[tuple[str, int, datetime]]:
+    """The simulator in a freshly started interpreter (``spawn``): its base URL, legs and ``now``."""
+    ours, theirs = multiprocessing.Pipe()
+    process = multiprocessing.get_context("spawn").Process(
+        target=serve_simulator, args=(days, calls_per_day, theirs), name="ucm-simulator"
+    )
+    process.start()
+    try:
+        base_url, truth, now = ours.recv()
+        yield base_url, truth, datetime.fromisoformat(now)
+    finally:
+        ours.send("stop")
+        process.join()
+
+
+def measure(args: argparse.Namespace) -> dict[str, Any]:
+    """The figures of one run: the simulator served by a process of its own, each method in a child."""
+    server = admin_url(args.database_url)
+    load_start = load_average()
+    log(f"generating {args.days} days at {args.calls_per_day} calls/weekday (not timed) ...")
+    began = time.perf_counter()
+    with served_simulator(args.days, args.calls_per_day) as (base_url, truth, now):
+        log(f"  {truth:,} legs in {time.perf_counter() - began:.1f} s")
+        return measured(args, server, load_start, base_url, truth, now)
+
+
+def measured(
+    args: argparse.Namespace, server: str, load_start: float, base_url: str, truth: int, now: datetime
+) -> dict[str, Any]:
+    """Every measured run against the simulator served at ``base_url``; the figures."""
+    from audiapro.backfill import plan_backfill
+    from audiapro.warehouse import get_engine, upgrade
+
+    with scratch_database(server, "bench_backfill") as url:
+        engine = get_engine(url)
+        upgrade(engine)
+        step = timedelta(days=args.window_days)
+        last_day = FIRST_DAY + timedelta(days=args.days - 1)
+        plan = plan_backfill(engine, tenant_settings(), FIRST_DAY, last_day, window=step, now=now)
+        engine.dispose()
+        windows = json.dumps([[w.start.isoformat(), w.end.isoformat()] for w in plan.windows])
+        common = ["--base-url", base_url, "--page-size", str(args.page_size)]
+        common += ["--days", str(args.days), "--window-days", str(args.window_days)]
+        common += ["--now", now.isoformat(), "--windows", windows]
+        log(f"fetch-only: {len(plan.windows)} windows of {args.window_days} days ...")
+        fetch = run_child_logged(SCRIPT, ["--run", "fetch", *common])
+        log("backfill: plan_backfill + backfill_windows (fetch ahead) into Postgres ...")
+        backfill = run_child_logged(SCRIPT, ["--run", "backfill", "--url", url, *common])
+    sequential = None
+    if args.sequential:
+        log("whole windows: each fetched completely, then loaded in one transaction (as before) ...")
+        sequential = backfill_child(server, args, base_url, now, args.window_days, "sequential")
+    per_size = {args.window_days: size_figures(backfill)}
+    for days in window_sizes(args.rss_window_days):
+        if days not in per_size:
+            log(f"backfill with windows of {days} days ...")
+            per_size[days] = size_figures(backfill_child(server, args, base_url, now, days, "overlap"))
     fetch_rate = rate(fetch.figures["legs"], fetch.figures["seconds"])
     backfill_rate = rate(backfill.figures["fetched"], backfill.figures["seconds"])
     return {
@@ -239,8 +348,12 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         "backfill_vs_fetch_only": round(backfill_rate / fetch_rate, 3) if fetch_rate else None,
         "backfill_seconds": backfill.figures["seconds"],
         "fetch_only_seconds": fetch.figures["seconds"],
-        "backfill_peak_rss_mb": round(backfill.peak_rss_mb, 1),
-        "fetch_only_peak_rss_mb": round(fetch.peak_rss_mb, 1),
+        "backfill_peak_rss_mb": backfill.figures["peak_rss_mb"],
+        "fetch_only_peak_rss_mb": fetch.figures["peak_rss_mb"],
+        "rusage_peak_rss_mb": {
+            "fetch_only": round(fetch.peak_rss_mb, 1),
+            "backfill": round(backfill.peak_rss_mb, 1),
+        },
         "issue_min_legs_met": truth >= MIN_LEGS_FOR_ISSUE,
         "sequential_vs_fetch_only": (
             round(rate(sequential.figures["fetched"], sequential.figures["seconds"]) / fetch_rate, 3)
@@ -290,13 +403,14 @@ def backfill_child(
 
 
 def size_figures(result: Any) -> dict[str, Any]:
-    """Seconds, legs/s, windows and peak RSS of one backfill child."""
+    """Seconds, legs/s, windows and peak RSS (the child's own, see :func:`own_peak_rss_mb`)."""
     figures = result.figures
     return {
         "seconds": figures["seconds"],
         "windows": figures["windows"],
         "legs_per_s": rate(figures["fetched"], figures["seconds"]),
-        "peak_rss_mb": round(result.peak_rss_mb, 1),
+        "peak_rss_mb": figures["peak_rss_mb"],
+        "rusage_peak_rss_mb": round(result.peak_rss_mb, 1),
     }
 
 
@@ -317,7 +431,7 @@ def table_lines(figures: dict[str, Any]) -> Iterator[str]:
         )
     yield f"  backfill / fetch-only = {figures['backfill_vs_fetch_only']} (target >= {TARGET_VS_FETCH_ONLY})"
     if figures["sequential_vs_fetch_only"] is not None:
-        yield f"  sequential (no fetch-ahead) / fetch-only = {figures['sequential_vs_fetch_only']}"
+        yield f"  whole windows (before streaming) / fetch-only = {figures['sequential_vs_fetch_only']}"
     for days, size in figures["details"]["per_window_days"].items():
         yield (
             f"  windows of {days:>3} days: {size['windows']:>4} windows {size['legs_per_s']:>10,.0f} legs/s"
@@ -343,7 +457,7 @@ def parse_args() -> argparse.Namespace:
         default=DEFAULT_RSS_WINDOW_DAYS,
         help="more window lengths (days, comma list) to report the backfill's peak RSS for",
     )
-    parser.add_argument("--sequential", action="store_true", help="also time backfill_window per window")
+    parser.add_argument("--sequential", action="store_true", help="also time whole-window loads (as before)")
     parser.add_argument("--mode", default="overlap", help=argparse.SUPPRESS)
     add_common_options(parser)
     parser.add_argument("--base-url", help=argparse.SUPPRESS)
