@@ -42,3 +42,4 @@ def test_scale_bench_tiny() -> None:
     assert ticks["workers_1"]["busy"]["legs_loaded"] > 0  # the PBX clocks moved: new calls loaded
     assert ticks["workers_1"]["idle"]["run_s"] > 0 and figures["workers_2_vs_1"] > 0
     assert figures["tick_idle_1000_tenants_s"] is None  # not measured at this size: never a stand-in
+    assert figures["tick_idle_1_tenant_s"] is None  # nor is size 2 reported as 1 tenant
