@@ -37,6 +37,7 @@ from audiapro.ingest import (
     CdrSource,
     LoadedSpan,
     WindowSummary,
+    load_normalized,
     normalize_window,
     piece_totals,
     summarize,
@@ -50,7 +51,6 @@ from audiapro.warehouse import (
     CommitHook,
     LoadResult,
     completed_backfill_windows,
-    load_batch,
     prepare_batch,
     record_backfill_window,
     tenant_write_lock,
@@ -545,17 +545,7 @@ class _Chunker:
                     yield self._prepare(step.window, step.piece, done=False)
 
     def _add(self, page: CdrPage) -> None:
-        buffer, seen = self._buffer, self._seen
-        buffer.pages += 1
-        buffer.malformed.extend(page.malformed)
-        for leg in page.legs:
-            acct_id = leg.get("AcctId", "")
-            if acct_id:
-                if acct_id in seen:
-                    buffer.duplicates += 1
-                    continue
-                seen.add(acct_id)
-            buffer.legs.append(leg)
+        self._buffer.add_page(page, self._seen)
 
     def _prepare(self, window: Window, piece: Window, *, done: bool) -> _Prepared:
         legs, self._buffer = self._buffer, WindowLegs()
@@ -603,17 +593,13 @@ class _Loader:
         record = item.done and settled
         run = window_run("backfill", piece.start, piece.end, self._flow_run_id, fetched=item.fetched)
         with tenant_write_lock(self._engine, tenant.name, timeout_s=self._lock_timeout_s):
-            result = load_batch(
+            result = load_normalized(
                 self._engine,
-                tenant=tenant.name,
-                legs=item.legs,
-                rejects=item.rejects,
+                tenant.name,
+                item.legs,
+                item.rejects,
                 run=run,
                 on_commit=_mark_done(tenant.name, piece, self._flow_run_id) if record else None,
-            )
-        if result.rejected:
-            log.warning(
-                "tenant %s: %d legs quarantined in ingest run %d", tenant.name, result.rejected, result.run_id
             )
         self._loaded.append(summarize(tenant.name, run, result, clock.monotonic() - began))
 

@@ -24,7 +24,10 @@ from audiapro.ucm.records import CdrPage, WindowLegs, collect_pages
 from audiapro.warehouse import CommitHook, LoadResult, RunInfo, load_batch, record_failure
 
 if TYPE_CHECKING:
+    import pandas as pd
     import sqlalchemy as sa
+
+    from audiapro.warehouse import PreparedLegs
 
 log = logging.getLogger("audiapro.ingest")
 
@@ -174,16 +177,8 @@ def load_window(
     began = time.monotonic() if began is None else began
     batch = normalize_window(tenant, window)
     run = window_run(kind, start, end, flow_run_id, fetched=len(window.legs))
-    result = load_batch(
-        engine,
-        tenant=tenant.name,
-        legs=batch.legs,
-        rejects=batch.rejects,
-        run=run,
-        cursor=cursor,
-        on_commit=on_commit,
-    )
-    warn_rejected(tenant.name, result)
+    result = load_normalized(engine, tenant.name, batch.legs, batch.rejects, run=run, cursor=cursor,
+                             on_commit=on_commit)  # fmt: skip
     return summarize(tenant.name, run, result, time.monotonic() - began)
 
 
@@ -268,23 +263,34 @@ def load_raw_legs(
     """Normalize raw legs and load them (rejects quarantined) in one transaction."""
     ctx = NormalizeContext(tenant=tenant.name, timezone=tenant.timezone, region=tenant.region, source=source)
     batch = normalize_legs(raw, ctx, positions=positions, raw_json=raw_json)
+    return load_normalized(engine, tenant.name, batch.legs, batch.rejects, run=run, cursor=cursor,
+                           on_commit=on_commit)  # fmt: skip
+
+
+def load_normalized(
+    engine: sa.Engine,
+    tenant: str,
+    legs: pd.DataFrame | PreparedLegs,
+    rejects: pd.DataFrame,
+    *,
+    run: RunInfo,
+    cursor: datetime | None = None,
+    on_commit: CommitHook | None = None,
+) -> LoadResult:
+    """:func:`load_batch` of normalized legs (or legs prepared from them) and their rejects in one
+    transaction; logs how many legs it quarantined."""
     result = load_batch(
         engine,
-        tenant=tenant.name,
-        legs=batch.legs,
-        rejects=batch.rejects,
+        tenant=tenant,
+        legs=legs,
+        rejects=rejects,
         run=run,
         cursor=cursor,
         on_commit=on_commit,
     )
-    warn_rejected(tenant.name, result)
-    return result
-
-
-def warn_rejected(tenant: str, result: LoadResult) -> None:
-    """Log how many legs a load quarantined (none: nothing is logged)."""
     if result.rejected:
         log.warning("tenant %s: %d legs quarantined in ingest run %d", tenant, result.rejected, result.run_id)
+    return result
 
 
 #: The counts of a window's loaded pieces that add up over the window (a tick, a backfill window).

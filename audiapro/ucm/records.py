@@ -300,6 +300,25 @@ class WindowLegs:
     pages: int = 0
     duplicates: int = 0
 
+    def add_page(self, page: CdrPage, seen: set[str]) -> None:
+        """Add ``page``'s legs whose AcctId is not in ``seen`` yet (legs without one are all kept).
+
+        Args:
+            page: One cdrapi page.
+            seen: AcctIds already kept; updated. Shared across buffers when one window is loaded in
+                several pieces, so the whole window is de-duplicated.
+        """
+        self.pages += 1
+        self.malformed.extend(page.malformed)
+        for leg in page.legs:
+            acct_id = leg.get("AcctId", "")
+            if acct_id:
+                if acct_id in seen:
+                    self.duplicates += 1
+                    continue
+                seen.add(acct_id)
+            self.legs.append(leg)
+
 
 def collect_pages(pages: Iterable[CdrPage], *, max_legs: int | None = None) -> WindowLegs:
     """Gather a window's pages, de-duplicating legs by AcctId (legs without one are all kept).
@@ -315,16 +334,7 @@ def collect_pages(pages: Iterable[CdrPage], *, max_legs: int | None = None) -> W
     window = WindowLegs()
     seen: set[str] = set()
     for page in pages:
-        window.pages += 1
-        window.malformed.extend(page.malformed)
-        for leg in page.legs:
-            acct_id = leg.get("AcctId", "")
-            if acct_id:
-                if acct_id in seen:
-                    window.duplicates += 1
-                    continue
-                seen.add(acct_id)
-            window.legs.append(leg)
+        window.add_page(page, seen)
         if max_legs is not None and len(window.legs) > max_legs:
             raise UcmPageCapExceeded(
                 f"cdrapi window holds more than {max_legs} legs; split the window",

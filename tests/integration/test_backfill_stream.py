@@ -123,7 +123,7 @@ def test_a_failure_mid_window_then_a_rerun_loses_and_duplicates_nothing(
         if failing == "fetch":
             source = FailingSource(client, fail_after=6)
         else:
-            real_load, loads = backfill.load_batch, []
+            real_load, loads = backfill.load_normalized, []
 
             def load_then_fail(*args: Any, **kwargs: Any) -> Any:
                 loads.append(1)
@@ -131,7 +131,7 @@ def test_a_failure_mid_window_then_a_rerun_loses_and_duplicates_nothing(
                     raise RuntimeError("database went away")
                 return real_load(*args, **kwargs)
 
-            monkeypatch.setattr(backfill, "load_batch", load_then_fail)
+            monkeypatch.setattr(backfill, "load_normalized", load_then_fail)
         with pytest.raises((ConnectionError, RuntimeError)):
             backfill_window(source, pg_engine, TENANT, window, settled_until=plan.settled_until)
         monkeypatch.undo()
