@@ -174,11 +174,12 @@ def load_tenant(name: str) -> CloudUCM:
     return cast(CloudUCM, CloudUCM.load(name))
 
 
-def list_tenants(only_enabled: bool = True) -> list[str]:
+def list_tenants(only_enabled: bool = True, *, with_pbx: bool = False) -> list[str]:
     """Names of the CloudUCM blocks (tenants) registered in the Prefect API, sorted.
 
     Args:
         only_enabled: Leave out tenants whose ``enabled`` flag is off.
+        with_pbx: Leave out import-only tenants (no PBX host): nothing to poll.
     """
     from prefect.client.orchestration import get_client
 
@@ -191,5 +192,11 @@ def list_tenants(only_enabled: bool = True) -> list[str]:
             if "404" in str(exc) or "not found" in str(exc).lower():
                 return []
             raise
-    names = [d.name for d in documents if d.name and (not only_enabled or d.data.get("enabled", True))]
+    names = [
+        d.name
+        for d in documents
+        if d.name
+        and (not only_enabled or d.data.get("enabled", True))
+        and (not with_pbx or d.data.get("host"))
+    ]
     return sorted(names)

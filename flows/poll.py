@@ -62,7 +62,7 @@ def poll_cdrs(
         that failed; the other tenants' data is loaded either way.
     """
     logger = get_run_logger()
-    names = [tenant] if tenant else list_tenants()
+    names = [tenant] if tenant else list_tenants(with_pbx=True)  # import-only tenants have no PBX
     if not names:
         logger.warning("no enabled CloudUCM tenants: add one with `audiapro tenant add`")
     if len(names) <= shard_size:

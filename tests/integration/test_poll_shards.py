@@ -15,7 +15,7 @@ from audiapro.prefect_names import POLL_SHARD_FLOW
 from audiapro.ucm.simulator import UcmSimulator
 from audiapro.ucm.simulator.multi import MultiSimulator
 from audiapro.warehouse import get_engine
-from blocks.clouducm import CloudUCM
+from blocks.clouducm import CloudUCM, list_tenants, load_tenant
 from flows.fanout import split_shards
 from flows.poll import poll_cdrs
 from tests.integration.pipeline_support import save_simulated_tenant
@@ -25,6 +25,8 @@ pytestmark = pytest.mark.usefixtures("prefect_api")
 
 TZ = "UTC"
 TENANTS = ("shard-a", "shard-b", "shard-c")
+#: A tenant whose CDRs arrive as files only (no PBX host).
+IMPORT_ONLY = "shard-files"
 #: Each PBX its own password: the multi-tenant simulator keeps the tenants' credentials apart.
 PASSWORDS = {name: f"Pa55-{name}-word!" for name in TENANTS}
 #: What an idle tick (nothing new since the last one) asks of a PBX, 6 or 7 requests: challenge +
@@ -39,6 +41,7 @@ IDLE_TICK_REQUESTS = {"challenges": 1, "logins": 1, "logouts": 1, "cdrapi_reques
 def multi_pbx() -> Iterator[MultiSimulator]:
     """Three PBXs behind one simulator port, each saved as a CloudUCM block with its own api_path."""
     multi = MultiSimulator()
+    others = _set_enabled(list_tenants(with_pbx=True), enabled=False)  # earlier tests' PBX tenants
     with multi.serve() as url:
         for index, name in enumerate(TENANTS):
             config = wall_clock_pbx(seed=30 + index, calls_per_day=40, tz=TZ, password=PASSWORDS[name])
@@ -46,9 +49,20 @@ def multi_pbx() -> Iterator[MultiSimulator]:
             save_simulated_tenant(
                 name, url, password=PASSWORDS[name], timezone=TZ, api_path=multi.api_path(name)
             )
+        CloudUCM(timezone=TZ).save(IMPORT_ONLY, overwrite=True)  # no PBX: never part of a tick
         yield multi
-    for name in TENANTS:
+    for name in (*TENANTS, IMPORT_ONLY):
         CloudUCM.delete(name)
+    _set_enabled(others, enabled=True)
+
+
+def _set_enabled(names: list[str], *, enabled: bool) -> list[str]:
+    """Switch the tenants ``names`` on or off (a tick here must poll this module's PBXs only)."""
+    for name in names:
+        block = load_tenant(name)
+        block.enabled = enabled
+        block.save(name, overwrite=True)
+    return names
 
 
 def test_split_shards_is_sorted_contiguous_and_complete() -> None:
