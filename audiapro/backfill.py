@@ -44,7 +44,6 @@ from audiapro.ingest import (
     window_run,
 )
 from audiapro.tenants import TenantSettings
-from audiapro.ucm.errors import UcmPageCapExceeded
 from audiapro.ucm.records import WindowLegs
 from audiapro.warehouse import (
     DEFAULT_LOCK_TIMEOUT_S,
@@ -56,7 +55,7 @@ from audiapro.warehouse import (
     tenant_write_lock,
 )
 from audiapro.warehouse.dialect import POSTGRES
-from audiapro.windows import MIN_WINDOW, Window, whole_second
+from audiapro.windows import MIN_WINDOW, Window, read_in_pieces, whole_second
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -461,24 +460,11 @@ class _Step:
 
 
 def _fetch_steps(source: CdrSource, windows: Sequence[Window]) -> Iterator[_Step]:
-    """Every page of every window, piece by piece (halving a piece on the page cap, as
-    :func:`audiapro.windows.fetch_pieces` does), with the ends of pieces and windows marked."""
+    """Every page of every window, piece by piece (a piece halved on the page cap by
+    :func:`audiapro.windows.read_in_pieces`), with the ends of pieces and windows marked."""
     for window in windows:
-        pending = [window]
-        while pending:
-            piece = pending.pop()
-            try:
-                for page in source.iter_cdr_pages(piece.start, piece.end):
-                    yield _Step(window, piece, page)
-            except UcmPageCapExceeded:
-                if piece.span <= MIN_WINDOW:
-                    raise
-                log.info("window %s holds too much for one piece; splitting it in two", piece.label())
-                first, second = piece.halves()
-                pending += [second, first]
-                yield _Step(window, piece, split=True)
-                continue
-            yield _Step(window, piece)
+        for step in read_in_pieces(window, lambda piece: source.iter_cdr_pages(piece.start, piece.end)):
+            yield _Step(window, step.piece, step.item, split=step.split)
         yield _Step(window)
 
 
@@ -599,7 +585,7 @@ class _Loader:
                 item.legs,
                 item.rejects,
                 run=run,
-                on_commit=_mark_done(tenant.name, piece, self._flow_run_id) if record else None,
+                on_commit=mark_piece_done(tenant.name, piece, self._flow_run_id) if record else None,
             )
         self._loaded.append(summarize(tenant.name, run, result, clock.monotonic() - began))
 
@@ -637,7 +623,15 @@ class _Cancellable:
                 return
 
 
-def _mark_done(tenant: str, piece: Window, flow_run_id: str | None) -> CommitHook:
+def mark_piece_done(tenant: str, piece: Window, flow_run_id: str | None) -> CommitHook:
+    """The commit hook that records ``piece`` of a backfill done, in the transaction loading its legs.
+
+    Args:
+        tenant: Tenant key.
+        piece: The piece the load covers.
+        flow_run_id: Recorded on the window row (None outside a flow run).
+    """
+
     def hook(conn: sa.Connection, result: LoadResult) -> None:
         record_backfill_window(
             conn,

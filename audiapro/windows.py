@@ -8,10 +8,10 @@ cap, or a bound that keeps memory flat) is split in two, recursively, oldest hal
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Final
+from typing import Final, Generic, TypeVar
 
 from audiapro.ingest import CdrSource, fetch_window
 from audiapro.ucm.errors import UcmPageCapExceeded
@@ -21,6 +21,8 @@ log = logging.getLogger("audiapro.windows")
 
 #: Shortest window a user may ask for, and the shortest piece a page-capped window is split into.
 MIN_WINDOW: Final = timedelta(minutes=1)
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, order=True)
@@ -57,6 +59,54 @@ class Window:
         return f"{self.start:%Y-%m-%d %H:%M} → {self.end:%Y-%m-%d %H:%M} UTC"
 
 
+@dataclass(frozen=True)
+class PieceRead(Generic[T]):
+    """One step of :func:`read_in_pieces`: an item read from ``piece``; without an item, the end of
+    ``piece``: read completely, or abandoned for its halves when ``split``."""
+
+    piece: Window
+    item: T | None = None
+    split: bool = False
+
+
+def read_in_pieces(
+    window: Window, read: Callable[[Window], Iterable[T]], *, min_span: timedelta = MIN_WINDOW
+) -> Iterator[PieceRead[T]]:
+    """Read ``window`` with ``read``, halving (recursively, oldest half first) a piece that overflows.
+
+    The one place that decides how a window too large for the PBX's page cap (or a memory bound) is
+    split: the live poll and the sweep read whole pieces (:func:`fetch_pieces`), the backfill streams
+    their pages. Items of a piece abandoned for its halves were already yielded: the halves read them
+    again, so a consumer merges by key (as every load does).
+
+    Args:
+        window: What to read.
+        read: Reads one piece; raises ``UcmPageCapExceeded`` (at any item) when it holds too much.
+        min_span: A piece this short that still overflows is an error, not split further.
+
+    Yields:
+        Each item with its piece, then the piece's end; pieces in time order.
+
+    Raises:
+        UcmPageCapExceeded: A piece of ``min_span`` or less still holds too much.
+    """
+    pending = [window]
+    while pending:
+        piece = pending.pop()
+        try:
+            for item in read(piece):
+                yield PieceRead(piece, item)
+        except UcmPageCapExceeded:
+            if piece.span <= min_span:
+                raise
+            log.info("window %s holds too much for one piece; splitting it in two", piece.label())
+            first, second = piece.halves()
+            pending += [second, first]
+            yield PieceRead(piece, split=True)
+            continue
+        yield PieceRead(piece)
+
+
 def fetch_pieces(
     source: CdrSource,
     window: Window,
@@ -80,19 +130,13 @@ def fetch_pieces(
     Raises:
         UcmPageCapExceeded: A piece of ``min_span`` or less still holds too much.
     """
-    pending = [window]
-    while pending:
-        piece = pending.pop()
-        try:
-            legs = fetch_window(source, piece.start, piece.end, time_filter=time_filter, max_legs=max_legs)
-        except UcmPageCapExceeded:
-            if piece.span <= min_span:
-                raise
-            log.info("window %s holds too much for one piece; splitting it in two", piece.label())
-            first, second = piece.halves()
-            pending += [second, first]
-            continue
-        yield piece, legs
+
+    def fetch_whole(piece: Window) -> Iterator[WindowLegs]:
+        yield fetch_window(source, piece.start, piece.end, time_filter=time_filter, max_legs=max_legs)
+
+    for step in read_in_pieces(window, fetch_whole, min_span=min_span):
+        if step.item is not None:
+            yield step.piece, step.item
 
 
 def whole_second(value: datetime) -> datetime:

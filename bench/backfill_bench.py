@@ -45,13 +45,12 @@ from typing import Any
 
 from benchlib import (
     TIMEZONE,
+    BenchServer,
     add_common_options,
-    admin_url,
     child_main,
     count_rows,
-    load_average,
     log,
-    machine,
+    migrated_engine,
     print_report,
     rate,
     run_child_logged,
@@ -138,12 +137,10 @@ def run_fetch(args: argparse.Namespace) -> dict[str, Any]:
 def run_backfill(args: argparse.Namespace) -> dict[str, Any]:
     """The real backfill path into a freshly migrated warehouse (``--mode``: overlap or sequential)."""
     from audiapro.backfill import backfill_windows, plan_backfill
-    from audiapro.warehouse import get_engine, upgrade
 
     first, last, step, now = plan_args(args)
     tenant = tenant_settings()
-    engine = get_engine(args.url)
-    upgrade(engine)
+    engine = migrated_engine(args.url)
     totals = {"fetched": 0, "inserted": 0, "updated": 0, "unchanged": 0, "rejected": 0, "pieces": 0}
     rss_before = own_rss_mb()
     began = time.perf_counter()
@@ -179,23 +176,14 @@ def run_backfill(args: argparse.Namespace) -> dict[str, Any]:
 def whole_window(client: Any, engine: Any, tenant: Any, window: Any) -> dict[str, int]:
     """One window the way the backfill loaded it before streaming: each piece fetched completely,
     then zone-checked, normalized and loaded in one transaction that records it done (all settled)."""
+    from audiapro.backfill import mark_piece_done
     from audiapro.ingest import load_window
-    from audiapro.warehouse import record_backfill_window, tenant_write_lock
+    from audiapro.warehouse import tenant_write_lock
     from audiapro.windows import fetch_pieces
 
     totals = dict.fromkeys(("fetched", "inserted", "updated", "unchanged", "rejected", "pieces"), 0)
     for piece, legs in fetch_pieces(client, window):
-
-        def hook(conn: Any, result: Any, piece: Any = piece) -> None:
-            record_backfill_window(
-                conn,
-                tenant=tenant.name,
-                start=piece.start,
-                end=piece.end,
-                run_id=result.run_id,
-                flow_run_id=None,
-            )
-
+        hook = mark_piece_done(tenant.name, piece, None)
         with tenant_write_lock(engine, tenant.name):
             summary = load_window(
                 engine, tenant, legs, piece.start, piece.end, kind="backfill", on_commit=hook
@@ -293,46 +281,33 @@ def served_simulator(days: int, calls_per_day: int) -> Iterator[tuple[str, int, 
 
 def measure(args: argparse.Namespace) -> dict[str, Any]:
     """The figures of one run: the simulator served by a process of its own, each method in a child."""
-    server = admin_url(args.database_url)
-    load_start = load_average()
+    server = BenchServer.from_option(args.database_url)
     log(f"generating {args.days} days at {args.calls_per_day} calls/weekday (not timed) ...")
     began = time.perf_counter()
     with served_simulator(args.days, args.calls_per_day) as (base_url, truth, now):
         log(f"  {truth:,} legs in {time.perf_counter() - began:.1f} s")
-        return measured(args, server, load_start, base_url, truth, now)
+        return measured(args, server, base_url, truth, now)
 
 
 def measured(
-    args: argparse.Namespace, server: str, load_start: float, base_url: str, truth: int, now: datetime
+    args: argparse.Namespace, server: BenchServer, base_url: str, truth: int, now: datetime
 ) -> dict[str, Any]:
     """Every measured run against the simulator served at ``base_url``; the figures."""
-    from audiapro.backfill import plan_backfill
-    from audiapro.warehouse import get_engine, upgrade
-
-    with scratch_database(server, "bench_backfill") as url:
-        engine = get_engine(url)
-        upgrade(engine)
-        step = timedelta(days=args.window_days)
-        last_day = FIRST_DAY + timedelta(days=args.days - 1)
-        plan = plan_backfill(engine, tenant_settings(), FIRST_DAY, last_day, window=step, now=now)
-        engine.dispose()
-        windows = json.dumps([[w.start.isoformat(), w.end.isoformat()] for w in plan.windows])
-        common = ["--base-url", base_url, "--page-size", str(args.page_size)]
-        common += ["--days", str(args.days), "--window-days", str(args.window_days)]
-        common += ["--now", now.isoformat(), "--windows", windows]
-        log(f"fetch-only: {len(plan.windows)} windows of {args.window_days} days ...")
+    with scratch_database(server.url, "bench_backfill") as url:
+        windows, common = planned(url, args, base_url, now, args.window_days)
+        log(f"fetch-only: {windows} windows of {args.window_days} days ...")
         fetch = run_child_logged(SCRIPT, ["--run", "fetch", *common])
         log("backfill: plan_backfill + backfill_windows (fetch ahead) into Postgres ...")
         backfill = run_child_logged(SCRIPT, ["--run", "backfill", "--url", url, *common])
     sequential = None
     if args.sequential:
         log("whole windows: each fetched completely, then loaded in one transaction (as before) ...")
-        sequential = backfill_child(server, args, base_url, now, args.window_days, "sequential")
+        sequential = backfill_child(server.url, args, base_url, now, args.window_days, "sequential")
     per_size = {args.window_days: size_figures(backfill)}
     for days in window_sizes(args.rss_window_days):
         if days not in per_size:
             log(f"backfill with windows of {days} days ...")
-            per_size[days] = size_figures(backfill_child(server, args, base_url, now, days, "overlap"))
+            per_size[days] = size_figures(backfill_child(server.url, args, base_url, now, days, "overlap"))
     fetch_rate = rate(fetch.figures["legs"], fetch.figures["seconds"])
     backfill_rate = rate(backfill.figures["fetched"], backfill.figures["seconds"])
     return {
@@ -341,7 +316,7 @@ def measured(
         "calls_per_day": args.calls_per_day,
         "window_days": args.window_days,
         "page_size": args.page_size,
-        "windows": len(plan.windows),
+        "windows": windows,
         "legs": truth,
         "backfill_legs_per_s": backfill_rate,
         "fetch_only_legs_per_s": fetch_rate,
@@ -373,7 +348,7 @@ def measured(
             "sequential": None if sequential is None else sequential.figures_with_rss(),
             "per_window_days": {str(days): f for days, f in sorted(per_size.items())},
         },
-        "machine": machine(server, load_start),
+        "machine": server.machine(),
     }
 
 
@@ -386,20 +361,27 @@ def backfill_child(
     server: str, args: argparse.Namespace, base_url: str, now: datetime, window_days: int, mode: str
 ) -> Any:
     """One more backfill child into its own fresh warehouse, with windows of ``window_days``."""
-    from audiapro.backfill import plan_backfill
-    from audiapro.warehouse import get_engine, upgrade
-
     with scratch_database(server, "bench_backfill") as url:
-        engine = get_engine(url)
-        upgrade(engine)
-        last_day = FIRST_DAY + timedelta(days=args.days - 1)
-        step = timedelta(days=window_days)
-        plan = plan_backfill(engine, tenant_settings(), FIRST_DAY, last_day, window=step, now=now)
-        engine.dispose()
-        windows = json.dumps([[w.start.isoformat(), w.end.isoformat()] for w in plan.windows])
-        common = ["--base-url", base_url, "--page-size", str(args.page_size), "--days", str(args.days)]
-        common += ["--window-days", str(window_days), "--now", now.isoformat(), "--windows", windows]
+        _, common = planned(url, args, base_url, now, window_days)
         return run_child_logged(SCRIPT, ["--run", "backfill", "--url", url, "--mode", mode, *common])
+
+
+def planned(
+    url: str, args: argparse.Namespace, base_url: str, now: datetime, window_days: int
+) -> tuple[int, list[str]]:
+    """Plan the backfill in the fresh warehouse at ``url``: its number of windows, and the options a
+    child process runs that plan with (the child plans again and checks it got the same windows)."""
+    from audiapro.backfill import plan_backfill
+
+    engine = migrated_engine(url)
+    last_day = FIRST_DAY + timedelta(days=args.days - 1)
+    step = timedelta(days=window_days)
+    plan = plan_backfill(engine, tenant_settings(), FIRST_DAY, last_day, window=step, now=now)
+    engine.dispose()
+    windows = json.dumps([[w.start.isoformat(), w.end.isoformat()] for w in plan.windows])
+    common = ["--base-url", base_url, "--page-size", str(args.page_size), "--days", str(args.days)]
+    common += ["--window-days", str(window_days), "--now", now.isoformat(), "--windows", windows]
+    return len(plan.windows), common
 
 
 def size_figures(result: Any) -> dict[str, Any]:

@@ -8,6 +8,7 @@ kernel's accounting for exactly that child (``os.wait4``) after it exits.
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
 import platform
@@ -30,6 +31,23 @@ TIMEZONE = "America/New_York"
 
 #: A measured method run in a child process: the parsed options in, its figures out.
 ChildRunner = Callable[[argparse.Namespace], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class BenchServer:
+    """The Postgres server a bench measures on, and the load average when the bench began."""
+
+    url: str
+    load_start: float
+
+    @classmethod
+    def from_option(cls, explicit: str | None) -> BenchServer:
+        """The server of ``--database-url`` (or the environment, see :func:`admin_url`), load noted now."""
+        return cls(admin_url(explicit), load_average())
+
+    def machine(self) -> dict[str, Any]:
+        """:func:`machine` facts for the figures, with the load average at the start and now."""
+        return machine(self.url, self.load_start)
 
 
 def admin_url(explicit: str | None) -> str:
@@ -203,6 +221,28 @@ def _os_name() -> str:
     except OSError:
         return platform.platform()
     return release.get("PRETTY_NAME", platform.platform())
+
+
+def migrated_engine(url: str) -> sa.Engine:
+    """A warehouse engine on ``url`` (a scratch database), migrated to the head revision."""
+    from audiapro.warehouse import get_engine, upgrade
+
+    engine = get_engine(url)
+    upgrade(engine)
+    return engine
+
+
+def export_rows(path: Path) -> int:
+    """Data rows of an existing CSV export (its header line not counted), logged as the file used."""
+    with open(path, newline="") as fh:
+        rows = sum(1 for _ in csv.reader(fh)) - 1
+    log(f"using {path} ({rows:,} rows)")
+    return rows
+
+
+def listed(names: str) -> list[str]:
+    """A comma-separated option as its non-empty items: ``"ours, naive"`` -> ``["ours", "naive"]``."""
+    return [name.strip() for name in names.split(",") if name.strip()]
 
 
 def tenant_settings() -> Any:

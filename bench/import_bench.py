@@ -55,13 +55,14 @@ from typing import Any
 from benchlib import (
     TENANT_NAME,
     TIMEZONE,
+    BenchServer,
     add_common_options,
-    admin_url,
     child_main,
     count_rows,
-    load_average,
+    export_rows,
+    listed,
     log,
-    machine,
+    migrated_engine,
     print_report,
     rate,
     run_child,
@@ -139,10 +140,8 @@ def generate_csv(path: Path, rows: int, seed: int = SEED) -> int:
 def run_ours(csv_path: Path, url: str, chunk_rows: int | None) -> dict[str, Any]:
     """The real import into a freshly migrated warehouse."""
     from audiapro.importing import import_file
-    from audiapro.warehouse import get_engine, upgrade
 
-    engine = get_engine(url)
-    upgrade(engine)
+    engine = migrated_engine(url)
     began = time.perf_counter()
     if chunk_rows is None:  # the import's own default
         summary = import_file(csv_path, engine, tenant_settings())
@@ -256,13 +255,12 @@ def run_ceiling(prepared: Path, url: str) -> dict[str, Any]:
     from typing import cast
 
     from audiapro.cdr.schema import LEG_COLUMN_NAMES
-    from audiapro.warehouse import RunInfo, begin_write, get_engine, upgrade
+    from audiapro.warehouse import RunInfo, begin_write
     from audiapro.warehouse.runs import insert_run, utcnow
     from audiapro.warehouse.tables import RUN_SUCCEEDED
     from audiapro.warehouse.upsert import stage
 
-    engine = get_engine(url)
-    upgrade(engine)
+    engine = migrated_engine(url)
     now = utcnow()
     with begin_write(engine) as conn:  # the FK target of the loaded rows, as in a real load
         run_id = insert_run(
@@ -304,14 +302,13 @@ RUNNERS = {
 
 
 def measure(args: argparse.Namespace, csv_path: Path, rows: int, workdir: Path) -> dict[str, Any]:
-    server = admin_url(args.database_url)
-    load_start = load_average()
+    server = BenchServer.from_option(args.database_url)
     chunk = [] if args.chunk_rows is None else ["--chunk-rows", str(args.chunk_rows)]
-    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    methods = listed(args.methods)
     results: dict[str, Any] = {}
     if "ours" in methods:
         log(f"ours: import_file of {rows:,} rows ...")
-        with scratch_database(server, "bench_ours") as url:
+        with scratch_database(server.url, "bench_ours") as url:
             ours = run_child_logged(SCRIPT, ["--run", "ours", "--csv", str(csv_path), "--url", url, *chunk])
             log("ours again: the same file with one byte changed, into that warehouse ...")
             reimport = run_child_logged(
@@ -321,7 +318,7 @@ def measure(args: argparse.Namespace, csv_path: Path, rows: int, workdir: Path) 
         results["reimport"] = reimport.figures_with_rss()
     if "naive" in methods:
         log("(a) naive read_csv + to_sql ...")
-        with scratch_database(server, "bench_naive") as url:
+        with scratch_database(server.url, "bench_naive") as url:
             naive = run_child_logged(
                 SCRIPT, ["--run", "naive", "--csv", str(csv_path), "--url", url], show_rss=False
             )
@@ -332,16 +329,16 @@ def measure(args: argparse.Namespace, csv_path: Path, rows: int, workdir: Path) 
         prep = run_child(SCRIPT, ["--run", "prepare", "--csv", str(csv_path), "--out", str(prepared), *chunk])
         log(f"  prepared {prep.figures['legs']:,} legs in {prep.figures['seconds']} s")
         log("(b) ceiling: COPY into staging + INSERT ... ON CONFLICT ...")
-        with scratch_database(server, "bench_ceiling") as url:
+        with scratch_database(server.url, "bench_ceiling") as url:
             ceiling = run_child_logged(
                 SCRIPT, ["--run", "ceiling", "--csv", str(prepared), "--url", url], show_rss=False
             )
         results["ceiling"] = {**ceiling.figures, "prepared_legs": prep.figures["legs"]}
         prepared.unlink(missing_ok=True)
     if "dlt" in methods and not args.no_dlt:
-        results.update(measure_dlt(server, csv_path))
+        results.update(measure_dlt(server.url, csv_path))
     figures = summarize(results, rows)
-    figures["machine"] = machine(server, load_start)
+    figures["machine"] = server.machine()
     figures["csv_bytes"] = csv_path.stat().st_size
     return figures
 
@@ -495,9 +492,7 @@ def main() -> None:
         workdir = Path(tmp)
         csv_path = Path(args.csv) if args.csv else workdir / "legs.csv"
         if csv_path.exists():
-            with open(csv_path, newline="") as fh:
-                rows = sum(1 for _ in csv.reader(fh)) - 1
-            log(f"using {csv_path} ({rows:,} rows)")
+            rows = export_rows(csv_path)
         else:
             log(f"generating {args.rows:,} legs (not timed) ...")
             began = time.perf_counter()

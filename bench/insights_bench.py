@@ -27,11 +27,10 @@ from zoneinfo import ZoneInfo
 
 from benchlib import (
     TIMEZONE,
+    BenchServer,
     add_common_options,
-    admin_url,
-    load_average,
     log,
-    machine,
+    migrated_engine,
     print_report,
     rate,
     tenant_settings,
@@ -165,13 +164,11 @@ def _ticks(engine: Any, sim: Any, days: int, tick_legs: int, ticks: int) -> dict
 def main(argv: list[str] | None = None) -> None:
     """Run the bench; print the table and the JSON figures."""
     args = _parse(argv)
-    from audiapro.warehouse import get_engine, upgrade
     from audiapro.warehouse.scratch import scratch_database
 
-    server, load_start = admin_url(args.database_url), load_average()
-    with scratch_database(server, "bench_insights") as url:
-        engine = get_engine(url)
-        upgrade(engine)
+    server = BenchServer.from_option(args.database_url)
+    with scratch_database(server.url, "bench_insights") as url:
+        engine = migrated_engine(url)
         sim = _simulator(args.days, args.calls_per_day)
         log(f"loading {args.days} days of about {args.calls_per_day} calls ...")
         legs = _load_history(engine, sim, args.days)
@@ -194,7 +191,7 @@ def main(argv: list[str] | None = None) -> None:
             "fraud_check_overhead_below": OVERHEAD_GOAL,
             "met": ticks["fraud_check_overhead"] < OVERHEAD_GOAL,
         },
-        "machine": machine(server, load_start),
+        "machine": server.machine(),
     }
     print_report(
         figures,

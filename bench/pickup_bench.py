@@ -23,7 +23,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import shutil
 import sys
@@ -36,13 +35,14 @@ from pathlib import Path
 from typing import Any
 
 from benchlib import (
+    BenchServer,
     add_common_options,
-    admin_url,
     child_main,
     count_rows,
-    load_average,
+    export_rows,
+    listed,
     log,
-    machine,
+    migrated_engine,
     print_report,
     rate,
     run_child,
@@ -75,14 +75,6 @@ def _servers() -> Any:
 # --- child processes -------------------------------------------------------------------------------
 
 
-def _engine(url: str) -> Any:
-    from audiapro.warehouse import get_engine, upgrade
-
-    engine = get_engine(url)
-    upgrade(engine)
-    return engine
-
-
 def _spool(workdir: str) -> None:
     """Point the import spool at the bench's scratch directory (pickups write there)."""
     from audiapro import settings
@@ -101,7 +93,7 @@ def run_local(args: argparse.Namespace) -> dict[str, Any]:
     """The file import of the file on disk."""
     from audiapro.importing import import_file
 
-    engine = _engine(args.url)
+    engine = migrated_engine(args.url)
     began = time.perf_counter()
     summary = import_file(Path(args.csv), engine, tenant_settings())
     return _finish(engine, began, {"new": summary.new, "rejected": summary.rejected})
@@ -118,7 +110,7 @@ def run_sftp(args: argparse.Namespace) -> dict[str, Any]:
     from audiapro.pickup.sftp import SftpSettings, pickup_sftp
 
     _spool(args.workdir)
-    engine = _engine(args.url)
+    engine = migrated_engine(args.url)
     config = SftpSettings(host="127.0.0.1", port=args.port, user=args.user, password=args.secret,
                           host_key=args.host_key, directory="/drop", settle_seconds=0)  # fmt: skip
     began = time.perf_counter()
@@ -131,7 +123,7 @@ def run_imap(args: argparse.Namespace) -> dict[str, Any]:
     from audiapro.pickup.imap import ImapSettings, pickup_imap
 
     _spool(args.workdir)
-    engine = _engine(args.url)
+    engine = migrated_engine(args.url)
     config = ImapSettings(host="127.0.0.1", port=args.port, user=args.user, password=args.secret,
                           security="plain", folder=MAIL_FOLDER, senders=(SENDER,), rescan_days=0)  # fmt: skip
     began = time.perf_counter()
@@ -162,15 +154,14 @@ RUNNERS = {"local": run_local, "sftp": run_sftp, "imap": run_imap, "mail": run_m
 
 
 def measure(args: argparse.Namespace, csv_path: Path, rows: int, workdir: Path) -> dict[str, Any]:
-    server = admin_url(args.database_url)
-    load_start = load_average()
-    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    server = BenchServer.from_option(args.database_url)
+    methods = listed(args.methods)
     support = _servers()
     results: dict[str, Any] = {}
     common = ["--workdir", str(workdir)]
     if "local" in methods:
         log(f"local: import_file of {rows:,} rows ...")
-        with scratch_database(server, "bench_pickup_local") as url:
+        with scratch_database(server.url, "bench_pickup_local") as url:
             result = run_child_logged(SCRIPT, ["--run", "local", "--csv", str(csv_path), "--url", url])
         results["local"] = result.figures_with_rss()
     if "sftp" in methods:
@@ -178,15 +169,15 @@ def measure(args: argparse.Namespace, csv_path: Path, rows: int, workdir: Path) 
         (root / "drop").mkdir(parents=True)
         _place(csv_path, root / "drop" / csv_path.name)
         log("sftp: pickup over SFTP (asyncssh server on loopback) ...")
-        with support.sftp_server(root) as sftp, scratch_database(server, "bench_pickup_sftp") as url:
+        with support.sftp_server(root) as sftp, scratch_database(server.url, "bench_pickup_sftp") as url:
             result = run_child_logged(SCRIPT, ["--run", "sftp", "--url", url, "--port", str(sftp.port),
                                                "--user", support.SFTP_USER, "--secret", support.SFTP_PASSWORD,
                                                "--host-key", sftp.host_key_line, *common])  # fmt: skip
         results["sftp"] = result.figures_with_rss()
     if "imap" in methods:
-        results["imap"] = _measure_imap(support, server, csv_path, workdir, common)
+        results["imap"] = _measure_imap(support, server.url, csv_path, workdir, common)
     figures = summarize(results, rows)
-    figures["machine"] = machine(server, load_start)
+    figures["machine"] = server.machine()
     figures["csv_bytes"] = csv_path.stat().st_size
     return figures
 
@@ -291,9 +282,7 @@ def main() -> None:
         workdir = Path(tmp)
         csv_path = Path(args.csv).resolve() if args.csv else workdir / "legs.csv"
         if csv_path.exists():
-            with open(csv_path, newline="") as fh:
-                rows = sum(1 for _ in csv.reader(fh)) - 1
-            log(f"using {csv_path} ({rows:,} rows)")
+            rows = export_rows(csv_path)
         else:
             log(f"generating {args.rows:,} legs (not timed) ...")
             made = run_child(SCRIPT, ["--run", "generate", "--csv", str(csv_path), "--rows", str(args.rows)])

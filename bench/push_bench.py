@@ -37,11 +37,10 @@ import sqlalchemy as sa
 from benchlib import (
     TENANT_NAME,
     TIMEZONE,
+    BenchServer,
     add_common_options,
-    admin_url,
-    load_average,
     log,
-    machine,
+    migrated_engine,
     print_report,
     rate,
     tenant_settings,
@@ -73,21 +72,18 @@ def main() -> None:
     parser.add_argument("--senders", type=int, default=4, help="Threads POSTing the burst")
     add_common_options(parser)
     args = parser.parse_args()
-    load_start = load_average()
-    server_url = admin_url(args.database_url)
-    with scratch_database(server_url, "push_bench") as url:
+    server = BenchServer.from_option(args.database_url)
+    with scratch_database(server.url, "push_bench") as url:
         figures = run(url, args)
-    figures["machine"] = machine(server_url, load_start)
+    figures["machine"] = server.machine()
     print_report(figures, table(figures))
 
 
 def run(url: str, args: argparse.Namespace) -> dict[str, Any]:
     """Both measurements against the warehouse at ``url``."""
     from audiapro.ucm.simulator import SimulatorConfig, UcmSimulator
-    from audiapro.warehouse import get_engine, upgrade
 
-    engine = get_engine(url)
-    upgrade(engine)
+    engine = migrated_engine(url)
     sim = UcmSimulator(SimulatorConfig(seed=SEED, calls_per_day=CALLS_PER_DAY, start=FIRST_DAY, days=2,
                                        tz=TIMEZONE, password=PBX_PASSWORD))  # fmt: skip
     sim.clock.set(datetime(2026, 3, 3, 15, 0, tzinfo=UTC))  # 10:00 in New York: a busy hour

@@ -12,7 +12,7 @@ import pytest
 from audiapro.backfill import MAX_WINDOWS, merge_intervals, resolve_range, split_range, uncovered
 from audiapro.ucm.errors import UcmPageCapExceeded
 from audiapro.ucm.records import CdrPage
-from audiapro.windows import Window, fetch_pieces
+from audiapro.windows import PieceRead, Window, fetch_pieces, read_in_pieces
 
 NY = "America/New_York"
 
@@ -159,6 +159,30 @@ def test_a_piece_that_cannot_be_split_further_raises() -> None:
     source = DenseSource(max_span=timedelta(seconds=10))
     with pytest.raises(UcmPageCapExceeded):
         list(fetch_pieces(source, Window(utc(2026, 3, 1), utc(2026, 3, 1, 1)), min_span=timedelta(minutes=5)))
+
+
+def test_a_streamed_read_marks_each_piece_done_or_abandoned_for_its_halves() -> None:
+    """The backfill streams pages: the pages of an overflowing piece already came out before the cap,
+    so its end is marked ``split`` (the halves re-read them) and every finished piece is marked done."""
+
+    def pages(piece: Window) -> Iterator[str]:
+        yield f"{piece.start:%H}h page 1"
+        if piece.span > timedelta(hours=6):
+            raise UcmPageCapExceeded("too many pages", pages=2, offset=1000)
+        yield f"{piece.start:%H}h page 2"
+
+    day = Window(utc(2026, 3, 1), utc(2026, 3, 1, 12))
+    first, second = day.halves()
+    assert list(read_in_pieces(day, pages)) == [
+        PieceRead(day, "00h page 1"),
+        PieceRead(day, split=True),
+        PieceRead(first, "00h page 1"),
+        PieceRead(first, "00h page 2"),
+        PieceRead(first),
+        PieceRead(second, "06h page 1"),
+        PieceRead(second, "06h page 2"),
+        PieceRead(second),
+    ]
 
 
 # --- checked before a backfill starts, and its estimate ------------------------------------------
