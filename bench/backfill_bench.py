@@ -47,11 +47,10 @@ from benchlib import (
     TIMEZONE,
     BenchServer,
     add_common_options,
-    child_main,
+    bench_main,
     count_rows,
     log,
     migrated_engine,
-    print_report,
     rate,
     run_child_logged,
     tenant_settings,
@@ -449,12 +448,7 @@ def parse_args() -> argparse.Namespace:
 
 
 def main() -> None:
-    args = parse_args()
-    if args.run:
-        child_main(args, RUNNERS)
-        return
-    figures = measure(args)
-    print_report(figures, table_lines(figures))
+    bench_main(parse_args(), RUNNERS, measure, table_lines)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,8 @@ import os
 import platform
 import subprocess
 import sys
+import tempfile
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -133,6 +135,21 @@ def child_main(args: argparse.Namespace, runners: Mapping[str, ChildRunner]) -> 
     report_child(runner(args))
 
 
+def bench_main(
+    args: argparse.Namespace,
+    runners: Mapping[str, ChildRunner],
+    measure: Callable[[argparse.Namespace], dict[str, Any]],
+    table_lines: Callable[[dict[str, Any]], Iterable[str]],
+) -> None:
+    """A bench's entry point: as a child, the method ``--run`` names; as the parent, the measurement
+    and its report (:func:`print_report`)."""
+    if args.run:
+        child_main(args, runners)
+        return
+    figures = measure(args)
+    print_report(figures, table_lines(figures))
+
+
 def add_common_options(parser: argparse.ArgumentParser) -> None:
     """Add the options every bench has: the server URL, and the hidden child-mode ones.
 
@@ -232,12 +249,35 @@ def migrated_engine(url: str) -> sa.Engine:
     return engine
 
 
-def export_rows(path: Path) -> int:
-    """Data rows of an existing CSV export (its header line not counted), logged as the file used."""
-    with open(path, newline="") as fh:
-        rows = sum(1 for _ in csv.reader(fh)) - 1
-    log(f"using {path} ({rows:,} rows)")
-    return rows
+def measure_export(
+    args: argparse.Namespace,
+    *,
+    prefix: str,
+    generate: Callable[[Path, int], int],
+    measure: Callable[[argparse.Namespace, Path, int, Path], dict[str, Any]],
+) -> dict[str, Any]:
+    """The figures of a bench that loads one CSV export: ``--csv`` where that file exists, else a file
+    of ``--rows`` legs written by ``generate`` (not timed) in a scratch directory.
+
+    Args:
+        args: The bench's options (``csv``, ``rows``).
+        prefix: Name prefix of the scratch directory (``measure``'s working directory).
+        generate: Writes ``rows`` legs to the path; returns the rows written.
+        measure: The measurement: options, export, its rows, the scratch directory.
+    """
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        workdir = Path(tmp)
+        csv_path = Path(args.csv).resolve() if args.csv else workdir / "legs.csv"
+        if csv_path.exists():
+            with open(csv_path, newline="") as fh:
+                rows = sum(1 for _ in csv.reader(fh)) - 1  # the header line is not a leg
+            log(f"using {csv_path} ({rows:,} rows)")
+        else:
+            log(f"generating {args.rows:,} legs (not timed) ...")
+            began = time.perf_counter()
+            rows = generate(csv_path, args.rows)
+            log(f"  {rows:,} rows in {time.perf_counter() - began:.1f} s -> {csv_path}")
+        return measure(args, csv_path, rows, workdir)
 
 
 def listed(names: str) -> list[str]:

@@ -57,13 +57,12 @@ from benchlib import (
     TIMEZONE,
     BenchServer,
     add_common_options,
-    child_main,
+    bench_main,
     count_rows,
-    export_rows,
     listed,
     log,
+    measure_export,
     migrated_engine,
-    print_report,
     rate,
     run_child,
     run_child_logged,
@@ -484,22 +483,12 @@ def parse_args() -> argparse.Namespace:
 
 
 def main() -> None:
-    args = parse_args()
-    if args.run:
-        child_main(args, RUNNERS)
-        return
-    with tempfile.TemporaryDirectory(prefix="audiapro-import-bench-") as tmp:
-        workdir = Path(tmp)
-        csv_path = Path(args.csv) if args.csv else workdir / "legs.csv"
-        if csv_path.exists():
-            rows = export_rows(csv_path)
-        else:
-            log(f"generating {args.rows:,} legs (not timed) ...")
-            began = time.perf_counter()
-            rows = generate_csv(csv_path, args.rows)
-            log(f"  {rows:,} rows in {time.perf_counter() - began:.1f} s -> {csv_path}")
-        figures = measure(args, csv_path, rows, workdir)
-    print_report(figures, table_lines(figures))
+    bench_main(parse_args(), RUNNERS, measure_generated, table_lines)
+
+
+def measure_generated(args: argparse.Namespace) -> dict[str, Any]:
+    """The figures of the export (generated in this process: the import runs in children)."""
+    return measure_export(args, prefix="audiapro-import-bench-", generate=generate_csv, measure=measure)
 
 
 if __name__ == "__main__":
