@@ -7,6 +7,7 @@ lazily, so ``audiapro simulate`` and ``audiapro db upgrade`` start fast and work
 from __future__ import annotations
 
 import secrets
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -68,16 +69,16 @@ def simulate(
 
     from audiapro.ucm.simulator import (
         FaultConfig,
+        SimulatorConfig,
         UcmSimulator,
         serve_forever,
         write_ui_export,
     )
 
     password = os.environ.get(password_env) or "cdrapi-demo-password"
-    config = simulator_config(
-        now=datetime.now(UTC),
+    base = SimulatorConfig(
         seed=seed,
-        calls=calls,
+        calls_per_day=calls,
         days=days,
         tz=tz,
         api_user=api_user,
@@ -85,6 +86,7 @@ def simulate(
         tls=tls,
         live_rate=live_rate,
     )
+    config = simulator_config(base, now=datetime.now(UTC))
     faults = FaultConfig(
         cookie_expire_every=cookie_expire_every,
         throttle_rate=throttle_rate,
@@ -101,37 +103,18 @@ def simulate(
     serve_forever(config, faults, "127.0.0.1", port)
 
 
-def simulator_config(
-    *,
-    now: datetime,
-    seed: int,
-    calls: int,
-    days: int,
-    tz: str,
-    api_user: str,
-    password: str,
-    tls: bool,
-    live_rate: float,
-) -> SimulatorConfig:
-    """The configuration `audiapro simulate` serves (and so `make up`'s live PBX) on a real clock.
+def simulator_config(base: SimulatorConfig, *, now: datetime) -> SimulatorConfig:
+    """``base`` (seed, volume, zone, login, live rate) as `audiapro simulate` serves it (and so
+    `make up`'s live PBX): on a real clock, its ``days`` of history ending with today.
 
-    ``days`` of history end with today; the live stream (``live_rate`` calls a minute) starts at
-    ``now``, the moment the simulator starts, so new calls end within minutes whatever the time of
-    day (history follows office hours: at night it adds next to nothing).
+    The live stream (``live_rate`` calls a minute) starts at ``now``, the moment the simulator starts,
+    so new calls end within minutes whatever the time of day (history follows office hours: at night
+    it adds next to nothing).
     """
-    from audiapro.ucm.simulator import SimulatorConfig
-
-    return SimulatorConfig(
-        seed=seed,
-        calls_per_day=calls,
-        start=(now - timedelta(days=max(days - 1, 0))).date(),
-        days=days,
-        tz=tz,
-        api_user=api_user,
-        password=password,
-        tls=tls,
-        live_rate=live_rate,
-        live_start=now if live_rate > 0 else None,
+    return replace(
+        base,
+        start=(now - timedelta(days=max(base.days - 1, 0))).date(),
+        live_start=now if base.live_rate > 0 else None,
         clock="real",
     )
 

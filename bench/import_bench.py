@@ -381,7 +381,7 @@ def summarize(results: dict[str, Any], rows: int) -> dict[str, Any]:
     ours, naive, ceiling = per_s["ours"], per_s["naive"], per_s["ceiling"]
     vs_ceiling = round(ours / ceiling, 3) if ours and ceiling else None
     vs_naive = round(ours / naive, 2) if ours and naive else None
-    rss = results.get("ours", {}).get("peak_rss_mb")
+    rss = _figure(results, "ours", "peak_rss_mb")
     dlt = {name: _rate(results, name, rows) for name in DLT_PATHS}
     dlt_merge = dlt["dlt_merge"]
     dlt_fastest = max((value for value in dlt.values() if value), default=None)
@@ -395,10 +395,10 @@ def summarize(results: dict[str, Any], rows: int) -> dict[str, Any]:
         "ours_vs_ceiling": vs_ceiling,
         "ours_vs_naive": vs_naive,
         "ours_peak_rss_mb": rss,
-        "ours_seconds": results.get("ours", {}).get("seconds"),
-        "naive_seconds": results.get("naive", {}).get("seconds"),
-        "ceiling_seconds": results.get("ceiling", {}).get("seconds"),
-        "reimport_one_byte_seconds": results.get("reimport", {}).get("seconds"),
+        "ours_seconds": _figure(results, "ours"),
+        "naive_seconds": _figure(results, "naive"),
+        "ceiling_seconds": _figure(results, "ceiling"),
+        "reimport_one_byte_seconds": _figure(results, "reimport"),
         "reimport_vs_first": (
             round(results["reimport"]["seconds"] / results["ours"]["seconds"], 3)
             if "reimport" in results and results["ours"]["seconds"]
@@ -408,10 +408,10 @@ def summarize(results: dict[str, Any], rows: int) -> dict[str, Any]:
         "dlt_arrow_rows_per_s": dlt["dlt_arrow"],
         "dlt_fastest_rows_per_s": dlt_fastest,
         "ours_vs_dlt_merge": vs_dlt,
-        "dlt_merge_seconds": results.get("dlt_merge", {}).get("seconds"),
-        "dlt_arrow_seconds": results.get("dlt_arrow", {}).get("seconds"),
-        "dlt_merge_peak_rss_mb": results.get("dlt_merge", {}).get("peak_rss_mb"),
-        "dlt_arrow_peak_rss_mb": results.get("dlt_arrow", {}).get("peak_rss_mb"),
+        "dlt_merge_seconds": _figure(results, "dlt_merge"),
+        "dlt_arrow_seconds": _figure(results, "dlt_arrow"),
+        "dlt_merge_peak_rss_mb": _figure(results, "dlt_merge", "peak_rss_mb"),
+        "dlt_arrow_peak_rss_mb": _figure(results, "dlt_arrow", "peak_rss_mb"),
         "targets": {
             "vs_dlt_merge_min": TARGET_VS_DLT_MERGE,
             "met_vs_dlt_merge": None if vs_dlt is None else vs_dlt >= TARGET_VS_DLT_MERGE,
@@ -426,8 +426,13 @@ def summarize(results: dict[str, Any], rows: int) -> dict[str, Any]:
     }
 
 
+def _figure(results: dict[str, Any], name: str, key: str = "seconds") -> Any:
+    """One figure of a method (None where the method did not run or did not report it)."""
+    return results.get(name, {}).get(key)
+
+
 def _rate(results: dict[str, Any], name: str, rows: int) -> float | None:
-    seconds = results.get(name, {}).get("seconds")
+    seconds = _figure(results, name)
     return rate(rows, seconds) if seconds else None
 
 

@@ -30,6 +30,20 @@ _ALREADY: Final = "already imported"
 MAX_FILE_ROWS: Final = 200
 
 
+class ServerLogin:
+    """What every pickup source's settings have: a server and a login on it (the dataclasses of
+    :mod:`audiapro.pickup.sftp` and :mod:`audiapro.pickup.imap` declare the fields)."""
+
+    host: str
+    user: str
+    port: int
+
+    @property
+    def where(self) -> str:
+        """``user@host:port`` for messages."""
+        return f"{self.user}@{self.host}:{self.port}"
+
+
 @dataclass
 class PickupReport:
     """What one pickup run of one source did (the flow's table artifact has one row per source).

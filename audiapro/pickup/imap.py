@@ -38,7 +38,7 @@ from imap_tools import AND, BaseMailBox, MailBox, MailBoxStartTls, MailBoxUnencr
 from imap_tools.errors import ImapToolsError, MailboxLoginError
 
 from audiapro.errors import describe_error
-from audiapro.pickup.core import ImportTarget, PickupReport, import_fetched
+from audiapro.pickup.core import ImportTarget, PickupReport, ServerLogin, import_fetched
 from audiapro.pickup.errors import FileRefused, SourceAuthError, SourceConfigError, SourceUnreachable
 from audiapro.pickup.files import Limits, safe_name, spool_slot
 from audiapro.pickup.mime import Extracted, download_message, extract_attachments
@@ -71,7 +71,7 @@ _Saved = tuple[list[Path] | None, list[str]]
 
 
 @dataclass(frozen=True)
-class ImapSettings:
+class ImapSettings(ServerLogin):
     """One mailbox pickup source (the block's fields, the password as a plain string; never logged).
 
     Attributes:
@@ -102,11 +102,6 @@ class ImapSettings:
     move_to: str = "Processed"
     rescan_days: int = DEFAULT_RESCAN_DAYS
     timeout_s: float = DEFAULT_TIMEOUT_S
-
-    @property
-    def where(self) -> str:
-        """``user@host:port`` for messages."""
-        return f"{self.user}@{self.host}:{self.port}"
 
 
 def pickup_imap(

@@ -36,7 +36,7 @@ from typing import Any, Final, Literal, TypeVar, cast
 import asyncssh
 
 from audiapro.errors import describe_error
-from audiapro.pickup.core import ImportTarget, PickupReport, import_fetched
+from audiapro.pickup.core import ImportTarget, PickupReport, ServerLogin, import_fetched
 from audiapro.pickup.errors import (
     FileRefused,
     HostKeyMismatch,
@@ -72,7 +72,7 @@ T = TypeVar("T")
 
 
 @dataclass(frozen=True)
-class SftpSettings:
+class SftpSettings(ServerLogin):
     """One SFTP pickup source (the block's fields, with secrets as plain strings; never logged).
 
     Attributes:
@@ -104,11 +104,6 @@ class SftpSettings:
     settle_seconds: int = DEFAULT_SETTLE_SECONDS
     done_marker: str = ""
     connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S
-
-    @property
-    def where(self) -> str:
-        """``user@host:port`` for messages."""
-        return f"{self.user}@{self.host}:{self.port}"
 
 
 def pickup_sftp(

@@ -6,8 +6,10 @@ and it never moves backwards, so a late or retried run cannot rewind it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -72,57 +74,56 @@ def list_sync_states(engine: sa.Engine) -> list[SyncState]:
 
 def commit_cursor(conn: sa.Connection, *, tenant: str, cursor: datetime, run_id: int, now: datetime) -> None:
     """Record a successful poll: watermark = max(stored, ``cursor``), failures reset, error cleared."""
-    insert = upsert_insert(conn, sync_state).values(
-        tenant=tenant,
-        cursor_at=cursor,
-        last_success_at=now,
-        last_attempt_at=now,
-        last_error=None,
-        consecutive_failures=0,
-        last_run_id=run_id,
-        updated_at=now,
-    )
-    stored, offered = sync_state.c.cursor_at, insert.excluded.cursor_at
-    # CASE rather than GREATEST: SQLite's scalar max() returns NULL when either side is NULL.
-    forward = sa.case((sa.or_(stored.is_(None), offered > stored), offered), else_=stored)
-    conn.execute(
-        insert.on_conflict_do_update(
-            index_elements=["tenant"],
-            set_={
-                "cursor_at": forward,
-                "last_success_at": insert.excluded.last_success_at,
-                "last_attempt_at": insert.excluded.last_attempt_at,
-                "last_error": None,
-                "consecutive_failures": 0,
-                "last_run_id": insert.excluded.last_run_id,
-                "updated_at": insert.excluded.updated_at,
-            },
-        )
+
+    def forward(offered: Any) -> dict[str, Any]:
+        stored, new = sync_state.c.cursor_at, offered.cursor_at
+        # CASE rather than GREATEST: SQLite's scalar max() returns NULL when either side is NULL.
+        return {"cursor_at": sa.case((sa.or_(stored.is_(None), new > stored), new), else_=stored)}
+
+    _upsert_state(
+        conn,
+        tenant,
+        {
+            "cursor_at": cursor,
+            "last_success_at": now,
+            "last_attempt_at": now,
+            "last_error": None,
+            "consecutive_failures": 0,
+            "last_run_id": run_id,
+            "updated_at": now,
+        },
+        forward,
     )
 
 
 def note_failure(conn: sa.Connection, *, tenant: str, error: str, run_id: int, now: datetime) -> None:
     """Record a failed run: one more consecutive failure; the watermark is left alone."""
-    insert = upsert_insert(conn, sync_state).values(
-        tenant=tenant,
-        last_attempt_at=now,
-        last_error=error,
-        consecutive_failures=1,
-        last_run_id=run_id,
-        updated_at=now,
+    _upsert_state(
+        conn,
+        tenant,
+        {
+            "last_attempt_at": now,
+            "last_error": error,
+            "consecutive_failures": 1,
+            "last_run_id": run_id,
+            "updated_at": now,
+        },
+        lambda _offered: {"consecutive_failures": sync_state.c.consecutive_failures + 1},
     )
-    conn.execute(
-        insert.on_conflict_do_update(
-            index_elements=["tenant"],
-            set_={
-                "last_attempt_at": insert.excluded.last_attempt_at,
-                "last_error": insert.excluded.last_error,
-                "consecutive_failures": sync_state.c.consecutive_failures + 1,
-                "last_run_id": insert.excluded.last_run_id,
-                "updated_at": insert.excluded.updated_at,
-            },
-        )
-    )
+
+
+def _upsert_state(
+    conn: sa.Connection,
+    tenant: str,
+    values: dict[str, Any],
+    merged: Callable[[Any], dict[str, Any]],
+) -> None:
+    """Insert the tenant's sync row with ``values``, or update the stored one: each of those columns
+    takes the offered value, except those ``merged`` (given the offered row) combines with the stored."""
+    insert = upsert_insert(conn, sync_state).values(tenant=tenant, **values)
+    offered = insert.excluded
+    changes = {name: offered[name] for name in values} | merged(offered)
+    conn.execute(insert.on_conflict_do_update(index_elements=["tenant"], set_=changes))
 
 
 def note_sweep(engine: sa.Engine, *, tenant: str, at: datetime) -> None:

@@ -10,8 +10,11 @@ import pytest
 from pydantic import SecretStr
 
 from audiapro import prefect_names as names
+from audiapro.pickup.core import ServerLogin
 from audiapro.pickup.errors import FileRefused
 from audiapro.pickup.files import Limits, cdr_files, safe_name, save_bytes
+from audiapro.pickup.imap import ImapSettings
+from audiapro.pickup.sftp import SftpSettings
 from tests.integration.pickup_support import zipped
 
 CSV = b"Unique ID,Start Time\n1,2026-03-02 09:00:00\n"
@@ -85,3 +88,13 @@ def test_source_blocks_use_the_names_in_prefect_names() -> None:
         tenant="acme", host="h", user="u", host_key="k", password=SecretStr("pw"), max_file_mb=2
     )
     assert block.limits().max_file_bytes == 2 << 20 and "pw" not in repr(block.settings())
+
+
+def test_both_sources_name_their_server_one_way_without_the_secret() -> None:
+    sources = [
+        SftpSettings(host="sftp.example", user="pbx", password="s3cret-pw", host_key="ssh-ed25519 AAAA"),
+        ImapSettings(host="mail.example", user="cdr", password="s3cret-pw", port=143, security="starttls"),
+    ]
+    assert all(isinstance(source, ServerLogin) for source in sources)
+    assert [source.where for source in sources] == ["pbx@sftp.example:22", "cdr@mail.example:143"]
+    assert all("s3cret" not in source.where + repr(source) for source in sources)

@@ -11,7 +11,7 @@ import pytest
 
 from audiapro.cli import DEMO_TIMEZONE, simulator_config
 from audiapro.ops.stack import SIM_CALLS_PER_DAY, SIM_DAYS, SIM_LIVE_RATE, SIM_SEED
-from audiapro.ucm.simulator import UcmSimulator
+from audiapro.ucm.simulator import SimulatorConfig, UcmSimulator
 
 #: How soon after the start the first calls must have ended (the poll reads only finished legs).
 FIRST_MINUTES = timedelta(minutes=15)
@@ -20,9 +20,9 @@ FIRST_MINUTES = timedelta(minutes=15)
 @pytest.mark.parametrize("local_hour", [3, 12, 22])
 def test_the_live_pbx_has_finished_calls_within_minutes_of_its_start(local_hour: int) -> None:
     started = datetime(2026, 3, 4, local_hour, 7, tzinfo=ZoneInfo(DEMO_TIMEZONE)).astimezone(UTC)
-    config = simulator_config(now=started, seed=SIM_SEED, calls=SIM_CALLS_PER_DAY, days=SIM_DAYS,
-                              tz=DEMO_TIMEZONE, api_user="cdrapi", password="pw", tls=False,
-                              live_rate=SIM_LIVE_RATE)  # fmt: skip
+    base = SimulatorConfig(seed=SIM_SEED, calls_per_day=SIM_CALLS_PER_DAY, days=SIM_DAYS, tz=DEMO_TIMEZONE,
+                           api_user="cdrapi", password="pw", live_rate=SIM_LIVE_RATE)  # fmt: skip
+    config = simulator_config(base, now=started)
     assert config.clock == "real"
     pbx = UcmSimulator(replace(config, clock="manual", now=started + FIRST_MINUTES))
     new = pbx.ground_truth(start=started)
