@@ -118,6 +118,8 @@ class _Call(CallBuilder):
         caller: str,
         cnam: str,
         trunk: int,
+        line: tuple[str, str] | None = None,
+        /,
         *,
         answer: int,
         end: int,
@@ -131,6 +133,7 @@ class _Call(CallBuilder):
             caller: The caller's number.
             cnam: The caller's name.
             trunk: The trunk the call comes in on.
+            line: The call's trunk channel and session, when drawn already (:meth:`_line`).
             answer: Answer epoch (``NO_ANSWER`` if nobody answered).
             end: End epoch.
             disposition: The leg's disposition.
@@ -139,8 +142,7 @@ class _Call(CallBuilder):
         """
         # Draw order (trunk channel, session, the rung extension's channel) is part of what a seed
         # generates: changing it would change every later channel name and session id.
-        channel = self.chan(f"trunk_{trunk}")
-        session = self.session(self.t0, caller)
+        channel, session = line or self._line(caller, trunk)
         dial = self.dial_fields(rings, disposition) if rings is not None else {}
         return self.trunk_leg(
             caller,
@@ -172,18 +174,22 @@ class _Call(CallBuilder):
             legs.append(self.voicemail(leg, target.number))
         return legs
 
+    def _line(self, caller: str, trunk: int) -> tuple[str, str]:
+        """A new outside call's trunk channel and session (drawn in this order)."""
+        channel = self.chan(f"trunk_{trunk}")
+        return channel, self.session(self.t0, caller)
+
     def _hunt(self, group: HuntGroup, kind: str) -> list[Leg]:
         """Inbound call to a ring group or queue: one leg per member rung."""
         caller, cnam, trunk = self._outside_call()
-        channel = self.chan(f"trunk_{trunk}")
-        session = self.session(self.t0, caller)
+        channel, session = line = self._line(caller, trunk)
         legs: list[Leg] = []
         start = self.t0
         is_queue = kind == "QUEUE"
         if not is_queue and self.rng.random() < 0.4:
             # Caller goes through the auto attendant first (same channel, same uniqueid).
             ivr_end = start + self.rng.randint(4, 20)
-            legs.append(self._ivr_leg(caller, cnam, trunk, channel, session, ivr_end))
+            legs.append(self._ivr_leg(caller, cnam, trunk, line, ivr_end))
             start = ivr_end
         members = [self.tenant.plan.ext(m) for m in group.members]
         dial_all = "&".join(f"PJSIP/{m.number}" for m in members)
@@ -243,21 +249,20 @@ class _Call(CallBuilder):
     def queue(self) -> list[Leg]:
         return self._hunt(self.rng.choice(self.tenant.plan.queues), "QUEUE")
 
-    def _ivr_leg(self, caller: str, cnam: str, trunk: int, channel: str, session: str, end: int) -> Leg:
-        return self.trunk_leg(
+    def _ivr_leg(self, caller: str, cnam: str, trunk: int, line: tuple[str, str] | None, end: int) -> Leg:
+        """The auto attendant's leg of an outside call (its ``line`` drawn now when None)."""
+        return self._arrival(
             caller,
             cnam,
             trunk,
-            channel,
-            start=self.t0,
+            line,
             answer=self.t0,
             end=end,
-            session=session,
+            disposition="ANSWERED",
             dst=IVR_NUMBER,
             dstchannel="",
             lastapp="BackGround",
             lastdata="custom/welcome",
-            disposition="ANSWERED",
             dstchannel_ext="",
             dstanswer="",
             action_type=f"IVR[{IVR_NUMBER}]",
@@ -267,11 +272,7 @@ class _Call(CallBuilder):
         """Caller hangs up in the auto attendant."""
         caller, cnam, trunk = self._outside_call()
         end = self.t0 + self.rng.randint(2, 45)
-        return [
-            self._ivr_leg(
-                caller, cnam, trunk, self.chan(f"trunk_{trunk}"), self.session(self.t0, caller), end
-            )
-        ]
+        return [self._ivr_leg(caller, cnam, trunk, None, end)]
 
     def outbound(self) -> list[Leg]:
         user = self.ext()
