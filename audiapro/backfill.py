@@ -27,7 +27,7 @@ import threading
 import time as clock
 from collections.abc import Generator, Iterator, Sequence
 from contextlib import closing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Final
 from zoneinfo import ZoneInfo
@@ -541,51 +541,55 @@ class _Chunker:
         return _Prepared(window, piece, prepared, batch.rejects, fetched=len(legs.legs), done=done)
 
 
+@dataclass
 class _Loader:
-    """Loads prepared transactions in order and sums them per window."""
+    """Loads prepared transactions in order and sums them per window.
 
-    def __init__(
-        self,
-        engine: sa.Engine,
-        tenant: TenantSettings,
-        settled_until: datetime,
-        flow_run_id: str | None,
-        lock_timeout_s: float,
-        cancel: threading.Event | None,
-    ) -> None:
-        self._engine = engine
-        self._tenant = tenant
-        self._settled_until = settled_until
-        self._flow_run_id = flow_run_id
-        self._lock_timeout_s = lock_timeout_s
-        self._cancel = cancel
-        self._start_window()
+    Attributes:
+        engine: Warehouse engine.
+        tenant: Tenant settings.
+        settled_until: A piece ending later is loaded but not recorded done.
+        flow_run_id: Recorded on the ingest runs and window rows.
+        lock_timeout_s: How long each load waits for the tenant lock.
+        cancel: When set, stop before the next load.
+    """
+
+    engine: sa.Engine
+    tenant: TenantSettings
+    settled_until: datetime
+    flow_run_id: str | None
+    lock_timeout_s: float
+    cancel: threading.Event | None
+    # The current window's loads, whether all its pieces were recorded done, and when it began.
+    _loaded: list[WindowSummary] = field(init=False, default_factory=list)
+    _recorded: bool = field(init=False, default=True)
+    _began: float = field(init=False, default_factory=clock.monotonic)
 
     def _start_window(self) -> None:
-        self._loaded: list[WindowSummary] = []
+        self._loaded = []
         self._recorded = True
         self._began = clock.monotonic()
 
     def load(self, item: _Prepared) -> None:
         """Load one transaction; the piece's last one records it done when it is settled."""
-        piece, tenant = item.piece, self._tenant
+        piece, tenant = item.piece, self.tenant
         assert piece is not None and item.legs is not None and item.rejects is not None
-        if self._cancel is not None and self._cancel.is_set():
+        if self.cancel is not None and self.cancel.is_set():
             raise BackfillCancelled(f"backfill cancelled before loading {piece.label()}")
         began = clock.monotonic()
-        settled = piece.end <= self._settled_until
+        settled = piece.end <= self.settled_until
         if item.done:
             self._recorded &= settled
         record = item.done and settled
-        run = window_run("backfill", piece.start, piece.end, self._flow_run_id, fetched=item.fetched)
-        with tenant_write_lock(self._engine, tenant.name, timeout_s=self._lock_timeout_s):
+        run = window_run("backfill", piece.start, piece.end, self.flow_run_id, fetched=item.fetched)
+        with tenant_write_lock(self.engine, tenant.name, timeout_s=self.lock_timeout_s):
             result = load_normalized(
-                self._engine,
+                self.engine,
                 tenant.name,
                 item.legs,
                 item.rejects,
                 run=run,
-                on_commit=mark_piece_done(tenant.name, piece, self._flow_run_id) if record else None,
+                on_commit=mark_piece_done(tenant.name, piece, self.flow_run_id) if record else None,
             )
         self._loaded.append(summarize(tenant.name, run, result, clock.monotonic() - began))
 

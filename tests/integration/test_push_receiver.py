@@ -79,6 +79,16 @@ def _emit_live(sim: UcmSimulator, emitter: PushEmitter) -> EmitResult:
     return emitter.emit()
 
 
+def _push_and_load(sim: UcmSimulator, api: tuple[PushReceiver, TestClient]) -> tuple[PushEmitter, EmitResult]:
+    """Push the legs that end during ``LIVE`` to the receiver's API and load them; the emitter and what
+    it sent."""
+    receiver, client = api
+    emitter = _emitter(sim, client)
+    sent = _emit_live(sim, emitter)
+    receiver.drain()
+    return emitter, sent
+
+
 @pytest.fixture
 def api(engine: sa.Engine) -> Iterator[tuple[PushReceiver, TestClient]]:
     receiver, client = _receiver(engine)
@@ -115,10 +125,8 @@ def test_every_body_variant_loads_the_legs_that_ended(
 def test_a_replayed_buffer_adds_nothing(
     sim: UcmSimulator, api: tuple[PushReceiver, TestClient], engine: sa.Engine
 ) -> None:
-    receiver, client = api
-    emitter = _emitter(sim, client)
-    first = _emit_live(sim, emitter)
-    receiver.drain()
+    receiver, _client = api
+    emitter, first = _push_and_load(sim, api)
     legs = table_count(engine, cdr_legs)
     assert legs == first.legs
     # The same single-leg bodies again: recognised by their hash, nothing stored twice.
@@ -321,9 +329,7 @@ def test_a_tenant_purge_and_raw_cdr_retention_remove_pushed_bodies(
     sim: UcmSimulator, api: tuple[PushReceiver, TestClient], engine: sa.Engine
 ) -> None:
     receiver, client = api
-    emitter = _emitter(sim, client)
-    sent = _emit_live(sim, emitter)
-    receiver.drain()
+    emitter, sent = _push_and_load(sim, api)
     client.post(URL, content=b"no cdr", headers=BASIC)  # one quarantined body too
     later = datetime.now(UTC) + timedelta(days=1)
     # Raw CDR retention: processed bodies received before the cut-off go (they are raw CDRs).
