@@ -23,9 +23,7 @@ from audiapro.analysis.redact import (
     PrivacyPolicy,
     Redactor,
     TranscriptPrivacy,
-    luhn_valid,
     new_key,
-    number_runs,
 )
 from audiapro.analysis.run import analyze_tenant
 from audiapro.warehouse import PendingAnalysis, store_pending
@@ -40,6 +38,7 @@ from tests.integration.analysis_support import (
     analysis_rows,
     eligible_sessions,
 )
+from tests.unit.analysis_support import ORDER_NUMBER, card_numbers
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -55,18 +54,13 @@ PII_FRAGMENTS = (
     "double five",
     "four one five, five five five",
 )
-ORDER_NUMBER = "1234 5678 9012 3456"
-CARD_MIN_DIGITS = 13
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.]+")
 
 
 def leaks(text: str) -> list[str]:
     """Personal data in `text`: simulator fragments, Luhn-valid card-length runs, e-mail addresses."""
     found = [f for f in PII_FRAGMENTS if f in text]
-    found += [
-        r.digits for r in number_runs(text) if len(r.digits) >= CARD_MIN_DIGITS and luhn_valid(r.digits)
-    ]
-    return found + _EMAIL.findall(text)
+    return found + card_numbers(text) + _EMAIL.findall(text)
 
 
 def run(env: AnalysisEnv, privacy: TranscriptPrivacy, **options: Any) -> Any:

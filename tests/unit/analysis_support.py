@@ -13,13 +13,25 @@ import openai
 
 from audiapro.analysis.openai_analyzer import AnalyzerSettings, OpenAIAnalyzer
 from audiapro.analysis.openai_simulator import OpenAIFaults, OpenAISimConfig, OpenAISimulator
+from audiapro.analysis.redact import luhn_valid, number_runs
 
 API_KEY = "sk-test-analysis-5f1c2e9a7b3d4c60"
 PBX_RATE = 8000
 AMPLITUDE = 0.3
 PCM16_MAX = 32767
 
+#: The order number in the simulator's PII scripts: card-length but not Luhn-valid, so it is kept.
+ORDER_NUMBER = "1234 5678 9012 3456"
+#: The shortest payment card number (ISO/IEC 7812), set here apart from the redactor's own constant.
+CARD_MIN_DIGITS = 13
+
 Signal = npt.NDArray[np.float64]
+
+
+def card_numbers(text: str) -> list[str]:
+    """The payment card numbers left in ``text``: Luhn-valid digit runs (written or spoken), card length."""
+    runs = number_runs(text)
+    return [run.digits for run in runs if len(run.digits) >= CARD_MIN_DIGITS and luhn_valid(run.digits)]
 
 
 def tone(seconds: float, hz: float, rate: int = PBX_RATE, amplitude: float = AMPLITUDE) -> Signal:
@@ -65,6 +77,11 @@ def duplicated_mono_call(seconds: float = 20.0) -> bytes:
     """The same mixed signal on both channels."""
     mixed = tone(seconds, 440.0) + tone(seconds, 660.0, amplitude=0.1)
     return make_wav(mixed, mixed)
+
+
+def silent_call(seconds: float) -> bytes:
+    """A mono recording without any sound (nothing to transcribe)."""
+    return make_wav(tone(seconds, 440.0, amplitude=0.0))
 
 
 @contextmanager

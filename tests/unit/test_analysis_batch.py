@@ -15,10 +15,9 @@ from audiapro.analysis.openai_simulator import OpenAIFaults
 from tests.unit.analysis_support import (
     API_KEY,
     duplicated_mono_call,
-    make_wav,
     served,
+    silent_call,
     stereo_call,
-    tone,
 )
 
 pytestmark = pytest.mark.timeout(60)
@@ -119,7 +118,7 @@ def test_failed_lines_and_cancelled_batches_give_an_error_per_request() -> None:
 def test_prepare_batch_item_returns_final_records_when_there_is_nothing_to_analyse() -> None:
     with served() as (_, analyzer):
         missing = analyzer.prepare_batch_item(None, call("none"))
-        silent = analyzer.prepare_batch_item(make_wav(tone(3.0, 440.0, amplitude=0.0)), call("silent"))
+        silent = analyzer.prepare_batch_item(silent_call(3.0), call("silent"))
     assert isinstance(missing, AnalysisRecord) and missing.skip_reason is SkipReason.no_recording
     assert isinstance(silent, AnalysisRecord) and silent.skip_reason is SkipReason.no_speech
 

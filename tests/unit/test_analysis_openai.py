@@ -26,10 +26,9 @@ from audiapro.analysis.pricing import PriceTable, UnknownModelPriceError
 from tests.unit.analysis_support import (
     API_KEY,
     duplicated_mono_call,
-    make_wav,
     served,
+    silent_call,
     stereo_call,
-    tone,
 )
 
 pytestmark = pytest.mark.timeout(60)
@@ -88,7 +87,7 @@ def test_duplicated_mono_is_transcribed_once_with_unknown_speakers() -> None:
 def test_no_recording_and_silence_are_skipped_without_requests() -> None:
     with served() as (sim, analyzer):
         missing = analyzer.analyze_call(None, CALL)
-        silent = analyzer.analyze_call(make_wav(tone(5.0, 440.0, amplitude=0.0)), CALL)
+        silent = analyzer.analyze_call(silent_call(5.0), CALL)
         assert sum(sim.stats.requests.values()) == 0
     assert (missing.status, missing.skip_reason, missing.recording_sha256) == (
         "skipped",

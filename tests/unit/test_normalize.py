@@ -42,6 +42,21 @@ def leg(**overrides: str) -> dict[str, str]:
     return base
 
 
+def fall_back_leg(epoch: int, *, answered_after: int, **overrides: str) -> dict[str, str]:
+    """A one-minute leg starting at 01:30 on 2026-11-01, a time New York lives twice (EDT, then EST):
+    the PBX epoch of its uniqueid and session (``epoch``) decides which."""
+    fields = {
+        "start": "2026-11-01 01:30:00",
+        "answer": f"2026-11-01 01:30:{answered_after:02d}",
+        "end": "2026-11-01 01:31:00",
+        "duration": "60",
+        "billsec": str(60 - answered_after),
+        "uniqueid": f"{epoch}.17",
+        "session": f"{epoch}123456-203",
+    }
+    return leg(**{**fields, **overrides})
+
+
 def test_frame_has_canonical_columns_and_utc_times() -> None:
     batch = normalize_legs([leg()], NY)
     assert list(batch.legs.columns) == list(LEG_COLUMN_NAMES)
@@ -66,16 +81,7 @@ def test_frame_has_canonical_columns_and_utc_times() -> None:
     ],
 )
 def test_ambiguous_local_time_resolved_by_the_pbx_epoch(epoch_utc: datetime, expected_utc: str) -> None:
-    epoch = int(epoch_utc.timestamp())
-    raw = leg(
-        start="2026-11-01 01:30:00",
-        answer="2026-11-01 01:30:05",
-        end="2026-11-01 01:31:00",
-        duration="60",
-        billsec="55",
-        uniqueid=f"{epoch}.17",
-        session=f"{epoch}123456-203",
-    )
+    raw = fall_back_leg(int(epoch_utc.timestamp()), answered_after=5)
     row = normalize_legs([raw], NY).legs.iloc[0]
     assert row["start_at"] == pd.Timestamp(expected_utc, tz="UTC")
     assert row["end_at"] - row["start_at"] == pd.Timedelta(seconds=60)
@@ -86,12 +92,9 @@ def test_recording_epoch_beats_an_older_uniqueid_for_parked_calls() -> None:
     # A parked call keeps the original channel's uniqueid (an hour older); the recording name carries
     # the leg's own start epoch and decides the DST reading.
     leg_start = int(datetime(2026, 11, 1, 6, 30, tzinfo=UTC).timestamp())
-    raw = leg(
-        start="2026-11-01 01:30:00",
-        answer="2026-11-01 01:30:00",
-        end="2026-11-01 01:31:00",
-        duration="60",
-        billsec="60",
+    raw = fall_back_leg(
+        leg_start - 3600,
+        answered_after=0,
         lastapp="ParkedCall",
         uniqueid=f"{leg_start - 3600}.5",
         session=f"{leg_start - 3600}000001-203",
