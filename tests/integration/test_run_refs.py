@@ -6,10 +6,12 @@ foreign keys refused must still be refused, on both back ends.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
+import psycopg2.errors
 import pytest
 import sqlalchemy as sa
 
@@ -129,3 +131,18 @@ def test_postgres_checks_run_refs_once_per_statement(pg_engine: sa.Engine) -> No
         == ["calls", "calls", "cdr_legs", "cdr_legs"] + ["ingest_runs"] * 2
     )
     assert {row_level for _, row_level in triggers} == {0}  # bit 0 of tgtype set = FOR EACH ROW
+
+
+def test_postgres_copy_naming_an_unknown_run_is_refused(pg_engine: sa.Engine) -> None:
+    # The import COPYs straight into cdr_legs: the statement-level check covers COPY too.
+    with pg_engine.begin() as conn:
+        run = _new_run(conn)
+    stamp = NOW.isoformat()
+    lines = "".join(f"t\tk{n}\t{run}\t{UNKNOWN_RUN if n == 2 else run}\t{stamp}\t{stamp}\n" for n in range(3))
+    columns = "tenant, leg_key, ingest_run_id, last_ingest_run_id, loaded_at, updated_at"
+    with pytest.raises(psycopg2.errors.ForeignKeyViolation), pg_engine.begin() as conn:
+        dbapi = cast(Any, conn.connection.dbapi_connection)
+        with dbapi.cursor() as cursor:
+            cursor.copy_expert(f"COPY cdr_legs ({columns}) FROM STDIN", io.StringIO(lines))
+    with pg_engine.connect() as conn:
+        assert conn.scalar(sa.select(sa.func.count()).select_from(cdr_legs)) == 0
