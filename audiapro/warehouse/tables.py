@@ -144,14 +144,7 @@ cdr_legs = sa.Table(
     sa.UniqueConstraint("tenant", "leg_key"),
     sa.Index("ix_cdr_legs_tenant_start_at", "tenant", "start_at"),
     sa.Index("ix_cdr_legs_tenant_session", "tenant", "session"),
-    # Partial: only API legs carry an AcctId; file imports (most rows of a big load) skip this index.
-    sa.Index(
-        "ix_cdr_legs_tenant_acct_id",
-        "tenant",
-        "acct_id",
-        postgresql_where=sa.text("acct_id IS NOT NULL"),
-        sqlite_where=sa.text("acct_id IS NOT NULL"),
-    ),
+    # No AcctId index (dropped in 0010): no query looks a leg up by AcctId, and every API leg paid for it.
 )
 
 calls = sa.Table(

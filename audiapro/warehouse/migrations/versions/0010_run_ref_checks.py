@@ -13,6 +13,10 @@ leg or call still names the run: the old keys' ``ON DELETE``/``ON UPDATE NO ACTI
 SQLite has no statement-level triggers; row-level ones refuse the same writes there (its write
 cost was never the bound). Both raise an integrity error as the foreign keys did.
 
+The partial AcctId index of ``cdr_legs`` (``ix_cdr_legs_tenant_acct_id``) goes too: no query reads
+it (legs are found by ``leg_key``, session or start), and every API leg (polls, backfills) paid an
+insert into it.
+
 A later migration that rebuilds ``cdr_legs`` or ``calls`` on SQLite (batch mode) drops their
 triggers with the table and must create them again (:func:`create_checks`).
 """
@@ -21,6 +25,7 @@ from __future__ import annotations
 
 from typing import Final
 
+import sqlalchemy as sa
 from alembic import op
 
 revision = "0010"
@@ -28,6 +33,8 @@ down_revision = "0009"
 
 #: Tables whose run references the triggers check (each has both columns).
 _TABLES: Final = ("cdr_legs", "calls")
+_ACCT_INDEX: Final = "ix_cdr_legs_tenant_acct_id"
+_HAS_ACCT: Final = "acct_id IS NOT NULL"
 _COLUMNS: Final = ("ingest_run_id", "last_ingest_run_id")
 
 _PG_CHECK_FUNCTION = """
@@ -142,8 +149,10 @@ def _create_guards(dialect: str) -> None:
 
 
 def upgrade() -> None:
-    """Replace the four run foreign keys of ``cdr_legs`` and ``calls`` with the triggers."""
+    """Replace the four run foreign keys of ``cdr_legs`` and ``calls`` with the triggers; drop the
+    AcctId index."""
     dialect = op.get_bind().dialect.name
+    op.drop_index(_ACCT_INDEX, table_name="cdr_legs")
     for table in _TABLES:
         with op.batch_alter_table(table) as batch:
             for column in _COLUMNS:
@@ -157,8 +166,15 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    """Drop the triggers and put the foreign keys back."""
+    """Drop the triggers and put the foreign keys and the AcctId index back."""
     dialect = op.get_bind().dialect.name
+    op.create_index(
+        _ACCT_INDEX,
+        "cdr_legs",
+        ["tenant", "acct_id"],
+        postgresql_where=sa.text(_HAS_ACCT),
+        sqlite_where=sa.text(_HAS_ACCT),
+    )
     for table in _TABLES:
         for name in _check_trigger_names(table):
             op.execute(f"DROP TRIGGER IF EXISTS {name}" + (f" ON {table}" if dialect == "postgresql" else ""))
