@@ -7,14 +7,20 @@ exactly, and on a batch holding an already stored leg leave nothing of its attem
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
 import sqlalchemy as sa
 
+import audiapro.importing as importing
+from audiapro.importing import import_file
+from audiapro.ucm.simulator import write_ui_export
 from audiapro.warehouse import RunInfo, calls, cdr_legs, load_batch
 from audiapro.warehouse import upsert as upsert_module
+from tests.integration.pipeline_support import TENANT as PBX_TENANT
+from tests.integration.pipeline_support import simulator
 from tests.integration.warehouse_support import NO_REJECTS, TENANT, bulk_legs, counts
 
 STAGE_TABLE = upsert_module.stage.name
@@ -98,3 +104,30 @@ def test_batches_with_stored_legs_fall_back_and_count_exactly(
         assert conn.scalar(sa.select(sa.func.count()).where(cdr_legs.c.tenant == TENANT)) == ROWS
     assert _rows(pg_engine, cdr_legs, TENANT, "leg_key") == _rows(pg_engine, cdr_legs, REFERENCE, "leg_key")
     assert _rows(pg_engine, calls, TENANT, "session") == _rows(pg_engine, calls, REFERENCE, "session")
+
+
+def test_a_first_file_import_copies_straight_in_with_the_mmap_threshold_pinned(
+    pg_engine: sa.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pinned: list[bool] = []
+    monkeypatch.setattr(importing, "pin_mmap_threshold", lambda: pinned.append(True))
+    copied: list[tuple[int, bool]] = []
+    direct_copy = upsert_module._copy_new_legs
+
+    def spy(conn: sa.Connection, batch: Any, **kwargs: Any) -> bool:
+        copied.append((len(batch.frame), done := direct_copy(conn, batch, **kwargs)))
+        return done
+
+    monkeypatch.setattr(upsert_module, "_copy_new_legs", spy)
+    truth = simulator(seed=5, calls_per_day=600, days=1).ground_truth()
+    export = write_ui_export(truth, tmp_path / "export.csv")
+    summary = import_file(export, pg_engine, PBX_TENANT)
+    assert pinned == [True]  # the COPY texts of each chunk come and go without fragmenting the heap
+    assert summary.new == len(truth)
+    # The reader's chunks: all but a short one copied straight in (a short one takes the merge).
+    assert [done for _, done in copied] == [True]
+    assert copied[0][0] >= len(truth) - 1
+    with pg_engine.connect() as conn:
+        assert conn.scalar(sa.select(sa.func.count()).select_from(cdr_legs)) == len(truth)
+        sessions = sa.select(sa.func.count(sa.distinct(cdr_legs.c.session)))
+        assert conn.scalar(sa.select(sa.func.count()).select_from(calls)) == conn.scalar(sessions)
