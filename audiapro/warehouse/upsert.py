@@ -35,7 +35,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final, Literal, cast
 
-import psycopg2.errors
 import sqlalchemy as sa
 
 from audiapro.cdr.schema import LEG_COLUMN_NAMES
@@ -76,6 +75,8 @@ COPY_CHUNK_ROWS: Final = 200_000
 DIRECT_COPY_MIN_ROWS: Final = 1_000
 #: The unique constraint whose violation sends a batch from the direct COPY to the staged merge.
 _LEG_IDENTITY_CONSTRAINT: Final = "uq_cdr_legs_tenant_leg_key"
+#: SQLSTATE of a unique violation.
+_UNIQUE_VIOLATION: Final = "23505"
 
 
 @dataclass(frozen=True)
@@ -182,11 +183,14 @@ def _copy_new_legs(conn: sa.Connection, batch: PreparedLegs, *, run_id: int, now
     # Each COPY line ends with the only unescaped newline of its row, so the bookkeeping columns
     # (constant for the batch) are appended by one replace per piece.
     ending = f"\t{run_id}\t{run_id}\t{instant}\t{instant}\n"
+    # The raw COPY raises the driver's own errors (SQLAlchemy never sees the statement).
+    integrity_error = conn.dialect.loaded_dbapi.IntegrityError
     savepoint = conn.begin_nested()
     try:
         _copy_legs(conn, batch, f"COPY {cdr_legs.name} ({columns}) FROM STDIN", ending=ending)
-    except psycopg2.errors.UniqueViolation as exc:
-        if exc.diag.constraint_name != _LEG_IDENTITY_CONSTRAINT:
+    except integrity_error as exc:
+        constraint = getattr(getattr(exc, "diag", None), "constraint_name", None)
+        if getattr(exc, "pgcode", None) != _UNIQUE_VIOLATION or constraint != _LEG_IDENTITY_CONSTRAINT:
             raise
         savepoint.rollback()
         return False
