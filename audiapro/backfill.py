@@ -422,7 +422,7 @@ def backfill_windows(
     """
     if cancel is not None:
         source = _Cancellable(source, cancel)
-    _pin_mmap_threshold()
+    pin_mmap_threshold()
     pages = read_ahead(_fetch_steps(source, windows), depth=FETCH_AHEAD_PAGES)
     chunker = _Chunker(tenant, render_copy=engine.dialect.name == POSTGRES)
     loader = _Loader(engine, tenant, settled_until, flow_run_id, lock_timeout_s, cancel)
@@ -435,8 +435,11 @@ def backfill_windows(
 
 
 @functools.cache
-def _pin_mmap_threshold() -> None:
-    """Pin glibc's mmap threshold to :data:`MMAP_THRESHOLD_BYTES` (once; elsewhere nothing)."""
+def pin_mmap_threshold() -> None:
+    """Pin glibc's mmap threshold to :data:`MMAP_THRESHOLD_BYTES` (once; elsewhere nothing).
+
+    Backfills and file imports call it: both free rendered COPY texts of a few MB per load.
+    """
     if platform.libc_ver()[0] != "glibc":
         return
     try:

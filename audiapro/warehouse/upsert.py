@@ -17,12 +17,22 @@ Flow (inside the caller's transaction):
      i.e. *before* the merge, which yields the previous session of updated legs.
    - SQLite (no data-modifying CTEs): the same rows are classified by a join just before the merge.
      The transaction holds SQLite's write lock (``BEGIN IMMEDIATE``), so nothing changes in between.
+
+Postgres, batches of :data:`DIRECT_COPY_MIN_ROWS` legs or more (file imports, backfills): first an
+optimistic ``COPY`` straight into ``cdr_legs`` inside a savepoint. When no leg of the batch is stored
+yet (a first import or backfill) that is the whole merge: every leg is new under either conflict
+mode, so the counts are exact (all inserted), and the staging COPY, the ``INSERT ... SELECT`` and
+its conflict arbiter are skipped. The unique index on ``(tenant, leg_key)`` still decides: on a
+unique violation (a leg already stored: a re-import, an overlap) the savepoint is rolled back and
+the batch takes the staged merge above. Small batches (polls, whose lookback re-reads known legs
+most of the time) go straight to the staged merge.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Final, Literal, cast
 
 import sqlalchemy as sa
@@ -60,6 +70,13 @@ _BOOKKEEPING: Final = ("ingest_run_id", "last_ingest_run_id", "loaded_at", "upda
 #: Rows rendered per COPY, so only one CSV buffer (tens of MB) is held at a time whatever the frame
 #: size; all chunks land in the same staging table, in the same transaction.
 COPY_CHUNK_ROWS: Final = 200_000
+#: Batches of at least this many legs first try the optimistic COPY straight into ``cdr_legs`` (see
+#: the module docstring); smaller ones (polls: mostly known legs re-read) never do.
+DIRECT_COPY_MIN_ROWS: Final = 1_000
+#: The unique constraint whose violation sends a batch from the direct COPY to the staged merge.
+_LEG_IDENTITY_CONSTRAINT: Final = "uq_cdr_legs_tenant_leg_key"
+#: SQLSTATE of a unique violation.
+_UNIQUE_VIOLATION: Final = "23505"
 
 
 @dataclass(frozen=True)
@@ -103,8 +120,11 @@ def merge_legs(
     frame = batch.frame
     if len(frame) == 0:
         return MergeCounts()
-    stage.create(conn)
     changed.create(conn)
+    direct = conn.dialect.name == POSTGRES and len(frame) >= DIRECT_COPY_MIN_ROWS
+    if direct and _copy_new_legs(conn, batch, run_id=run_id, now=now):
+        return MergeCounts(inserted=len(frame))
+    stage.create(conn)
     if conn.dialect.name == POSTGRES:
         _copy_into_stage(conn, batch)
         # Temp tables have no statistics: without them Postgres guesses their size and either reads
@@ -149,9 +169,57 @@ def drop_scratch(conn: sa.Connection) -> None:
 
 
 def _copy_into_stage(conn: sa.Connection, batch: PreparedLegs) -> None:
-    columns = ", ".join(LEG_COLUMN_NAMES)
-    # Text format (tab-separated, \N for NULL): rendered and parsed faster than CSV, see frames.
-    sql = f"COPY {stage.name} ({columns}) FROM STDIN"
+    _copy_legs(conn, batch, f"COPY {stage.name} ({', '.join(LEG_COLUMN_NAMES)}) FROM STDIN")
+
+
+def _copy_new_legs(conn: sa.Connection, batch: PreparedLegs, *, run_id: int, now: datetime) -> bool:
+    """Postgres: COPY ``batch`` straight into ``cdr_legs`` as new legs; fill :data:`changed`.
+
+    Returns:
+        ``True`` when every leg was inserted; ``False`` (nothing written) when one is stored already.
+    """
+    columns = ", ".join([*LEG_COLUMN_NAMES, *_BOOKKEEPING])
+    instant = now.astimezone(UTC).isoformat()  # with its offset: read alike whatever the time zone
+    # Each COPY line ends with the only unescaped newline of its row, so the bookkeeping columns
+    # (constant for the batch) are appended by one replace per piece.
+    ending = f"\t{run_id}\t{run_id}\t{instant}\t{instant}\n"
+    # The raw COPY raises the driver's own errors (SQLAlchemy never sees the statement).
+    integrity_error = conn.dialect.loaded_dbapi.IntegrityError
+    savepoint = conn.begin_nested()
+    try:
+        _copy_legs(conn, batch, f"COPY {cdr_legs.name} ({columns}) FROM STDIN", ending=ending)
+    except integrity_error as exc:
+        constraint = getattr(getattr(exc, "diag", None), "constraint_name", None)
+        if getattr(exc, "pgcode", None) != _UNIQUE_VIOLATION or constraint != _LEG_IDENTITY_CONSTRAINT:
+            raise
+        savepoint.rollback()
+        return False
+    savepoint.commit()
+    # All legs are new: no previous session. The calls rebuild reads the sessions from here.
+    frame = batch.frame
+    conn.exec_driver_sql(
+        f"INSERT INTO {changed.name} (leg_key, session, old_session, inserted) "
+        "SELECT leg_key, session, NULL, true FROM unnest(%(keys)s::text[], %(sessions)s::text[]) "
+        "AS legs (leg_key, session)",
+        {"keys": frame["leg_key"].tolist(), "sessions": _texts_or_none(frame["session"].tolist())},
+    )
+    return True
+
+
+def _texts_or_none(values: list[Any]) -> list[str | None]:
+    """Text values with every missing value (``None``, NaN, ``pd.NA``) as ``None`` (SQL NULL)."""
+    return [value if isinstance(value, str) else None for value in values]
+
+
+def _copy_legs(conn: sa.Connection, batch: PreparedLegs, sql: str, *, ending: str | None = None) -> None:
+    """Run ``sql`` (a ``COPY ... FROM STDIN`` of the leg columns, then any columns ``ending`` adds).
+
+    Args:
+        conn: Connection inside the load transaction (Postgres, psycopg2).
+        batch: The legs; their rendered COPY text when present, else rendered here.
+        sql: The COPY statement.
+        ending: Replaces each line's newline (extra columns that are the same on every row).
+    """
     # The raw psycopg2 connection is the one this transaction runs on, so COPY joins the transaction.
     dbapi = cast(Any, conn.connection.dbapi_connection)
     if not hasattr(dbapi, "cursor") or conn.dialect.driver != "psycopg2":
@@ -161,13 +229,20 @@ def _copy_into_stage(conn: sa.Connection, batch: PreparedLegs) -> None:
         # with this transaction, and every other statement binds tz-aware values anyway.
         cursor.execute("SET LOCAL TIME ZONE 'UTC'")
         if batch.copy_text is not None:
-            cursor.copy_expert(sql, TextStream(iter(batch.copy_text)))
+            cursor.copy_expert(sql, TextStream(_with_ending(iter(batch.copy_text), ending)))
             return
         frame = batch.frame
         for start in range(0, len(frame), COPY_CHUNK_ROWS):
             # Streamed piece by piece: the server ingests one piece while the next is rendered.
             pieces = copy_text_pieces(frame.iloc[start : start + COPY_CHUNK_ROWS])
-            cursor.copy_expert(sql, TextStream(pieces))
+            cursor.copy_expert(sql, TextStream(_with_ending(pieces, ending)))
+
+
+def _with_ending(pieces: Iterator[str], ending: str | None) -> Iterator[str]:
+    """The COPY text pieces with each line's newline replaced by ``ending`` (unchanged if ``None``)."""
+    if ending is None:
+        return pieces
+    return (piece.replace("\n", ending) for piece in pieces)
 
 
 def _insert_stage_sql() -> str:
