@@ -83,6 +83,10 @@ SAVE_THREADS = 8
 #: Tenant name prefixes of the tick and the freshness PBXs (both kinds share the simulator).
 TICK_PREFIX, LIVE_PREFIX = "t", "live"
 FINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
+#: Wait after a tick before reading CPU times, so its flow-run processes are reaped.
+REAP_WAIT_S = 3.0
+#: Clock ticks per second of /proc's CPU times.
+CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
 @dataclass
@@ -194,10 +198,61 @@ def poll_deployment(parameters: dict[str, Any], *, schedule_on: bool) -> UUID:
         return deployment.id
 
 
-def run_tick(deployment_id: UUID) -> dict[str, Any]:
-    """Create one poll-cdrs run and wait for it; its timings and state."""
+def tree_cpu_s() -> dict[str, float]:
+    """CPU seconds used so far by this process's tree, per kind of process.
+
+    Each live process of the tree counts its own user + system time plus that of its children it has
+    waited for (/proc's cutime, cstime): a worker's finished flow-run processes are in the worker's
+    figure, a running one under ``flow_run``. Postgres is not in the tree (scripts/with-postgres.sh
+    starts it). Linux only; empty elsewhere.
+    """
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return {}
+    parent: dict[int, int] = {}
+    info: dict[int, tuple[str, float]] = {}
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:  # gone meanwhile
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (comm) "
+        pid = int(entry.name)
+        parent[pid] = int(fields[1])
+        info[pid] = (cmdline, sum(int(f) for f in fields[11:15]) / CLK_TCK)  # utime stime cutime cstime
+    mine = {os.getpid()}
+    grew = True
+    while grew:
+        more = {pid for pid, ppid in parent.items() if ppid in mine} - mine
+        mine |= more
+        grew = bool(more)
+    totals: dict[str, float] = {}
+    for pid in mine:
+        cmdline, seconds = info[pid]
+        server = " server start" in cmdline or "uvicorn" in cmdline
+        kind = ("bench" if pid == os.getpid() else "server" if server
+                else "worker" if " worker start" in cmdline else "flow_run")  # fmt: skip
+        totals[kind] = totals.get(kind, 0.0) + seconds
+    return totals
+
+
+def cpu_since(before: dict[str, float], tenants: int) -> dict[str, Any]:
+    """CPU seconds of the tree since ``before`` (:func:`tree_cpu_s`), per kind and per tenant poll."""
+    after = tree_cpu_s()
+    used = {kind: round(after.get(kind, 0.0) - before.get(kind, 0.0), 1) for kind in sorted(after)}
+    # A flow-run process that ended moves its time into its worker's figure: compare the total only.
+    total = round(sum(after.values()) - sum(before.values()), 1)
+    return {"cpu_s": total, "cpu_s_per_tenant": round(total / max(1, tenants), 3), "cpu_s_by_kind": used}
+
+
+def run_tick(deployment_id: UUID, tenants: int = 1) -> dict[str, Any]:
+    """Create one poll-cdrs run and wait for it; its timings, state and the CPU it cost the tree."""
     from prefect.client.orchestration import get_client
 
+    cpu_before = tree_cpu_s()
     with get_client(sync_client=True) as client:
         created = time.monotonic()
         run_id = client.create_flow_run_from_deployment(deployment_id).id
@@ -210,9 +265,13 @@ def run_tick(deployment_id: UUID) -> dict[str, Any]:
                 raise SystemExit(f"tick {run.name} still {state} after {RUN_TIMEOUT_S:.0f} s")
             time.sleep(0.5)
         finished = time.monotonic()
+    # Finished flow-run processes are reaped by their worker within a moment (their CPU then shows
+    # up in its cutime): let that happen before reading the tree again.
+    time.sleep(REAP_WAIT_S)
     run_s = (run.end_time - run.start_time).total_seconds() if run.start_time and run.end_time else None
     return {"run_s": round(run_s, 2) if run_s is not None else None, "e2e_s": round(finished - created, 2),
-            "state": state, "message": (run.state.message if run.state else "") or ""}  # fmt: skip
+            "state": state, "message": (run.state.message if run.state else "") or "",
+            **cpu_since(cpu_before, tenants)}  # fmt: skip
 
 
 def manual_pbx(seed: int, password: str, live_per_minute: float) -> UcmSimulator:
@@ -291,18 +350,18 @@ def tick_bench(
             return manual_pbx(1000 + index, password, live_per_minute)
 
         add_tenants(multi, url, size - have, prefix=TICK_PREFIX, make=make)
-        warm = run_tick(deployment)  # loads the new tenants' first day
+        warm = run_tick(deployment, size)  # loads the new tenants' first day
         log(f"size {size}: first tick {warm}")
         per_workers: dict[str, Any] = {}
-        for workers in (1, 2):
+        for workers in range(1, args.max_workers + 1):
             while len(stack.workers) < workers:
                 start_worker(stack, args.worker_limit)
             before = legs(warehouse)
-            idle = run_tick(deployment)
+            idle = run_tick(deployment, size)
             for name in multi.names:
                 if name.startswith(TICK_PREFIX):
                     multi[name].clock.advance(args.step_minutes * 60)
-            busy = run_tick(deployment)
+            busy = run_tick(deployment, size)
             busy["legs_loaded"] = legs(warehouse) - before
             per_workers[f"workers_{workers}"] = {"idle": idle, "busy": busy}
             log(f"size {size}, {workers} worker(s): idle {idle}, busy {busy}")
@@ -384,6 +443,9 @@ def main() -> None:
     parser.add_argument("--shard-size", type=int, default=DEFAULT_SHARD_SIZE)
     parser.add_argument("--parallel-shards", type=int, default=DEFAULT_PARALLEL_SHARDS)
     parser.add_argument("--worker-limit", type=int, default=DEFAULT_WORKER_LIMIT)
+    parser.add_argument(
+        "--max-workers", type=int, choices=(1, 2), default=2, help="1 skips the two-worker ticks"
+    )
     parser.add_argument("--worker-query-s", type=float, default=10.0, help="PREFECT_WORKER_QUERY_SECONDS")
     parser.add_argument(
         "--interval", type=int, default=DEFAULT_INTERVAL_S, help="schedule of the freshness run"
@@ -424,10 +486,10 @@ def summarize(args: argparse.Namespace, ticks: dict[str, Any], fresh: dict[str, 
     largest = str(max(args.sizes))
 
     def idle(size: str, workers: int) -> float | None:
-        return ticks[size][f"workers_{workers}"]["idle"]["run_s"]
+        return ticks[size].get(f"workers_{workers}", {}).get("idle", {}).get("run_s")
 
     def busy(size: str, workers: int) -> float | None:
-        return ticks[size][f"workers_{workers}"]["busy"]["run_s"]
+        return ticks[size].get(f"workers_{workers}", {}).get("busy", {}).get("run_s")
 
     def ratio(one: float | None, two: float | None) -> float | None:
         return round(one / two, 2) if one and two else None
@@ -441,6 +503,7 @@ def summarize(args: argparse.Namespace, ticks: dict[str, Any], fresh: dict[str, 
         "largest_size": int(largest),
         "workers_2_vs_1": ratio(busy(largest, 1), busy(largest, 2)),
         "workers_2_vs_1_idle": ratio(idle(largest, 1), idle(largest, 2)),
+        "cpu_s_per_idle_tenant_poll": ticks[largest]["workers_1"]["idle"].get("cpu_s_per_tenant"),
         "freshness_p50_s": fresh.get("p50_s"),
         "freshness_p95_s": fresh.get("p95_s"),
         "freshness_interval_s": fresh.get("interval_s", args.interval),
@@ -460,13 +523,15 @@ def summarize(args: argparse.Namespace, ticks: dict[str, Any], fresh: dict[str, 
 
 def table(ticks: dict[str, Any], fresh: dict[str, Any]) -> list[str]:
     """Human-readable lines: one per size and worker count, then freshness."""
-    lines = ["tenants  workers  idle run_s (e2e_s)   busy run_s (e2e_s)  legs  states"]
+    lines = ["tenants  workers  idle run_s (e2e_s)   busy run_s (e2e_s)  legs  states  idle CPU-s/tenant"]
     for size, by in ticks.items():
         for workers in (1, 2):
+            if f"workers_{workers}" not in by:
+                continue
             idle, busy = by[f"workers_{workers}"]["idle"], by[f"workers_{workers}"]["busy"]
             lines.append(f"{size:>7}  {workers:>7}  {idle['run_s']!s:>10} ({idle['e2e_s']:>6})  "
                          f"{busy['run_s']!s:>10} ({busy['e2e_s']:>6})  {busy.get('legs_loaded', 0):>5}  "
-                         f"{idle['state']}/{busy['state']}")  # fmt: skip
+                         f"{idle['state']}/{busy['state']}  {idle.get('cpu_s_per_tenant')}")  # fmt: skip
     if fresh:
         lines.append(f"freshness over {fresh['minutes']} min, schedule {fresh['interval_s']} s: "
                      f"p50 {fresh['p50_s']} s, p95 {fresh['p95_s']} s, max {fresh['max_s']} s, "
