@@ -18,7 +18,6 @@ from prefect.states import Completed, Failed, State
 
 from audiapro.prefect_names import POLL_FLOW, POLL_SHARD_FLOW
 from blocks.clouducm import list_tenants, load_tenants
-from flows.analyze import trigger_analysis
 from flows.fanout import ShardOutcome, run_shard_deployments, run_shard_subflows, split_shards
 from flows.support import parallel_flow
 from tasks.events import emit_tenant_failed, emit_tenant_silent
@@ -130,7 +129,11 @@ def poll_tenants(names: list[str], *, analyze: bool) -> State:
         key=f"{POLL_FLOW}-summary",
         description="Per-tenant result of this poll tick",
     )
-    if analyze:
+    if analyze and any(row.get("inserted") or row.get("updated") for row in rows):
+        # Imported only when there is something to analyze: the analysis stack (OpenAI's client
+        # among it) is a second of CPU at every flow-run process start, and most ticks load nothing.
+        from flows.analyze import trigger_analysis
+
         trigger_analysis(rows)
     failed = [row["tenant"] for row in rows if row["status"] == "failed"]
     if failed:
