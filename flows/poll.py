@@ -29,9 +29,10 @@ MAX_PARALLEL_TENANTS = 4
 SUMMARY_COLUMNS = ("tenant", "status", "window_start", "window_end", "pieces", "fetched", "inserted",
                    "updated", "rejected", "behind_seconds", "swept", "empty_ticks", "seconds",
                    "error", "fraud_alerts")  # fmt: skip
-#: Tenants per `poll-shard` run. A shard is one flow-run process (a few seconds of start-up CPU),
-#: so shards are large enough to pay for it and small enough that 2+ workers share a tick.
-DEFAULT_SHARD_SIZE = 50
+#: Tenants per `poll-shard` run. A shard is one flow-run process: ~2.7 CPU-s to start (Python,
+#: Prefect, pandas), as much as ~30 idle tenants' polls cost, so shards are large enough to pay for
+#: it (100: ~27 ms per tenant) and small enough that 2+ workers share a tick (1,000 tenants: 10).
+DEFAULT_SHARD_SIZE = 100
 #: Shard runs of one tick in flight at once (the pool's workers run them side by side).
 DEFAULT_PARALLEL_SHARDS = 8
 #: Longest a tick waits for its shards: a shard whose worker died is given up after this (its
