@@ -83,6 +83,10 @@ SAVE_THREADS = 8
 #: Tenant name prefixes of the tick and the freshness PBXs (both kinds share the simulator).
 TICK_PREFIX, LIVE_PREFIX = "t", "live"
 FINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
+#: Memory of one generated live call in the simulator (measured: ~30 MB for a PBX's 13,800 calls),
+#: and the share of the available memory the live streams may take.
+LIVE_CALL_BYTES = 2_300
+LIVE_MEMORY_SHARE = 0.4
 #: Port of the Postgres server the bench uses (its processes' CPU is counted apart); set by main().
 PG_PORT: int | None = None
 #: Wait after a tick before reading CPU times, so its flow-run processes are reaped.
@@ -288,6 +292,37 @@ def run_tick(deployment_id: UUID, tenants: int = 1) -> dict[str, Any]:
             **cpu_since(cpu_before, tenants)}  # fmt: skip
 
 
+def affordable_live_rate(per_minute: float, tenants: int, now: datetime | None = None) -> float:
+    """``per_minute``, lowered (and said so) where the simulators' live streams would not fit in
+    ``LIVE_MEMORY_SHARE`` of the machine's memory.
+
+    The simulator generates a PBX's whole day of live calls when a window first touches it: the
+    calls until midnight UTC at ``per_minute``, ~``LIVE_CALL_BYTES`` each, for every tenant. 1,000
+    tenants at 10 a minute early in the day are ~30 GB (the kernel killed such a run).
+    """
+    now = now or datetime.now(UTC)
+    minutes_left = max(1.0, (24 * 60) - (now.hour * 60 + now.minute))
+    budget = LIVE_MEMORY_SHARE * _available_memory()
+    need = tenants * per_minute * minutes_left * LIVE_CALL_BYTES
+    if not budget or need <= budget:
+        return per_minute
+    lowered = per_minute * budget / need
+    log(f"live calls lowered to {lowered:.2f} a minute per PBX (from {per_minute:g}): {tenants} PBXs' "
+        f"live streams until midnight UTC would need {need / 2**30:.1f} GiB")  # fmt: skip
+    return lowered
+
+
+def _available_memory() -> float:
+    """MemAvailable from /proc/meminfo in bytes (0 where unknown)."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return float(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0.0
+
+
 def manual_pbx(seed: int, password: str, live_per_minute: float) -> UcmSimulator:
     """A manual-clock PBX whose history ends today by the wall clock, live calls from its clock's start."""
     now = datetime.now(UTC).replace(microsecond=0) - BEHIND
@@ -355,7 +390,8 @@ def tick_bench(
     params = {"analyze": False, "shard_size": args.shard_size, "parallel_shards": args.parallel_shards,
               "shard_wait_s": RUN_TIMEOUT_S}  # fmt: skip
     deployment = poll_deployment(params, schedule_on=False)
-    live_per_minute = args.new_calls / args.step_minutes
+    live_per_minute = affordable_live_rate(args.new_calls / args.step_minutes, max(args.sizes))
+    args.new_calls = round(live_per_minute * args.step_minutes, 2)  # what the report then says
     results: dict[str, Any] = {}
     if not stack.workers:
         start_worker(stack, args.worker_limit)
@@ -455,9 +491,8 @@ def main() -> None:
         "--new-calls",
         type=float,
         default=DEFAULT_NEW_CALLS,
-        help="new calls per tenant per busy tick; the simulator generates a day's live stream at once "
-        "(calls until midnight UTC at new-calls/step-minutes a minute, ~30 MB per tenant at the default "
-        "early in the day): use 2 for 1,000 tenants",
+        help="new calls per tenant per busy tick; lowered (and logged) where the simulators' live "
+        "streams, generated a day at a time, would not fit in memory (see affordable_live_rate)",
     )
     parser.add_argument(
         "--step-minutes", type=float, default=DEFAULT_STEP_MINUTES, help="PBX time between ticks"
