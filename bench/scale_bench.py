@@ -64,7 +64,7 @@ DEFAULT_NEW_CALLS = 20
 DEFAULT_STEP_MINUTES = 2.0
 #: History per tenant (calls a day): the first tick loads a day of it, so it is kept small.
 HISTORY_CALLS_PER_DAY = 24
-DEFAULT_SHARD_SIZE = 50
+DEFAULT_SHARD_SIZE = 100  # flows/poll.py DEFAULT_SHARD_SIZE
 DEFAULT_PARALLEL_SHARDS = 8
 #: Flow runs one worker runs at once (as one machine's share of the pool).
 DEFAULT_WORKER_LIMIT = 4
@@ -83,6 +83,16 @@ SAVE_THREADS = 8
 #: Tenant name prefixes of the tick and the freshness PBXs (both kinds share the simulator).
 TICK_PREFIX, LIVE_PREFIX = "t", "live"
 FINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
+#: Memory of one generated live call in the simulator (measured: ~30 MB for a PBX's 13,800 calls),
+#: and the share of the available memory the live streams may take.
+LIVE_CALL_BYTES = 2_300
+LIVE_MEMORY_SHARE = 0.4
+#: Port of the Postgres server the bench uses (its processes' CPU is counted apart); set by main().
+PG_PORT: int | None = None
+#: Wait after a tick before reading CPU times, so its flow-run processes are reaped.
+REAP_WAIT_S = 3.0
+#: Clock ticks per second of /proc's CPU times.
+CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
 @dataclass
@@ -194,10 +204,73 @@ def poll_deployment(parameters: dict[str, Any], *, schedule_on: bool) -> UUID:
         return deployment.id
 
 
-def run_tick(deployment_id: UUID) -> dict[str, Any]:
-    """Create one poll-cdrs run and wait for it; its timings and state."""
+def tree_cpu_s() -> dict[str, float]:
+    """CPU seconds used so far by this process's tree, per kind of process.
+
+    Each live process of the tree counts its own user + system time plus that of its children it has
+    waited for (/proc's cutime, cstime): a worker's finished flow-run processes are in the worker's
+    figure, a running one under ``flow_run``. Postgres (the Prefect database and the warehouse) is
+    not in the tree (scripts/with-postgres.sh starts it): its postmaster on ``PG_PORT`` and its
+    backends count as ``postgres``. Linux only; empty elsewhere.
+    """
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return {}
+    parent: dict[int, int] = {}
+    info: dict[int, tuple[str, float]] = {}
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:  # gone meanwhile
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (comm) "
+        pid = int(entry.name)
+        parent[pid] = int(fields[1])
+        info[pid] = (cmdline, sum(int(f) for f in fields[11:15]) / CLK_TCK)  # utime stime cutime cstime
+    postmaster = {pid for pid, (cmdline, _) in info.items()
+                  if PG_PORT and "postgres" in cmdline and f" -p {PG_PORT} " in cmdline}  # fmt: skip
+    totals: dict[str, float] = {}
+    for pid in _descendants({os.getpid()}, parent):
+        cmdline, seconds = info[pid]
+        server = " server start" in cmdline or "uvicorn" in cmdline
+        kind = ("bench" if pid == os.getpid() else "server" if server
+                else "worker" if " worker start" in cmdline else "flow_run")  # fmt: skip
+        totals[kind] = totals.get(kind, 0.0) + seconds
+    for pid in _descendants(postmaster, parent) if postmaster else set():
+        totals["postgres"] = totals.get("postgres", 0.0) + info[pid][1]
+    return totals
+
+
+def _descendants(roots: set[int], parent: dict[int, int]) -> set[int]:
+    """``roots`` and every process below them."""
+    mine = set(roots)
+    grew = True
+    while grew:
+        more = {pid for pid, ppid in parent.items() if ppid in mine} - mine
+        mine |= more
+        grew = bool(more)
+    return mine
+
+
+def cpu_since(before: dict[str, float], tenants: int) -> dict[str, Any]:
+    """CPU seconds of the tree since ``before`` (:func:`tree_cpu_s`), per kind and per tenant poll."""
+    after = tree_cpu_s()
+    used = {kind: round(after.get(kind, 0.0) - before.get(kind, 0.0), 1) for kind in sorted(after)}
+    # A flow-run process that ended moves its time into its worker's figure: compare the total only.
+    total = round(sum(after.values()) - sum(before.values()) - used.get("postgres", 0.0), 1)
+    return {"cpu_s": total, "cpu_s_per_tenant": round(total / max(1, tenants), 3),
+            "cpu_s_per_tenant_with_postgres": round((total + used.get("postgres", 0.0)) / max(1, tenants), 3),
+            "cpu_s_by_kind": used}  # fmt: skip
+
+
+def run_tick(deployment_id: UUID, tenants: int = 1) -> dict[str, Any]:
+    """Create one poll-cdrs run and wait for it; its timings, state and the CPU it cost the tree."""
     from prefect.client.orchestration import get_client
 
+    cpu_before = tree_cpu_s()
     with get_client(sync_client=True) as client:
         created = time.monotonic()
         run_id = client.create_flow_run_from_deployment(deployment_id).id
@@ -210,9 +283,44 @@ def run_tick(deployment_id: UUID) -> dict[str, Any]:
                 raise SystemExit(f"tick {run.name} still {state} after {RUN_TIMEOUT_S:.0f} s")
             time.sleep(0.5)
         finished = time.monotonic()
+    # Finished flow-run processes are reaped by their worker within a moment (their CPU then shows
+    # up in its cutime): let that happen before reading the tree again.
+    time.sleep(REAP_WAIT_S)
     run_s = (run.end_time - run.start_time).total_seconds() if run.start_time and run.end_time else None
     return {"run_s": round(run_s, 2) if run_s is not None else None, "e2e_s": round(finished - created, 2),
-            "state": state, "message": (run.state.message if run.state else "") or ""}  # fmt: skip
+            "state": state, "message": (run.state.message if run.state else "") or "",
+            **cpu_since(cpu_before, tenants)}  # fmt: skip
+
+
+def affordable_live_rate(per_minute: float, tenants: int, now: datetime | None = None) -> float:
+    """``per_minute``, lowered (and said so) where the simulators' live streams would not fit in
+    ``LIVE_MEMORY_SHARE`` of the machine's memory.
+
+    The simulator generates a PBX's whole day of live calls when a window first touches it: the
+    calls until midnight UTC at ``per_minute``, ~``LIVE_CALL_BYTES`` each, for every tenant. 1,000
+    tenants at 10 a minute early in the day are ~30 GB (the kernel killed such a run).
+    """
+    now = now or datetime.now(UTC)
+    minutes_left = max(1.0, (24 * 60) - (now.hour * 60 + now.minute))
+    budget = LIVE_MEMORY_SHARE * _available_memory()
+    need = tenants * per_minute * minutes_left * LIVE_CALL_BYTES
+    if not budget or need <= budget:
+        return per_minute
+    lowered = per_minute * budget / need
+    log(f"live calls lowered to {lowered:.2f} a minute per PBX (from {per_minute:g}): {tenants} PBXs' "
+        f"live streams until midnight UTC would need {need / 2**30:.1f} GiB")  # fmt: skip
+    return lowered
+
+
+def _available_memory() -> float:
+    """MemAvailable from /proc/meminfo in bytes (0 where unknown)."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return float(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0.0
 
 
 def manual_pbx(seed: int, password: str, live_per_minute: float) -> UcmSimulator:
@@ -277,9 +385,13 @@ def tick_bench(
     args: argparse.Namespace, stack: Stack, multi: MultiSimulator, url: str, warehouse: str
 ) -> dict[str, Any]:
     """Idle and busy ticks for each size, with 1 and then 2 workers."""
-    params = {"analyze": False, "shard_size": args.shard_size, "parallel_shards": args.parallel_shards}
+    # The tick waits for all of its shards (up to the bench's own run timeout): a first tick of 1,000
+    # tenants outlasts the default 300 s, and shards it gave up would run on beside the measured ticks.
+    params = {"analyze": False, "shard_size": args.shard_size, "parallel_shards": args.parallel_shards,
+              "shard_wait_s": RUN_TIMEOUT_S}  # fmt: skip
     deployment = poll_deployment(params, schedule_on=False)
-    live_per_minute = args.new_calls / args.step_minutes
+    live_per_minute = affordable_live_rate(args.new_calls / args.step_minutes, max(args.sizes))
+    args.new_calls = round(live_per_minute * args.step_minutes, 2)  # what the report then says
     results: dict[str, Any] = {}
     if not stack.workers:
         start_worker(stack, args.worker_limit)
@@ -291,18 +403,18 @@ def tick_bench(
             return manual_pbx(1000 + index, password, live_per_minute)
 
         add_tenants(multi, url, size - have, prefix=TICK_PREFIX, make=make)
-        warm = run_tick(deployment)  # loads the new tenants' first day
+        warm = run_tick(deployment, size)  # loads the new tenants' first day
         log(f"size {size}: first tick {warm}")
         per_workers: dict[str, Any] = {}
-        for workers in (1, 2):
+        for workers in range(1, args.max_workers + 1):
             while len(stack.workers) < workers:
                 start_worker(stack, args.worker_limit)
             before = legs(warehouse)
-            idle = run_tick(deployment)
+            idle = run_tick(deployment, size)
             for name in multi.names:
                 if name.startswith(TICK_PREFIX):
                     multi[name].clock.advance(args.step_minutes * 60)
-            busy = run_tick(deployment)
+            busy = run_tick(deployment, size)
             busy["legs_loaded"] = legs(warehouse) - before
             per_workers[f"workers_{workers}"] = {"idle": idle, "busy": busy}
             log(f"size {size}, {workers} worker(s): idle {idle}, busy {busy}")
@@ -376,7 +488,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default=DEFAULT_SIZES, help="tenant counts, comma-separated")
     parser.add_argument(
-        "--new-calls", type=float, default=DEFAULT_NEW_CALLS, help="new calls per tenant per busy tick"
+        "--new-calls",
+        type=float,
+        default=DEFAULT_NEW_CALLS,
+        help="new calls per tenant per busy tick; lowered (and logged) where the simulators' live "
+        "streams, generated a day at a time, would not fit in memory (see affordable_live_rate)",
     )
     parser.add_argument(
         "--step-minutes", type=float, default=DEFAULT_STEP_MINUTES, help="PBX time between ticks"
@@ -384,6 +500,9 @@ def main() -> None:
     parser.add_argument("--shard-size", type=int, default=DEFAULT_SHARD_SIZE)
     parser.add_argument("--parallel-shards", type=int, default=DEFAULT_PARALLEL_SHARDS)
     parser.add_argument("--worker-limit", type=int, default=DEFAULT_WORKER_LIMIT)
+    parser.add_argument(
+        "--max-workers", type=int, choices=(1, 2), default=2, help="1 skips the two-worker ticks"
+    )
     parser.add_argument("--worker-query-s", type=float, default=10.0, help="PREFECT_WORKER_QUERY_SECONDS")
     parser.add_argument(
         "--interval", type=int, default=DEFAULT_INTERVAL_S, help="schedule of the freshness run"
@@ -396,6 +515,8 @@ def main() -> None:
     args = parser.parse_args()
     args.sizes = [int(s) for s in str(args.sizes).split(",") if s.strip()]
     server = admin_url(args.database_url)
+    global PG_PORT
+    PG_PORT = sa.make_url(server).port
     load_start = load_average()
     with ExitStack() as stack_exit:
         prefect_db = stack_exit.enter_context(scratch_database(server, "scale_prefect"))
@@ -424,10 +545,10 @@ def summarize(args: argparse.Namespace, ticks: dict[str, Any], fresh: dict[str, 
     largest = str(max(args.sizes))
 
     def idle(size: str, workers: int) -> float | None:
-        return ticks[size][f"workers_{workers}"]["idle"]["run_s"]
+        return ticks[size].get(f"workers_{workers}", {}).get("idle", {}).get("run_s")
 
     def busy(size: str, workers: int) -> float | None:
-        return ticks[size][f"workers_{workers}"]["busy"]["run_s"]
+        return ticks[size].get(f"workers_{workers}", {}).get("busy", {}).get("run_s")
 
     def ratio(one: float | None, two: float | None) -> float | None:
         return round(one / two, 2) if one and two else None
@@ -441,6 +562,7 @@ def summarize(args: argparse.Namespace, ticks: dict[str, Any], fresh: dict[str, 
         "largest_size": int(largest),
         "workers_2_vs_1": ratio(busy(largest, 1), busy(largest, 2)),
         "workers_2_vs_1_idle": ratio(idle(largest, 1), idle(largest, 2)),
+        "cpu_s_per_idle_tenant_poll": ticks[largest]["workers_1"]["idle"].get("cpu_s_per_tenant"),
         "freshness_p50_s": fresh.get("p50_s"),
         "freshness_p95_s": fresh.get("p95_s"),
         "freshness_interval_s": fresh.get("interval_s", args.interval),
@@ -460,13 +582,15 @@ def summarize(args: argparse.Namespace, ticks: dict[str, Any], fresh: dict[str, 
 
 def table(ticks: dict[str, Any], fresh: dict[str, Any]) -> list[str]:
     """Human-readable lines: one per size and worker count, then freshness."""
-    lines = ["tenants  workers  idle run_s (e2e_s)   busy run_s (e2e_s)  legs  states"]
+    lines = ["tenants  workers  idle run_s (e2e_s)   busy run_s (e2e_s)  legs  states  idle CPU-s/tenant"]
     for size, by in ticks.items():
         for workers in (1, 2):
+            if f"workers_{workers}" not in by:
+                continue
             idle, busy = by[f"workers_{workers}"]["idle"], by[f"workers_{workers}"]["busy"]
             lines.append(f"{size:>7}  {workers:>7}  {idle['run_s']!s:>10} ({idle['e2e_s']:>6})  "
                          f"{busy['run_s']!s:>10} ({busy['e2e_s']:>6})  {busy.get('legs_loaded', 0):>5}  "
-                         f"{idle['state']}/{busy['state']}")  # fmt: skip
+                         f"{idle['state']}/{busy['state']}  {idle.get('cpu_s_per_tenant')}")  # fmt: skip
     if fresh:
         lines.append(f"freshness over {fresh['minutes']} min, schedule {fresh['interval_s']} s: "
                      f"p50 {fresh['p50_s']} s, p95 {fresh['p95_s']} s, max {fresh['max_s']} s, "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import ClassVar, Literal, cast
 
@@ -172,6 +173,44 @@ class CloudUCM(Block):
 def load_tenant(name: str) -> CloudUCM:
     """Load a tenant's block by name (raises ValueError when there is none)."""
     return cast(CloudUCM, CloudUCM.load(name))
+
+
+#: Block documents read per API call by :func:`load_tenants` (the server's default page limit).
+LOAD_PAGE = 200
+
+
+def load_tenants(names: Sequence[str]) -> dict[str, CloudUCM]:
+    """Load several tenants' blocks (with their secrets) in one Prefect API call per ``LOAD_PAGE``.
+
+    A poll shard needs every one of its tenants' blocks each tick: one filtered read instead of one
+    :func:`load_tenant` per tenant spares the Prefect server a request (and its decryption round)
+    per tenant.
+
+    Returns:
+        The blocks by tenant name; a name without a block is absent (``load_tenant`` says why).
+    """
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.objects import BlockDocument
+
+    wanted = sorted(set(names))
+    found: dict[str, CloudUCM] = {}
+    with get_client(sync_client=True) as client:
+        for at in range(0, len(wanted), LOAD_PAGE):
+            page = wanted[at : at + LOAD_PAGE]
+            response = client.request(
+                "POST",
+                "/block_documents/filter",
+                json={
+                    "block_documents": {"name": {"any_": page}},
+                    "block_types": {"slug": {"any_": [CloudUCM.get_block_type_slug()]}},
+                    "include_secrets": True,
+                    "limit": len(page),
+                },
+            )
+            for document in BlockDocument.model_validate_list(response.json()):
+                if document.name:
+                    found[document.name] = cast(CloudUCM, CloudUCM._load_from_block_document(document))
+    return found
 
 
 def list_tenants(only_enabled: bool = True, *, with_pbx: bool = False) -> list[str]:

@@ -1,6 +1,6 @@
 """poll-cdrs: every enabled tenant's new CDRs, exactly once, every 2 minutes.
 
-tenants --> poll-tenant (per tenant, bounded parallel) --> summary artifact
+tenants --one block read--> poll each tenant (threads, bounded parallel, retried) --> summary artifact
 
 With more tenants than ``shard_size`` the tick fans out: each shard of tenants is a `poll-shard`
 flow run that any worker of the pool picks up (``flows.fanout``; docs/operations.md "Fan-out").
@@ -8,6 +8,8 @@ flow run that any worker of the pool picks up (``flows.fanout``; docs/operations
 
 from __future__ import annotations
 
+import contextvars
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from prefect import get_run_logger
@@ -15,21 +17,22 @@ from prefect.artifacts import create_table_artifact
 from prefect.states import Completed, Failed, State
 
 from audiapro.prefect_names import POLL_FLOW, POLL_SHARD_FLOW
-from blocks.clouducm import list_tenants
-from flows.analyze import trigger_analysis
+from blocks.clouducm import list_tenants, load_tenants
 from flows.fanout import ShardOutcome, run_shard_deployments, run_shard_subflows, split_shards
 from flows.support import parallel_flow
 from tasks.events import emit_tenant_failed, emit_tenant_silent
-from tasks.poll import failure_row, poll_tenant_task
+from tasks.poll import failure_row, poll_tenant_retrying
+from tasks.support import current_flow_run_id
 
 #: How many tenants are polled at once (each tenant is still one PBX session at a time).
 MAX_PARALLEL_TENANTS = 4
 SUMMARY_COLUMNS = ("tenant", "status", "window_start", "window_end", "pieces", "fetched", "inserted",
                    "updated", "rejected", "behind_seconds", "swept", "empty_ticks", "seconds",
                    "error", "fraud_alerts")  # fmt: skip
-#: Tenants per `poll-shard` run. A shard is one flow-run process (a few seconds of start-up CPU),
-#: so shards are large enough to pay for it and small enough that 2+ workers share a tick.
-DEFAULT_SHARD_SIZE = 50
+#: Tenants per `poll-shard` run. A shard is one flow-run process: ~2.7 CPU-s to start (Python,
+#: Prefect, pandas), as much as ~30 idle tenants' polls cost, so shards are large enough to pay for
+#: it (100: ~27 ms per tenant) and small enough that 2+ workers share a tick (1,000 tenants: 10).
+DEFAULT_SHARD_SIZE = 100
 #: Shard runs of one tick in flight at once (the pool's workers run them side by side).
 DEFAULT_PARALLEL_SHARDS = 8
 #: Longest a tick waits for its shards: a shard whose worker died is given up after this (its
@@ -99,9 +102,48 @@ def poll_shard(tenants: list[str], analyze: bool = True) -> State:
 
 
 def poll_tenants(names: list[str], *, analyze: bool) -> State:
-    """Poll ``names`` in this flow run (bounded parallel), report them, start their analysis."""
+    """Poll ``names`` in this flow run (bounded parallel), report them, start their analysis.
+
+    Their blocks are read in one Prefect API call, and each tenant is polled in a thread of this run
+    rather than as a task run of its own (``tasks.poll``): what an idle tenant costs the Prefect
+    server is its PBX session slot (acquire, release), nothing more.
+    """
     logger = get_run_logger()
-    futures = {name: poll_tenant_task.submit(name) for name in names}
+    blocks = load_tenants(names) if names else {}
+    run_id = current_flow_run_id()
+    with ThreadPoolExecutor(MAX_PARALLEL_TENANTS, thread_name_prefix="poll-tenant") as pool:
+        # Each thread runs in a copy of this run's context (a context runs in one thread at once).
+        futures = {
+            name: pool.submit(
+                contextvars.copy_context().run,
+                poll_tenant_retrying,
+                name,
+                blocks.get(name),
+                flow_run_id=run_id,
+                logger=logger,
+            )
+            for name in names
+        }
+        rows = _collect(futures, logger)
+    create_table_artifact(
+        table=[{col: row.get(col, "") for col in SUMMARY_COLUMNS} for row in rows],
+        key=f"{POLL_FLOW}-summary",
+        description="Per-tenant result of this poll tick",
+    )
+    if analyze and any(row.get("inserted") or row.get("updated") for row in rows):
+        # Imported only when there is something to analyze: the analysis stack (OpenAI's client
+        # among it) is a second of CPU at every flow-run process start, and most ticks load nothing.
+        from flows.analyze import trigger_analysis
+
+        trigger_analysis(rows)
+    failed = [row["tenant"] for row in rows if row["status"] == "failed"]
+    if failed:
+        return Failed(message=f"{len(failed)} of {len(rows)} tenants failed: {', '.join(failed)}", data=rows)
+    return Completed(message=f"{len(rows)} tenants polled", data=rows)
+
+
+def _collect(futures: dict[str, Future[dict[str, Any]]], logger: Any) -> list[dict[str, Any]]:
+    """Each tenant's row, in ``futures`` order; a failed tenant is recorded, logged and announced."""
     rows: list[dict[str, Any]] = []
     for name, future in futures.items():
         try:
@@ -114,17 +156,7 @@ def poll_tenants(names: list[str], *, analyze: bool) -> State:
             rows.append(failure_row(name, exc))
             logger.error("tenant %s failed: %s", name, rows[-1]["error"])
             emit_tenant_failed(name, rows[-1]["error"])  # the automations alert on a failure streak
-    create_table_artifact(
-        table=[{col: row.get(col, "") for col in SUMMARY_COLUMNS} for row in rows],
-        key=f"{POLL_FLOW}-summary",
-        description="Per-tenant result of this poll tick",
-    )
-    if analyze:
-        trigger_analysis(rows)
-    failed = [row["tenant"] for row in rows if row["status"] == "failed"]
-    if failed:
-        return Failed(message=f"{len(failed)} of {len(rows)} tenants failed: {', '.join(failed)}", data=rows)
-    return Completed(message=f"{len(rows)} tenants polled", data=rows)
+    return rows
 
 
 def _tick_state(outcomes: list[ShardOutcome], tenants: int) -> State:

@@ -25,7 +25,6 @@ from typing import Final
 from uuid import UUID
 
 import httpx
-from prefect.client.orchestration import get_client
 from prefect.exceptions import ObjectAlreadyExists
 
 from audiapro.logins import WarehouseLoginGuard
@@ -33,6 +32,7 @@ from audiapro.prefect_names import PBX_BULK_LIMIT_PREFIX, PBX_LIMIT_PREFIX
 from audiapro.ucm.client import UcmClient
 from audiapro.ucm.pool import ClientPool
 from blocks.clouducm import CloudUCM
+from tasks.support import prefect_api
 from tasks.warehouse import warehouse_engine
 
 log = logging.getLogger("audiapro.pbx")
@@ -74,7 +74,7 @@ def bulk_sessions(sessions: int) -> int:
 def ensure_pbx_limit(tenant: str, sessions: int) -> None:
     """Create the tenant's limits, or set their slots when they differ (idempotent)."""
     # ObjectAlreadyExists: a concurrent session created it between the upsert's read and its create.
-    with get_client(sync_client=True) as client:
+    with prefect_api() as client:
         for name, slots in (
             (pbx_limit_name(tenant), sessions),
             (bulk_limit_name(tenant), bulk_sessions(sessions)),
@@ -193,7 +193,7 @@ def _leased(grant: _Grant) -> Iterator[None]:
     finally:
         stop.set()
         renewer.join()
-        with get_client(sync_client=True) as client:
+        with prefect_api() as client:
             client.release_concurrency_slots_with_lease(lease)
 
 
@@ -215,7 +215,7 @@ def _acquire(
     """
     label = " + ".join(names)
     deadline = time.monotonic() + wait_s
-    with get_client(sync_client=True) as client:
+    with prefect_api() as client:
         while True:
             try:
                 response = client.increment_concurrency_slots_with_lease(
@@ -248,9 +248,11 @@ def _acquire(
 
 
 def _keep_renewing(lease: UUID, stop: threading.Event) -> None:
-    with get_client(sync_client=True) as client:
-        while not stop.wait(RENEW_EVERY_S):
-            try:
+    # The client is asked for only when a renewal is due: most sessions (an idle tenant's tick) end
+    # well before the first one.
+    while not stop.wait(RENEW_EVERY_S):
+        try:
+            with prefect_api() as client:
                 client.renew_concurrency_lease(lease, LEASE_S)
-            except Exception as exc:  # the session goes on; at worst the slot frees early
-                log.warning("could not renew PBX session lease %s: %s", lease, type(exc).__name__)
+        except Exception as exc:  # the session goes on; at worst the slot frees early
+            log.warning("could not renew PBX session lease %s: %s", lease, type(exc).__name__)

@@ -3,18 +3,50 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, ParamSpec, TypeVar
 
 from prefect import Task, task
 from prefect.cache_policies import NO_CACHE
+from prefect.client.orchestration import SyncPrefectClient, get_client
 from prefect.context import get_run_context
+from prefect.settings import get_current_settings
 
 from audiapro.errors import is_transient
 
 _NOT_KEY_CHARS = re.compile(r"[^a-z0-9-]+")
 P = ParamSpec("P")
 R = TypeVar("R")
+#: One started client per Prefect API (URL, key) this process talks to; see :func:`prefect_api`.
+_CLIENTS: dict[tuple[str, str], SyncPrefectClient] = {}
+_CLIENTS_LOCK = threading.Lock()
+
+
+@contextmanager
+def prefect_api() -> Iterator[SyncPrefectClient]:
+    """A synchronous Prefect API client shared by every thread of the process.
+
+    ``get_client()`` builds a new HTTP client each time: an SSL context (the CA bundle parsed, ~20 ms
+    of CPU even for a plain-http API) and a new connection. The PBX session slots ask the API two or
+    three times per tenant and tick, so a shard of 50 tenants paid that 150 times; one client (httpx
+    clients are thread-safe, and Prefect's retries a dropped keep-alive connection) pays it once.
+    Without a configured API URL (an ephemeral API) a client of its own is used and closed.
+    """
+    api = get_current_settings().api
+    if not api.url:
+        with get_client(sync_client=True) as client:
+            yield client
+        return
+    key = (str(api.url), api.key.get_secret_value() if api.key else "")
+    with _CLIENTS_LOCK:
+        if key not in _CLIENTS:
+            fresh = get_client(sync_client=True)
+            fresh.__enter__()  # stays open for the process: closed with it
+            _CLIENTS[key] = fresh
+        client = _CLIENTS[key]
+    yield client
 
 
 def current_flow_run_id() -> str | None:

@@ -96,7 +96,7 @@ def test_bulk_work_always_leaves_one_session_to_the_poll(pbx: UcmSimulator, ware
     with pbx_session(block, TENANT, wait_s=5, bulk=True):  # a backfill window holds the bulk slot
         with pytest.raises(PbxSessionsBusy), pbx_slot(TENANT, wait_s=1, bulk=True):
             pass  # a second backfill window (or recording download) waits
-        row = poll_tasks.poll_tenant_task.fn(TENANT)  # ... but the live poll gets its session
+        row = poll_tasks.poll_tenant_once(TENANT)  # ... but the live poll gets its session
     assert row["status"] == "ok", row
     assert _limit() == (2, 0)
 
@@ -108,7 +108,7 @@ def test_a_tick_with_every_session_taken_is_busy_and_leaves_the_pbx_alone(
     with pbx_session(load_tenant(TENANT), TENANT, wait_s=5):  # the first session creates the limit
         pass
     with pbx_slot(TENANT, wait_s=5), pbx_slot(TENANT, wait_s=5):  # both of the PBX's sessions
-        row = poll_tasks.poll_tenant_task.fn(TENANT)
+        row = poll_tasks.poll_tenant_once(TENANT)
     assert row == {"tenant": TENANT, "status": "busy"}
     assert pbx.stats.logins == 0  # neither the session above (never used) nor the tick logged in
     assert read_sync_state(get_engine(warehouse_url), TENANT) is None
