@@ -30,7 +30,7 @@ def test_scale_bench_tiny() -> None:
     # than 5) whichever wall-clock minutes the live stream is drawn for, so the busy tick loads legs.
     argv = [sys.executable, str(BENCH), "--sizes", "2", "--shard-size", "1", "--new-calls", "16",
             "--step-minutes", "8", "--freshness-minutes", "0", "--worker-query-s", "1",
-            "--database-url", str(URL)]  # fmt: skip
+            "--settle-max-s", "20", "--database-url", str(URL)]  # fmt: skip
     done = subprocess.run(argv, capture_output=True, text=True, timeout=TIMEOUT_S, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     figures = json.loads(done.stdout.strip().splitlines()[-1])
