@@ -200,7 +200,7 @@ def normalize_window(
     verify_zone(window.legs, tenant.timezone, tenant=tenant.name)
     if not window.legs and not window.malformed:
         return empty_batch()
-    raw, positions, texts = _with_malformed(window, first_position)
+    raw, positions, texts = _with_malformed(window, first_position, tenant=tenant.name)
     return normalize_legs(raw, api_context(tenant), positions=positions, raw_json=texts)
 
 
@@ -244,13 +244,13 @@ def window_run(
 
 
 def _with_malformed(
-    window: WindowLegs, first_position: int = 1
+    window: WindowLegs, first_position: int = 1, *, tenant: str
 ) -> tuple[list[Mapping[str, str]], list[int] | None, list[str | None] | None]:
     """The window's legs followed by one reject-marked row per malformed cdrapi entry.
 
     Legs keep positions ``first_position``.. (their order in the window); a malformed entry's position
     is its 1-based record number on the PBX (page offset + place in the page), and its reason says
-    where.
+    where. The log line names ``tenant`` (its name only: an entry may hold phone numbers).
     """
     if not window.malformed and first_position == 1:
         return list(window.legs), None, None
@@ -264,7 +264,7 @@ def _with_malformed(
         positions.append(item.record_number)
         texts.append(text)
     if window.malformed:
-        log.warning("%d malformed cdrapi entr(y/ies) quarantined", len(window.malformed))
+        log.warning("tenant %s: %d malformed cdrapi entr(y/ies) quarantined", tenant, len(window.malformed))
     return raw, positions, texts
 
 

@@ -288,7 +288,7 @@ def settle_server(sample_s: float = SETTLE_SAMPLE_S, max_s: float = SETTLE_MAX_S
     return round(time.monotonic() - started, 1)
 
 
-def run_tick(deployment_id: UUID, tenants: int = 1) -> dict[str, Any]:
+def run_tick(deployment_id: UUID, tenants: int = 1, warehouse: str | None = None) -> dict[str, Any]:
     """Create one poll-cdrs run and wait for it; its timings, state and the CPU it cost the tree."""
     from prefect.client.orchestration import get_client
 
@@ -311,7 +311,55 @@ def run_tick(deployment_id: UUID, tenants: int = 1) -> dict[str, Any]:
     run_s = (run.end_time - run.start_time).total_seconds() if run.start_time and run.end_time else None
     return {"run_s": round(run_s, 2) if run_s is not None else None, "e2e_s": round(finished - created, 2),
             "state": state, "message": (run.state.message if run.state else "") or "",
-            **cpu_since(cpu_before, tenants)}  # fmt: skip
+            **cpu_since(cpu_before, tenants), "timeline": tick_timeline(run, warehouse)}  # fmt: skip
+
+
+def tick_timeline(tick: Any, warehouse: str | None) -> list[dict[str, Any]]:
+    """When each shard of ``tick`` was created, handed to a worker, running, polling and done.
+
+    Seconds from the tick's start, one row per shard run (the tick itself first): ``created``
+    (``run_deployment``), ``pending`` (a worker took it: its query interval), ``running`` (its
+    process started and the flow began: process start-up), ``first_poll`` / ``last_poll`` (its first
+    tenant's ingest run began / its last one finished, from the warehouse's ``ingest_runs``) and
+    ``end``. Where a shard waited is what the gaps between these say.
+    """
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
+
+    if tick.start_time is None:
+        return []
+    origin = tick.start_time
+
+    def at(moment: datetime | None) -> float | None:
+        return round((moment - origin).total_seconds(), 1) if moment else None
+
+    with get_client(sync_client=True) as client:
+        shards = client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(name=FlowRunFilterName(like_=f"{tick.name}-shard-"))
+        )
+        runs = [tick, *sorted(shards, key=lambda run: run.created or origin)]
+        pending = {run.id: min((s.timestamp for s in client.read_flow_run_states(run.id)
+                                if s.type.value == "PENDING"), default=None) for run in runs}  # fmt: skip
+    polls = _poll_times(warehouse, [str(run.id) for run in runs]) if warehouse else {}
+    return [{"run": run.name, "created": at(run.created), "pending": at(pending[run.id]),
+             "running": at(run.start_time), "first_poll": at(polls.get(str(run.id), (None, None))[0]),
+             "last_poll": at(polls.get(str(run.id), (None, None))[1]), "end": at(run.end_time)}
+            for run in runs]  # fmt: skip
+
+
+def _poll_times(warehouse: str, run_ids: list[str]) -> dict[str, tuple[datetime, datetime]]:
+    """First start and last finish of the ingest runs of each flow run id."""
+    engine = sa.create_engine(warehouse)
+    try:
+        with engine.connect() as conn:
+            query = sa.text(
+                "SELECT flow_run_id, min(started_at), max(finished_at) FROM ingest_runs "
+                "WHERE flow_run_id = ANY(:ids) GROUP BY flow_run_id"
+            )
+            rows = conn.execute(query, {"ids": run_ids}).all()
+    finally:
+        engine.dispose()
+    return {row[0]: (row[1], row[2]) for row in rows}
 
 
 def affordable_live_rate(per_minute: float, tenants: int, now: datetime | None = None) -> float:
@@ -425,7 +473,7 @@ def tick_bench(
             return manual_pbx(1000 + index, password, live_per_minute)
 
         add_tenants(multi, url, size - have, prefix=TICK_PREFIX, make=make)
-        warm = run_tick(deployment, size)  # loads the new tenants' first day
+        warm = run_tick(deployment, size, warehouse)  # loads the new tenants' first day
         log(f"size {size}: first tick {warm}")
         per_workers: dict[str, Any] = {}
         for workers in range(1, args.max_workers + 1):
@@ -433,11 +481,11 @@ def tick_bench(
                 start_worker(stack, args.worker_limit)
             before = legs(warehouse)
             settled_s = settle_server(max_s=args.settle_max_s)
-            idle = {**run_tick(deployment, size), "settle_s": settled_s}
+            idle = {**run_tick(deployment, size, warehouse), "settle_s": settled_s}
             for name in multi.names:
                 if name.startswith(TICK_PREFIX):
                     multi[name].clock.advance(args.step_minutes * 60)
-            busy = run_tick(deployment, size)
+            busy = run_tick(deployment, size, warehouse)
             busy["legs_loaded"] = legs(warehouse) - before
             per_workers[f"workers_{workers}"] = {"idle": idle, "busy": busy}
             log(f"size {size}, {workers} worker(s): idle {idle}, busy {busy}")

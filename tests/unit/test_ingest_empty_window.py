@@ -1,4 +1,5 @@
-"""An empty poll window (an idle tenant) is loaded without pandas normalizing nothing (issue 13)."""
+"""An empty poll window (an idle tenant) is loaded without pandas normalizing nothing (issue 13);
+the quarantine of malformed entries is logged with the tenant's name."""
 
 from __future__ import annotations
 
@@ -32,3 +33,16 @@ def test_each_empty_batch_is_the_callers_own() -> None:
     first = ingest.empty_batch()
     first.legs["extra"] = []
     assert "extra" not in ingest.empty_batch().legs.columns
+
+
+def test_the_quarantine_log_line_names_the_tenant_and_no_number(caplog: pytest.LogCaptureFixture) -> None:
+    from audiapro.ucm.records import MalformedItem
+
+    entry = MalformedItem(position=0, path="", reason="not an object", value="+15551234567")
+    window = WindowLegs(malformed=[entry])
+    with caplog.at_level("WARNING", logger="audiapro.ingest"):
+        ingest.normalize_window(TENANT, window)
+
+    lines = [r.getMessage() for r in caplog.records if "malformed" in r.getMessage()]
+    assert lines == ["tenant quiet: 1 malformed cdrapi entr(y/ies) quarantined"]
+    assert "5551234567" not in caplog.text
