@@ -46,6 +46,13 @@ _USERFIELD_DIRECTIONS = {
 #: ``json.dumps(leg, separators=(",", ":"), ensure_ascii=False)``, built once instead of per leg.
 _RAW_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
+
+def raw_text(leg: Mapping[str, str]) -> str:
+    """The raw JSON :func:`normalize_legs` stores for ``leg`` in the ``raw`` column (what a re-read
+    leg is compared with to tell that it is stored unchanged)."""
+    return _RAW_JSON.encode(leg if type(leg) is dict else dict(leg))
+
+
 #: Column a file reader sets to a reason when a row is unusable before normalization.
 REJECT_MARKER = "__reject__"
 

@@ -127,6 +127,7 @@ if TYPE_CHECKING:
     from audiapro.warehouse.runs import RunInfo
     from audiapro.warehouse.sync import (
         SyncState,
+        commit_unchanged_window,
         list_sync_states,
         note_sweep,
         note_traffic,
@@ -239,6 +240,7 @@ _HOMES: dict[str, str] = {
     "tenant_write_lock": "audiapro.warehouse.lock",
     "upgrade": "audiapro.warehouse.migrate",
     "weeks_with_traffic": "audiapro.warehouse.sync",
+    "commit_unchanged_window": "audiapro.warehouse.sync",
     "KnownChunk": "audiapro.warehouse.history",
     "known_chunk": "audiapro.warehouse.history",
     "record_chunk_digest": "audiapro.warehouse.history",
@@ -371,6 +373,7 @@ __all__ = [
     "clear_login_block",
     "clear_raw_cdrs",
     "clear_transcripts",
+    "commit_unchanged_window",
     "completed_backfill_windows",
     "confirm_batch",
     "confirm_existing",

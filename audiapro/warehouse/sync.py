@@ -6,7 +6,7 @@ and it never moves backwards, so a late or retried run cannot rewind it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -14,7 +14,9 @@ from typing import Any
 import sqlalchemy as sa
 
 from audiapro.warehouse.dialect import upsert_insert
-from audiapro.warehouse.tables import cdr_legs, sync_state
+from audiapro.warehouse.engine import begin_write
+from audiapro.warehouse.runs import RunInfo, finish_run, insert_run, utcnow
+from audiapro.warehouse.tables import RUN_SUCCEEDED, cdr_legs, sync_state
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,55 @@ def commit_cursor(conn: sa.Connection, *, tenant: str, cursor: datetime, run_id:
         },
         forward,
     )
+
+
+def commit_unchanged_window(
+    engine: sa.Engine,
+    *,
+    tenant: str,
+    raw_legs: Collection[str],
+    starts_between: tuple[datetime, datetime],
+    run: RunInfo,
+    cursor: datetime,
+) -> int | None:
+    """Commit a poll piece whose legs the warehouse already holds exactly as fetched, or do nothing.
+
+    Every one of ``raw_legs`` (a leg's raw JSON as normalization stores it in ``cdr_legs.raw``) must
+    be the stored raw text of a leg of ``tenant`` that started within ``starts_between``. Then
+    normalizing and merging the piece would find every leg unchanged (a leg's content is derived
+    from its raw text), so only what a load of unchanged legs writes is written, in one
+    transaction: the ``ingest_runs`` row (``unchanged`` = the legs) and the cursor (an empty piece
+    needs no comparison). A leg the PBX changed, a new one, or one whose raw text retention cleared
+    is not found: nothing is written and the caller loads the piece as usual.
+
+    Args:
+        engine: Warehouse engine.
+        tenant: Tenant name.
+        raw_legs: The piece's legs' raw texts (distinct: the client de-duplicates legs by AcctId).
+        starts_between: UTC bounds the stored legs' ``start_at`` lie in (the piece's window with a
+            margin): they let the tenant's start-time index find the few candidate rows; a leg
+            stored outside them is merely not found.
+        run: The piece's run metadata (``fetched`` set).
+        cursor: The piece's end: the new watermark.
+
+    Returns:
+        The ``ingest_runs`` id of the committed piece, or ``None`` when a leg was not found as is.
+    """
+    wanted = set(raw_legs)
+    low, high = starts_between
+    found = (
+        sa.select(sa.func.count(sa.distinct(cdr_legs.c.raw)))
+        .where(cdr_legs.c.tenant == tenant, cdr_legs.c.start_at >= low, cdr_legs.c.start_at <= high)
+        .where(cdr_legs.c.raw.in_(sorted(wanted)))
+    )
+    now = utcnow()
+    with begin_write(engine) as conn:
+        if wanted and conn.scalar(found) != len(wanted):
+            return None
+        run_id = insert_run(conn, tenant=tenant, run=run, status=RUN_SUCCEEDED, now=now)
+        finish_run(conn, run_id, now=utcnow(), unchanged=len(raw_legs))
+        commit_cursor(conn, tenant=tenant, cursor=cursor, run_id=run_id, now=now)
+    return run_id
 
 
 def note_failure(conn: sa.Connection, *, tenant: str, error: str, run_id: int, now: datetime) -> None:
