@@ -11,7 +11,7 @@ clock.
   history (not timed), then, with 1 worker and then with 2: an *idle* tick (no PBX clock moved) and
   a *busy* tick (every PBX clock moved ``--step-minutes`` with ``--new-calls`` calls arriving in that
   time). A tick's figure is its run's wall time, Running to final state (``run_s``); ``e2e_s`` adds
-  the wait for a worker to pick the run up (``PREFECT_WORKER_QUERY_SECONDS``, Prefect's default 10 s).
+  the wait for a worker to pick the run up (``PREFECT_WORKER_QUERY_SECONDS``, ``--worker-query-s``).
   The schedule is off meanwhile: only measured ticks run.
 * **Freshness** (first): ``--freshness-minutes`` (default 30; 0 skips it) of live calls on
   ``--live-tenants`` real-clock PBXs with the deployment's schedule on (``--interval``, 120 s as in
@@ -65,7 +65,9 @@ DEFAULT_STEP_MINUTES = 2.0
 #: History per tenant (calls a day): the first tick loads a day of it, so it is kept small.
 HISTORY_CALLS_PER_DAY = 24
 DEFAULT_SHARD_SIZE = 100  # flows/poll.py DEFAULT_SHARD_SIZE
-DEFAULT_PARALLEL_SHARDS = 8
+#: A worker's query interval (PREFECT_WORKER_QUERY_SECONDS; Prefect's default is 10 s): how long a
+#: shard run may wait for a worker to notice it (as `make up` starts its workers).
+DEFAULT_WORKER_QUERY_S = 2.0
 #: Flow runs one worker runs at once (as one machine's share of the pool).
 DEFAULT_WORKER_LIMIT = 4
 DEFAULT_INTERVAL_S = 120
@@ -457,7 +459,7 @@ def tick_bench(
     """Idle and busy ticks for each size, with 1 and then 2 workers."""
     # The tick waits for all of its shards (up to the bench's own run timeout): a first tick of 1,000
     # tenants outlasts the default 300 s, and shards it gave up would run on beside the measured ticks.
-    params = {"analyze": False, "shard_size": args.shard_size, "parallel_shards": args.parallel_shards,
+    params = {"analyze": False, "shard_size": args.shard_size, "parallel_shards": parallel_shards(args, 1),
               "shard_wait_s": RUN_TIMEOUT_S}  # fmt: skip
     deployment = poll_deployment(params, schedule_on=False)
     live_per_minute = affordable_live_rate(args.new_calls / args.step_minutes, max(args.sizes))
@@ -479,6 +481,7 @@ def tick_bench(
         for workers in range(1, args.max_workers + 1):
             while len(stack.workers) < workers:
                 start_worker(stack, args.worker_limit)
+            poll_deployment({**params, "parallel_shards": parallel_shards(args, workers)}, schedule_on=False)
             before = legs(warehouse)
             settled_s = settle_server(max_s=args.settle_max_s)
             idle = {**run_tick(deployment, size, warehouse), "settle_s": settled_s}
@@ -493,6 +496,12 @@ def tick_bench(
         log(f"PARTIAL size {size} {json.dumps(results[str(size)])}")
         stop_last_worker(stack)
     return results
+
+
+def parallel_shards(args: argparse.Namespace, workers: int) -> int:
+    """Shards per tick: ``--parallel-shards``, or by default the pool's free slots (each worker's
+    ``--worker-limit``, less the slot the tick itself holds), as docs/operations.md says to set it."""
+    return int(args.parallel_shards or max(1, workers * args.worker_limit - 1))
 
 
 def freshness_bench(
@@ -511,7 +520,7 @@ def freshness_bench(
         ))  # fmt: skip
 
     names = add_tenants(multi, url, args.live_tenants, prefix=LIVE_PREFIX, make=live)
-    params = {"analyze": False, "shard_size": args.shard_size, "parallel_shards": args.parallel_shards}
+    params = {"analyze": False, "shard_size": args.shard_size, "parallel_shards": parallel_shards(args, 1)}
     poll_deployment(params, schedule_on=True)
     begin = datetime.now(UTC)
     log(f"freshness: {args.live_tenants} live PBXs, schedule every {args.interval} s, for "
@@ -569,12 +578,16 @@ def main() -> None:
         "--step-minutes", type=float, default=DEFAULT_STEP_MINUTES, help="PBX time between ticks"
     )
     parser.add_argument("--shard-size", type=int, default=DEFAULT_SHARD_SIZE)
-    parser.add_argument("--parallel-shards", type=int, default=DEFAULT_PARALLEL_SHARDS)
+    parser.add_argument(
+        "--parallel-shards", type=int, default=0, help="shards per tick; 0: the pool's free slots"
+    )
     parser.add_argument("--worker-limit", type=int, default=DEFAULT_WORKER_LIMIT)
     parser.add_argument(
         "--max-workers", type=int, choices=(1, 2), default=2, help="1 skips the two-worker ticks"
     )
-    parser.add_argument("--worker-query-s", type=float, default=10.0, help="PREFECT_WORKER_QUERY_SECONDS")
+    parser.add_argument(
+        "--worker-query-s", type=float, default=DEFAULT_WORKER_QUERY_S, help="PREFECT_WORKER_QUERY_SECONDS"
+    )
     parser.add_argument(
         "--settle-max-s",
         type=float,
@@ -646,7 +659,7 @@ def summarize(args: argparse.Namespace, ticks: dict[str, Any], fresh: dict[str, 
         "freshness_minutes": fresh.get("minutes", 0),
         "settings": {
             "shard_size": args.shard_size,
-            "parallel_shards": args.parallel_shards,
+            "parallel_shards": {n: parallel_shards(args, n) for n in range(1, args.max_workers + 1)},
             "worker_limit": args.worker_limit,
             "worker_query_s": args.worker_query_s,
             "new_calls": args.new_calls,

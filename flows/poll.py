@@ -18,7 +18,7 @@ from prefect.states import Completed, Failed, State
 
 from audiapro.prefect_names import POLL_FLOW, POLL_SHARD_FLOW
 from blocks.clouducm import list_tenants, load_tenants
-from flows.fanout import ShardOutcome, run_shard_deployments, run_shard_subflows, split_shards
+from flows.fanout import ShardOutcome, plan_shards, run_shard_deployments, run_shard_subflows
 from flows.support import parallel_flow
 from tasks.events import emit_tenant_failed, emit_tenant_silent
 from tasks.poll import failure_row, poll_tenant_retrying
@@ -29,12 +29,14 @@ MAX_PARALLEL_TENANTS = 4
 SUMMARY_COLUMNS = ("tenant", "status", "window_start", "window_end", "pieces", "fetched", "inserted",
                    "updated", "rejected", "behind_seconds", "swept", "empty_ticks", "seconds",
                    "error", "fraud_alerts")  # fmt: skip
-#: Tenants per `poll-shard` run. A shard is one flow-run process: ~2.7 CPU-s to start (Python,
-#: Prefect, pandas), as much as ~30 idle tenants' polls cost, so shards are large enough to pay for
-#: it (100: ~27 ms per tenant) and small enough that 2+ workers share a tick (1,000 tenants: 10).
+#: Tenants a tick polls itself, and the fewest per `poll-shard` run beyond that. A shard is one
+#: flow-run process: ~2.7 CPU-s to start (Python, Prefect, pandas), as much as ~30 idle tenants'
+#: polls cost, so a shard is large enough to pay for it (100: ~27 ms per tenant or less).
 DEFAULT_SHARD_SIZE = 100
-#: Shard runs of one tick in flight at once (the pool's workers run them side by side).
-DEFAULT_PARALLEL_SHARDS = 8
+#: Shards of one tick, all in flight at once (``flows.fanout.plan_shards``): the pool's free slots.
+#: 3 = one worker started with ``--limit 4`` (as `make up` and the scale bench start them) minus the
+#: tick's own slot; with more workers set it to their slots minus one, so every machine gets work.
+DEFAULT_PARALLEL_SHARDS = 3
 #: Longest a tick waits for its shards: a shard whose worker died is given up after this (its
 #: tenants' cursors are committed per piece, so the next tick polls them again, losing nothing).
 DEFAULT_SHARD_WAIT_S = 300.0
@@ -54,10 +56,10 @@ def poll_cdrs(
         tenant: Poll only this tenant (a "sync now" for one customer); all enabled ones when empty.
         analyze: Start `analyze-calls` for tenants that loaded new calls (a deployment run when
             deployed, so the tick does not wait; a subflow otherwise).
-        shard_size: Up to this many tenants are polled in this run; more are split into shards of
-            this size, each a `poll-shard` run (deployment runs on any worker when deployed,
-            subflows otherwise).
-        parallel_shards: Shard runs in flight at once.
+        shard_size: Up to this many tenants are polled in this run; more are split into
+            ``parallel_shards`` shards of at least this size (``flows.fanout.plan_shards``), each a
+            `poll-shard` run (deployment runs on any worker when deployed, subflows otherwise).
+        parallel_shards: Shards per tick, all in flight at once (the pool's free slots).
         shard_wait_s: Longest the tick waits for its shard runs (see ``DEFAULT_SHARD_WAIT_S``).
 
     Returns:
@@ -70,7 +72,7 @@ def poll_cdrs(
         logger.warning("no enabled CloudUCM tenants: add one with `audiapro tenant add`")
     if len(names) <= shard_size:
         return poll_tenants(names, analyze=analyze)
-    shards = split_shards(names, shard_size)
+    shards = plan_shards(names, shard_size, max(1, parallel_shards))
     from prefect.runtime import deployment, flow_run
 
     if deployment.id is not None:
