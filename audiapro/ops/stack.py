@@ -57,6 +57,9 @@ SERVER_START_TIMEOUT = 120.0
 SIM_START_TIMEOUT = 30.0
 DOWN_MESSAGE = "stopped by `make down`"
 WORKER_READY_TIMEOUT = 60.0
+#: How often a worker asks the server for runs (Prefect's default: 10 s). A tick's `poll-shard` runs
+#: wait up to this for a worker to notice them; 2 s costs a worker one cheap API call every 2 s.
+WORKER_QUERY_SECONDS = "2"
 #: File in the run directory holding the running stack's PREFECT_API_URL: the CLI's way to find it.
 API_URL_FILE = "prefect-api-url"
 #: How long the CLI waits for the recorded API's health check (loopback: it answers in milliseconds).
@@ -316,6 +319,7 @@ def start_push_demo(cfg: StackConfig) -> str | None:
 def spawn_workers(cfg: StackConfig) -> None:
     """Start the process workers (the first one creates the pool if deploy.sh has not yet)."""
     env = child_env(cfg)
+    env.setdefault("PREFECT_WORKER_QUERY_SECONDS", WORKER_QUERY_SECONDS)
     for index in range(1, cfg.workers + 1):
         name = f"worker-{index}"
         argv = [str(cfg.bin_dir / "prefect"), "worker", "start", "--pool", WORK_POOL, "--type", "process",

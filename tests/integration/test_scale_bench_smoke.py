@@ -43,6 +43,10 @@ def test_scale_bench_tiny() -> None:
         assert ticks[workers]["idle"]["state"] == ticks[workers]["busy"]["state"] == "COMPLETED"
         assert "2 tenants polled in 2 shards" in ticks[workers]["busy"]["message"]
     assert ticks["workers_1"]["busy"]["legs_loaded"] > 0  # the PBX clocks moved: new calls loaded
+    # The time line of a tick: the tick's run, then each shard's, with its first and last poll.
+    timeline = ticks["workers_1"]["idle"]["timeline"]
+    assert len(timeline) == 3 and all("-shard-" in row["run"] for row in timeline[1:])
+    assert all(row["running"] is not None and row["first_poll"] is not None for row in timeline[1:])
     assert ticks["workers_1"]["idle"]["run_s"] > 0 and figures["workers_2_vs_1"] > 0
     assert figures["tick_idle_1000_tenants_s"] is None  # not measured at this size: never a stand-in
     assert figures["tick_idle_1_tenant_s"] is None  # nor is size 2 reported as 1 tenant

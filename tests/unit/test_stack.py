@@ -101,3 +101,23 @@ def test_a_busy_api_port_skips_the_push_demo(tmp_path: Path, capsys: pytest.Capt
         assert stack.start_push_demo(cfg) is None
     assert "no push demo" in capsys.readouterr().out
     assert processes.load_all(tmp_path) == []
+
+
+def test_workers_ask_for_runs_every_two_seconds_unless_told_otherwise(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    spawned: list[dict[str, str]] = []
+
+    def spawn(
+        name: str, kind: str, argv: list[str], *, env: dict[str, str], **_kw: object
+    ) -> tuple[str, None]:
+        spawned.append(env)
+        return name, None
+
+    monkeypatch.setattr(stack.processes, "spawn", spawn)
+    monkeypatch.setattr(stack.processes, "save", lambda *_args: None)
+    monkeypatch.delenv("PREFECT_WORKER_QUERY_SECONDS", raising=False)
+    stack.spawn_workers(StackConfig(workers=2, run_dir=tmp_path))
+    monkeypatch.setenv("PREFECT_WORKER_QUERY_SECONDS", "5")
+    stack.spawn_workers(StackConfig(workers=1, run_dir=tmp_path))
+    assert [env["PREFECT_WORKER_QUERY_SECONDS"] for env in spawned] == ["2", "2", "5"]
