@@ -17,6 +17,7 @@ at most one failed login per block period, well inside its ban threshold of five
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -29,7 +30,13 @@ from audiapro.ucm.guard import (
     describe_failure,
     pause_until,
 )
-from audiapro.warehouse import LoginBlock, clear_login_block, login_lock, read_login_block, set_login_block
+from audiapro.warehouse import (
+    LoginBlock,
+    clear_login_block,
+    login_lock_session,
+    read_login_block,
+    set_login_block,
+)
 
 if TYPE_CHECKING:
     import sqlalchemy as sa
@@ -64,19 +71,30 @@ class WarehouseLoginGuard:
         self._tenant = tenant
         self._now = now
         self._minimum = minimum
+        # The handshake in progress in this thread: where its lock lives, and whether a block row
+        # was there when it began (threads of one process may share a guard).
+        self._turn = threading.local()
 
     @contextlib.contextmanager
     def handshake(self) -> Iterator[None]:
-        """Hold the tenant's login lock; raise :class:`UcmLoginBlocked` while a block is in force."""
-        with login_lock(self._engine, self._tenant, timeout_s=LOGIN_LOCK_WAIT_S) as acquired:
+        """Hold the tenant's login lock; raise :class:`UcmLoginBlocked` while a block is in force.
+
+        The block is read in the lock's own session (one connection for the handshake's bookkeeping).
+        """
+        with login_lock_session(self._engine, self._tenant, timeout_s=LOGIN_LOCK_WAIT_S) as (acquired, bind):
             if not acquired:
                 raise UcmTransportError(
                     f"tenant {self._tenant}: another login to this PBX took over {LOGIN_LOCK_WAIT_S:.0f} s"
                 )
-            blocked = active_block(self._engine, self._tenant, self._now())
+            block = read_login_block(bind, self._tenant)
+            blocked = as_error(block, self._tenant, self._now())
             if blocked is not None:
                 raise blocked
-            yield
+            self._turn.bind, self._turn.had_block = bind, block is not None
+            try:
+                yield
+            finally:
+                self._turn.bind = None
 
     def failed(self, exc: UcmAuthError) -> None:
         """Store a block after a refused login (other auth errors change nothing)."""
@@ -84,16 +102,32 @@ class WarehouseLoginGuard:
         until = pause_until(exc, now, self._minimum)
         if until is not None:
             reason, _advice = describe_failure(exc)
-            set_login_block(self._engine, LoginBlock(self._tenant, until, exc.code, reason, now))
+            set_login_block(self._bind(), LoginBlock(self._tenant, until, exc.code, reason, now))
 
     def succeeded(self) -> None:
-        """Lift any block: the PBX just accepted us."""
-        clear_login_block(self._engine, self._tenant)
+        """Lift any block: the PBX just accepted us.
+
+        Inside a handshake that found no block row there is nothing to lift: a block is only ever
+        written by a refused login, under the login lock this handshake holds, so none can have
+        appeared since (an idle tick's login then costs no delete).
+        """
+        if getattr(self._turn, "bind", None) is not None and not self._turn.had_block:
+            return
+        clear_login_block(self._bind(), self._tenant)
+
+    def _bind(self) -> sa.Engine | sa.Connection:
+        """The current handshake's lock session, or the engine outside one."""
+        bind: sa.Engine | sa.Connection | None = getattr(self._turn, "bind", None)
+        return bind if bind is not None else self._engine
 
 
 def active_block(engine: sa.Engine, tenant: str, now: datetime) -> UcmLoginBlocked | None:
     """The tenant's block as the error a login would raise, or ``None`` when logins are allowed."""
-    block = read_login_block(engine, tenant)
+    return as_error(read_login_block(engine, tenant), tenant, now)
+
+
+def as_error(block: LoginBlock | None, tenant: str, now: datetime) -> UcmLoginBlocked | None:
+    """``block`` as the error a login raises while it is in force, or ``None`` when logins are allowed."""
     if block is None or block.blocked_until <= now:
         return None
     code = block.status or 0

@@ -78,6 +78,7 @@ if TYPE_CHECKING:
         DEFAULT_LOCK_TIMEOUT_S,
         TenantBusyError,
         login_lock,
+        login_lock_session,
         tenant_lock,
         tenant_write_lock,
     )
@@ -241,6 +242,7 @@ _HOMES: dict[str, str] = {
     "upgrade": "audiapro.warehouse.migrate",
     "weeks_with_traffic": "audiapro.warehouse.sync",
     "commit_unchanged_window": "audiapro.warehouse.sync",
+    "login_lock_session": "audiapro.warehouse.lock",
     "KnownChunk": "audiapro.warehouse.history",
     "known_chunk": "audiapro.warehouse.history",
     "record_chunk_digest": "audiapro.warehouse.history",
@@ -400,6 +402,7 @@ __all__ = [
     "load_batch",
     "login_blocks",
     "login_lock",
+    "login_lock_session",
     "mail_messages",
     "metadata",
     "note_sftp_files",

@@ -102,8 +102,29 @@ def tenant_write_lock(
 def login_lock(engine: sa.Engine, tenant: str, *, timeout_s: float | None = None) -> Iterator[bool]:
     """Serialize one tenant's PBX logins across processes (a UCM may keep one pending challenge per
     user, so two concurrent handshakes can fail each other and count towards its login ban)."""
-    with named_lock(engine, "login", tenant, wait=True, timeout_s=timeout_s) as acquired:
+    with login_lock_session(engine, tenant, timeout_s=timeout_s) as (acquired, _bind):
         yield acquired
+
+
+@contextmanager
+def login_lock_session(
+    engine: sa.Engine, tenant: str, *, timeout_s: float | None = None
+) -> Iterator[tuple[bool, sa.Connection | sa.Engine]]:
+    """:func:`login_lock`, also yielding where to read and write the tenant's login block meanwhile.
+
+    On Postgres that is the lock's own autocommit connection: the handshake's block read (and a
+    block's clearing or setting) run in the session that holds the lock, one connection checkout
+    per handshake instead of three. On SQLite it is the engine (each statement its own transaction).
+
+    Yields:
+        ``(acquired, bind)``.
+    """
+    if engine.dialect.name == "postgresql":
+        with _pg_lock_conn(engine, advisory_key("login", tenant), wait=True, timeout_s=timeout_s) as held:
+            yield held
+    else:
+        with named_lock(engine, "login", tenant, wait=True, timeout_s=timeout_s) as acquired:
+            yield acquired, engine
 
 
 @contextmanager
@@ -166,6 +187,14 @@ def _acquire(
 
 @contextmanager
 def _pg_lock(engine: sa.Engine, key: int, *, wait: bool, timeout_s: float | None) -> Iterator[bool]:
+    with _pg_lock_conn(engine, key, wait=wait, timeout_s=timeout_s) as (acquired, _conn):
+        yield acquired
+
+
+@contextmanager
+def _pg_lock_conn(
+    engine: sa.Engine, key: int, *, wait: bool, timeout_s: float | None
+) -> Iterator[tuple[bool, sa.Connection]]:
     conn = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
 
     def try_once() -> bool:
@@ -177,7 +206,7 @@ def _pg_lock(engine: sa.Engine, key: int, *, wait: bool, timeout_s: float | None
     acquired = False
     try:
         acquired = _acquire(try_once, block, wait=wait, timeout_s=timeout_s)
-        yield acquired
+        yield acquired, conn
         if acquired:
             conn.execute(sa.select(sa.func.pg_advisory_unlock(key)))
             acquired = False

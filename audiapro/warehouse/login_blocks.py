@@ -6,6 +6,8 @@ read before every handshake, cleared by a successful login, a changed password o
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -36,9 +38,23 @@ class LoginBlock:
     failed_at: datetime
 
 
-def read_login_block(engine: sa.Engine, tenant: str) -> LoginBlock | None:
-    """The tenant's block (expired or not), or ``None``."""
-    with engine.connect() as conn:
+@contextmanager
+def _connected(bind: sa.Engine | sa.Connection, *, write: bool) -> Iterator[sa.Connection]:
+    """``bind`` itself when it is a connection (the login lock's autocommit session), else one of the
+    engine's: a transaction when ``write``."""
+    if isinstance(bind, sa.Connection):
+        yield bind
+    elif write:
+        with bind.begin() as conn:
+            yield conn
+    else:
+        with bind.connect() as conn:
+            yield conn
+
+
+def read_login_block(bind: sa.Engine | sa.Connection, tenant: str) -> LoginBlock | None:
+    """The tenant's block (expired or not), or ``None`` (``bind``: an engine, or a connection)."""
+    with _connected(bind, write=False) as conn:
         row = conn.execute(sa.select(login_blocks).where(login_blocks.c.tenant == tenant)).one_or_none()
     return None if row is None else LoginBlock(**row._mapping)
 
@@ -54,9 +70,9 @@ def list_login_blocks(engine: sa.Engine, *, active_at: datetime) -> list[LoginBl
         return [LoginBlock(**row._mapping) for row in conn.execute(query)]
 
 
-def set_login_block(engine: sa.Engine, block: LoginBlock) -> None:
-    """Store (or replace) the tenant's block."""
-    with engine.begin() as conn:
+def set_login_block(bind: sa.Engine | sa.Connection, block: LoginBlock) -> None:
+    """Store (or replace) the tenant's block (``bind``: an engine, or an autocommit connection)."""
+    with _connected(bind, write=True) as conn:
         insert = upsert_insert(conn, login_blocks).values(
             tenant=block.tenant,
             blocked_until=block.blocked_until,
@@ -74,7 +90,7 @@ def set_login_block(engine: sa.Engine, block: LoginBlock) -> None:
         )
 
 
-def clear_login_block(engine: sa.Engine, tenant: str) -> bool:
-    """Lift the tenant's block; returns whether there was one."""
-    with engine.begin() as conn:
+def clear_login_block(bind: sa.Engine | sa.Connection, tenant: str) -> bool:
+    """Lift the tenant's block; returns whether there was one (``bind`` as for :func:`set_login_block`)."""
+    with _connected(bind, write=True) as conn:
         return bool(conn.execute(sa.delete(login_blocks).where(login_blocks.c.tenant == tenant)).rowcount)
