@@ -3,8 +3,8 @@
 ::
 
     poll-cdrs (1 run per tick, concurrency 1 + CANCEL_NEW)
-        tenants --plan_shards--> parallel_shards shards (none under shard_size, none over
-                                 MAX_SHARD_SIZE tenants): all start at once, in one wave
+        tenants --plan_shards--> parallel_shards shards (no more than shard_size makes, none
+                                 over MAX_SHARD_SIZE tenants): all start at once, in one wave
         deployed:     run_deployment(poll-shard, timeout=0) for up to parallel_shards at once,
                       each picked up by whichever worker of the pool polls first; wait for all
         not deployed: each shard as a subflow in this process, one after the other
@@ -97,13 +97,14 @@ def plan_shards(
     processes to start (seconds of imports each), and a last wave of fewer shards than slots leaves
     cores idle: a 1,000-tenant tick in 10 shards of 100 on one worker running 3 at once spent
     about a third of its wall time so. So the tick makes ``parallel_shards`` shards (the pool's
-    free slots), each of at least ``shard_size`` tenants (fewer, larger shards for a small tick:
-    a process start costs as much as ~30 idle tenants' polls) and at most ``max_shard_size``
-    (more shards than that, in waves, for a huge tick). Sizes differ by one at most.
+    free slots), but no more than cutting the tenants into shards of ``shard_size`` would make
+    (a small tick gets fewer shards: a process start costs as much as ~30 idle tenants' polls), and
+    none larger than ``max_shard_size`` (more shards, in waves, for a huge tick). Sizes differ by
+    one at most.
 
     Args:
         names: The tick's tenants.
-        shard_size: Fewest tenants per shard (the last may have fewer when there are few tenants).
+        shard_size: At most ``ceil(len(names) / shard_size)`` shards are made.
         parallel_shards: Shard runs in flight at once.
         max_shard_size: Most tenants per shard.
 

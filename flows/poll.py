@@ -29,9 +29,9 @@ MAX_PARALLEL_TENANTS = 4
 SUMMARY_COLUMNS = ("tenant", "status", "window_start", "window_end", "pieces", "fetched", "inserted",
                    "updated", "rejected", "behind_seconds", "swept", "empty_ticks", "seconds",
                    "error", "fraud_alerts")  # fmt: skip
-#: Tenants a tick polls itself, and the fewest per `poll-shard` run beyond that. A shard is one
-#: flow-run process: ~2.7 CPU-s to start (Python, Prefect, pandas), as much as ~30 idle tenants'
-#: polls cost, so a shard is large enough to pay for it (100: ~27 ms per tenant or less).
+#: Tenants a tick polls itself; beyond that, no more `poll-shard` runs than shards of this size make.
+#: A shard is one flow-run process: ~2.7 CPU-s to start (Python, Prefect, pandas), as much as ~30
+#: idle tenants' polls cost, so a shard is large enough to pay for it (100: ~27 ms per tenant or less).
 DEFAULT_SHARD_SIZE = 100
 #: Shards of one tick, all in flight at once (``flows.fanout.plan_shards``): the pool's free slots.
 #: 3 = one worker started with ``--limit 4`` (as `make up` and the scale bench start them) minus the
@@ -57,7 +57,8 @@ def poll_cdrs(
         analyze: Start `analyze-calls` for tenants that loaded new calls (a deployment run when
             deployed, so the tick does not wait; a subflow otherwise).
         shard_size: Up to this many tenants are polled in this run; more are split into
-            ``parallel_shards`` shards of at least this size (``flows.fanout.plan_shards``), each a
+            ``parallel_shards`` shards, no more than shards of this size make
+            (``flows.fanout.plan_shards``), each a
             `poll-shard` run (deployment runs on any worker when deployed, subflows otherwise).
         parallel_shards: Shards per tick, all in flight at once (the pool's free slots).
         shard_wait_s: Longest the tick waits for its shard runs (see ``DEFAULT_SHARD_WAIT_S``).

@@ -16,7 +16,7 @@ from audiapro.ucm.simulator import UcmSimulator
 from audiapro.ucm.simulator.multi import MultiSimulator
 from audiapro.warehouse import get_engine
 from blocks.clouducm import CloudUCM, list_tenants, load_tenant
-from flows.fanout import split_shards
+from flows.fanout import plan_shards, split_shards
 from flows.poll import poll_cdrs
 from tests.integration.pipeline_support import save_simulated_tenant
 from tests.wall_clock_pbx import wall_clock_pbx
@@ -72,6 +72,19 @@ def test_split_shards_is_sorted_contiguous_and_complete() -> None:
     assert split_shards([], 5) == []
     with pytest.raises(ValueError, match="shard_size"):
         split_shards(names, 0)
+
+
+def test_a_tick_plans_one_wave_of_even_shards() -> None:
+    names = [f"t{i:04d}" for i in range(1000)][::-1]
+    shards = plan_shards(names, 100, 3)  # one worker with --limit 4: 3 free slots, one wave
+    assert [len(shard) for shard in shards] == [334, 333, 333]
+    assert [name for shard in shards for name in shard] == sorted(names)  # sorted, contiguous, complete
+    assert [len(s) for s in plan_shards(names[:150], 100, 3)] == [75, 75]  # no more than size 100 makes
+    assert [len(s) for s in plan_shards(names[:50], 10, 5)] == [10] * 5
+    assert [len(s) for s in plan_shards(names, 100, 3, max_shard_size=300)] == [250] * 4  # huge: waves
+    assert plan_shards([], 100, 3) == []
+    with pytest.raises(ValueError, match="parallel_shards"):
+        plan_shards(names, 100, 0)
 
 
 def test_a_tick_fans_out_into_shards_and_loads_every_leg_once(
