@@ -81,8 +81,8 @@ LEG_CONTENT_COLUMNS: Final = tuple(name for name in LEG_COLUMNS if name not in L
 
 #: Text of a key (leg key, session): compared as bytes on Postgres (``COLLATE "C"``, migration 0011),
 #: a ``memcmp`` instead of the C library's ``strcoll`` on every index insert, sort and probe. SQLite
-#: compares text as bytes anyway. Every column joined to a key column must use it too (two columns of
-#: different collations cannot be compared on Postgres).
+#: compares text as bytes anyway. Every column compared with a key column (temp tables included) must
+#: use it too: on Postgres a comparison of columns of different collations can use neither's index.
 KeyText: Final = sa.Text().with_variant(sa.Text(collation="C"), "postgresql")
 #: Leg columns holding keys (typed :data:`KeyText`).
 LEG_KEY_TEXT_COLUMNS: Final = ("leg_key", "session")
