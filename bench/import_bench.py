@@ -360,7 +360,7 @@ def _children_cpu_s() -> float:
 def with_cpu(postmaster: int | None, run: Callable[[], _T]) -> tuple[_T, dict[str, float | None]]:
     """``run()`` (which starts and waits for one child) and the CPU seconds it cost: the child's own
     (``client``, from the rusage of waited-for children) and the local Postgres cluster's
-    (``server``; None on a remote server). CPU time barely moves with the box's load, unlike wall time.
+    (``server``; None on a remote server). CPU time moves far less with the box's load than wall time.
     """
     client, server = _children_cpu_s(), cluster_cpu_s(postmaster)
     result = run()
@@ -570,7 +570,7 @@ def table_lines(figures: dict[str, Any]) -> Iterator[str]:
         yield (
             f"  CPU seconds (process + Postgres): ours {figures['ours_cpu_s']:.1f}, dlt merge "
             f"{figures['dlt_merge_cpu_s']:.1f}: dlt merge / ours = {figures['ours_vs_dlt_merge_cpu']:.2f} "
-            "(barely moves with the box's load)"
+            "(steadier than wall time on a busy box)"
         )
     if figures["ours_vs_ceiling"] is not None:
         yield f"  ours / (b) = {figures['ours_vs_ceiling']:.2f}   (target >= {TARGET_VS_CEILING})"
