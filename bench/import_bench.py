@@ -4,10 +4,11 @@ Measured in one run, each method in its own child process and its own fresh data
 server (default durability settings):
 
 * **ours**: ``audiapro.importing.import_file`` exactly as the CLI and the flow call it (format
-  detection, hashing, claim, streamed reading, normalization, COPY into a TEMP staging table,
-  ``INSERT ... ON CONFLICT (tenant, leg_key) DO NOTHING`` into ``cdr_legs`` with its indexes and
-  foreign keys, the calls rebuild, the import record, one transaction per chunk) into a freshly
-  migrated warehouse.
+  detection, hashing, claim, streamed reading, normalization, an optimistic COPY straight into
+  ``cdr_legs`` with its indexes and its statement-level run-reference checks (migration 0010; a
+  chunk holding a stored leg falls back to COPY into a TEMP staging table and
+  ``INSERT ... ON CONFLICT (tenant, leg_key) DO NOTHING``), the calls rebuild, the import record and
+  chunk digest, one transaction per chunk) into a freshly migrated warehouse.
 * **ours again**: a copy of the file with one byte changed (one Caller Name letter after the middle
   of the file) imported into the warehouse the first import filled: only the chunk holding that
   byte is normalized and merged (``reimport_one_byte_seconds``, ``reimport_vs_first``).
@@ -18,7 +19,7 @@ server (default durability settings):
   the timing (same reader, normalization and COPY rendering as ours) into a file; the timing
   covers one transaction: ``COPY`` of that file into a TEMP staging table plus ``INSERT ... SELECT
   ... ON CONFLICT (tenant, leg_key) DO NOTHING`` into a freshly migrated ``cdr_legs`` (all indexes
-  and foreign keys), and the commit.
+  and the run-reference triggers), and the commit.
 
 * **dlt** (the tool a data engineer would reach for instead), pinned in ``bench/dlt-requirements.txt``
   and installed only into ``bench/.dlt-venv`` by ``bench/setup_dlt_venv.sh`` (the product's
@@ -42,15 +43,18 @@ from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import math
+import os
+import resource
 import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from benchlib import (
     TENANT_NAME,
@@ -300,21 +304,101 @@ RUNNERS = {
 # --- parent ----------------------------------------------------------------------------------------
 
 
+#: Clock ticks per second of ``/proc/<pid>/stat``'s CPU fields.
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+#: Fields of ``/proc/<pid>/stat`` after the command: parent pid, then user and system CPU of the
+#: process and of its waited-for children (0-based, counted after the closing parenthesis).
+_STAT_PPID, _STAT_UTIME, _STAT_CUTIME = 1, 11, 13
+_T = TypeVar("_T")
+
+
+def _stat_fields(pid: int | str) -> list[str] | None:
+    """``/proc/<pid>/stat`` after the command name, or None when the process is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            return stat.read().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return None
+
+
+def postmaster_pid(url: str) -> int | None:
+    """The pid of the server's postmaster when it runs on this machine (None otherwise)."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            backend = int(conn.scalar(sa.text("SELECT pg_backend_pid()")) or 0)
+            fields = _stat_fields(backend)  # read while the backend lives
+    finally:
+        engine.dispose()
+    return int(fields[_STAT_PPID]) if fields is not None else None
+
+
+def cluster_cpu_s(postmaster: int | None) -> float | None:
+    """CPU seconds the Postgres cluster has used so far: its postmaster, the backends and workers
+    alive now, and those that exited (reaped by the postmaster: its children's CPU)."""
+    if postmaster is None:
+        return None
+    own = _stat_fields(postmaster)
+    if own is None:
+        return None
+    ticks = sum(int(value) for value in own[_STAT_UTIME : _STAT_CUTIME + 2])
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            fields = _stat_fields(entry)
+            if fields is not None and int(fields[_STAT_PPID]) == postmaster:
+                ticks += int(fields[_STAT_UTIME]) + int(fields[_STAT_UTIME + 1])
+    return ticks / _CLOCK_TICKS
+
+
+def _children_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def with_cpu(postmaster: int | None, run: Callable[[], _T]) -> tuple[_T, dict[str, float | None]]:
+    """``run()`` (which starts and waits for one child) and the CPU seconds it cost: the child's own
+    (``client``, from the rusage of waited-for children) and the local Postgres cluster's
+    (``server``; None on a remote server). CPU time moves far less with the box's load than wall time.
+    """
+    client, server = _children_cpu_s(), cluster_cpu_s(postmaster)
+    result = run()
+    client = _children_cpu_s() - client
+    server_after = cluster_cpu_s(postmaster)
+    spent = None if server is None or server_after is None else server_after - server
+    total = None if spent is None else client + spent
+    return result, {
+        "client": round(client, 2),
+        "server": None if spent is None else round(spent, 2),
+        "total": None if total is None else round(total, 2),
+    }
+
+
 def measure(args: argparse.Namespace, csv_path: Path, rows: int, workdir: Path) -> dict[str, Any]:
     server = BenchServer.from_option(args.database_url)
     chunk = [] if args.chunk_rows is None else ["--chunk-rows", str(args.chunk_rows)]
     methods = listed(args.methods)
+    postmaster = postmaster_pid(server.url)
     results: dict[str, Any] = {}
     if "ours" in methods:
         log(f"ours: import_file of {rows:,} rows ...")
         with scratch_database(server.url, "bench_ours") as url:
-            ours = run_child_logged(SCRIPT, ["--run", "ours", "--csv", str(csv_path), "--url", url, *chunk])
-            log("ours again: the same file with one byte changed, into that warehouse ...")
-            reimport = run_child_logged(
-                SCRIPT, ["--run", "reimport", "--csv", str(csv_path), "--url", url, *chunk]
+            ours, ours_cpu = with_cpu(
+                postmaster,
+                lambda: run_child_logged(
+                    SCRIPT, ["--run", "ours", "--csv", str(csv_path), "--url", url, *chunk]
+                ),
             )
-        results["ours"] = ours.figures_with_rss()
-        results["reimport"] = reimport.figures_with_rss()
+            log("ours again: the same file with one byte changed, into that warehouse ...")
+            reimport, reimport_cpu = with_cpu(
+                postmaster,
+                lambda: run_child_logged(
+                    SCRIPT, ["--run", "reimport", "--csv", str(csv_path), "--url", url, *chunk]
+                ),
+            )
+        results["ours"] = {**ours.figures_with_rss(), "cpu_s": ours_cpu}
+        results["reimport"] = {**reimport.figures_with_rss(), "cpu_s": reimport_cpu}
     if "naive" in methods:
         log("(a) naive read_csv + to_sql ...")
         with scratch_database(server.url, "bench_naive") as url:
@@ -335,7 +419,7 @@ def measure(args: argparse.Namespace, csv_path: Path, rows: int, workdir: Path) 
         results["ceiling"] = {**ceiling.figures, "prepared_legs": prep.figures["legs"]}
         prepared.unlink(missing_ok=True)
     if "dlt" in methods and not args.no_dlt:
-        results.update(measure_dlt(server.url, csv_path))
+        results.update(measure_dlt(server.url, csv_path, postmaster))
     figures = summarize(results, rows)
     figures["machine"] = server.machine()
     figures["csv_bytes"] = csv_path.stat().st_size
@@ -355,8 +439,11 @@ def dlt_python() -> str:
     return done.stdout.strip().splitlines()[-1]
 
 
-def measure_dlt(server: str, csv_path: Path) -> dict[str, Any]:
-    """dlt's two paths, each into its own fresh database; ``dlt_error`` says why when it cannot run."""
+def measure_dlt(server: str, csv_path: Path, postmaster: int | None = None) -> dict[str, Any]:
+    """dlt's two paths, each into its own fresh database; ``dlt_error`` says why when it cannot run.
+
+    ``postmaster`` (a local server's, see :func:`postmaster_pid`) adds the server's CPU seconds.
+    """
     try:
         python = dlt_python()
     except RuntimeError as exc:
@@ -368,7 +455,9 @@ def measure_dlt(server: str, csv_path: Path) -> dict[str, Any]:
         with scratch_database(server, f"bench_{name}") as url:
             args = ["--csv", str(csv_path), "--url", url, "--path", path]
             try:
-                results[name] = run_child_logged(DLT_SCRIPT, args, python=python).figures_with_rss()
+                child = functools.partial(run_child_logged, DLT_SCRIPT, args, python=python)
+                done, cpu = with_cpu(postmaster, child)
+                results[name] = {**done.figures_with_rss(), "cpu_s": cpu}
             except RuntimeError as exc:
                 log(f"  failed: {exc}")
                 results[name] = {"error": str(exc)}
@@ -410,6 +499,10 @@ def summarize(results: dict[str, Any], rows: int) -> dict[str, Any]:
         "ours_vs_dlt_merge": vs_dlt,
         "dlt_merge_seconds": _figure(results, "dlt_merge"),
         "dlt_arrow_seconds": _figure(results, "dlt_arrow"),
+        "ours_cpu_s": _cpu(results, "ours"),
+        "dlt_merge_cpu_s": _cpu(results, "dlt_merge"),
+        "dlt_arrow_cpu_s": _cpu(results, "dlt_arrow"),
+        "ours_vs_dlt_merge_cpu": _cpu_ratio(results, "dlt_merge", "ours"),
         "dlt_merge_peak_rss_mb": _figure(results, "dlt_merge", "peak_rss_mb"),
         "dlt_arrow_peak_rss_mb": _figure(results, "dlt_arrow", "peak_rss_mb"),
         "targets": {
@@ -429,6 +522,18 @@ def summarize(results: dict[str, Any], rows: int) -> dict[str, Any]:
 def _figure(results: dict[str, Any], name: str, key: str = "seconds") -> Any:
     """One figure of a method (None where the method did not run or did not report it)."""
     return results.get(name, {}).get(key)
+
+
+def _cpu(results: dict[str, Any], name: str) -> float | None:
+    """A method's CPU seconds, its child's and the server's (None where either was not measured)."""
+    cpu = results.get(name, {}).get("cpu_s") or {}
+    return cpu.get("total")
+
+
+def _cpu_ratio(results: dict[str, Any], numerator: str, denominator: str) -> float | None:
+    """``numerator``'s CPU seconds over ``denominator``'s: > 1 when ``denominator`` costs less."""
+    above, below = _cpu(results, numerator), _cpu(results, denominator)
+    return round(above / below, 3) if above and below else None
 
 
 def _rate(results: dict[str, Any], name: str, rows: int) -> float | None:
@@ -461,6 +566,12 @@ def table_lines(figures: dict[str, Any]) -> Iterator[str]:
         )
     if figures["ours_vs_dlt_merge"] is not None:
         yield f"  ours / dlt merge = {figures['ours_vs_dlt_merge']:.2f}   (target >= {TARGET_VS_DLT_MERGE})"
+    if figures["ours_vs_dlt_merge_cpu"] is not None:
+        yield (
+            f"  CPU seconds (process + Postgres): ours {figures['ours_cpu_s']:.1f}, dlt merge "
+            f"{figures['dlt_merge_cpu_s']:.1f}: dlt merge / ours = {figures['ours_vs_dlt_merge_cpu']:.2f} "
+            "(steadier than wall time on a busy box)"
+        )
     if figures["ours_vs_ceiling"] is not None:
         yield f"  ours / (b) = {figures['ours_vs_ceiling']:.2f}   (target >= {TARGET_VS_CEILING})"
     if figures["ours_vs_naive"] is not None:

@@ -79,11 +79,23 @@ LEG_SQL_TYPES: Final[dict[str, type[sa.types.TypeEngine[Any]] | sa.types.TypeEng
 LEG_IDENTITY: Final = ("tenant", "leg_key")
 LEG_CONTENT_COLUMNS: Final = tuple(name for name in LEG_COLUMNS if name not in LEG_IDENTITY)
 
+#: Text of a key (leg key, session): compared as bytes on Postgres (``COLLATE "C"``, migration 0011),
+#: a ``memcmp`` instead of the C library's ``strcoll`` on every index insert, sort and probe. SQLite
+#: compares text as bytes anyway. Every column compared with a key column (temp tables included) must
+#: use it too: on Postgres a comparison of columns of different collations can use neither's index.
+KeyText: Final = sa.Text().with_variant(sa.Text(collation="C"), "postgresql")
+#: Leg columns holding keys (typed :data:`KeyText`).
+LEG_KEY_TEXT_COLUMNS: Final = ("leg_key", "session")
+
 
 def leg_columns() -> list[sa.Column[Any]]:
     """Fresh Column objects for the canonical leg columns (for ``cdr_legs`` and staging tables)."""
     return [
-        sa.Column(name, LEG_SQL_TYPES[kind], nullable=name not in LEG_IDENTITY)
+        sa.Column(
+            name,
+            KeyText if name in LEG_KEY_TEXT_COLUMNS else LEG_SQL_TYPES[kind],
+            nullable=name not in LEG_IDENTITY,
+        )
         for name, kind in LEG_COLUMNS.items()
     ]
 
@@ -152,7 +164,7 @@ calls = sa.Table(
     metadata,
     _surrogate_id(),
     sa.Column("tenant", sa.Text, nullable=False),
-    sa.Column("session", sa.Text, nullable=False),
+    sa.Column("session", KeyText, nullable=False),
     # Computed from the session's call legs: ForkCDR bookkeeping rows left out (see warehouse.calls).
     sa.Column("started_at", UtcDateTime),  # earliest leg start
     sa.Column("ended_at", UtcDateTime),  # latest leg end
@@ -248,7 +260,7 @@ call_analyses = sa.Table(
     _surrogate_id(),
     sa.Column("analysis_key", sa.Text, nullable=False),
     sa.Column("tenant", sa.Text, nullable=False),
-    sa.Column("session", sa.Text, nullable=False),
+    sa.Column("session", KeyText, nullable=False),
     sa.Column("recording_sha256", sa.Text),
     sa.Column("analyzer", sa.Text, nullable=False),  # openai | offline
     sa.Column("model", sa.Text),

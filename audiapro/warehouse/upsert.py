@@ -40,7 +40,14 @@ import sqlalchemy as sa
 from audiapro.cdr.schema import LEG_COLUMN_NAMES
 from audiapro.warehouse.dialect import POSTGRES, SQLITE, upsert_insert
 from audiapro.warehouse.frames import PreparedLegs, TextStream, copy_text_pieces, to_rows
-from audiapro.warehouse.tables import LEG_CONTENT_COLUMNS, LEG_IDENTITY, UtcDateTime, cdr_legs, leg_columns
+from audiapro.warehouse.tables import (
+    LEG_CONTENT_COLUMNS,
+    LEG_IDENTITY,
+    KeyText,
+    UtcDateTime,
+    cdr_legs,
+    leg_columns,
+)
 
 _scratch = sa.MetaData()
 
@@ -53,9 +60,9 @@ stage = sa.Table(
 changed = sa.Table(
     "_audiapro_changed_legs",
     _scratch,
-    sa.Column("leg_key", sa.Text, primary_key=True),
-    sa.Column("session", sa.Text),
-    sa.Column("old_session", sa.Text),
+    sa.Column("leg_key", KeyText, primary_key=True),
+    sa.Column("session", KeyText),
+    sa.Column("old_session", KeyText),
     sa.Column("inserted", sa.Boolean, nullable=False),
     prefixes=["TEMPORARY"],
     postgresql_on_commit="DROP",

@@ -52,6 +52,9 @@ def test_import_bench_tiny() -> None:
     reimport = figures["details"]["reimport"]
     assert (reimport["new"], reimport["duplicate"], reimport["legs_in_db"]) == (0, 5000, 5000)
     assert reimport["chunks_known"] == reimport["chunks"] - 1
+    # CPU seconds of the import's process and of the (local) Postgres cluster: the load-robust figure.
+    cpu = ours["cpu_s"]
+    assert cpu["client"] > 0 and cpu["server"] > 0 and figures["ours_cpu_s"] == cpu["total"]
 
 
 def test_backfill_bench_tiny() -> None:
