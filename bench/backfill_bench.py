@@ -541,6 +541,7 @@ def measured(args: argparse.Namespace, server: BenchServer, served: Served) -> d
             "met_rss": all(f["peak_rss_mb"] < TARGET_RSS_MB for f in per_size.values()),
         },
         "cpu_s": {"fetch_only": cpu_summary(fetch.figures), "backfill": cpu_summary(backfill.figures)},
+        "idle_ceiling": idle_ceiling(fetch.figures.get("cpu", {}), backfill.figures.get("cpu", {})),
         "details": {
             "fetch_only": fetch.figures,
             "backfill": backfill.figures,
@@ -561,6 +562,47 @@ def cpu_summary(figures: dict[str, Any]) -> dict[str, float]:
 
 #: The processes whose CPU the summary adds up, and the key each is reported under.
 CPU_PARTS = {"client": "process", "simulator": "simulator", "postgres": "postgres"}
+
+
+def idle_ceiling(fetch: dict[str, Any], backfill: dict[str, Any], cores: int | None = None) -> dict[str, Any]:
+    """What the CPU seconds allow on an idle machine: the best backfill / fetch-only ratio and its bound.
+
+    Wall times follow the machine's load (other jobs take the cores a backfill needs); CPU seconds do
+    not. Fetch-only is a ping-pong (the client waits for each page, the simulator for each request),
+    so on an idle machine it takes about its client's plus its simulator's CPU seconds. The backfill
+    cannot be faster than the largest of: its client process's CPU (its threads' Python work takes
+    turns on one interpreter lock), everything's CPU over the cores, and its pager's chain (pager
+    thread plus simulator, the same ping-pong). The ratio of the two is an upper bound (it assumes
+    perfect overlap); ``bound`` names the floor that decides it.
+
+    Args:
+        fetch: Fetch-only's ``cpu`` figures.
+        backfill: The backfill's ``cpu`` figures.
+        cores: CPUs of the machine (default: this one's).
+    """
+    cores = cores or os.cpu_count() or 1
+    threads = backfill.get("threads_s", {})
+    if not fetch or not backfill or FETCH_THREAD_NAME not in threads:
+        return {}
+    chain = fetch["process_s"] + fetch["simulator_s"]
+    total = backfill["process_s"] + backfill["simulator_s"] + backfill.get("postgres_s", 0.0)
+    floors = {
+        "client_interpreter": backfill["process_s"],
+        "cores": total / cores,
+        "pager_chain": threads[FETCH_THREAD_NAME] + backfill["simulator_s"],
+    }
+    bound = max(floors, key=floors.__getitem__)
+    return {
+        "fetch_only_s": round(chain, 2),
+        "backfill_floor_s": {name: round(value, 2) for name, value in floors.items()},
+        "bound": bound,
+        "ratio": round(chain / floors[bound], 3) if floors[bound] else None,
+    }
+
+
+#: The backfill's pager thread (``audiapro.backfill.FETCH_THREAD``, named here to keep the parent
+#: free of the product's imports).
+FETCH_THREAD_NAME = "backfill-fetch"
 
 
 def window_sizes(listed: str) -> list[int]:
@@ -653,6 +695,12 @@ def table_lines(figures: dict[str, Any]) -> Iterator[str]:
         cpu = figures["cpu_s"][name]
         parts = ", ".join(f"{part} {cpu[part]:.1f}" for part in CPU_PARTS if part in cpu)
         yield f"  CPU s of {label}: {parts}; total {cpu['total']:.1f} over {cpu['wall']:.1f} s wall"
+    ceiling = figures["idle_ceiling"]
+    if ceiling:
+        yield (
+            f"  idle-machine ceiling from CPU seconds: backfill / fetch-only <= {ceiling['ratio']} "
+            f"(bound: {ceiling['bound']})"
+        )
     details = figures["details"]["backfill"]
     yield (
         f"  stored: {details['legs_in_db']:,} legs, {details['calls_in_db']:,} calls, "
