@@ -20,7 +20,6 @@ import bisect
 import itertools
 import logging
 import math
-import sys
 import threading
 import time as clock
 from collections.abc import Generator, Iterator, Sequence
@@ -92,9 +91,6 @@ LOAD_PIECE_LEGS: Final = 4000
 FETCH_AHEAD_PAGES: Final = 4
 #: Loads normalized and rendered ahead of the one running (each holds its legs in memory).
 PREPARE_AHEAD_LOADS: Final = 1
-
-#: Thread switch interval set for a backfill (None: the interpreter's, 5 ms).
-SWITCH_INTERVAL_S: float | None = None
 
 #: Names of the backfill's two background threads (the PBX pager; normalizing and rendering).
 FETCH_THREAD: Final = "backfill-fetch"
@@ -423,8 +419,6 @@ def backfill_windows(
     if cancel is not None:
         source = _Cancellable(source, cancel)
     pin_mmap_threshold()
-    if SWITCH_INTERVAL_S is not None:
-        sys.setswitchinterval(SWITCH_INTERVAL_S)
     pages = read_ahead(_fetch_steps(source, windows), depth=FETCH_AHEAD_PAGES)
     chunker = _Chunker(tenant, render_copy=engine.dialect.name == POSTGRES)
     loader = _Loader(engine, tenant, settled_until, flow_run_id, lock_timeout_s, cancel)

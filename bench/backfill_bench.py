@@ -637,13 +637,8 @@ def planned(
 
 
 def lever_args(args: argparse.Namespace) -> list[str]:
-    """The lever options (``--piece-legs``, ``--switch-interval-ms``) passed on to a backfill child."""
-    levers = []
-    if args.piece_legs:
-        levers += ["--piece-legs", str(args.piece_legs)]
-    if args.switch_interval_ms:
-        levers += ["--switch-interval-ms", str(args.switch_interval_ms)]
-    return levers
+    """The lever options (``--piece-legs``) passed on to a backfill child."""
+    return ["--piece-legs", str(args.piece_legs)] if args.piece_legs else []
 
 
 def apply_levers(args: argparse.Namespace) -> None:
@@ -652,8 +647,6 @@ def apply_levers(args: argparse.Namespace) -> None:
 
     if args.piece_legs:
         setattr(backfill, "LOAD_PIECE_LEGS", args.piece_legs)  # noqa: B010 - a Final, on purpose
-    if args.switch_interval_ms:
-        setattr(backfill, "SWITCH_INTERVAL_S", args.switch_interval_ms / 1000)  # noqa: B010
 
 
 def size_figures(result: Any) -> dict[str, Any]:
@@ -724,11 +717,6 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--sequential", action="store_true", help="also time whole-window loads (as before)")
     parser.add_argument(
         "--piece-legs", type=int, help="legs per load transaction (default: the backfill's LOAD_PIECE_LEGS)"
-    )
-    parser.add_argument(
-        "--switch-interval-ms",
-        type=float,
-        help="the interpreter's thread switch interval during the backfill (default: the backfill's)",
     )
     parser.add_argument("--mode", default="overlap", help=argparse.SUPPRESS)
     add_common_options(parser)
