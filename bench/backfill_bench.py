@@ -24,6 +24,13 @@ beside it (``rusage_peak_rss_mb``): it includes the size of the process the chil
 which is why the simulator does not live in the parent. The last line of the output is one JSON
 object with the figures. Targets (issue 17): backfill >= 0.6 of fetch-only, peak RSS < 300 MB.
 
+CPU seconds, which the machine's load changes far less than wall times (``details.<method>.cpu``,
+summed in ``cpu_s``): the child's own (``getrusage``), by thread (the main thread exactly, the
+backfill's named threads sampled from ``/proc``), the simulator process's and the Postgres cluster's
+(postmaster, reaped and live children) over each child's run, and the child's own backends.
+``idle_ceiling`` turns them into the best ratio an idle machine allows and names the floor that
+decides it (see :func:`idle_ceiling`). ``--piece-legs`` measures another load batch size.
+
 Usage::
 
     scripts/with-postgres.sh .venv/bin/python bench/backfill_bench.py [--days 365] [--calls-per-day 800]
