@@ -17,12 +17,9 @@ than ``now - lookback``) are loaded but not recorded, so a rerun reads them agai
 from __future__ import annotations
 
 import bisect
-import ctypes
-import functools
 import itertools
 import logging
 import math
-import platform
 import threading
 import time as clock
 from collections.abc import Generator, Iterator, Sequence
@@ -32,6 +29,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Final
 from zoneinfo import ZoneInfo
 
+from audiapro.allocator import pin_mmap_threshold
 from audiapro.cdr.readers.prefetch import read_ahead
 from audiapro.ingest import (
     CdrSource,
@@ -93,12 +91,10 @@ LOAD_PIECE_LEGS: Final = 4000
 FETCH_AHEAD_PAGES: Final = 4
 #: Loads normalized and rendered ahead of the one running (each holds its legs in memory).
 PREPARE_AHEAD_LOADS: Final = 1
-#: Allocations this large get a mapping of their own, returned to the OS when freed (glibc's
-#: ``M_MMAP_THRESHOLD``). glibc raises the threshold to up to 32 MB after the first large free, so the
-#: page bodies, frames and COPY texts of each load (each ~1-5 MB) would then come from the heap and
-#: fragment it: pinning it took ~30 MB off a backfill's peak RSS (docs/benchmarks.md).
-MMAP_THRESHOLD_BYTES: Final = 128 * 1024
-_M_MMAP_THRESHOLD: Final = -3  # mallopt's parameter number, from glibc's malloc.h
+
+#: Names of the backfill's two background threads (the PBX pager; normalizing and rendering).
+FETCH_THREAD: Final = "backfill-fetch"
+PREPARE_THREAD: Final = "backfill-prepare"
 
 #: Set to stop a running backfill: no new window starts, running ones stop before their next page.
 #: One per process: the CLI sets it on Ctrl-C; window tasks run in threads of the same process.
@@ -434,22 +430,6 @@ def backfill_windows(
                 loader.load(item)
 
 
-@functools.cache
-def pin_mmap_threshold() -> None:
-    """Pin glibc's mmap threshold to :data:`MMAP_THRESHOLD_BYTES` (once; elsewhere nothing).
-
-    Backfills and file imports call it: both free rendered COPY texts of a few MB per load.
-    """
-    if platform.libc_ver()[0] != "glibc":
-        return
-    try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):  # pragma: no cover - a glibc without mallopt
-        return
-    mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
-    mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)
-
-
 @dataclass(frozen=True)
 class _Step:
     """One step of the fetch: a page of ``piece``; without a page, the end of ``piece`` (fetched
@@ -465,6 +445,8 @@ class _Step:
 def _fetch_steps(source: CdrSource, windows: Sequence[Window]) -> Iterator[_Step]:
     """Every page of every window, piece by piece (a piece halved on the page cap by
     :func:`audiapro.windows.read_in_pieces`), with the ends of pieces and windows marked."""
+    # Runs in its read-ahead thread: named so profiles and the bench's CPU figures tell it apart.
+    threading.current_thread().name = FETCH_THREAD
     for window in windows:
         for step in read_in_pieces(window, lambda piece: source.iter_cdr_pages(piece.start, piece.end)):
             yield _Step(window, step.piece, step.item, split=step.split)
@@ -517,6 +499,7 @@ class _Chunker:
 
     def prepared(self, steps: Generator[_Step, None, None]) -> Iterator[_Prepared]:
         """The loads of ``steps`` in order, and each window's end (``steps`` closed when done)."""
+        threading.current_thread().name = PREPARE_THREAD  # its read-ahead thread (see _fetch_steps)
         with closing(steps):
             for step in steps:
                 if step.piece is None:

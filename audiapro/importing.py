@@ -49,7 +49,7 @@ import numpy as np
 import pandas as pd
 
 from audiapro import settings
-from audiapro.backfill import pin_mmap_threshold
+from audiapro.allocator import pin_mmap_threshold
 from audiapro.cdr.normalize import REJECT_MARKER, NormalizeContext, normalize_frame
 from audiapro.cdr.readers import RawChunk, detect_format, iter_cdr_file
 from audiapro.cdr.readers.prefetch import read_ahead

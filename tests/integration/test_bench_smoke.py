@@ -82,6 +82,13 @@ def test_backfill_bench_tiny() -> None:
     assert backfill["legs_in_db"] == figures["legs"] == figures["details"]["fetch_only"]["legs"]
     assert set(figures["peak_rss_mb_per_window_days"]) == {"1", "2"}
     assert all(value > 0 for value in figures["peak_rss_mb_per_window_days"].values())
+    # CPU seconds per process kind: what bounds the backfill shows in every run, whatever the load.
+    fetch_cpu, backfill_cpu = figures["cpu_s"]["fetch_only"], figures["cpu_s"]["backfill"]
+    assert fetch_cpu["client"] > 0 and fetch_cpu["simulator"] > 0
+    assert backfill_cpu["client"] > 0 and backfill_cpu["simulator"] > 0 and backfill_cpu["postgres"] > 0
+    assert backfill_cpu["total"] >= backfill_cpu["client"] + backfill_cpu["postgres"] - 0.01
+    assert backfill["cpu"]["threads_s"]["main"] > 0 and backfill["cpu"]["postgres_backends_s"] > 0
+    assert "idle_ceiling" in figures
 
 
 def test_insights_bench_tiny() -> None:
