@@ -7,7 +7,8 @@ alike). A first import inserts each leg into the unique ``(tenant, leg_key)`` an
 ``calls``' ``(tenant, session)`` index: millions of such comparisons per million legs. The keys are
 identifiers (digits, dots, ``#``, hex), never sorted for people, so byte order is as good as any: with
 ``COLLATE "C"`` a comparison is a ``memcmp``. Measured on 200,000 legs (database side alone): the
-Postgres backend's CPU time 4-10 % lower (docs/benchmarks.md, Issue 17 fourth pass).
+Postgres backend's CPU time 4-10 % lower on a ``C.UTF-8`` cluster, 20-33 % on an ``en_US.UTF-8`` one
+(docs/benchmarks.md, Issue 17 fourth pass).
 
 Columns: ``cdr_legs.leg_key`` and ``cdr_legs.session``, ``calls.session`` and
 ``call_analyses.session`` (joined to ``calls.session``). Every key column compared with another
