@@ -95,6 +95,8 @@ PREPARE_AHEAD_LOADS: Final = 1
 #: Names of the backfill's two background threads (the PBX pager; normalizing and rendering).
 FETCH_THREAD: Final = "backfill-fetch"
 PREPARE_THREAD: Final = "backfill-prepare"
+#: What ``read_ahead`` (``audiapro.cdr.readers.prefetch``) names its producer threads.
+_READ_AHEAD_THREAD: Final = "cdr-read-ahead"
 
 #: Set to stop a running backfill: no new window starts, running ones stop before their next page.
 #: One per process: the CLI sets it on Ctrl-C; window tasks run in threads of the same process.
@@ -430,6 +432,14 @@ def backfill_windows(
                 loader.load(item)
 
 
+def _name_producer(name: str) -> None:
+    """Name the read-ahead thread this runs in, so profiles and the bench's CPU figures tell the
+    backfill's stages apart (a caller's own thread, when nothing reads ahead, keeps its name)."""
+    thread = threading.current_thread()
+    if thread.name == _READ_AHEAD_THREAD:
+        thread.name = name
+
+
 @dataclass(frozen=True)
 class _Step:
     """One step of the fetch: a page of ``piece``; without a page, the end of ``piece`` (fetched
@@ -445,8 +455,7 @@ class _Step:
 def _fetch_steps(source: CdrSource, windows: Sequence[Window]) -> Iterator[_Step]:
     """Every page of every window, piece by piece (a piece halved on the page cap by
     :func:`audiapro.windows.read_in_pieces`), with the ends of pieces and windows marked."""
-    # Runs in its read-ahead thread: named so profiles and the bench's CPU figures tell it apart.
-    threading.current_thread().name = FETCH_THREAD
+    _name_producer(FETCH_THREAD)
     for window in windows:
         for step in read_in_pieces(window, lambda piece: source.iter_cdr_pages(piece.start, piece.end)):
             yield _Step(window, step.piece, step.item, split=step.split)
@@ -499,7 +508,7 @@ class _Chunker:
 
     def prepared(self, steps: Generator[_Step, None, None]) -> Iterator[_Prepared]:
         """The loads of ``steps`` in order, and each window's end (``steps`` closed when done)."""
-        threading.current_thread().name = PREPARE_THREAD  # its read-ahead thread (see _fetch_steps)
+        _name_producer(PREPARE_THREAD)
         with closing(steps):
             for step in steps:
                 if step.piece is None:

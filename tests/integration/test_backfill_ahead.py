@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import threading
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
+from audiapro import backfill
 from audiapro.backfill import BackfillCancelled, backfill_window, backfill_windows, plan_backfill
 from audiapro.warehouse import backfill_windows as backfill_windows_table
 from tests.integration.pipeline_support import DAY, TENANT, make_client, simulator
@@ -75,3 +77,48 @@ def test_a_cancelled_backfill_keeps_the_windows_loaded_before(pg_engine: sa.Engi
     _, windows, _ = snapshot(pg_engine)
     assert windows == [(plan.windows[0].start, plan.windows[0].end)]
     assert date.fromisoformat(loaded[0].window_start[:10]) == DAY
+
+
+class _ThreadRecorder:
+    """A source that notes the thread each window's pages are asked for in."""
+
+    def __init__(self, source: Any) -> None:
+        self._source = source
+        self.threads: set[str] = set()
+
+    def iter_cdr_pages(
+        self, start_utc: datetime, end_utc: datetime, *, time_filter: str | None = None
+    ) -> Any:
+        self.threads.add(threading.current_thread().name)
+        return self._source.iter_cdr_pages(start_utc, end_utc, time_filter=time_filter)
+
+
+@pytest.mark.parametrize("ahead", [True, False])
+def test_the_stages_run_in_threads_named_for_them(
+    pg_engine: sa.Engine, monkeypatch: pytest.MonkeyPatch, ahead: bool
+) -> None:
+    normalized_in: set[str] = set()
+    normalize = backfill.normalize_window
+
+    def recording_normalize(*args: Any, **kwargs: Any) -> Any:
+        normalized_in.add(threading.current_thread().name)
+        return normalize(*args, **kwargs)
+
+    monkeypatch.setattr(backfill, "normalize_window", recording_normalize)
+    if not ahead:  # nothing read ahead: every stage runs in the caller's thread, which keeps its name
+        monkeypatch.setattr(backfill, "FETCH_AHEAD_PAGES", 0)
+        monkeypatch.setattr(backfill, "PREPARE_AHEAD_LOADS", 0)
+    sim = simulator(days=1, calls_per_day=30)
+    sim.clock.set(NOW)
+    plan = plan_backfill(pg_engine, TENANT, DAY, DAY, now=NOW)
+    caller = threading.current_thread().name
+    with sim.serve() as url, make_client(sim, url, page_size=50) as client:
+        source = _ThreadRecorder(client)
+        (outcome,) = backfill_windows(
+            source, pg_engine, TENANT, plan.windows, settled_until=plan.settled_until
+        )
+    assert outcome.inserted > 0 and threading.current_thread().name == caller
+    if ahead:
+        assert (source.threads, normalized_in) == ({backfill.FETCH_THREAD}, {backfill.PREPARE_THREAD})
+    else:
+        assert source.threads == normalized_in == {caller}
