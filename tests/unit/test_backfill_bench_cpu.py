@@ -43,7 +43,8 @@ def test_threads_are_counted_by_name_and_the_main_thread_exactly(bench: ModuleTy
         worker.join()
         _burn(100_000)
     threads = cpu.figures["threads_s"]
-    assert set(threads) == {"main", "backfill-prepare"}
+    # Other threads of the test process (e.g. Prefect's, left by earlier tests) are counted too.
+    assert {"main", "backfill-prepare"} <= set(threads)
     assert threads["backfill-prepare"] > 0 and threads["main"] > 0
     assert cpu.figures["process_s"] >= sum(threads.values()) - 0.05
 
