@@ -335,6 +335,7 @@ class ThreadCpu:
 
     def __init__(self) -> None:
         self._latest: dict[int, tuple[str, float]] = {}
+        self._before: dict[int, float] = {}  # threads already running at the start: their CPU then
         self._stop = threading.Event()
         self._sampler = threading.Thread(target=self._run, name="cpu-sampler", daemon=True)
         self._main = self._process = 0.0
@@ -342,6 +343,8 @@ class ThreadCpu:
 
     def __enter__(self) -> ThreadCpu:
         self._main, self._process = time.thread_time(), _process_cpu_s()
+        self._sample()
+        self._before = {tid: cpu for tid, (_name, cpu) in self._latest.items()}
         self._sampler.start()
         return self
 
@@ -352,8 +355,10 @@ class ThreadCpu:
         self._sample()
         process = _process_cpu_s() - self._process
         threads: dict[str, float] = {"main": main}
-        for name, cpu in self._latest.values():
-            threads[name] = threads.get(name, 0.0) + cpu
+        for tid, (name, cpu) in self._latest.items():
+            spent = cpu - self._before.get(tid, 0.0)  # only what the block spent
+            if spent > 0:
+                threads[name] = threads.get(name, 0.0) + spent
         self.figures = {
             "process_s": round(process, 2),
             "threads_s": {name: round(cpu, 2) for name, cpu in sorted(threads.items())},

@@ -49,6 +49,28 @@ def test_threads_are_counted_by_name_and_the_main_thread_exactly(bench: ModuleTy
     assert cpu.figures["process_s"] >= sum(threads.values()) - 0.05
 
 
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="per-thread CPU comes from /proc")
+def test_a_thread_already_running_counts_only_what_it_spends_inside_the_block(bench: ModuleType) -> None:
+    burned, release = threading.Event(), threading.Event()
+
+    def earlier() -> None:
+        _burn(400_000)  # before the block: not the block's CPU
+        burned.set()
+        release.wait(30)
+
+    thread = threading.Thread(target=earlier, name="started-before")
+    thread.start()
+    assert burned.wait(30)
+    try:
+        with bench.ThreadCpu() as cpu:
+            _burn(50_000)
+    finally:
+        release.set()
+        thread.join()
+    assert cpu.figures["threads_s"].get("started-before", 0.0) < 0.05
+    assert cpu.figures["process_s"] >= sum(cpu.figures["threads_s"].values()) - 0.05
+
+
 def test_the_ceiling_names_the_client_interpreter_when_its_threads_need_the_most(
     bench: ModuleType,
 ) -> None:
